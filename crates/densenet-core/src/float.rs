@@ -1,0 +1,76 @@
+//! The element types the core computes in (f32 and f64).
+
+use std::fmt::Debug;
+use std::iter::Sum;
+use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
+
+/// A floating-point element type: f32 or f64.
+pub trait Float:
+    Copy
+    + Send
+    + Sync
+    + 'static
+    + Debug
+    + Default
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + Sum
+{
+    const ZERO: Self;
+    const ONE: Self;
+    /// The candle dtype with the same layout.
+    const DTYPE: candle_core::DType;
+    /// Short name used in files and errors ("f32", "f64").
+    const NAME: &'static str;
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn is_finite(self) -> bool;
+    fn max_of(self, other: Self) -> Self;
+    fn bytes_of(data: &[Self]) -> &[u8];
+    fn vec_from_bytes(bytes: &[u8]) -> Vec<Self>;
+}
+
+macro_rules! impl_float {
+    ($t:ty, $dtype:expr, $name:expr) => {
+        impl Float for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const DTYPE: candle_core::DType = $dtype;
+            const NAME: &'static str = $name;
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            #[inline(always)]
+            fn max_of(self, other: Self) -> Self {
+                if other > self { other } else { self }
+            }
+            fn bytes_of(data: &[Self]) -> &[u8] {
+                // SAFETY: plain-old-data floats viewed as bytes.
+                unsafe { std::slice::from_raw_parts(data.as_ptr() as *const u8, std::mem::size_of_val(data)) }
+            }
+            fn vec_from_bytes(bytes: &[u8]) -> Vec<Self> {
+                const W: usize = std::mem::size_of::<$t>();
+                bytes.chunks_exact(W).map(|c| <$t>::from_le_bytes(c.try_into().unwrap())).collect()
+            }
+        }
+    };
+}
+
+impl_float!(f32, candle_core::DType::F32, "f32");
+impl_float!(f64, candle_core::DType::F64, "f64");

@@ -1,0 +1,8 @@
+//! The network's stages, each with its forward and backward side by side, over a shared
+//! context of parameters, gradients and planned scratch buffers.
+
+pub mod context;
+pub mod dense_layer;
+pub mod head;
+pub mod stem;
+pub mod transition;

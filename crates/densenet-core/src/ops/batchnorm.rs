@@ -1,0 +1,168 @@
+//! BatchNorm (+ optional ReLU) on channel-major tensors: each channel is one contiguous run of
+//! P = N*H*W values. Statistics, the fused forward and the fused backward sit side by side.
+//!
+//! Backward never needs the forward's output: the ReLU mask is recomputed from x and the saved
+//! per-channel mean and inverse std, which is what lets the training pass drop BN outputs.
+
+use crate::float::Float;
+use rayon::prelude::*;
+
+pub const EPS: f64 = 1e-5;
+pub const MOMENTUM: f64 = 0.1;
+
+/// Per-channel batch statistics of one BN call in a training step.
+#[derive(Debug, Clone, Default)]
+pub struct BatchStats<T> {
+    pub mean: Vec<T>,
+    pub invstd: Vec<T>,
+    /// Unbiased variance, for the running-variance update.
+    pub var_unbiased: Vec<T>,
+}
+
+/// Mean and biased variance per channel (two passes, accumulated in f64).
+pub fn batch_stats<T: Float>(x: &[T], channels: usize, p: usize) -> BatchStats<T> {
+    let per: Vec<(T, T, T)> = x[..channels * p]
+        .par_chunks(p)
+        .map(|xc| {
+            let mean = xc.iter().map(|v| v.to_f64()).sum::<f64>() / p as f64;
+            let ss: f64 = xc.iter().map(|v| (v.to_f64() - mean).powi(2)).sum();
+            let var = ss / p as f64;
+            let unbiased = if p > 1 { ss / (p - 1) as f64 } else { f64::NAN };
+            (T::from_f64(mean), T::from_f64(1.0 / (var + EPS).sqrt()), T::from_f64(unbiased))
+        })
+        .collect();
+    BatchStats {
+        mean: per.iter().map(|t| t.0).collect(),
+        invstd: per.iter().map(|t| t.1).collect(),
+        var_unbiased: per.iter().map(|t| t.2).collect(),
+    }
+}
+
+/// Eval-mode statistics: the running mean and 1/sqrt(running_var + eps).
+pub fn running_stats<T: Float>(running_mean: &[T], running_var: &[T]) -> (Vec<T>, Vec<T>) {
+    let invstd = running_var.iter().map(|v| T::from_f64(1.0 / (v.to_f64() + EPS).sqrt())).collect();
+    (running_mean.to_vec(), invstd)
+}
+
+/// running = (1 - momentum) * running + momentum * batch (PyTorch's rule).
+pub fn update_running<T: Float>(stats: &BatchStats<T>, running_mean: &mut [T], running_var: &mut [T]) {
+    let m = T::from_f64(MOMENTUM);
+    let keep = T::from_f64(1.0 - MOMENTUM);
+    for c in 0..running_mean.len() {
+        running_mean[c] = keep * running_mean[c] + m * stats.mean[c];
+        running_var[c] = keep * running_var[c] + m * stats.var_unbiased[c];
+    }
+}
+
+/// The affine parameters and statistics one BN call uses.
+#[derive(Clone, Copy)]
+pub struct BnArgs<'a, T> {
+    pub gamma: &'a [T],
+    pub beta: &'a [T],
+    pub mean: &'a [T],
+    pub invstd: &'a [T],
+    pub relu: bool,
+}
+
+/// y = relu(gamma * (x - mean) * invstd + beta) for the first `channels` channels.
+pub fn forward<T: Float>(x: &[T], channels: usize, p: usize, a: BnArgs<T>, y: &mut [T]) {
+    x[..channels * p].par_chunks(p).zip(y[..channels * p].par_chunks_mut(p)).enumerate().for_each(|(c, (xc, yc))| {
+        let (mean, invstd, gamma, beta) = (a.mean[c], a.invstd[c], a.gamma[c], a.beta[c]);
+        for (xv, yv) in xc.iter().zip(yc.iter_mut()) {
+            let v = (*xv - mean) * invstd * gamma + beta;
+            *yv = if a.relu && !(v > T::ZERO) { T::ZERO } else { v };
+        }
+    });
+}
+
+/// Where the backward writes dx.
+pub enum GradOut<'a, T> {
+    /// dx += result.
+    Accumulate(&'a mut [T]),
+    /// dy is overwritten with dx.
+    InPlace,
+}
+
+/// Per-channel backward: returns (Σ g, Σ g·x̂) where g is dy masked by the recomputed ReLU.
+#[inline]
+fn channel_sums<T: Float>(xc: &[T], dyc: &[T], mean: T, invstd: T, gamma: T, beta: T, relu: bool) -> (f64, f64) {
+    let mut sg = 0.0f64;
+    let mut sgx = 0.0f64;
+    for (xv, dv) in xc.iter().zip(dyc) {
+        let xhat = (*xv - mean) * invstd;
+        if relu && !(xhat * gamma + beta > T::ZERO) {
+            continue;
+        }
+        sg += dv.to_f64();
+        sgx += (*dv * xhat).to_f64();
+    }
+    (sg, sgx)
+}
+
+/// Training-mode backward of BN(+ReLU) given x and dy (gradient w.r.t. the output).
+/// dgamma and dbeta are accumulated; dx goes where `out` says.
+/// dx = gamma·invstd·(g − Σg/P − x̂·Σg x̂/P).
+pub fn backward<T: Float>(x: &[T], dy: &mut [T], channels: usize, p: usize, a: BnArgs<T>, dgamma: &mut [T], dbeta: &mut [T], out: GradOut<T>) {
+    let n = channels * p;
+    let sums: Vec<(f64, f64)> = x[..n]
+        .par_chunks(p)
+        .zip(dy[..n].par_chunks(p))
+        .enumerate()
+        .map(|(c, (xc, dyc))| channel_sums(xc, dyc, a.mean[c], a.invstd[c], a.gamma[c], a.beta[c], a.relu))
+        .collect();
+    for (c, &(sg, sgx)) in sums.iter().enumerate() {
+        dgamma[c] += T::from_f64(sgx);
+        dbeta[c] += T::from_f64(sg);
+    }
+    match out {
+        GradOut::Accumulate(dx) => {
+            x[..n].par_chunks(p).zip(dy[..n].par_chunks(p)).zip(dx[..n].par_chunks_mut(p)).enumerate().for_each(|(c, ((xc, dyc), dxc))| {
+                let f = DxFormula::new(&a, c, sums[c], p);
+                for i in 0..p {
+                    dxc[i] += f.dx(xc[i], dyc[i]);
+                }
+            });
+        }
+        GradOut::InPlace => {
+            x[..n].par_chunks(p).zip(dy[..n].par_chunks_mut(p)).enumerate().for_each(|(c, (xc, dyc))| {
+                let f = DxFormula::new(&a, c, sums[c], p);
+                for i in 0..p {
+                    dyc[i] = f.dx(xc[i], dyc[i]);
+                }
+            });
+        }
+    }
+}
+
+/// The per-element input-gradient formula of one channel.
+struct DxFormula<T> {
+    mean: T,
+    invstd: T,
+    gamma: T,
+    beta: T,
+    coef: T,
+    mean_g: T,
+    mean_gx: T,
+    relu: bool,
+}
+
+impl<T: Float> DxFormula<T> {
+    fn new(a: &BnArgs<T>, c: usize, (sg, sgx): (f64, f64), p: usize) -> Self {
+        DxFormula {
+            mean: a.mean[c],
+            invstd: a.invstd[c],
+            gamma: a.gamma[c],
+            beta: a.beta[c],
+            coef: a.gamma[c] * a.invstd[c],
+            mean_g: T::from_f64(sg / p as f64),
+            mean_gx: T::from_f64(sgx / p as f64),
+            relu: a.relu,
+        }
+    }
+    #[inline(always)]
+    fn dx(&self, x: T, dy: T) -> T {
+        let xhat = (x - self.mean) * self.invstd;
+        let g = if self.relu && !(xhat * self.gamma + self.beta > T::ZERO) { T::ZERO } else { dy };
+        self.coef * (g - self.mean_g - xhat * self.mean_gx)
+    }
+}

@@ -1,0 +1,184 @@
+//! 2-D convolution (no bias) on channel-major tensors: x [Cin, N, H, W] → y [Cout, N, Ho, Wo].
+//!
+//! A 1x1 stride-1 conv is one GEMM over the (contiguous) input prefix; any other conv lowers
+//! a chunk of samples to columns (im2col) and multiplies. Forward, weight gradient and input
+//! gradient sit side by side.
+
+use super::gemm::{matmul, MatRef};
+use crate::float::Float;
+use rayon::prelude::*;
+
+/// Largest im2col scratch (elements) a chunk of samples may use.
+const COLS_BUDGET: usize = 1 << 21;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ConvGeom {
+    pub cin: usize,
+    pub cout: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl ConvGeom {
+    pub fn new(cin: usize, cout: usize, kernel: usize, stride: usize, pad: usize, n: usize, h: usize, w: usize) -> Self {
+        let ho = (h + 2 * pad - kernel) / stride + 1;
+        let wo = (w + 2 * pad - kernel) / stride + 1;
+        ConvGeom { cin, cout, kernel, stride, pad, n, h, w, ho, wo }
+    }
+    fn is_pointwise(&self) -> bool {
+        self.kernel == 1 && self.stride == 1 && self.pad == 0
+    }
+    /// Rows of the lowered matrix: Cin * kh * kw.
+    fn k(&self) -> usize {
+        self.cin * self.kernel * self.kernel
+    }
+    pub fn in_plane(&self) -> usize {
+        self.n * self.h * self.w
+    }
+    pub fn out_plane(&self) -> usize {
+        self.n * self.ho * self.wo
+    }
+    /// Samples per im2col chunk.
+    fn chunk(&self) -> usize {
+        let per_sample = self.k() * self.ho * self.wo;
+        (COLS_BUDGET / per_sample.max(1)).clamp(1, self.n)
+    }
+    /// Scratch elements the non-pointwise paths need.
+    pub fn scratch_len(&self) -> usize {
+        if self.is_pointwise() {
+            0
+        } else {
+            self.k() * self.chunk() * self.ho * self.wo
+        }
+    }
+}
+
+/// Lowers samples [n0, n1) of x to cols [Cin*kh*kw, (n1-n0)*Ho*Wo].
+fn im2col<T: Float>(x: &[T], g: &ConvGeom, n0: usize, n1: usize, cols: &mut [T]) {
+    let kk = g.kernel * g.kernel;
+    let howo = g.ho * g.wo;
+    let pc = (n1 - n0) * howo;
+    cols[..g.k() * pc].par_chunks_mut(pc).enumerate().for_each(|(row, out)| {
+        let ci = row / kk;
+        let ky = (row % kk) / g.kernel;
+        let kx = row % g.kernel;
+        for (s, sample) in (n0..n1).enumerate() {
+            let plane = &x[(ci * g.n + sample) * g.h * g.w..][..g.h * g.w];
+            let dst = &mut out[s * howo..(s + 1) * howo];
+            for oy in 0..g.ho {
+                let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                let drow = &mut dst[oy * g.wo..(oy + 1) * g.wo];
+                if iy < 0 || iy >= g.h as isize {
+                    drow.fill(T::ZERO);
+                    continue;
+                }
+                let srow = &plane[iy as usize * g.w..][..g.w];
+                for (ox, d) in drow.iter_mut().enumerate() {
+                    let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                    *d = if ix >= 0 && ix < g.w as isize { srow[ix as usize] } else { T::ZERO };
+                }
+            }
+        }
+    });
+}
+
+/// Adds cols [Cin*kh*kw, (n1-n0)*Ho*Wo] back into dx at the positions im2col read them from.
+fn col2im_add<T: Float>(cols: &[T], g: &ConvGeom, n0: usize, n1: usize, dx: &mut [T]) {
+    let kk = g.kernel * g.kernel;
+    let howo = g.ho * g.wo;
+    let pc = (n1 - n0) * howo;
+    let plane_len = g.n * g.h * g.w;
+    dx[..g.cin * plane_len].par_chunks_mut(plane_len).enumerate().for_each(|(ci, dplane)| {
+        for r in 0..kk {
+            let ky = r / g.kernel;
+            let kx = r % g.kernel;
+            let src_row = &cols[(ci * kk + r) * pc..][..pc];
+            for (s, sample) in (n0..n1).enumerate() {
+                let dsample = &mut dplane[sample * g.h * g.w..][..g.h * g.w];
+                let src = &src_row[s * howo..(s + 1) * howo];
+                for oy in 0..g.ho {
+                    let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
+                    }
+                    let drow = &mut dsample[iy as usize * g.w..][..g.w];
+                    for ox in 0..g.wo {
+                        let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                        if ix >= 0 && ix < g.w as isize {
+                            drow[ix as usize] += src[oy * g.wo + ox];
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn chunks(g: &ConvGeom) -> impl Iterator<Item = (usize, usize)> {
+    let c = g.chunk();
+    let n = g.n;
+    (0..n).step_by(c).map(move |n0| (n0, (n0 + c).min(n)))
+}
+
+/// y[Cout, N*Ho*Wo] = conv(x, weight). `weight` is [Cout, Cin, kh, kw].
+pub fn forward<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], scratch: &mut Vec<T>) {
+    let pout = g.out_plane();
+    if g.is_pointwise() {
+        matmul(g.cout, pout, g.cin, y, pout, false, MatRef::rows(weight, g.cin), MatRef::rows(x, pout));
+        return;
+    }
+    ensure_len(scratch, g.scratch_len());
+    let howo = g.ho * g.wo;
+    for (n0, n1) in chunks(g) {
+        let pc = (n1 - n0) * howo;
+        im2col(x, g, n0, n1, scratch);
+        matmul(g.cout, pc, g.k(), &mut y[n0 * howo..], pout, false, MatRef::rows(weight, g.k()), MatRef::rows(&scratch[..], pc));
+    }
+}
+
+/// dweight += dy × lowered(x)ᵀ.
+pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut [T], scratch: &mut Vec<T>) {
+    let pout = g.out_plane();
+    if g.is_pointwise() {
+        matmul(g.cout, g.cin, pout, dweight, g.cin, true, MatRef::rows(dy, pout), MatRef::rows_t(x, pout));
+        return;
+    }
+    ensure_len(scratch, g.scratch_len());
+    let howo = g.ho * g.wo;
+    for (n0, n1) in chunks(g) {
+        let pc = (n1 - n0) * howo;
+        im2col(x, g, n0, n1, scratch);
+        matmul(g.cout, g.k(), pc, dweight, g.k(), true, MatRef::strided(&dy[n0 * howo..], pout), MatRef::rows_t(&scratch[..], pc));
+    }
+}
+
+/// dx (+)= conv input gradient of dy: weightᵀ × dy, folded back to image positions.
+pub fn backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeom, dx: &mut [T], accumulate: bool, scratch: &mut Vec<T>) {
+    let pout = g.out_plane();
+    if g.is_pointwise() {
+        matmul(g.cin, pout, g.cout, dx, pout, accumulate, MatRef::rows_t(weight, g.cin), MatRef::rows(dy, pout));
+        return;
+    }
+    if !accumulate {
+        dx[..g.cin * g.in_plane()].fill(T::ZERO);
+    }
+    ensure_len(scratch, g.scratch_len());
+    let howo = g.ho * g.wo;
+    for (n0, n1) in chunks(g) {
+        let pc = (n1 - n0) * howo;
+        matmul(g.k(), pc, g.cout, &mut scratch[..], pc, false, MatRef::rows_t(weight, g.k()), MatRef::strided(&dy[n0 * howo..], pout));
+        col2im_add(&scratch[..], g, n0, n1, dx);
+    }
+}
+
+pub(crate) fn ensure_len<T: Float>(buf: &mut Vec<T>, len: usize) {
+    if buf.len() < len {
+        buf.resize(len, T::ZERO);
+    }
+}

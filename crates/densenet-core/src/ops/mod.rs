@@ -1,0 +1,9 @@
+//! The kernels. Every op works on channel-major (CNHW) slices; forward and backward side by side.
+
+pub mod batchnorm;
+pub mod conv;
+pub mod dropout;
+pub mod gemm;
+pub mod linear;
+pub mod loss;
+pub mod pool;

@@ -1,0 +1,107 @@
+//! SGD with momentum, Nesterov and weight decay (PyTorch's semantics), and learning-rate schedules.
+
+use crate::error::{Error, Result};
+use crate::float::Float;
+use crate::plan::Plan;
+use serde::{Deserialize, Serialize};
+
+/// Hyper-parameters of torch.optim.SGD (dampening 0). Defaults: the reference recipe.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct SgdConfig {
+    pub lr: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 1e-4 }
+    }
+}
+
+impl SgdConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |f: &str, allowed: &str, v: f64| Err(Error::InvalidArg(format!("{f} must be {allowed}, got {v}")));
+        if !(self.lr >= 0.0 && self.lr.is_finite()) {
+            return bad("lr", "a finite number >= 0", self.lr);
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad("momentum", "in [0, 1)", self.momentum);
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad("weightDecay", "a finite number >= 0", self.weight_decay);
+        }
+        if self.nesterov && self.momentum == 0.0 {
+            return Err(Error::InvalidArg("nesterov needs momentum > 0".into()));
+        }
+        Ok(())
+    }
+}
+
+/// SGD state: one momentum buffer per trainable tensor, created on the first step (as PyTorch).
+#[derive(Debug, Clone)]
+pub struct Sgd<T> {
+    pub config: SgdConfig,
+    pub momentum: Vec<Option<Vec<T>>>,
+}
+
+impl<T: Float> Sgd<T> {
+    pub fn new(config: SgdConfig, plan: &Plan) -> Self {
+        Sgd { config, momentum: vec![None; plan.specs.len()] }
+    }
+
+    /// p ← p − lr·d, where g = grad + wd·p, buf ← m·buf + g (buf = g on the first step),
+    /// d = g + m·buf (Nesterov) or buf.
+    pub fn step(&mut self, plan: &Plan, params: &mut [Vec<T>], grads: &[Vec<T>]) {
+        let c = self.config;
+        let (lr, wd, m) = (T::from_f64(c.lr), T::from_f64(c.weight_decay), T::from_f64(c.momentum));
+        for (i, spec) in plan.specs.iter().enumerate() {
+            if !spec.kind.trainable() {
+                continue;
+            }
+            let (p, g) = (&mut params[i], &grads[i]);
+            let mut d: Vec<T> = p.iter().zip(g).map(|(pv, gv)| if c.weight_decay != 0.0 { *gv + wd * *pv } else { *gv }).collect();
+            if c.momentum != 0.0 {
+                let buf = match &mut self.momentum[i] {
+                    Some(buf) => {
+                        buf.iter_mut().zip(&d).for_each(|(b, dv)| *b = *b * m + *dv);
+                        buf
+                    }
+                    slot @ None => slot.insert(d.clone()),
+                };
+                if c.nesterov {
+                    d.iter_mut().zip(buf.iter()).for_each(|(dv, b)| *dv = *dv + m * *b);
+                } else {
+                    d.copy_from_slice(buf);
+                }
+            }
+            p.iter_mut().zip(&d).for_each(|(pv, dv)| *pv = *pv - lr * *dv);
+        }
+    }
+}
+
+/// Learning rate as a function of (fractional) epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum LrSchedule {
+    /// lr0 · gamma^(number of milestones ≤ epoch); the reference: milestones at 50% and 75%.
+    MultiStep { lr: f64, milestones: Vec<f64>, gamma: f64 },
+    /// lr0 · (1 + cos(π·epoch/epochs)) / 2 (CosineAnnealingLR with eta_min 0).
+    Cosine { lr: f64, epochs: f64 },
+}
+
+impl LrSchedule {
+    /// The reference recipe: lr ÷ 10 at 50% and 75% of the epochs.
+    pub fn reference(lr: f64, epochs: usize) -> Self {
+        LrSchedule::MultiStep { lr, milestones: vec![0.5 * epochs as f64, 0.75 * epochs as f64], gamma: 0.1 }
+    }
+
+    pub fn lr_at(&self, epoch: f64) -> f64 {
+        match self {
+            LrSchedule::MultiStep { lr, milestones, gamma } => lr * gamma.powi(milestones.iter().filter(|&&m| m <= epoch).count() as i32),
+            LrSchedule::Cosine { lr, epochs } => lr * 0.5 * (1.0 + (std::f64::consts::PI * epoch / epochs).cos()),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The network's tensors (parameters and BN running statistics), their initialization, and
+//! safetensors I/O with torchvision's names.
+
+use crate::error::{Error, Result};
+use crate::float::Float;
+use crate::ops::dropout::splitmix64;
+use crate::plan::{Plan, TensorKind};
+use candle_core::safetensors::Load;
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// One Vec per tensor of the plan, in plan order.
+#[derive(Debug, Clone)]
+pub struct Params<T> {
+    pub tensors: Vec<Vec<T>>,
+}
+
+/// Names of the reference CIFAR code that load as ours.
+const ALIASES: [(&str, &str); 1] = [("features.norm_final.", "features.norm5.")];
+
+/// Tensors a checkpoint may carry that we ignore.
+fn ignored(name: &str) -> bool {
+    name.ends_with(".num_batches_tracked")
+}
+
+/// A tiny deterministic normal generator (splitmix64 + Box-Muller).
+struct Rng(u64);
+
+impl Rng {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(1);
+        ((splitmix64(self.0) >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
+    }
+    fn normal(&mut self) -> f64 {
+        let (u1, u2) = (self.uniform(), self.uniform());
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+impl<T: Float> Params<T> {
+    pub fn zeros(plan: &Plan) -> Self {
+        Params { tensors: plan.specs.iter().map(|s| vec![T::ZERO; s.numel()]).collect() }
+    }
+
+    /// The reference code's init: conv ~ N(0, 2/(out·kh·kw)), BN weight 1 and bias 0, running
+    /// stats 0 and 1, linear weight U(±1/√in) (PyTorch's default), linear bias 0.
+    pub fn init(plan: &Plan, seed: u64) -> Self {
+        let mut p = Self::zeros(plan);
+        for (i, spec) in plan.specs.iter().enumerate() {
+            let mut rng = Rng(splitmix64(seed ^ splitmix64(i as u64 + 1)));
+            let t = &mut p.tensors[i];
+            match spec.kind {
+                TensorKind::ConvWeight => {
+                    let std = (2.0 / (spec.shape[0] * spec.shape[2] * spec.shape[3]) as f64).sqrt();
+                    t.iter_mut().for_each(|v| *v = T::from_f64(rng.normal() * std));
+                }
+                TensorKind::BnWeight | TensorKind::BnRunningVar => t.fill(T::ONE),
+                TensorKind::BnBias | TensorKind::BnRunningMean | TensorKind::LinearBias => t.fill(T::ZERO),
+                TensorKind::LinearWeight => {
+                    let bound = 1.0 / (spec.shape[1] as f64).sqrt();
+                    t.iter_mut().for_each(|v| *v = T::from_f64((2.0 * rng.uniform() - 1.0) * bound));
+                }
+            }
+        }
+        p
+    }
+
+    /// Safetensors bytes with torchvision's names, in the element type `T`, plus metadata.
+    pub fn to_safetensors(&self, plan: &Plan, extra: &[(String, &[T], Vec<usize>)], metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>> {
+        let dtype = if T::NAME == "f32" { Dtype::F32 } else { Dtype::F64 };
+        let mut views = Vec::new();
+        for (spec, data) in plan.specs.iter().zip(&self.tensors) {
+            let view = TensorView::new(dtype, spec.shape.clone(), T::bytes_of(data)).map_err(|e| Error::Weights(e.to_string()))?;
+            views.push((spec.name.clone(), view));
+        }
+        for (name, data, shape) in extra {
+            let view = TensorView::new(dtype, shape.clone(), T::bytes_of(data)).map_err(|e| Error::Weights(e.to_string()))?;
+            views.push((name.clone(), view));
+        }
+        safetensors::serialize(views, metadata).map_err(|e| Error::Weights(e.to_string()))
+    }
+
+    /// Loads every tensor of the plan from safetensors bytes (any float dtype), checking names
+    /// and shapes. `extra_prefix` names tensors (e.g. optimizer state) returned separately.
+    pub fn from_safetensors(plan: &Plan, bytes: &[u8], path: &str, extra_prefix: Option<&str>) -> Result<(Self, HashMap<String, Vec<T>>, HashMap<String, String>)> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::Weights(format!("{path}: not a valid safetensors file: {e}")))?;
+        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| Error::Weights(format!("{path}: {e}")))?;
+        let metadata = meta.metadata().clone().unwrap_or_default();
+        let mut found: HashMap<String, TensorView> = HashMap::new();
+        let mut extra = HashMap::new();
+        for (name, view) in st.tensors() {
+            if ignored(&name) {
+                continue;
+            }
+            if let Some(prefix) = extra_prefix {
+                if name.starts_with(prefix) {
+                    extra.insert(name.clone(), view_to_vec::<T>(&view, &name, path)?);
+                    continue;
+                }
+            }
+            let mut canonical = name.clone();
+            for (alias, ours) in ALIASES {
+                if let Some(rest) = name.strip_prefix(alias) {
+                    canonical = format!("{ours}{rest}");
+                }
+            }
+            found.insert(canonical, view);
+        }
+        let mut params = Self::zeros(plan);
+        for (i, spec) in plan.specs.iter().enumerate() {
+            let view = found.remove(&spec.name).ok_or_else(|| {
+                Error::Weights(format!("{path}: tensor '{}' is missing (expected shape {:?})", spec.name, spec.shape))
+            })?;
+            if view.shape() != spec.shape.as_slice() {
+                return Err(Error::Weights(format!(
+                    "{path}: tensor '{}' has shape {:?}, expected {:?} for this config",
+                    spec.name,
+                    view.shape(),
+                    spec.shape
+                )));
+            }
+            params.tensors[i] = view_to_vec::<T>(&view, &spec.name, path)?;
+        }
+        if let Some(name) = found.keys().min() {
+            return Err(Error::Weights(format!(
+                "{path}: unexpected tensor '{name}' ({} unexpected in all): the file was saved for a different config",
+                found.len()
+            )));
+        }
+        Ok((params, extra, metadata))
+    }
+}
+
+fn view_to_vec<T: Float>(view: &TensorView, name: &str, path: &str) -> Result<Vec<T>> {
+    let tensor = view
+        .load(&candle_core::Device::Cpu)
+        .and_then(|t| t.to_dtype(candle_core::DType::F64))
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1::<f64>())
+        .map_err(|e| Error::Weights(format!("{path}: tensor '{name}' cannot be read as floats: {e}")))?;
+    Ok(tensor.into_iter().map(T::from_f64).collect())
+}
+
+/// Reads a whole file, naming the path in the error.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Io(format!("cannot read '{}': {e}", path.display())))
+}
+
+/// Writes bytes to a temporary file beside `path` and renames it into place.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let io = |e: std::io::Error| Error::Io(format!("cannot write '{}': {e}", path.display()));
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
+}
