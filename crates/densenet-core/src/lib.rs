@@ -12,6 +12,7 @@ pub mod ops;
 pub mod optim;
 pub mod params;
 pub mod plan;
+pub mod summary;
 pub mod tape;
 
 pub use config::{DenseNetConfig, PRESET_NAMES};
