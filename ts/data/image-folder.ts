@@ -1,0 +1,278 @@
+/**
+ * Image-folder data sets: `root/<class name>/**.{jpg,jpeg,png}`, decoded lazily with sharp to RGB.
+ *
+ * @module
+ */
+import { readdir, stat } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Metadata, OutputInfo, default as SharpFn } from 'sharp';
+import { InMemoryDataset, type DatasetInfo, type Sample, checkIndex } from './dataset.js';
+import { DataError, checkArg } from './errors.js';
+import { centerCropBox, type CropBox } from './augment.js';
+
+/** Options of {@link loadImageFolder}. */
+export interface ImageFolderOptions {
+  /** Output size: `n` for n×n or `[height, width]`. Default 224. */
+  size?: number | [number, number];
+  /**
+   * Evaluation transform: scale the shorter side to this many pixels, then take the centered output-size crop.
+   * Default `round(size * 256 / 224)` (ImageNet's 256 → 224); pass the output size itself for no margin.
+   */
+  evalResize?: number;
+  /** File extensions to accept (case-insensitive). Default `.jpg`, `.jpeg`, `.png`. */
+  extensions?: readonly string[];
+  /** Use exactly these class folders, in this order (label = index). Default: every subfolder, sorted by code point. */
+  classNames?: readonly string[];
+  /** Name of the data set. Default: the folder's base name. */
+  name?: string;
+}
+
+let sharpModule: Promise<typeof SharpFn> | undefined;
+
+/** sharp, imported on first use: readers of CIFAR/SVHN/MNIST work even where sharp's native binary cannot load. */
+async function getSharp(file: string, index: number): Promise<typeof SharpFn> {
+  sharpModule ??= import('sharp').then((m) => m.default);
+  try {
+    return await sharpModule;
+  } catch (e) {
+    sharpModule = undefined;
+    throw new DataError('UNDECODABLE_IMAGE', `the image decoder (sharp) could not be loaded: ${(e as Error).message}`, { file, index, cause: e });
+  }
+}
+
+/** The file index behind an {@link ImageFolderDataset}. */
+export interface ImageFolderIndex {
+  /** Absolute image paths. */
+  files: string[];
+  /** Label per file. */
+  labels: Int32Array;
+  /** Cached source sizes, [w0, h0, w1, h1, ...]; 0 = not read yet. */
+  dims: Int32Array;
+}
+type FolderData = ImageFolderIndex;
+
+/**
+ * A lazily decoded image folder. Unlike {@link Dataset} its `get` is asynchronous (sharp decodes in libuv's
+ * thread pool, so the loader decodes many images in parallel). Samples come out as RGB uint8 CHW at
+ * `height`×`width`.
+ */
+export class ImageFolderDataset implements DatasetInfo {
+  /** {@inheritDoc DatasetInfo.name} */
+  readonly name: string;
+  /** {@inheritDoc DatasetInfo.length} */
+  readonly length: number;
+  /** {@inheritDoc DatasetInfo.numClasses} */
+  readonly numClasses: number;
+  /** Class (folder) names, index = label. */
+  readonly classNames: readonly string[];
+  /** Always 3 (RGB; grayscale and alpha images are converted). */
+  readonly channels = 3;
+  /** Output height. */
+  readonly height: number;
+  /** Output width. */
+  readonly width: number;
+  /** Shorter-side size of the evaluation transform (see {@link ImageFolderOptions.evalResize}). */
+  readonly evalResize: number;
+  /** Discriminator used by the loader. */
+  readonly kind = 'image-folder';
+  private readonly d: FolderData;
+
+  /** @internal use {@link loadImageFolder} */
+  constructor(name: string, classNames: readonly string[], height: number, width: number, evalResize: number, data: FolderData) {
+    this.name = name;
+    this.classNames = classNames;
+    this.numClasses = classNames.length;
+    this.height = height;
+    this.width = width;
+    this.evalResize = evalResize;
+    this.d = data;
+    this.length = data.files.length;
+  }
+
+  /** Absolute path of every image, index = sample index. */
+  get files(): readonly string[] {
+    return this.d.files;
+  }
+
+  /** Label of every image. */
+  get labels(): Int32Array {
+    return this.d.labels;
+  }
+
+  /**
+   * Width and height of source image `i` (read from its header once, then cached).
+   * @throws DataError `UNDECODABLE_IMAGE` naming the file and sample index.
+   */
+  async sourceSize(i: number): Promise<[number, number]> {
+    checkIndex(i, this.length, this.name);
+    const d = this.d.dims;
+    if (d[2 * i] === 0) {
+      const file = this.d.files[i]!;
+      const sharp = await getSharp(file, i);
+      let meta: Metadata;
+      try {
+        meta = await sharp(file, { failOn: 'error' }).metadata();
+      } catch (e) {
+        throw new DataError('UNDECODABLE_IMAGE', `cannot decode image: ${(e as Error).message}`, { file, index: i, cause: e });
+      }
+      if (!meta.width || !meta.height) throw new DataError('UNDECODABLE_IMAGE', 'image has no size', { file, index: i });
+      d[2 * i] = meta.width;
+      d[2 * i + 1] = meta.height;
+    }
+    return [d[2 * i]!, d[2 * i + 1]!];
+  }
+
+  /**
+   * Decodes image `i`, crops `box` (in source pixels; computed from the source size when a function) and
+   * resizes it to `height`×`width`.
+   * @returns RGB uint8 CHW pixels
+   * @throws DataError `UNDECODABLE_IMAGE` naming the file and sample index.
+   */
+  async loadCropped(i: number, box: CropBox | ((width: number, height: number) => CropBox)): Promise<Uint8Array> {
+    const [w0, h0] = await this.sourceSize(i);
+    const b = typeof box === 'function' ? box(w0, h0) : box;
+    const file = this.d.files[i]!;
+    const sharp = await getSharp(file, i);
+    let data: Buffer;
+    let info: OutputInfo;
+    try {
+      ({ data, info } = await sharp(file, { failOn: 'error' })
+        .extract({ left: b.left, top: b.top, width: b.width, height: b.height })
+        .resize(this.width, this.height, { fit: 'fill' })
+        .toColourspace('srgb')
+        .removeAlpha()
+        .raw()
+        .toBuffer({ resolveWithObject: true }));
+    } catch (e) {
+      throw new DataError('UNDECODABLE_IMAGE', `cannot decode image: ${(e as Error).message}`, { file, index: i, cause: e });
+    }
+    const hw = this.width * this.height;
+    const C = info.channels;
+    if (info.width !== this.width || info.height !== this.height || C < 1 || data.length !== hw * C) {
+      throw new DataError('UNDECODABLE_IMAGE', `decoder returned ${info.width}x${info.height}x${C}`, { file, index: i });
+    }
+    const out = new Uint8Array(3 * hw);
+    for (let c = 0; c < 3; c++) {
+      const sc = Math.min(c, C - 1); // grayscale → replicate
+      const o = c * hw;
+      for (let p = 0; p < hw; p++) out[o + p] = data[p * C + sc]!;
+    }
+    return out;
+  }
+
+  /** Sample `i` with the evaluation transform (shorter side → `evalResize`, center crop). */
+  async get(i: number): Promise<Sample> {
+    const pixels = await this.loadCropped(i, (w, h) => centerCropBox(w, h, this.height, this.width, this.evalResize));
+    return { pixels, label: this.d.labels[i]! };
+  }
+
+  /** A view of the samples at `indices` (source sizes already read are carried over). */
+  subset(indices: Int32Array, name = this.name): ImageFolderDataset {
+    const files: string[] = [];
+    const labels = new Int32Array(indices.length);
+    const dims = new Int32Array(2 * indices.length);
+    indices.forEach((j, k) => {
+      checkIndex(j, this.length, this.name);
+      files.push(this.d.files[j]!);
+      labels[k] = this.d.labels[j]!;
+      dims[2 * k] = this.d.dims[2 * j]!;
+      dims[2 * k + 1] = this.d.dims[2 * j + 1]!;
+    });
+    return new ImageFolderDataset(name, this.classNames, this.height, this.width, this.evalResize, { files, labels, dims });
+  }
+
+  /**
+   * Decodes every image with the evaluation transform into an {@link InMemoryDataset} — for small folders
+   * (e.g. 32×32 images), after which the fast in-memory path and crop/flip augmentation apply.
+   * @param concurrency - decodes in flight (default 16)
+   */
+  async toInMemory(concurrency = 16): Promise<InMemoryDataset> {
+    const size = 3 * this.height * this.width;
+    const pixels = new Uint8Array(this.length * size);
+    let next = 0;
+    const worker = async () => {
+      while (next < this.length) {
+        const i = next++;
+        pixels.set((await this.get(i)).pixels, i * size);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, this.length)) }, worker));
+    return new InMemoryDataset({
+      name: this.name,
+      numClasses: this.numClasses,
+      classNames: this.classNames,
+      channels: 3,
+      height: this.height,
+      width: this.width,
+      pixels,
+      labels: this.d.labels.slice(),
+    });
+  }
+}
+
+async function walk(dir: string, exts: Set<string>, out: string[]): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) await walk(p, exts, out);
+    else if ((e.isFile() || e.isSymbolicLink()) && exts.has(path.extname(e.name).toLowerCase())) out.push(p);
+  }
+}
+
+/**
+ * Indexes an image folder: one subfolder per class (searched recursively), images decoded on demand.
+ * Nothing is decoded here; an undecodable file is reported when it is first read.
+ * @param root - the folder holding one subfolder per class
+ * @throws DataError `NOT_FOUND` when `root` is missing, has no class folders, or a class has no images.
+ */
+export async function loadImageFolder(root: string, opts: ImageFolderOptions = {}): Promise<ImageFolderDataset> {
+  const size = opts.size ?? 224;
+  const [height, width] = typeof size === 'number' ? [size, size] : size;
+  checkArg(Number.isInteger(height) && height > 0 && Number.isInteger(width) && width > 0, `size must be positive integers, got ${size}`);
+  const evalResize = opts.evalResize ?? Math.round((Math.min(height, width) * 256) / 224);
+  checkArg(evalResize >= Math.min(height, width), `evalResize ${evalResize} is smaller than the output size`);
+  const exts = new Set((opts.extensions ?? ['.jpg', '.jpeg', '.png']).map((e) => (e.startsWith('.') ? e : `.${e}`).toLowerCase()));
+  try {
+    if (!(await stat(root)).isDirectory()) throw new Error('not a directory');
+  } catch {
+    throw new DataError('NOT_FOUND', 'image folder not found (expected <root>/<class>/<image>.jpg|png)', { file: path.resolve(root) });
+  }
+  let classNames: string[];
+  if (opts.classNames) classNames = [...opts.classNames];
+  else {
+    const entries = await readdir(root, { withFileTypes: true });
+    classNames = entries
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+  if (classNames.length === 0) {
+    throw new DataError('NOT_FOUND', 'no class subfolders (expected <root>/<class>/<image>.jpg|png)', { file: path.resolve(root) });
+  }
+  const files: string[] = [];
+  const labels: number[] = [];
+  const empty: string[] = [];
+  for (let c = 0; c < classNames.length; c++) {
+    const found: string[] = [];
+    const dir = path.resolve(root, classNames[c]!);
+    try {
+      await walk(dir, exts, found);
+    } catch {
+      /* missing class folder: reported as empty below */
+    }
+    if (found.length === 0) empty.push(classNames[c]!);
+    for (const f of found) {
+      files.push(f);
+      labels.push(c);
+    }
+  }
+  if (empty.length > 0) {
+    throw new DataError('NOT_FOUND', `no ${[...exts].join('/')} images for class(es) ${empty.join(', ')}`, { file: path.resolve(root) });
+  }
+  return new ImageFolderDataset(opts.name ?? path.basename(path.resolve(root)), classNames, height, width, evalResize, {
+    files,
+    labels: Int32Array.from(labels),
+    dims: new Int32Array(2 * files.length),
+  });
+}

@@ -1,0 +1,116 @@
+/**
+ * One entry point for the named data sets: find on disk, optionally download, read; plus each data set's
+ * recommended normalization and augmentation.
+ *
+ * @module
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { InMemoryDataset } from './dataset.js';
+import { DataError } from './errors.js';
+import { loadCifar10, loadCifar10Python, loadCifar100 } from './cifar.js';
+import { loadSvhn } from './svhn.js';
+import { loadMnist } from './mnist.js';
+import { downloadDataset, type DownloadOptions } from './download.js';
+import { CIFAR_AUGMENTATION, NO_AUGMENTATION, type Augmentation } from './augment.js';
+import type { NormalizationName } from './normalize.js';
+
+/** Names accepted by {@link loadDataset}. */
+export type DatasetName = 'cifar10' | 'cifar100' | 'svhn' | 'mnist';
+
+/** Every name accepted by {@link loadDataset}. */
+export const DATASET_NAMES: readonly DatasetName[] = Object.freeze(['cifar10', 'cifar100', 'svhn', 'mnist'] as DatasetName[]);
+
+/** Recommended settings of a named data set (the DenseNet paper's choices). */
+export interface DatasetPreset {
+  /** Number of classes. */
+  numClasses: number;
+  /** `[channels, height, width]` of the images. */
+  shape: [number, number, number];
+  /** Normalization preset. */
+  normalization: NormalizationName;
+  /** Training augmentation: crop+flip for CIFAR ("C10+"), none for SVHN (as in the paper) and MNIST. */
+  augmentation: Augmentation;
+  /** Epochs of the reference recipe (300 for CIFAR, 40 for SVHN). */
+  epochs: number;
+}
+
+/** Recommended settings per data set. */
+export const DATASET_PRESETS: Readonly<Record<DatasetName, DatasetPreset>> = Object.freeze({
+  cifar10: { numClasses: 10, shape: [3, 32, 32], normalization: 'cifar10', augmentation: CIFAR_AUGMENTATION, epochs: 300 },
+  cifar100: { numClasses: 100, shape: [3, 32, 32], normalization: 'cifar100', augmentation: CIFAR_AUGMENTATION, epochs: 300 },
+  svhn: { numClasses: 10, shape: [3, 32, 32], normalization: 'svhn', augmentation: NO_AUGMENTATION, epochs: 40 },
+  mnist: { numClasses: 10, shape: [1, 28, 28], normalization: 'mnist', augmentation: NO_AUGMENTATION, epochs: 40 },
+});
+
+/**
+ * The default data root: `$DENSENET_DATA` if set, else `~/.cache/densenet/data`.
+ */
+export function defaultDataRoot(): string {
+  return process.env['DENSENET_DATA'] ?? path.join(os.homedir(), '.cache', 'densenet', 'data');
+}
+
+/** Options of {@link loadDataset}. */
+export interface LoadDatasetOptions {
+  /** Data root (see {@link defaultDataRoot}). Ignored for `mnist` (embedded). */
+  root?: string;
+  /** `train` (default), `test`, or for SVHN `extra`. MNIST has a single 10,000-image split (`train`). */
+  split?: 'train' | 'test' | 'extra';
+  /** Download the data set when it is missing. Default `false` (a missing data set is a `NOT_FOUND` error). */
+  download?: boolean;
+  /** Passed to `downloadDataset`. */
+  downloadOptions?: DownloadOptions;
+  /** CIFAR-100 label set, `fine` (default) or `coarse`. */
+  labels?: 'fine' | 'coarse';
+  /** MNIST: zero-pad to 32×32. */
+  pad32?: boolean;
+}
+
+/**
+ * Loads a named data set into memory. CIFAR-10 is read from the binary version, or else the python version
+ * (folder or `cifar-10-python.tar.gz`). With `download: true` a missing data set is fetched and verified first.
+ * @throws DataError `NOT_FOUND` (saying where it looked and how to download), `INVALID_ARGUMENT`, or a reader's error.
+ */
+export async function loadDataset(name: DatasetName, opts: LoadDatasetOptions = {}): Promise<InMemoryDataset> {
+  const root = opts.root ?? defaultDataRoot();
+  const split = opts.split ?? 'train';
+  if (split === 'extra' && name !== 'svhn') throw new DataError('INVALID_ARGUMENT', `split "extra" exists only for svhn, not ${name}`);
+  const withDownload = async <T>(read: () => Promise<T>, dl: Parameters<typeof downloadDataset>[0]): Promise<T> => {
+    try {
+      return await read();
+    } catch (e) {
+      if (!(e instanceof DataError) || e.code !== 'NOT_FOUND' || !opts.download) throw e;
+      await downloadDataset(dl, root, opts.downloadOptions);
+      return read();
+    }
+  };
+  switch (name) {
+    case 'cifar10': {
+      const s = split as 'train' | 'test';
+      return withDownload(async () => {
+        try {
+          return await loadCifar10(root, { split: s });
+        } catch (e) {
+          if (!(e instanceof DataError) || e.code !== 'NOT_FOUND') throw e;
+          try {
+            return await loadCifar10Python(root, { split: s });
+          } catch (e2) {
+            if (e2 instanceof DataError && e2.code === 'NOT_FOUND') throw e; // report the binary version
+            throw e2;
+          }
+        }
+      }, 'cifar10');
+    }
+    case 'cifar100':
+      return withDownload(() => loadCifar100(root, { split: split as 'train' | 'test', labels: opts.labels ?? 'fine' }), 'cifar100');
+    case 'svhn':
+      return withDownload(() => loadSvhn(root, { split }), split === 'extra' ? 'svhn-extra' : 'svhn');
+    case 'mnist':
+      if (split !== 'train') {
+        throw new DataError('INVALID_ARGUMENT', 'the embedded MNIST has one 10,000-image split; hold out data with splitTrainValidation');
+      }
+      return loadMnist({ pad32: opts.pad32 ?? false });
+    default:
+      throw new DataError('INVALID_ARGUMENT', `unknown data set ${JSON.stringify(name)}; known: ${DATASET_NAMES.join(', ')}`);
+  }
+}
