@@ -95,8 +95,8 @@ impl<T: Float> DenseNet<T> {
     /// One SGD step on a batch (train mode). On a NaN or Inf in the loss or any gradient the
     /// update is refused: parameters, running statistics and optimizer state stay unchanged.
     pub fn train_step<I: Float>(&mut self, input: &[I], shape: &[usize], labels: &[i64]) -> Result<StepOutput> {
-        let out = self.compute_gradients(input, shape, labels)?;
-        let (updates, out) = out;
+        let (updates, out) = self.compute_gradients(input, shape, labels)?;
+        self.check_finite(out.loss)?;
         let plan = &self.plan;
         for (bn, s) in &updates {
             let (rm, rv) = two_mut_params(&mut self.params.tensors, bn.mean, bn.var);
@@ -108,7 +108,7 @@ impl<T: Float> DenseNet<T> {
     }
 
     /// Forward and backward in train mode: fills `self.grads`, returns the pending running-stat
-    /// updates and the step output. Nothing else changes.
+    /// updates and the step output. Nothing else changes (the numerics guard runs after it).
     pub fn compute_gradients<I: Float>(&mut self, input: &[I], shape: &[usize], labels: &[i64]) -> Result<(Vec<(crate::plan::BnRef, batchnorm::BatchStats<T>)>, StepOutput)> {
         let geo = self.check_input(input.len(), shape)?;
         let labels = self.check_labels(labels, shape)?;
@@ -136,8 +136,13 @@ impl<T: Float> DenseNet<T> {
             backward(&self.plan, tape, &geo, &l.dlogits, &mut cx);
             (std::mem::take(&mut cx.bn_updates), StepOutput { loss: l.loss, correct: l.correct, logits })
         });
-        if !result.loss.is_finite() {
-            return Err(Error::NonFinite(format!("the loss is {} at step {}; the update was refused and the model is unchanged", result.loss, self.step)));
+        Ok((updates, result))
+    }
+
+    /// The numerics guard: an error naming the loss or the first gradient holding a NaN or Inf.
+    pub fn check_finite(&self, loss: f64) -> Result<()> {
+        if !loss.is_finite() {
+            return Err(Error::NonFinite(format!("the loss is {loss} at step {}; the update was refused and the model is unchanged", self.step)));
         }
         for (spec, g) in self.plan.specs.iter().zip(&self.grads.tensors) {
             if spec.kind.trainable() {
@@ -149,7 +154,7 @@ impl<T: Float> DenseNet<T> {
                 }
             }
         }
-        Ok((updates, result))
+        Ok(())
     }
 
     fn eval_context(&self) -> Ctx<'_, T> {

@@ -70,7 +70,8 @@ pub fn forward<T: Float>(x: &[T], channels: usize, p: usize, a: BnArgs<T>, y: &m
         let (mean, invstd, gamma, beta) = (a.mean[c], a.invstd[c], a.gamma[c], a.beta[c]);
         for (xv, yv) in xc.iter().zip(yc.iter_mut()) {
             let v = (*xv - mean) * invstd * gamma + beta;
-            *yv = if a.relu && !(v > T::ZERO) { T::ZERO } else { v };
+            // NaN propagates (as torch.relu), so the numerics guard sees it in the loss.
+            *yv = if a.relu && v <= T::ZERO { T::ZERO } else { v };
         }
     });
 }
