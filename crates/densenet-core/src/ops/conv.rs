@@ -128,9 +128,14 @@ fn chunks(g: &ConvGeom) -> impl Iterator<Item = (usize, usize)> {
 
 /// y[Cout, N*Ho*Wo] = conv(x, weight). `weight` is [Cout, Cin, kh, kw].
 pub fn forward<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], scratch: &mut Vec<T>) {
+    forward_into(x, weight, g, y, false, scratch)
+}
+
+/// y (+)= conv(x, weight).
+fn forward_into<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], accumulate: bool, scratch: &mut Vec<T>) {
     let pout = g.out_plane();
     if g.is_pointwise() {
-        matmul(g.cout, pout, g.cin, y, pout, false, MatRef::rows(weight, g.cin), MatRef::rows(x, pout));
+        matmul(g.cout, pout, g.cin, y, pout, accumulate, MatRef::rows(weight, g.cin), MatRef::rows(x, pout));
         return;
     }
     ensure_len(scratch, g.scratch_len());
@@ -138,7 +143,7 @@ pub fn forward<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], scrat
     for (n0, n1) in chunks(g) {
         let pc = (n1 - n0) * howo;
         im2col(x, g, n0, n1, scratch);
-        matmul(g.cout, pc, g.k(), &mut y[n0 * howo..], pout, false, MatRef::rows(weight, g.k()), MatRef::rows(&scratch[..], pc));
+        matmul(g.cout, pc, g.k(), &mut y[n0 * howo..], pout, accumulate, MatRef::rows(weight, g.k()), MatRef::rows(&scratch[..], pc));
     }
 }
 
@@ -158,11 +163,22 @@ pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut 
     }
 }
 
-/// dx (+)= conv input gradient of dy: weightᵀ × dy, folded back to image positions.
+/// dx (+)= conv input gradient of dy.
+///
+/// Stride 1: a convolution of dy with the flipped, transposed kernel (padding k−1−pad), which
+/// lowers dy's Cout channels instead of expanding Cin·k² gradient columns. Otherwise:
+/// weightᵀ × dy folded back to image positions (col2im).
 pub fn backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeom, dx: &mut [T], accumulate: bool, scratch: &mut Vec<T>) {
     let pout = g.out_plane();
     if g.is_pointwise() {
         matmul(g.cin, pout, g.cout, dx, pout, accumulate, MatRef::rows_t(weight, g.cin), MatRef::rows(dy, pout));
+        return;
+    }
+    if g.stride == 1 && g.pad < g.kernel {
+        let flipped = flip_transpose(weight, g);
+        let gt = ConvGeom::new(g.cout, g.cin, g.kernel, 1, g.kernel - 1 - g.pad, g.n, g.ho, g.wo);
+        debug_assert_eq!((gt.ho, gt.wo), (g.h, g.w));
+        forward_into(dy, &flipped, &gt, dx, accumulate, scratch);
         return;
     }
     if !accumulate {
@@ -175,6 +191,22 @@ pub fn backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeom, dx: &mut [
         matmul(g.k(), pc, g.cout, &mut scratch[..], pc, false, MatRef::rows_t(weight, g.k()), MatRef::strided(&dy[n0 * howo..], pout));
         col2im_add(&scratch[..], g, n0, n1, dx);
     }
+}
+
+/// W'[ci, co, ky, kx] = W[co, ci, kh−1−ky, kw−1−kx].
+fn flip_transpose<T: Float>(weight: &[T], g: &ConvGeom) -> Vec<T> {
+    let k = g.kernel;
+    let mut out = vec![T::ZERO; weight.len()];
+    for co in 0..g.cout {
+        for ci in 0..g.cin {
+            for ky in 0..k {
+                for kx in 0..k {
+                    out[((ci * g.cout + co) * k + ky) * k + kx] = weight[((co * g.cin + ci) * k + (k - 1 - ky)) * k + (k - 1 - kx)];
+                }
+            }
+        }
+    }
+    out
 }
 
 pub(crate) fn ensure_len<T: Float>(buf: &mut Vec<T>, len: usize) {

@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+// The `npm test` script: runs the Rust tests (`cargo test --release --workspace --no-fail-fast`)
+// and then the ava tests (`ava --tap`), streams their output, counts the passed and failed tests
+// of both suites, and ends with exactly one last line `N passed, N failed` (the sums).
+//
+// Exit code: 0 only when both suites ran, nothing failed and at least one test passed.
+// A suite that did not run, or exited non-zero without reporting a failing test (a build error,
+// a crash, a timeout), counts as one failed test so that the last line never hides it.
+//
+// Extra arguments after `--` are passed to ava (e.g. `npm test -- --match '*preset*'`).
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Runs a command, streaming stdout/stderr, and calls onLine for each stdout line.
+ * @returns {Promise<{code: number|null, signal: string|null, error?: Error}>}
+ */
+function run(cmd, args, onLine) {
+  return new Promise((resolve) => {
+    let child;
+    try {
+      child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    } catch (error) {
+      resolve({ code: null, signal: null, error });
+      return;
+    }
+    let buf = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        onLine(buf.slice(0, i).replace(/\r$/, ''));
+        buf = buf.slice(i + 1);
+      }
+    });
+    child.on('error', (error) => resolve({ code: null, signal: null, error }));
+    child.on('close', (code, signal) => {
+      if (buf) {
+        process.stdout.write('\n');
+        onLine(buf);
+      }
+      resolve({ code, signal });
+    });
+  });
+}
+
+/** Outcome of one suite. */
+function makeSuite(name) {
+  return { name, passed: 0, failed: 0, skipped: 0, ran: false, note: '' };
+}
+
+function settle(suite, res, what) {
+  if (res.error) {
+    suite.note = `${suite.name}: could not run ${what}: ${res.error.message}`;
+    suite.failed += 1;
+    return;
+  }
+  suite.ran = true;
+  if (res.code !== 0) {
+    const how = res.signal ? `was killed by ${res.signal}` : `exited with code ${res.code}`;
+    if (suite.failed === 0) {
+      suite.note = `${suite.name}: ${what} ${how} without reporting a failing test (build error or crash); counted as 1 failure`;
+      suite.failed += 1;
+    } else {
+      suite.note = `${suite.name}: ${what} ${how}`;
+    }
+  }
+}
+
+async function cargoSuite() {
+  const suite = makeSuite('cargo');
+  const args = ['test', '--release', '--workspace', '--no-fail-fast'];
+  console.log(`\n=== cargo ${args.join(' ')} ===`);
+  const re = /^test result: (?:ok|FAILED)\. (\d+) passed; (\d+) failed(?:; (\d+) ignored)?/;
+  const res = await run('cargo', args, (line) => {
+    const m = re.exec(line.trim());
+    if (m) {
+      suite.passed += Number(m[1]);
+      suite.failed += Number(m[2]);
+      suite.skipped += Number(m[3] ?? 0);
+    }
+  });
+  settle(suite, res, 'cargo test');
+  return suite;
+}
+
+async function avaSuite(extra) {
+  const suite = makeSuite('ava');
+  const args = ['ava', '--tap', ...extra];
+  console.log(`\n=== npx ${args.join(' ')} ===`);
+  const re = /^(not ok|ok)\b(.*)$/;
+  const res = await run(process.platform === 'win32' ? 'npx.cmd' : 'npx', args, (line) => {
+    const m = re.exec(line);
+    if (!m) return;
+    const directive = /#\s*(SKIP|TODO)\b/i.exec(m[2]);
+    if (directive) {
+      suite.skipped += 1;
+    } else if (m[1] === 'ok') {
+      suite.passed += 1;
+    } else {
+      suite.failed += 1;
+    }
+  });
+  settle(suite, res, 'ava');
+  return suite;
+}
+
+const extra = process.argv.slice(2);
+const suites = [await cargoSuite(), await avaSuite(extra)];
+
+console.log('\n=== summary ===');
+for (const s of suites) {
+  console.log(`${s.name}: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped/todo${s.ran ? '' : ' (did not run)'}`);
+  if (s.note) console.log(s.note);
+}
+const passed = suites.reduce((a, s) => a + s.passed, 0);
+const failed = suites.reduce((a, s) => a + s.failed, 0);
+const ok = failed === 0 && passed > 0 && suites.every((s) => s.ran);
+process.exitCode = ok ? 0 : 1;
+console.log(`${passed} passed, ${failed} failed`);

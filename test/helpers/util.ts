@@ -1,0 +1,62 @@
+/** Shared helpers of the SDK tests (not a test file: ava only runs test/**\/*.test.ts). */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { ModelConfig } from '../../ts/index.js';
+
+/** A tiny DenseNet-BC (k=4, 2 layers per block) that runs in milliseconds. */
+export const TINY: ModelConfig = {
+  growthRate: 4,
+  blockConfig: [2, 2, 2],
+  numInitFeatures: 8,
+  bottleneck: true,
+  bnSize: 4,
+  compression: 0.5,
+  dropRate: 0,
+  numClasses: 10,
+  inChannels: 3,
+  smallInputs: true,
+};
+
+/** Deterministic pseudo-random floats with mean 0 and std about 1 (sum of uniforms). */
+export function randn(n: number, seed = 1): Float32Array {
+  let s = seed >>> 0 || 1;
+  const next = (): number => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 0x100000000;
+  };
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (next() + next() + next() - 1.5) * 2;
+  return out;
+}
+
+/** Deterministic labels in [0, classes). */
+export function labelsFor(n: number, classes: number, seed = 7): Int32Array {
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 7 + seed) % classes;
+  return out;
+}
+
+/** A fresh temporary directory; call the returned cleanup when done. */
+export function tempDir(prefix = 'densenet-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Whether every value is finite. */
+export function allFinite(a: ArrayLike<number>): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
+  return true;
+}
+
+/** Largest absolute difference of two equally long arrays. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}

@@ -1,0 +1,143 @@
+/**
+ * `densenet info <preset|config.json>`: the layer table of a DenseNet (like the paper's Table 1).
+ *
+ * @module
+ */
+import type { Command } from 'commander';
+
+import { DenseNet, type ModelSummary } from '../model.js';
+import type { ModelConfig } from '../config.js';
+import { formatInt, parseInputSize, resolveConfigArg } from './common.js';
+
+/** Options of the `info` command. */
+export interface InfoOptions {
+  /** Print JSON instead of a table. */
+  json?: boolean;
+  /** `[height, width]` of the input (default 32x32 for `smallInputs` configs, else 224x224). */
+  inputSize?: [number, number];
+}
+
+/** What `densenet info --json` prints. */
+export interface InfoJson {
+  /** Preset name, or `null` for a config file without a `preset` field. */
+  preset: string | null;
+  /** The normalized config. */
+  config: ModelConfig;
+  /** `[height, width]` of the input the table is for. */
+  inputSize: [number, number];
+  /** Total trainable parameters. */
+  parameters: number;
+  /** The per-stage rows. */
+  stages: ModelSummary['stages'];
+}
+
+function describeConfig(c: ModelConfig): string {
+  const kind = c.bottleneck ? (c.compression < 1 ? 'DenseNet-BC' : 'DenseNet-B') : c.compression < 1 ? 'DenseNet-C' : 'DenseNet';
+  return `${kind}, k=${c.growthRate}, blocks ${c.blockConfig.join('-')}, stem ${c.numInitFeatures}, ` +
+    `compression ${c.compression}, ${c.numClasses} classes, ${c.smallInputs ? 'CIFAR' : 'ImageNet'} stem`;
+}
+
+/**
+ * The paper-style name of a native stage name (`denseblock2` → `Dense Block (2)`); unknown
+ * names are returned unchanged.
+ *
+ * @param name - stage name as the native core reports it
+ * @param config - the model config (the stem's name depends on `smallInputs`)
+ */
+export function stageTitle(name: string, config: ModelConfig): string {
+  let m: RegExpExecArray | null;
+  if (name === 'stem') return config.smallInputs ? 'Convolution' : 'Convolution + Pooling';
+  if ((m = /^denseblock(\d+)$/.exec(name))) return `Dense Block (${m[1]})`;
+  if ((m = /^transition(\d+)$/.exec(name))) return `Transition Layer (${m[1]})`;
+  if (name === 'classification') return 'Classification Layer';
+  return name;
+}
+
+/**
+ * The layers of a stage as the paper's Table 1 writes them (`[1×1 conv, 3×3 conv] × 6`),
+ * derived from the config; empty for an unknown stage name.
+ *
+ * @param name - stage name as the native core reports it
+ * @param config - the model config
+ */
+export function stageLayers(name: string, config: ModelConfig): string {
+  let m: RegExpExecArray | null;
+  if (name === 'stem') {
+    return config.smallInputs ? '3×3 conv' : '7×7 conv, stride 2; 3×3 max pool, stride 2';
+  }
+  if ((m = /^denseblock(\d+)$/.exec(name))) {
+    const n = config.blockConfig[Number(m[1]) - 1];
+    if (n === undefined) return '';
+    return `${config.bottleneck ? '[1×1 conv, 3×3 conv]' : '[3×3 conv]'} × ${n}`;
+  }
+  if (/^transition\d+$/.test(name)) return '1×1 conv; 2×2 average pool, stride 2';
+  if (name === 'classification') return `global average pool; ${config.numClasses}-way linear`;
+  return '';
+}
+
+/**
+ * Renders the summary as a text table like the paper's Table 1: stage, output size,
+ * channels, parameters and layers, then the total.
+ *
+ * @param title - first line
+ * @param summary - the model summary
+ * @param config - the model config
+ */
+export function renderTable(title: string, summary: ModelSummary, config: ModelConfig): string {
+  const rows: string[][] = [['Stage', 'Output size', 'Channels', 'Parameters', 'Layers']];
+  rows.push(['Input', `${summary.inputSize[0]} × ${summary.inputSize[1]}`, String(config.inChannels), '', '']);
+  for (const s of summary.stages) {
+    rows.push([
+      stageTitle(s.name, config),
+      `${s.outputShape[1]} × ${s.outputShape[2]}`,
+      String(s.outputShape[0]),
+      formatInt(s.params),
+      stageLayers(s.name, config),
+    ]);
+  }
+  const total = ['Total', '', '', formatInt(summary.total), ''];
+  const widths = rows[0]!.map((_, i) => Math.max(...[...rows, total].map((r) => r[i]!.length)));
+  const left = new Set([0, 4]);
+  const fmt = (r: string[]): string =>
+    r.map((cell, i) => (left.has(i) ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('   ').trimEnd();
+  const rule = '-'.repeat(widths.reduce((a, b) => a + b, 0) + 3 * (widths.length - 1));
+  return [title, '', fmt(rows[0]!), rule, ...rows.slice(1).map(fmt), rule, fmt(total), ''].join('\n');
+}
+
+/**
+ * Runs `info`: resolves the config, builds the model, prints the table or JSON.
+ *
+ * @param target - preset name or config file
+ * @param options - `json`, `inputSize`
+ */
+export async function runInfo(target: string, options: InfoOptions): Promise<void> {
+  const { preset, config, source } = resolveConfigArg(target);
+  const model = DenseNet.create(config);
+  const [h, w] = options.inputSize ?? (config.smallInputs ? [32, 32] : [224, 224]);
+  const summary = model.summary(h, w);
+  const parameters = model.parameterCount;
+  if (options.json) {
+    const out: InfoJson = { preset, config: model.config as ModelConfig, inputSize: [h, w], parameters, stages: summary.stages };
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    return;
+  }
+  const title = `${preset ?? source}: ${describeConfig(model.config as ModelConfig)}`;
+  process.stdout.write(renderTable(title, summary, model.config as ModelConfig));
+}
+
+/**
+ * Registers the `info` command.
+ *
+ * @param program - the root command
+ */
+export function registerInfo(program: Command): Command {
+  return program
+    .command('info')
+    .description("print a DenseNet's layer table (stage, output size, parameters) and its parameter count")
+    .argument('<model>', 'preset name (e.g. densenet121) or path to a config JSON file')
+    .option('--json', 'print JSON: {preset, config, inputSize, parameters, stages}')
+    .option('--input-size <size>', 'input size N or HxW (default 32 for CIFAR configs, 224 otherwise)', parseInputSize)
+    .action(async (target: string, opts: InfoOptions) => {
+      await runInfo(target, opts);
+    });
+}

@@ -1,0 +1,124 @@
+/**
+ * `densenet predict --model w.safetensors --config <preset|config.json> image...`: top-k classes per image.
+ *
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+
+import type { Command } from 'commander';
+
+import { InvalidArgumentError, IoError } from '../errors.js';
+import { DenseNet, type TopKEntry } from '../model.js';
+import { parseNumberList, parsePositiveInt, resolveConfigArg } from './common.js';
+
+/** Options of the `predict` command. */
+export interface PredictOptions {
+  /** Weights file (safetensors). */
+  model: string;
+  /** Preset name or config JSON file. */
+  config: string;
+  /** Crop size (default 32 for `smallInputs` configs, else 224). */
+  size?: number;
+  /** Shorter side after resizing, before the center crop (default: size). */
+  resize?: number;
+  /** Class names, one per line. */
+  labels?: string;
+  /** How many classes to print per image (default 5). */
+  top?: number;
+  /** Per-channel mean. */
+  mean?: number[];
+  /** Per-channel std. */
+  std?: number[];
+  /** Print JSON. */
+  json?: boolean;
+}
+
+/** One image's result in `densenet predict --json`. */
+export interface PredictJsonEntry {
+  /** The image path as given. */
+  image: string;
+  /** Top classes, most likely first. */
+  top: (TopKEntry & { label?: string })[];
+}
+
+/**
+ * Reads a class-names file (one name per line; blank trailing lines ignored).
+ *
+ * @param path - the file
+ * @param numClasses - required number of names
+ */
+export function readLabels(path: string, numClasses: number): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new IoError(`cannot read labels file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  const names = text.split(/\r?\n/).map((s) => s.trim());
+  while (names.length && names[names.length - 1] === '') names.pop();
+  if (names.length !== numClasses) {
+    throw new InvalidArgumentError(`labels file ${path} has ${names.length} names but the model has ${numClasses} classes`);
+  }
+  return names;
+}
+
+/**
+ * Runs `predict`.
+ *
+ * @param images - image paths
+ * @param opts - command options
+ */
+export async function runPredict(images: string[], opts: PredictOptions): Promise<void> {
+  const { config } = resolveConfigArg(opts.config);
+  const labels = opts.labels ? readLabels(opts.labels, config.numClasses) : undefined;
+  const model = await DenseNet.load(opts.model, config);
+  const pred = await model.predictImages(images, {
+    ...(opts.size !== undefined ? { size: opts.size } : {}),
+    ...(opts.resize !== undefined ? { resize: opts.resize } : {}),
+    ...(opts.mean ? { mean: opts.mean } : {}),
+    ...(opts.std ? { std: opts.std } : {}),
+  });
+  const top = pred.topK(opts.top ?? 5);
+  if (opts.json) {
+    const out: PredictJsonEntry[] = images.map((image, i) => ({
+      image,
+      top: top[i]!.map((e) => (labels ? { ...e, label: labels[e.index]! } : e)),
+    }));
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    return;
+  }
+  const lines: string[] = [];
+  images.forEach((image, i) => {
+    lines.push(image);
+    top[i]!.forEach((e, r) => {
+      const pct = `${(e.probability * 100).toFixed(2)}%`.padStart(7);
+      const name = labels ? `  ${labels[e.index]}` : '';
+      lines.push(`  ${String(r + 1).padStart(2)}. ${pct}  class ${e.index}${name}`);
+    });
+  });
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+/**
+ * Registers the `predict` command.
+ *
+ * @param program - the root command
+ */
+export function registerPredict(program: Command): Command {
+  return program
+    .command('predict')
+    .description('classify images with a trained model and print the top classes of each')
+    .argument('<images...>', 'image files (PNG, JPEG, WebP, ...)')
+    .requiredOption('--model <file>', 'weights file (.safetensors)')
+    .requiredOption('--config <preset|file>', 'preset name or config JSON file of the architecture')
+    .option('--size <n>', 'center-crop size fed to the network (default 32 for CIFAR configs, 224 otherwise)', parsePositiveInt)
+    .option('--resize <n>', 'shorter side after resizing, before the crop (default: size)', parsePositiveInt)
+    .option('--labels <file>', 'class names, one per line')
+    .option('--top <k>', 'classes to print per image', parsePositiveInt, 5)
+    .option('--mean <list>', 'per-channel mean, e.g. 0.485,0.456,0.406', parseNumberList)
+    .option('--std <list>', 'per-channel std, e.g. 0.229,0.224,0.225', parseNumberList)
+    .option('--json', 'print JSON')
+    .action(async (images: string[], opts: PredictOptions) => {
+      await runPredict(images, opts);
+    });
+}

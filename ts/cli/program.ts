@@ -1,0 +1,46 @@
+/**
+ * The `densenet` command-line program (commander), built without running it.
+ *
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { Command } from 'commander';
+
+import { packageRoot, setNumThreads } from '../native.js';
+import { parsePositiveInt } from './common.js';
+import { registerEval } from './eval.js';
+import { registerInfo } from './info.js';
+import { registerPredict } from './predict.js';
+import { registerTrain } from './train.js';
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/**
+ * Builds the root command with every subcommand registered (`info`, `predict`, `train`, `eval`).
+ */
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('densenet')
+    .description('Train and run memory-efficient DenseNets (densenet-sdk)')
+    .version(version())
+    .option('--threads <n>', 'CPU threads of the native core', parsePositiveInt)
+    .showHelpAfterError()
+    .hook('preAction', (cmd) => {
+      const threads = cmd.opts<{ threads?: number }>().threads;
+      if (threads !== undefined) setNumThreads(threads);
+    });
+  registerInfo(program);
+  registerPredict(program);
+  registerTrain(program);
+  registerEval(program);
+  return program;
+}

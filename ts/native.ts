@@ -1,0 +1,282 @@
+/**
+ * Loading the native addon (napi-rs, crates/densenet-node) and calling it with typed errors.
+ *
+ * Lookup order (the first one that loads wins):
+ * 1. `$DENSENET_NATIVE_PATH`, when set (an explicit `.node` file);
+ * 2. `native/densenet.<platform>.node` under the package root (built by `npm run build:native`);
+ * 3. the platform package: `densenet-sdk-linux-x64-gnu-cuda` when CUDA is asked for,
+ *    otherwise `densenet-sdk-linux-x64-gnu` (the suffix follows the running platform).
+ *
+ * If none loads, {@link loadNative} throws a {@link NativeLoadError} listing every path and
+ * package tried and why each failed.
+ *
+ * @module
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { InvalidArgumentError, NativeLoadError, toDenseNetError, type NativeLoadAttempt } from './errors.js';
+
+/** Result of one training step, as returned by the native addon. */
+export interface NativeStepResult {
+  /** Mean cross-entropy loss of the batch. */
+  loss: number;
+  /** Number of samples whose arg-max logit equals the label. */
+  correct: number;
+}
+
+/** Result of one evaluation step, as returned by the native addon. */
+export interface NativeEvalResult extends NativeStepResult {
+  /** Logits, `N * numClasses`, row-major. */
+  logits: Float32Array;
+}
+
+/** The native model object (`NativeModel` of crates/densenet-node); see ts/native-api.md. */
+export interface NativeModel {
+  /** Storage dtype of the weights: `'f32'` or `'f64'`. */
+  readonly dtype: string;
+  /** The normalized config as JSON. */
+  configJson(): string;
+  /** Number of trainable parameters (conv + BN affine + linear). */
+  paramCount(): number;
+  /** Per-stage table for an input of `height` x `width`, as JSON. */
+  summaryJson(height: number, width: number): string;
+  /** Eval-mode forward of an NCHW float32 batch; resolves to `N * numClasses` logits. */
+  predict(input: Float32Array, shape: number[]): Promise<Float32Array>;
+  /** Writes the weights (safetensors, torchvision names). */
+  save(path: string): Promise<void>;
+  /** Reads weights written by `save` (or converted torchvision weights). */
+  load(path: string): Promise<void>;
+  /** One optimizer step in train mode. */
+  trainStep(input: Float32Array, shape: number[], labels: Int32Array): Promise<NativeStepResult>;
+  /** Eval-mode loss, accuracy and logits. */
+  evalStep(input: Float32Array, shape: number[], labels: Int32Array): Promise<NativeEvalResult>;
+  /** Sets the optimizer from JSON `{"lr","momentum","nesterov","weightDecay"}`. */
+  setOptimizer(optJson: string): void;
+  /** Sets the learning rate of the current optimizer. */
+  setLearningRate(lr: number): void;
+  /** The current optimizer settings as JSON. */
+  optimizerJson(): string;
+  /** Number of CPU threads this model uses. */
+  setThreads(threads: number): void;
+  /** Completed optimizer steps. */
+  readonly step: number;
+  /** `'efficient'` (default) or `'naive'`. */
+  setMemoryMode(mode: string): void;
+  /** Weights + BN statistics + optimizer state + caller JSON, written atomically. */
+  saveCheckpoint(path: string, extraJson: string): Promise<void>;
+  /** Restores a checkpoint; resolves to the caller JSON stored with it. */
+  loadCheckpoint(path: string): Promise<string>;
+}
+
+/** Constructor of {@link NativeModel}. */
+export interface NativeModelConstructor {
+  /** @param configJson - ModelConfig JSON; @param dtype - `'f32'` | `'f64'`; @param seed - init seed */
+  new (configJson: string, dtype: string, seed: number): NativeModel;
+}
+
+/** The exports of the native addon (see ts/native-api.md). */
+export interface NativeBinding {
+  /** The model class. */
+  NativeModel: NativeModelConstructor;
+  /** JSON of a preset's config; throws for unknown names, listing the known ones. */
+  presetConfig(name: string): string;
+  /** Names of all presets. */
+  presetNames(): string[];
+  /** Validates a (partial) config JSON and fills defaults; throws naming the field. */
+  normalizeConfig(json: string): string;
+  /** Sets the number of CPU threads of models created afterwards (0 = all cores). */
+  setNumThreads(n: number): void;
+  /** Config JSON of a CIFAR DenseNet of the given depth (basic 3n+4, BC 6n+4). */
+  cifarConfig?(depth: number, growthRate: number, bc: boolean, numClasses: number): string;
+  /** Learning rate of a schedule (JSON) at an epoch. */
+  scheduleLr?(scheduleJson: string, epoch: number): number;
+}
+
+/** Options of {@link loadNative}. */
+export interface LoadNativeOptions {
+  /**
+   * Prefer the CUDA build: the `-cuda` platform package is tried instead of the CPU one.
+   * Defaults to `true` when the environment variable `DENSENET_CUDA=1`.
+   */
+  cuda?: boolean;
+}
+
+/** Information about the addon that was loaded. */
+export interface NativeInfo {
+  /** The file path or package name it was loaded from. */
+  readonly source: string;
+  /** Whether the CUDA variant was asked for. */
+  readonly cuda: boolean;
+}
+
+/** A loaded addon and where it came from (see {@link loadNativeWithInfo}). */
+export interface LoadedNative {
+  /** The addon's exports. */
+  binding: NativeBinding;
+  /** Where it was loaded from. */
+  info: NativeInfo;
+}
+
+const REQUIRED_EXPORTS = ['NativeModel', 'presetConfig', 'presetNames', 'normalizeConfig', 'setNumThreads'] as const;
+
+const require = createRequire(import.meta.url);
+const cache = new Map<string, LoadedNative>();
+
+/**
+ * The root directory of this package (the nearest ancestor of this module holding a
+ * `package.json` named `densenet-sdk`); works from both `ts/` (tsx) and `dist/`.
+ */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj)) {
+      try {
+        if (JSON.parse(readFileSync(pj, 'utf8')).name === 'densenet-sdk') return dir;
+      } catch {
+        /* keep looking */
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) return join(dirname(fileURLToPath(import.meta.url)), '..');
+    dir = up;
+  }
+}
+
+function isMusl(): boolean {
+  if (process.platform !== 'linux') return false;
+  try {
+    const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+    return !header?.glibcVersionRuntime;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The napi-rs platform triple of the running process, e.g. `linux-x64-gnu`,
+ * `darwin-arm64`, `win32-x64-msvc`.
+ */
+export function platformTriple(): string {
+  const base = `${process.platform}-${process.arch}`;
+  if (process.platform === 'linux') return `${base}-${isMusl() ? 'musl' : 'gnu'}`;
+  if (process.platform === 'win32') return `${base}-msvc`;
+  return base;
+}
+
+function firstLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n')[0] ?? msg;
+}
+
+function checkExports(mod: unknown): string | undefined {
+  if (mod === null || (typeof mod !== 'object' && typeof mod !== 'function')) return 'module has no exports';
+  const missing = REQUIRED_EXPORTS.filter((k) => typeof (mod as Record<string, unknown>)[k] !== 'function');
+  return missing.length ? `missing exports: ${missing.join(', ')}` : undefined;
+}
+
+/**
+ * Loads the native addon (once per variant; later calls return the cached binding).
+ *
+ * @param options - `cuda: true` to prefer the CUDA build
+ * @returns the addon's exports
+ * @throws {@link NativeLoadError} listing every path/package tried and why each failed
+ */
+export function loadNative(options: LoadNativeOptions = {}): NativeBinding {
+  return loadNativeWithInfo(options).binding;
+}
+
+/**
+ * Like {@link loadNative} but also says where the addon came from.
+ *
+ * @param options - `cuda: true` to prefer the CUDA build
+ */
+export function loadNativeWithInfo(options: LoadNativeOptions = {}): LoadedNative {
+  const cuda = options.cuda ?? process.env.DENSENET_CUDA === '1';
+  const key = cuda ? 'cuda' : 'cpu';
+  const hit = cache.get(key);
+  if (hit) return hit;
+
+  const triple = platformTriple();
+  const candidates: { target: string; kind: 'file' | 'package' }[] = [];
+  const override = process.env.DENSENET_NATIVE_PATH;
+  if (override) candidates.push({ target: override, kind: 'file' });
+  candidates.push({ target: join(packageRoot(), 'native', `densenet.${triple}.node`), kind: 'file' });
+  candidates.push({ target: `densenet-sdk-${triple}${cuda ? '-cuda' : ''}`, kind: 'package' });
+
+  const attempts: NativeLoadAttempt[] = [];
+  for (const c of candidates) {
+    if (c.kind === 'file' && !existsSync(c.target)) {
+      attempts.push({ target: c.target, reason: 'file does not exist' });
+      continue;
+    }
+    let mod: unknown;
+    try {
+      mod = require(c.target);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const reason =
+        c.kind === 'package' && code === 'MODULE_NOT_FOUND' ? 'package is not installed' : firstLine(err);
+      attempts.push({ target: c.target, reason });
+      continue;
+    }
+    const bad = checkExports(mod);
+    if (bad) {
+      attempts.push({ target: c.target, reason: bad });
+      continue;
+    }
+    const entry: LoadedNative = { binding: mod as NativeBinding, info: { source: c.target, cuda } };
+    cache.set(key, entry);
+    return entry;
+  }
+  const list = attempts.map((a) => `  - ${a.target}: ${a.reason}`).join('\n');
+  throw new NativeLoadError(
+    `could not load the densenet-sdk native addon${cuda ? ' (CUDA)' : ''} for ${triple}. Tried:\n${list}\n` +
+      'Build it with `npm run build:native`, or install the platform package.',
+    attempts,
+  );
+}
+
+/**
+ * Calls a synchronous native function, mapping its errors to typed SDK errors
+ * (see {@link toDenseNetError}).
+ *
+ * @param fn - the call
+ */
+export function callNative<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw toDenseNetError(err);
+  }
+}
+
+/**
+ * Awaits an asynchronous native call, mapping its rejection (or a synchronous throw
+ * before the promise exists) to typed SDK errors.
+ *
+ * @param fn - the call
+ */
+export async function callNativeAsync<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toDenseNetError(err);
+  }
+}
+
+/**
+ * Sets how many CPU threads the native core uses for models created afterwards.
+ *
+ * @param n - a positive integer, or 0 for all cores
+ */
+export function setNumThreads(n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new InvalidArgumentError(`threads must be a non-negative integer (0 = all cores), got ${String(n)}`);
+  }
+  const native = loadNative();
+  callNative(() => native.setNumThreads(n));
+}
