@@ -42,11 +42,12 @@ function describeConfig(c: ModelConfig): string {
  * names are returned unchanged.
  *
  * @param name - stage name as the native core reports it
- * @param config - the model config (the stem's name depends on `smallInputs`)
+ * @param config - the model config
  */
 export function stageTitle(name: string, config: ModelConfig): string {
   let m: RegExpExecArray | null;
-  if (name === 'stem') return config.smallInputs ? 'Convolution' : 'Convolution + Pooling';
+  if (name === 'convolution') return 'Convolution';
+  if (name === 'pooling') return 'Pooling';
   if ((m = /^denseblock(\d+)$/.exec(name))) return `Dense Block (${m[1]})`;
   if ((m = /^transition(\d+)$/.exec(name))) return `Transition Layer (${m[1]})`;
   if (name === 'classification') return 'Classification Layer';
@@ -62,9 +63,8 @@ export function stageTitle(name: string, config: ModelConfig): string {
  */
 export function stageLayers(name: string, config: ModelConfig): string {
   let m: RegExpExecArray | null;
-  if (name === 'stem') {
-    return config.smallInputs ? '3×3 conv' : '7×7 conv, stride 2; 3×3 max pool, stride 2';
-  }
+  if (name === 'convolution') return config.smallInputs ? '3×3 conv' : '7×7 conv, stride 2';
+  if (name === 'pooling') return '3×3 max pool, stride 2';
   if ((m = /^denseblock(\d+)$/.exec(name))) {
     const n = config.blockConfig[Number(m[1]) - 1];
     if (n === undefined) return '';

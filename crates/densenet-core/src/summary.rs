@@ -36,14 +36,15 @@ pub fn summary(cfg: &DenseNetConfig, height: usize, width: usize) -> Result<Summ
     let geo = Geometry::new(cfg, &[1, cfg.in_channels, height, width])?;
     let mut stages = Vec::new();
     let c0 = cfg.num_init_features;
-    let stem_layers = if cfg.small_inputs { "3x3 conv".to_string() } else { "7x7 conv, stride 2; 3x3 max pool, stride 2".to_string() };
     let (h0, w0) = geo.blocks[0];
-    stages.push(Stage {
-        name: "stem".into(),
-        layers: stem_layers,
-        output_shape: [c0, h0, w0],
-        params: params_under(&plan, &["features.conv0.".into(), "features.norm0.".into()]),
-    });
+    let stem_params = params_under(&plan, &["features.conv0.".into(), "features.norm0.".into()]);
+    if cfg.small_inputs {
+        stages.push(Stage { name: "convolution".into(), layers: "3x3 conv".into(), output_shape: [c0, h0, w0], params: stem_params });
+    } else {
+        let (hc, wc) = geo.stem_conv;
+        stages.push(Stage { name: "convolution".into(), layers: "7x7 conv, stride 2".into(), output_shape: [c0, hc, wc], params: stem_params });
+        stages.push(Stage { name: "pooling".into(), layers: "3x3 max pool, stride 2".into(), output_shape: [c0, h0, w0], params: 0 });
+    }
     for (i, block) in plan.blocks.iter().enumerate() {
         let (h, w) = geo.blocks[i];
         let layer = if cfg.bottleneck { "[1x1 conv, 3x3 conv]" } else { "[3x3 conv]" };

@@ -19,13 +19,38 @@ pub struct BatchStats<T> {
     pub var_unbiased: Vec<T>,
 }
 
-/// Mean and biased variance per channel (two passes, accumulated in f64).
+/// Independent accumulators per reduction: the sums vectorize, and the order is fixed (the
+/// same result whatever the thread count).
+const LANES: usize = 8;
+
+/// Σ f(x) over a channel, accumulated in f64 across LANES partial sums.
+#[inline(always)]
+fn lane_sum<T: Float>(xc: &[T], f: impl Fn(T) -> f64) -> f64 {
+    let mut acc = [0f64; LANES];
+    let chunks = xc.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for j in 0..LANES {
+            acc[j] += f(c[j]);
+        }
+    }
+    for (j, v) in rest.iter().enumerate() {
+        acc[j] += f(*v);
+    }
+    acc.iter().sum()
+}
+
+/// Mean and biased variance per channel (two passes, accumulated in f64 as PyTorch's CPU kernel).
 pub fn batch_stats<T: Float>(x: &[T], channels: usize, p: usize) -> BatchStats<T> {
+    let _p = super::profile::scope("bn.stats");
     let per: Vec<(T, T, T)> = x[..channels * p]
         .par_chunks(p)
         .map(|xc| {
-            let mean = xc.iter().map(|v| v.to_f64()).sum::<f64>() / p as f64;
-            let ss: f64 = xc.iter().map(|v| (v.to_f64() - mean).powi(2)).sum();
+            let mean = lane_sum(xc, |v| v.to_f64()) / p as f64;
+            let ss = lane_sum(xc, |v| {
+                let d = v.to_f64() - mean;
+                d * d
+            });
             let var = ss / p as f64;
             let unbiased = if p > 1 { ss / (p - 1) as f64 } else { f64::NAN };
             (T::from_f64(mean), T::from_f64(1.0 / (var + EPS).sqrt()), T::from_f64(unbiased))
@@ -66,6 +91,7 @@ pub struct BnArgs<'a, T> {
 
 /// y = relu(gamma * (x - mean) * invstd + beta) for the first `channels` channels.
 pub fn forward<T: Float>(x: &[T], channels: usize, p: usize, a: BnArgs<T>, y: &mut [T]) {
+    let _p = super::profile::scope("bn.forward");
     x[..channels * p].par_chunks(p).zip(y[..channels * p].par_chunks_mut(p)).enumerate().for_each(|(c, (xc, yc))| {
         let (mean, invstd, gamma, beta) = (a.mean[c], a.invstd[c], a.gamma[c], a.beta[c]);
         for (xv, yv) in xc.iter().zip(yc.iter_mut()) {
@@ -85,25 +111,39 @@ pub enum GradOut<'a, T> {
 }
 
 /// Per-channel backward: returns (Σ g, Σ g·x̂) where g is dy masked by the recomputed ReLU.
+/// Branch-free and in LANES independent f64 sums, so it vectorizes.
 #[inline]
 fn channel_sums<T: Float>(xc: &[T], dyc: &[T], mean: T, invstd: T, gamma: T, beta: T, relu: bool) -> (f64, f64) {
-    let mut sg = 0.0f64;
-    let mut sgx = 0.0f64;
-    for (xv, dv) in xc.iter().zip(dyc) {
-        let xhat = (*xv - mean) * invstd;
-        if relu && !(xhat * gamma + beta > T::ZERO) {
-            continue;
+    let mut sg = [0f64; LANES];
+    let mut sgx = [0f64; LANES];
+    let term = |x: T, dy: T| {
+        let xhat = (x - mean) * invstd;
+        let g = if relu && xhat * gamma + beta <= T::ZERO { T::ZERO } else { dy };
+        (g.to_f64(), (g * xhat).to_f64())
+    };
+    let xs = xc.chunks_exact(LANES);
+    let ds = dyc.chunks_exact(LANES);
+    let (xr, dr) = (xs.remainder(), ds.remainder());
+    for (xv, dv) in xs.zip(ds) {
+        for j in 0..LANES {
+            let (a, b) = term(xv[j], dv[j]);
+            sg[j] += a;
+            sgx[j] += b;
         }
-        sg += dv.to_f64();
-        sgx += (*dv * xhat).to_f64();
     }
-    (sg, sgx)
+    for (j, (x, d)) in xr.iter().zip(dr).enumerate() {
+        let (a, b) = term(*x, *d);
+        sg[j] += a;
+        sgx[j] += b;
+    }
+    (sg.iter().sum(), sgx.iter().sum())
 }
 
 /// Training-mode backward of BN(+ReLU) given x and dy (gradient w.r.t. the output).
 /// dgamma and dbeta are accumulated; dx goes where `out` says.
 /// dx = gamma·invstd·(g − Σg/P − x̂·Σg x̂/P).
 pub fn backward<T: Float>(x: &[T], dy: &mut [T], channels: usize, p: usize, a: BnArgs<T>, dgamma: &mut [T], dbeta: &mut [T], out: GradOut<T>) {
+    let _p = super::profile::scope("bn.backward");
     let n = channels * p;
     let sums: Vec<(f64, f64)> = x[..n]
         .par_chunks(p)
@@ -163,7 +203,7 @@ impl<T: Float> DxFormula<T> {
     #[inline(always)]
     fn dx(&self, x: T, dy: T) -> T {
         let xhat = (x - self.mean) * self.invstd;
-        let g = if self.relu && !(xhat * self.gamma + self.beta > T::ZERO) { T::ZERO } else { dy };
+        let g = if self.relu && xhat * self.gamma + self.beta <= T::ZERO { T::ZERO } else { dy };
         self.coef * (g - self.mean_g - xhat * self.mean_gx)
     }
 }

@@ -61,6 +61,7 @@ impl ConvGeom {
 
 /// Lowers samples [n0, n1) of x to cols [Cin*kh*kw, (n1-n0)*Ho*Wo].
 fn im2col<T: Float>(x: &[T], g: &ConvGeom, n0: usize, n1: usize, cols: &mut [T]) {
+    let _p = super::profile::scope("conv.im2col");
     let kk = g.kernel * g.kernel;
     let howo = g.ho * g.wo;
     let pc = (n1 - n0) * howo;
@@ -68,6 +69,9 @@ fn im2col<T: Float>(x: &[T], g: &ConvGeom, n0: usize, n1: usize, cols: &mut [T])
         let ci = row / kk;
         let ky = (row % kk) / g.kernel;
         let kx = row % g.kernel;
+        // Output columns whose input column ix = ox·stride + kx − pad lies inside the image.
+        let ox_lo = ((g.pad as isize - kx as isize).max(0) as usize).div_ceil(g.stride).min(g.wo);
+        let ox_hi = if g.w + g.pad > kx { ((g.w + g.pad - kx - 1) / g.stride + 1).min(g.wo) } else { 0 }.max(ox_lo);
         for (s, sample) in (n0..n1).enumerate() {
             let plane = &x[(ci * g.n + sample) * g.h * g.w..][..g.h * g.w];
             let dst = &mut out[s * howo..(s + 1) * howo];
@@ -79,9 +83,15 @@ fn im2col<T: Float>(x: &[T], g: &ConvGeom, n0: usize, n1: usize, cols: &mut [T])
                     continue;
                 }
                 let srow = &plane[iy as usize * g.w..][..g.w];
-                for (ox, d) in drow.iter_mut().enumerate() {
-                    let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                    *d = if ix >= 0 && ix < g.w as isize { srow[ix as usize] } else { T::ZERO };
+                drow[..ox_lo].fill(T::ZERO);
+                drow[ox_hi..].fill(T::ZERO);
+                let ix0 = ox_lo * g.stride + kx - g.pad;
+                if g.stride == 1 {
+                    drow[ox_lo..ox_hi].copy_from_slice(&srow[ix0..ix0 + (ox_hi - ox_lo)]);
+                } else {
+                    for (i, d) in drow[ox_lo..ox_hi].iter_mut().enumerate() {
+                        *d = srow[ix0 + i * g.stride];
+                    }
                 }
             }
         }
@@ -133,6 +143,7 @@ pub fn forward<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], scrat
 
 /// y (+)= conv(x, weight).
 fn forward_into<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], accumulate: bool, scratch: &mut Vec<T>) {
+    let _p = super::profile::scope(if g.is_pointwise() { "conv1x1.forward" } else { "convkxk.forward" });
     let pout = g.out_plane();
     if g.is_pointwise() {
         matmul(g.cout, pout, g.cin, y, pout, accumulate, MatRef::rows(weight, g.cin), MatRef::rows(x, pout));
@@ -149,6 +160,7 @@ fn forward_into<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], accu
 
 /// dweight += dy × lowered(x)ᵀ.
 pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut [T], scratch: &mut Vec<T>) {
+    let _p = super::profile::scope(if g.is_pointwise() { "conv1x1.backward_weight" } else { "convkxk.backward_weight" });
     let pout = g.out_plane();
     if g.is_pointwise() {
         matmul(g.cout, g.cin, pout, dweight, g.cin, true, MatRef::rows(dy, pout), MatRef::rows_t(x, pout));
@@ -170,6 +182,7 @@ pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut 
 /// weightᵀ × dy folded back to image positions (col2im).
 pub fn backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeom, dx: &mut [T], accumulate: bool, scratch: &mut Vec<T>) {
     let pout = g.out_plane();
+    let _p = super::profile::scope(if g.is_pointwise() { "conv1x1.backward_input" } else { "convkxk.backward_input" });
     if g.is_pointwise() {
         matmul(g.cin, pout, g.cout, dx, pout, accumulate, MatRef::rows_t(weight, g.cin), MatRef::rows(dy, pout));
         return;

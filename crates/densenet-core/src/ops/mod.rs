@@ -7,3 +7,4 @@ pub mod gemm;
 pub mod linear;
 pub mod loss;
 pub mod pool;
+pub mod profile;
