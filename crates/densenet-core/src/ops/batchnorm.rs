@@ -21,7 +21,7 @@ pub struct BatchStats<T> {
 
 /// Independent accumulators per reduction: the sums vectorize, and the order is fixed (the
 /// same result whatever the thread count).
-const LANES: usize = 8;
+const LANES: usize = 16;
 
 /// Σ f(x) over a channel, accumulated in f64 across LANES partial sums.
 #[inline(always)]
@@ -111,32 +111,38 @@ pub enum GradOut<'a, T> {
 }
 
 /// Per-channel backward: returns (Σ g, Σ g·x̂) where g is dy masked by the recomputed ReLU.
-/// Branch-free and in LANES independent f64 sums, so it vectorizes.
+/// Branch-free: LANES partial sums in T over blocks of BLOCK elements (so the inner loop is
+/// plain SIMD in T), each block's total added in f64. Fixed order, independent of threads.
 #[inline]
-fn channel_sums<T: Float>(xc: &[T], dyc: &[T], mean: T, invstd: T, gamma: T, beta: T, relu: bool) -> (f64, f64) {
-    let mut sg = [0f64; LANES];
-    let mut sgx = [0f64; LANES];
-    let term = |x: T, dy: T| {
-        let xhat = (x - mean) * invstd;
-        let g = if relu && xhat * gamma + beta <= T::ZERO { T::ZERO } else { dy };
-        (g.to_f64(), (g * xhat).to_f64())
-    };
-    let xs = xc.chunks_exact(LANES);
-    let ds = dyc.chunks_exact(LANES);
-    let (xr, dr) = (xs.remainder(), ds.remainder());
-    for (xv, dv) in xs.zip(ds) {
-        for j in 0..LANES {
-            let (a, b) = term(xv[j], dv[j]);
-            sg[j] += a;
-            sgx[j] += b;
+fn channel_sums<T: Float, const RELU: bool>(xc: &[T], dyc: &[T], mean: T, invstd: T, gamma: T, beta: T) -> (f64, f64) {
+    const BLOCK: usize = 512;
+    let (mut sg, mut sgx) = (0f64, 0f64);
+    for (xb, db) in xc.chunks(BLOCK).zip(dyc.chunks(BLOCK)) {
+        let mut ag = [T::ZERO; LANES];
+        let mut agx = [T::ZERO; LANES];
+        let mut xs = xb.chunks_exact(LANES);
+        let mut ds = db.chunks_exact(LANES);
+        for (xv, dv) in (&mut xs).zip(&mut ds) {
+            let xv: &[T; LANES] = xv.try_into().unwrap();
+            let dv: &[T; LANES] = dv.try_into().unwrap();
+            for j in 0..LANES {
+                let xhat = (xv[j] - mean) * invstd;
+                let keep = !RELU || xhat * gamma + beta > T::ZERO;
+                let g = if keep { dv[j] } else { T::ZERO };
+                ag[j] += g;
+                agx[j] += g * xhat;
+            }
         }
+        for (j, (x, d)) in xs.remainder().iter().zip(ds.remainder()).enumerate() {
+            let xhat = (*x - mean) * invstd;
+            let g = if RELU && xhat * gamma + beta <= T::ZERO { T::ZERO } else { *d };
+            ag[j] += g;
+            agx[j] += g * xhat;
+        }
+        sg += ag.iter().map(|v| v.to_f64()).sum::<f64>();
+        sgx += agx.iter().map(|v| v.to_f64()).sum::<f64>();
     }
-    for (j, (x, d)) in xr.iter().zip(dr).enumerate() {
-        let (a, b) = term(*x, *d);
-        sg[j] += a;
-        sgx[j] += b;
-    }
-    (sg.iter().sum(), sgx.iter().sum())
+    (sg, sgx)
 }
 
 /// Training-mode backward of BN(+ReLU) given x and dy (gradient w.r.t. the output).
@@ -145,12 +151,22 @@ fn channel_sums<T: Float>(xc: &[T], dyc: &[T], mean: T, invstd: T, gamma: T, bet
 pub fn backward<T: Float>(x: &[T], dy: &mut [T], channels: usize, p: usize, a: BnArgs<T>, dgamma: &mut [T], dbeta: &mut [T], out: GradOut<T>) {
     let _p = super::profile::scope("bn.backward");
     let n = channels * p;
+    let sums_scope = super::profile::scope("bn.backward.sums");
     let sums: Vec<(f64, f64)> = x[..n]
         .par_chunks(p)
         .zip(dy[..n].par_chunks(p))
         .enumerate()
-        .map(|(c, (xc, dyc))| channel_sums(xc, dyc, a.mean[c], a.invstd[c], a.gamma[c], a.beta[c], a.relu))
+        .map(|(c, (xc, dyc))| {
+            let (m, i, g, b) = (a.mean[c], a.invstd[c], a.gamma[c], a.beta[c]);
+            if a.relu {
+                channel_sums::<T, true>(xc, dyc, m, i, g, b)
+            } else {
+                channel_sums::<T, false>(xc, dyc, m, i, g, b)
+            }
+        })
         .collect();
+    drop(sums_scope);
+    let _dx_scope = super::profile::scope("bn.backward.dx");
     for (c, &(sg, sgx)) in sums.iter().enumerate() {
         dgamma[c] += T::from_f64(sgx);
         dbeta[c] += T::from_f64(sg);
