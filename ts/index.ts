@@ -31,3 +31,5 @@ export {
 } from './native.js';
 // Data readers and batch pipeline (ts/data/, owned by the data helper):
 export * from './data/index.js';
+// Training loop, evaluation, results.csv and plots (ts/train/, owned by the training helper):
+export * from './train/index.js';

@@ -38,7 +38,10 @@ export interface PredictJsonEntry {
   /** The image path as given. */
   image: string;
   /** Top classes, most likely first. */
-  top: (TopKEntry & { label?: string })[];
+  top: (TopKEntry & {
+    /** The class name from `--labels`, when given. */
+    label?: string;
+  })[];
 }
 
 /**

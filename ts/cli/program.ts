@@ -12,6 +12,7 @@ import { packageRoot, setNumThreads } from '../native.js';
 import { parsePositiveInt } from './common.js';
 import { registerEval } from './eval.js';
 import { registerInfo } from './info.js';
+import { registerPlot } from './plot.js';
 import { registerPredict } from './predict.js';
 import { registerTrain } from './train.js';
 
@@ -42,5 +43,6 @@ export function buildProgram(): Command {
   registerPredict(program);
   registerTrain(program);
   registerEval(program);
+  registerPlot(program);
   return program;
 }

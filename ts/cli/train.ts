@@ -1,23 +1,449 @@
 /**
- * `densenet train` — registration hook; the training command is not wired yet.
+ * `densenet train`: trains a DenseNet with the paper's recipe, with a progress bar (TTY), one plain
+ * line per epoch (no TTY) or one JSON line per epoch (`--json`), resumable checkpoints and Ctrl-C
+ * handling. With no arguments it trains a small DenseNet-BC on the embedded MNIST digits.
  *
  * @module
  */
-import type { Command } from 'commander';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import { InvalidArgumentError as CommanderArgError, Option, type Command } from 'commander';
+import cliProgress from 'cli-progress';
+
+import { createConfig, type ModelConfig } from '../config.js';
+import { InvalidArgumentError } from '../errors.js';
+import { DenseNet, MEMORY_MODES, type DType, type MemoryMode } from '../model.js';
+import { loadTrainingData, TRAIN_DATASET_NAMES, type TrainDatasetName, type TrainingData } from '../train/data.js';
+import { writeJsonAtomic } from '../train/io.js';
+import { train, trainPaths, type BatchEvent, type EpochEvent, type TrainEvent, type TrainResult } from '../train/train.js';
+import { formatInt, parseNumberList, parsePositiveInt, resolveConfigArg } from './common.js';
+
+/** Options of the `train` command (after parsing). */
+export interface TrainCommandOptions {
+  dataset: TrainDatasetName;
+  data?: string;
+  download?: boolean;
+  preset?: string;
+  config?: string;
+  epochs?: number;
+  batchSize?: number;
+  evalBatchSize?: number;
+  lr?: number;
+  momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  schedule?: 'multistep' | 'cosine';
+  milestones?: number[];
+  gamma?: number;
+  validationSize?: number;
+  augment?: boolean;
+  seed?: number;
+  threads?: number;
+  dtype?: DType;
+  memoryMode?: MemoryMode;
+  imageSize?: number;
+  out?: string;
+  resume?: boolean;
+  force?: boolean;
+  json?: boolean;
+  limit?: number;
+}
+
+/** The file in the output directory that records the command's options, so that `--resume` needs only `--out`. */
+export const CLI_OPTIONS_FILE = 'train-options.json';
+
+/** Option keys restored from {@link CLI_OPTIONS_FILE} on `--resume` unless given again on the command line. */
+const STORED_KEYS = [
+  'dataset',
+  'data',
+  'preset',
+  'config',
+  'epochs',
+  'batchSize',
+  'evalBatchSize',
+  'lr',
+  'momentum',
+  'nesterov',
+  'weightDecay',
+  'schedule',
+  'milestones',
+  'gamma',
+  'validationSize',
+  'augment',
+  'seed',
+  'dtype',
+  'memoryMode',
+  'imageSize',
+  'limit',
+] as const;
+
+function parseNonNegInt(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new CommanderArgError('must be an integer >= 0.');
+  return n;
+}
+
+function parseNonNegNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new CommanderArgError('must be a number >= 0.');
+  return n;
+}
+
+/** `1h02m03s` / `4m05s` / `12s`. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '--';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  if (h > 0) return `${h}h${String(m).padStart(2, '0')}m${String(r).padStart(2, '0')}s`;
+  if (m > 0) return `${m}m${String(r).padStart(2, '0')}s`;
+  return `${r}s`;
+}
+
+const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(2)}%`);
+
+/** One plain line for an epoch (the non-TTY output). */
+export function formatEpochLine(e: EpochEvent): string {
+  const r = e.record;
+  const w = String(e.epochs).length;
+  const parts = [
+    `epoch ${String(r.epoch).padStart(w)}/${e.epochs}`,
+    `train loss ${r.trainLoss.toFixed(4)} err ${pct(r.trainError)}`,
+  ];
+  if (r.validLoss !== null) parts.push(`valid loss ${r.validLoss.toFixed(4)} err ${pct(r.validError)}`);
+  if (r.testError !== null) parts.push(`test err ${pct(r.testError)}`);
+  parts.push(`lr ${Number(e.lr.toPrecision(3))}`);
+  parts.push(`${formatDuration(e.trainSeconds + e.evalSeconds)}`);
+  parts.push(`${Math.round(e.imagesPerSecond)} img/s`);
+  parts.push(`data ${(e.dataShare * 100).toFixed(1)}%`);
+  return parts.join(' | ') + (e.isBest ? ' *' : '');
+}
+
+/** The JSON line of an epoch (`--json`). */
+export function epochJson(e: EpochEvent): Record<string, unknown> {
+  const r = e.record;
+  return {
+    type: 'epoch',
+    epoch: r.epoch,
+    epochs: e.epochs,
+    train_loss: r.trainLoss,
+    train_error: r.trainError,
+    valid_loss: r.validLoss,
+    valid_error: r.validError,
+    test_error: r.testError,
+    lr: e.lr,
+    train_seconds: e.trainSeconds,
+    eval_seconds: e.evalSeconds,
+    images_per_second: e.imagesPerSecond,
+    data_share: e.dataShare,
+    best_epoch: e.best?.epoch ?? null,
+    is_best: e.isBest,
+  };
+}
+
+function describeModel(c: ModelConfig): string {
+  const kind = c.bottleneck ? (c.compression < 1 ? 'DenseNet-BC' : 'DenseNet-B') : c.compression < 1 ? 'DenseNet-C' : 'DenseNet';
+  return `${kind} k=${c.growthRate} blocks ${c.blockConfig.join('-')}${c.smallInputs ? '' : ' (ImageNet stem)'}`;
+}
+
+/** Progress output: a cli-progress bar on a TTY, else plain lines; nothing but JSON lines with `--json`. */
+class Reporter {
+  readonly #json: boolean;
+  readonly #tty: boolean;
+  #bar: cliProgress.SingleBar | null = null;
+
+  constructor(json: boolean) {
+    this.#json = json;
+    this.#tty = !json && !!process.stdout.isTTY;
+  }
+
+  info(line: string): void {
+    if (this.#json) return;
+    this.#stopBar();
+    process.stdout.write(line + '\n');
+  }
+
+  warn(line: string): void {
+    this.#stopBar();
+    process.stderr.write(`densenet train: ${line}\n`);
+  }
+
+  json(obj: unknown): void {
+    if (this.#json) process.stdout.write(JSON.stringify(obj) + '\n');
+  }
+
+  batch(e: BatchEvent): void {
+    if (!this.#tty) return;
+    const payload = {
+      ep: `${e.epoch}/${e.epochs}`,
+      loss: e.epochLoss.toFixed(4),
+      err: (e.epochError * 100).toFixed(2),
+      ips: Math.round(e.imagesPerSecond),
+      etaf: `ETA ${formatDuration(e.etaSeconds)}`,
+    };
+    if (!this.#bar) {
+      this.#bar = new cliProgress.SingleBar(
+        {
+          format: 'epoch {ep} [{bar}] {value}/{total} | loss {loss} | err {err}% | {ips} img/s | {etaf}',
+          barsize: 24,
+          hideCursor: true,
+          clearOnComplete: true,
+          stopOnComplete: false,
+          stream: process.stdout,
+          fps: 5,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      this.#bar.start(e.batches, e.batch, payload);
+    } else {
+      this.#bar.update(e.batch, payload);
+    }
+  }
+
+  evaluating(set: string): void {
+    if (this.#bar) this.#bar.update({ etaf: `evaluating ${set}` } as never);
+  }
+
+  #stopBar(): void {
+    if (this.#bar) {
+      this.#bar.stop();
+      this.#bar = null;
+    }
+  }
+
+  close(): void {
+    this.#stopBar();
+  }
+}
+
+function readStoredOptions(outDir: string): Partial<TrainCommandOptions> | null {
+  const file = join(outDir, CLI_OPTIONS_FILE);
+  if (!existsSync(file)) return null;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Partial<TrainCommandOptions>;
+  } catch {
+    return null;
+  }
+}
 
 /**
- * Registers the `train` command (a stub that prints "not yet available" and exits 1).
+ * Runs `densenet train`.
+ *
+ * @param given - parsed options
+ * @param fromCli - which options were given on the command line (the others may come from a resumed run)
+ * @returns the training result (`aborted` after Ctrl-C)
+ */
+export async function runTrain(given: TrainCommandOptions, fromCli: (key: string) => boolean = () => true): Promise<TrainResult> {
+  let opts: TrainCommandOptions = { ...given };
+  const outDir = resolve(opts.out ?? join('runs', opts.dataset));
+  const paths = trainPaths(outDir);
+  if (opts.resume) {
+    const stored = readStoredOptions(outDir);
+    if (stored) {
+      for (const key of STORED_KEYS) {
+        if (!fromCli(key) && stored[key] !== undefined) (opts as unknown as Record<string, unknown>)[key] = stored[key];
+      }
+    }
+  } else if (existsSync(paths.checkpoint) && !opts.force) {
+    throw new InvalidArgumentError(
+      `${outDir} already holds a training run; continue it with --resume, start over with --force, or choose another --out DIR`,
+    );
+  }
+  if (opts.preset && opts.config) throw new InvalidArgumentError('give either --preset or --config, not both');
+  if (!TRAIN_DATASET_NAMES.includes(opts.dataset)) {
+    throw new InvalidArgumentError(`unknown dataset "${opts.dataset}"; known: ${TRAIN_DATASET_NAMES.join(', ')}`);
+  }
+
+  // Model config first (an image folder's input size follows the model's stem), then the data.
+  const modelArg = opts.preset ?? opts.config;
+  const base = modelArg ? resolveConfigArg(modelArg).config : null;
+  const imageSize = opts.imageSize ?? (base?.smallInputs ? 32 : 224);
+  const data: TrainingData = await loadTrainingData(opts.dataset, {
+    ...(opts.data !== undefined ? { root: opts.data } : {}),
+    ...(opts.download ? { download: true } : {}),
+    imageSize,
+    ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+  });
+  const d = data.defaults;
+  const config = createConfig(base ?? d.model, { numClasses: data.numClasses, inChannels: data.channels });
+  const modelName = opts.preset ?? opts.config ?? (typeof d.model === 'string' ? d.model : `default ${data.name} model`);
+
+  const model = DenseNet.create(config, { dtype: opts.dtype ?? 'f32', seed: opts.seed ?? 0 });
+  if (opts.memoryMode) model.setMemoryMode(opts.memoryMode);
+  if (opts.threads !== undefined) model.setThreads(opts.threads);
+
+  const epochs = opts.epochs ?? d.epochs;
+  const augment = opts.augment ?? data.augmentByDefault;
+  const reporter = new Reporter(!!opts.json);
+
+  mkdirSync(outDir, { recursive: true });
+  writeJsonAtomic(
+    join(outDir, CLI_OPTIONS_FILE),
+    Object.fromEntries(STORED_KEYS.filter((k) => opts[k] !== undefined).map((k) => [k, opts[k]])),
+  );
+
+  const ac = new AbortController();
+  let interrupts = 0;
+  const onSigint = (): void => {
+    interrupts++;
+    if (interrupts === 1) {
+      reporter.warn('interrupted: stopping after this batch and writing a checkpoint (Ctrl-C again to quit now)');
+      ac.abort();
+    } else {
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+
+  const onEvent = (e: TrainEvent): void => {
+    switch (e.type) {
+      case 'start': {
+        const parts = [
+          `${modelName}: ${describeModel(config)}, ${formatInt(model.parameterCount)} parameters`,
+          `data ${data.name}: ${formatInt(e.trainSize)} train / ${formatInt(e.validationSize)} valid / ${formatInt(e.testSize)} test`,
+          `${e.recipe.epochs} epochs, batch ${e.recipe.batchSize}, lr ${e.recipe.lr} ${e.recipe.schedule}` +
+            (e.recipe.schedule === 'multistep' ? ` (÷${Math.round(1 / e.recipe.gamma)} at ${e.recipe.milestones.join(', ')})` : '') +
+            `, ${e.recipe.nesterov ? 'Nesterov ' : ''}momentum ${e.recipe.momentum}, wd ${e.recipe.weightDecay}, augment ${augment ? 'on' : 'off'}`,
+          `output ${e.outDir}` + (e.resumed ? ` (resumed at epoch ${e.startEpoch + 1}, batch ${e.startBatch})` : ''),
+        ];
+        reporter.info(parts.join('\n'));
+        break;
+      }
+      case 'batch':
+        reporter.batch(e);
+        break;
+      case 'evaluate':
+        reporter.evaluating(e.set);
+        break;
+      case 'epoch':
+        reporter.info(formatEpochLine(e));
+        reporter.json(epochJson(e));
+        break;
+      case 'warning':
+        reporter.warn(e.message);
+        break;
+      default:
+        break;
+    }
+  };
+
+  let result: TrainResult;
+  try {
+    result = await train(model, {
+      trainSet: data.train,
+      testSet: data.test,
+      outDir,
+      epochs,
+      lr: opts.lr ?? d.lr,
+      schedule: opts.schedule ?? d.schedule,
+      milestones: opts.milestones ?? d.milestoneFractions.map((f) => f * epochs),
+      // The data set's default hold-out, or a tenth of the images for small subsets (--limit).
+      validationSize: opts.validationSize ?? (d.validationSize < data.train.length / 2 ? d.validationSize : Math.floor(data.train.length / 10)),
+      augment: augment ? data.augmentation : false,
+      normalization: data.normalization,
+      seed: opts.seed ?? 0,
+      resume: !!opts.resume,
+      signal: ac.signal,
+      onEvent,
+      ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+      ...(opts.evalBatchSize !== undefined ? { evalBatchSize: opts.evalBatchSize } : {}),
+      ...(opts.momentum !== undefined ? { momentum: opts.momentum } : {}),
+      ...(opts.nesterov !== undefined ? { nesterov: opts.nesterov } : {}),
+      ...(opts.weightDecay !== undefined ? { weightDecay: opts.weightDecay } : {}),
+      ...(opts.gamma !== undefined ? { gamma: opts.gamma } : {}),
+    });
+  } finally {
+    reporter.close();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+
+  reporter.json({
+    type: 'result',
+    aborted: result.aborted,
+    epochs_completed: result.epochsCompleted,
+    best_epoch: result.best?.epoch ?? null,
+    best_valid_error: result.best?.validError ?? null,
+    test_error: result.testError,
+    seconds: result.seconds,
+    images_per_second: result.imagesPerSecond,
+    data_share: result.dataShare,
+    out: outDir,
+  });
+  if (result.aborted) {
+    reporter.warn(
+      `stopped after ${result.epochsCompleted} complete epoch(s); checkpoint ${result.paths.checkpoint}\n` +
+        `continue with: densenet train --resume --out ${outDir}`,
+    );
+    process.exitCode = 130;
+  } else {
+    const b = result.best;
+    reporter.info(
+      [
+        b
+          ? `best epoch ${b.epoch}` +
+            (b.validError !== null ? `: valid error ${pct(b.validError)}` : ' (no validation set: the last epoch)') +
+            (b.testError !== null ? `, test error ${pct(b.testError)} (accuracy ${((1 - b.testError) * 100).toFixed(2)}%)` : '')
+          : 'no epoch completed',
+        `time ${formatDuration(result.seconds)}, ${Math.round(result.imagesPerSecond)} img/s, waiting for data ${(result.dataShare * 100).toFixed(2)}% of step time`,
+        `files: ${result.paths.results}, ${result.paths.best}, ${result.paths.final}`,
+      ].join('\n'),
+    );
+  }
+  return result;
+}
+
+/**
+ * Registers the `train` command.
  *
  * @param program - the root command
  */
 export function registerTrain(program: Command): Command {
-  return program
+  const cmd = program
     .command('train')
-    .description('train a model (not yet available)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      process.stderr.write('densenet train: not yet available\n');
-      process.exitCode = 1;
+    .showHelpAfterError('(densenet train --help lists the options)')
+    .description(
+      'train a DenseNet with the paper\'s recipe (SGD, Nesterov 0.9, wd 1e-4, batch 64, lr 0.1 ÷10 at 50%/75%).\n' +
+        'With no options: a small DenseNet-BC on the embedded MNIST digits (8,000 train / 2,000 test), a few minutes on 2 cores.\n' +
+        'CPU threads: the global option, e.g. `densenet train --threads 4`.',
+    )
+    .addOption(new Option('--dataset <name>', 'data set').choices(TRAIN_DATASET_NAMES as string[]).default('mnist'))
+    .option('--data <dir>', 'data root (cifar10/cifar100/svhn; default $DENSENET_DATA or ~/.cache/densenet/data), or the image folder (DIR/train, DIR/val)')
+    .option('--download', 'download a missing data set (CIFAR, SVHN)')
+    .option('--preset <name>', 'model preset (default: densenet-bc-100; for mnist a small DenseNet-BC)')
+    .option('--config <preset|file>', 'model config JSON file (or preset name)')
+    .option('--epochs <n>', 'epochs (default 300; svhn 40; mnist 15; folder 90)', parsePositiveInt)
+    .option('--batch-size <n>', 'mini-batch size (default 64)', parsePositiveInt)
+    .option('--eval-batch-size <n>', 'mini-batch size of validation/test passes (default: --batch-size)', parsePositiveInt)
+    .option('--lr <x>', 'initial learning rate (default 0.1)', parseNonNegNumber)
+    .option('--momentum <x>', 'momentum (default 0.9)', parseNonNegNumber)
+    .option('--nesterov', 'Nesterov momentum (default)')
+    .option('--no-nesterov', 'plain momentum')
+    .option('--weight-decay <x>', 'weight decay (default 1e-4)', parseNonNegNumber)
+    .addOption(new Option('--schedule <name>', 'lr schedule (default multistep; mnist cosine)').choices(['multistep', 'cosine']))
+    .option('--milestones <list>', 'multistep milestones in epochs, e.g. 150,225 (default 50% and 75% of the epochs)', parseNumberList)
+    .option('--gamma <x>', 'multistep factor (default 0.1)', parseNonNegNumber)
+    .option('--validation-size <n>', 'training images held out for validation (default 5000; mnist 1000; folder 0)', parseNonNegInt)
+    .option('--augment', 'data augmentation: crop + flip (CIFAR), shifts (MNIST, SVHN), random-resized crop + flip (folder)')
+    .option('--no-augment', 'no data augmentation (default for svhn)')
+    .option('--seed <n>', 'seed of the weights, the validation split, the batch order and the augmentation (default 0)', parseNonNegInt)
+    .addOption(new Option('--dtype <dtype>', 'weight precision (default f32)').choices(['f32', 'f64']))
+    .addOption(new Option('--memory-mode <mode>', 'efficient (default) or naive').choices(MEMORY_MODES as string[]))
+    .option('--image-size <n>', 'image folders: input size (default 224, or 32 for CIFAR-style models)', parsePositiveInt)
+    .option('--out <dir>', 'output directory (default runs/<dataset>)')
+    .option('--resume', 'continue the run in --out from its checkpoint (options default to the stored ones)')
+    .option('--force', 'start over even if --out holds a run')
+    .option('--json', 'print one JSON line per epoch (and a final result line) instead of text')
+    .addOption(new Option('--limit <n>', 'use only N training (and at most N test) images').argParser(parsePositiveInt).hideHelp())
+    .action(async (_opts: TrainCommandOptions, command: Command) => {
+      const all = command.optsWithGlobals<TrainCommandOptions>();
+      await runTrain(all, (key) => {
+        const src = command.getOptionValueSource(key);
+        return src === 'cli' || src === 'env';
+      });
     });
+  return cmd;
 }

@@ -46,10 +46,13 @@ pub fn batch_stats<T: Float>(x: &[T], channels: usize, p: usize) -> BatchStats<T
     let per: Vec<(T, T, T)> = x[..channels * p]
         .par_chunks(p)
         .map(|xc| {
-            let mean = lane_sum(xc, |v| v.to_f64()) / p as f64;
-            let ss = lane_sum(xc, |v| {
-                let d = v.to_f64() - mean;
-                d * d
+            let (mean, ss) = super::simd::vectorized(|| {
+                let mean = lane_sum(xc, |v| v.to_f64()) / p as f64;
+                let ss = lane_sum(xc, |v| {
+                    let d = v.to_f64() - mean;
+                    d * d
+                });
+                (mean, ss)
             });
             let var = ss / p as f64;
             let unbiased = if p > 1 { ss / (p - 1) as f64 } else { f64::NAN };
@@ -92,14 +95,14 @@ pub struct BnArgs<'a, T> {
 /// y = relu(gamma * (x - mean) * invstd + beta) for the first `channels` channels.
 pub fn forward<T: Float>(x: &[T], channels: usize, p: usize, a: BnArgs<T>, y: &mut [T]) {
     let _p = super::profile::scope("bn.forward");
-    x[..channels * p].par_chunks(p).zip(y[..channels * p].par_chunks_mut(p)).enumerate().for_each(|(c, (xc, yc))| {
+    x[..channels * p].par_chunks(p).zip(y[..channels * p].par_chunks_mut(p)).enumerate().for_each(|(c, (xc, yc))| super::simd::vectorized(|| {
         let (mean, invstd, gamma, beta) = (a.mean[c], a.invstd[c], a.gamma[c], a.beta[c]);
         for (xv, yv) in xc.iter().zip(yc.iter_mut()) {
             let v = (*xv - mean) * invstd * gamma + beta;
             // NaN propagates (as torch.relu), so the numerics guard sees it in the loss.
             *yv = if a.relu && v <= T::ZERO { T::ZERO } else { v };
         }
-    });
+    }));
 }
 
 /// Where the backward writes dx.
@@ -113,7 +116,7 @@ pub enum GradOut<'a, T> {
 /// Per-channel backward: returns (Σ g, Σ g·x̂) where g is dy masked by the recomputed ReLU.
 /// Branch-free: LANES partial sums in T over blocks of BLOCK elements (so the inner loop is
 /// plain SIMD in T), each block's total added in f64. Fixed order, independent of threads.
-#[inline]
+#[inline(always)]
 fn channel_sums<T: Float, const RELU: bool>(xc: &[T], dyc: &[T], mean: T, invstd: T, gamma: T, beta: T) -> (f64, f64) {
     const BLOCK: usize = 512;
     let (mut sg, mut sgx) = (0f64, 0f64);
@@ -158,11 +161,13 @@ pub fn backward<T: Float>(x: &[T], dy: &mut [T], channels: usize, p: usize, a: B
         .enumerate()
         .map(|(c, (xc, dyc))| {
             let (m, i, g, b) = (a.mean[c], a.invstd[c], a.gamma[c], a.beta[c]);
-            if a.relu {
-                channel_sums::<T, true>(xc, dyc, m, i, g, b)
-            } else {
-                channel_sums::<T, false>(xc, dyc, m, i, g, b)
-            }
+            super::simd::vectorized(|| {
+                if a.relu {
+                    channel_sums::<T, true>(xc, dyc, m, i, g, b)
+                } else {
+                    channel_sums::<T, false>(xc, dyc, m, i, g, b)
+                }
+            })
         })
         .collect();
     drop(sums_scope);
@@ -175,17 +180,21 @@ pub fn backward<T: Float>(x: &[T], dy: &mut [T], channels: usize, p: usize, a: B
         GradOut::Accumulate(dx) => {
             x[..n].par_chunks(p).zip(dy[..n].par_chunks(p)).zip(dx[..n].par_chunks_mut(p)).enumerate().for_each(|(c, ((xc, dyc), dxc))| {
                 let f = DxFormula::new(&a, c, sums[c], p);
-                for i in 0..p {
-                    dxc[i] += f.dx(xc[i], dyc[i]);
-                }
+                super::simd::vectorized(|| {
+                    for i in 0..p {
+                        dxc[i] += f.dx(xc[i], dyc[i]);
+                    }
+                })
             });
         }
         GradOut::InPlace => {
             x[..n].par_chunks(p).zip(dy[..n].par_chunks_mut(p)).enumerate().for_each(|(c, (xc, dyc))| {
                 let f = DxFormula::new(&a, c, sums[c], p);
-                for i in 0..p {
-                    dyc[i] = f.dx(xc[i], dyc[i]);
-                }
+                super::simd::vectorized(|| {
+                    for i in 0..p {
+                        dyc[i] = f.dx(xc[i], dyc[i]);
+                    }
+                })
             });
         }
     }

@@ -8,3 +8,4 @@ pub mod linear;
 pub mod loss;
 pub mod pool;
 pub mod profile;
+pub mod simd;

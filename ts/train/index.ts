@@ -1,0 +1,67 @@
+/**
+ * Training, evaluation and plotting: {@link train} (the DenseNet paper's recipe with resumable
+ * checkpoints), {@link evaluate} / {@link evaluateTenCrop}, `results.csv` helpers and {@link plotResults}.
+ *
+ * @module
+ */
+export {
+  train,
+  trainPaths,
+  AbortError,
+  type TrainOptions,
+  type TrainResult,
+  type TrainPaths,
+  type TrainEvent,
+  type StartEvent,
+  type BatchEvent,
+  type EvaluateEvent,
+  type EpochEvent,
+  type CheckpointEvent,
+  type WarningEvent,
+  type EndEvent,
+  type BestRecord,
+  type TrainCheckpointState,
+  type EpochPartial,
+} from './train.js';
+export {
+  REFERENCE_RECIPE,
+  resolveRecipe,
+  autoNormalization,
+  learningRateAt,
+  scheduleJson,
+  type RecipeOptions,
+  type TrainRecipe,
+  type ScheduleName,
+} from './options.js';
+export {
+  evaluate,
+  evaluateTenCrop,
+  writeTenCrops,
+  countTopK,
+  isAbortError,
+  type EvaluateOptions,
+  type TenCropOptions,
+  type EvaluationResult,
+} from './evaluate.js';
+export {
+  writeFileAtomic,
+  writeJsonAtomic,
+  writeResultsCsv,
+  readResultsCsv,
+  parseResultsCsv,
+  formatResultsCsv,
+  RESULTS_HEADER,
+  type EpochRecord,
+} from './io.js';
+export { plotResults, renderResultsSvg, writeResultsPlot, type PlotOptions } from './plot.js';
+export {
+  loadTrainingData,
+  TRAIN_DATASET_NAMES,
+  MNIST_DEFAULT_CONFIG,
+  MNIST_TEST_SIZE,
+  MNIST_TEST_SEED,
+  type TrainDatasetName,
+  type TrainingData,
+  type TrainingDataOptions,
+  type DatasetDefaults,
+} from './data.js';

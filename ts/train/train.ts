@@ -1,0 +1,619 @@
+/**
+ * The training loop: the paper's recipe, per-epoch `results.csv`, best-on-validation model,
+ * checkpoints every epoch (and on abort) that resume bit for bit, typed events, and a measure of
+ * how much of each step waits for data.
+ *
+ * @module
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import { InvalidArgumentError } from '../errors.js';
+import type { DenseNet } from '../model.js';
+import { DataLoader, splitTrainValidation, type Batch, type LoaderSource, type LoaderState } from '../data/index.js';
+import { AbortError, evaluate, isAbortError, type EvaluationResult } from './evaluate.js';
+import { writeJsonAtomic, writeResultsCsv, type EpochRecord } from './io.js';
+import { learningRateAt, resolveRecipe, type RecipeOptions, type TrainRecipe } from './options.js';
+
+/** The best epoch on the validation set so far. */
+export interface BestRecord {
+  /** 1-based epoch. */
+  epoch: number;
+  /** Validation loss at that epoch (`null` when there is no validation set: then the last epoch counts as best). */
+  validLoss: number | null;
+  /** Validation top-1 error at that epoch. */
+  validError: number | null;
+  /** Test top-1 error of the model of that epoch (the weights in `best.safetensors`); `null` without a test set. */
+  testError: number | null;
+}
+
+/** Emitted once before the first batch. */
+export interface StartEvent {
+  /** Discriminator. */
+  type: 'start';
+  /** The resolved recipe. */
+  recipe: TrainRecipe;
+  /** Images trained on per epoch (after the validation hold-out). */
+  trainSize: number;
+  /** Validation images (0: none). */
+  validationSize: number;
+  /** Test images (0: none). */
+  testSize: number;
+  /** Batches per epoch. */
+  batchesPerEpoch: number;
+  /** 0-based epoch where training starts (0 unless resumed). */
+  startEpoch: number;
+  /** 0-based batch of `startEpoch` where training starts (0 unless resumed mid-epoch). */
+  startBatch: number;
+  /** Whether a checkpoint was restored. */
+  resumed: boolean;
+  /** The output directory. */
+  outDir: string;
+}
+
+/** Emitted after every training step. */
+export interface BatchEvent {
+  /** Discriminator. */
+  type: 'batch';
+  /** 1-based epoch. */
+  epoch: number;
+  /** Total epochs. */
+  epochs: number;
+  /** 1-based batch within the epoch. */
+  batch: number;
+  /** Batches per epoch. */
+  batches: number;
+  /** Images in this batch. */
+  size: number;
+  /** Loss of this batch (train mode, before the update). */
+  loss: number;
+  /** Error of this batch (fraction). */
+  error: number;
+  /** Mean loss of the epoch so far. */
+  epochLoss: number;
+  /** Error of the epoch so far. */
+  epochError: number;
+  /** Learning rate used for this step. */
+  lr: number;
+  /** Completed optimizer steps (the model's step counter). */
+  step: number;
+  /** Milliseconds waiting for this batch from the loader. */
+  dataMs: number;
+  /** Milliseconds of the training step. */
+  stepMs: number;
+  /** Training throughput of the epoch so far (images per second, data wait included). */
+  imagesPerSecond: number;
+  /** Estimated seconds until the end of training (evaluation included). */
+  etaSeconds: number;
+}
+
+/** Emitted after each epoch's evaluation and checkpoint. */
+export interface EpochEvent {
+  /** Discriminator. */
+  type: 'epoch';
+  /** The epoch's results (the row of `results.csv`). */
+  record: EpochRecord;
+  /** Total epochs. */
+  epochs: number;
+  /** Learning rate at the start of the epoch. */
+  lr: number;
+  /** Seconds of training in this epoch (including time spent before an interruption). */
+  trainSeconds: number;
+  /** Seconds of evaluation (validation + test). */
+  evalSeconds: number;
+  /** Training images per second. */
+  imagesPerSecond: number;
+  /** Time waiting for data, as a share of the time of the training steps plus that wait (goal: < 0.05). */
+  dataShare: number;
+  /** Whether this epoch is the new best on validation (`best.safetensors` was written). */
+  isBest: boolean;
+  /** The best epoch so far. */
+  best: BestRecord | null;
+  /** Estimated seconds until the end of training. */
+  etaSeconds: number;
+}
+
+/** Emitted after a checkpoint was written. */
+export interface CheckpointEvent {
+  /** Discriminator. */
+  type: 'checkpoint';
+  /** The checkpoint file. */
+  path: string;
+  /** Why: end of an epoch, or an abort. */
+  reason: 'epoch' | 'abort';
+  /** 0-based epoch of the next training step. */
+  epoch: number;
+  /** Index of the next batch in `epoch` (= batches per epoch: the epoch is trained, its evaluation pending). */
+  batch: number;
+}
+
+/** Emitted for a non-fatal problem (e.g. an option that differs from the checkpoint's). */
+export interface WarningEvent {
+  /** Discriminator. */
+  type: 'warning';
+  /** What happened. */
+  message: string;
+}
+
+/** Emitted while the validation and test sets are evaluated. */
+export interface EvaluateEvent {
+  /** Discriminator. */
+  type: 'evaluate';
+  /** 1-based epoch. */
+  epoch: number;
+  /** Which set. */
+  set: 'validation' | 'test';
+  /** Images done. */
+  done: number;
+  /** Images in the set. */
+  total: number;
+}
+
+/** Emitted once at the end (also after an abort). */
+export interface EndEvent {
+  /** Discriminator. */
+  type: 'end';
+  /** The result {@link train} resolves to. */
+  result: TrainResult;
+}
+
+/** Every event of {@link train}, discriminated by `type`. */
+export type TrainEvent = StartEvent | BatchEvent | EvaluateEvent | EpochEvent | CheckpointEvent | WarningEvent | EndEvent;
+
+/** Paths of the files {@link train} writes in `outDir`. */
+export interface TrainPaths {
+  /** `results.csv`: `epoch,train_loss,train_error,valid_loss,valid_error,test_error`, one row per epoch. */
+  results: string;
+  /** `best.safetensors`: weights of the epoch with the lowest validation error. */
+  best: string;
+  /** `checkpoint.safetensors`: weights, BN statistics, optimizer state, schedule and loader position. */
+  checkpoint: string;
+  /** `final.safetensors`: weights after the last epoch (written when training completes). */
+  final: string;
+  /** `summary.json`: the {@link TrainResult} and the recipe (written when training ends or aborts). */
+  summary: string;
+}
+
+/** What {@link train} resolves to. */
+export interface TrainResult {
+  /** `true` when the signal stopped training before the last epoch. */
+  aborted: boolean;
+  /** Epochs completed (evaluated and logged). */
+  epochsCompleted: number;
+  /** Total epochs of the recipe. */
+  epochs: number;
+  /** Every epoch's results (the rows of `results.csv`). */
+  records: EpochRecord[];
+  /** The best epoch on validation (without a validation set: the last epoch). */
+  best: BestRecord | null;
+  /** Test error of the best model (the weights in `best.safetensors`); `null` without a test set or before the first epoch. */
+  testError: number | null;
+  /** Seconds of this call (training + evaluation). */
+  seconds: number;
+  /** Training images per second over this call. */
+  imagesPerSecond: number;
+  /** Time waiting for data as a share of (data wait + training steps) over this call. */
+  dataShare: number;
+  /** The resolved recipe. */
+  recipe: TrainRecipe;
+  /** The files written. */
+  paths: TrainPaths;
+}
+
+/** Options of {@link train}: the data, the output directory and the recipe (defaults: the reference). */
+export interface TrainOptions extends RecipeOptions {
+  /** Training images. Unless `validationSet` is given, `validationSize` of them are held out for validation. */
+  trainSet: LoaderSource;
+  /** Validation images (default: held out of `trainSet`, see `validationSize`). */
+  validationSet?: LoaderSource | null;
+  /** Test images, evaluated after every epoch (optional). */
+  testSet?: LoaderSource | null;
+  /** Where `results.csv`, `best.safetensors`, `checkpoint.safetensors`, `final.safetensors` and `summary.json` go (created if missing). */
+  outDir: string;
+  /**
+   * Continue from `outDir/checkpoint.safetensors` when it exists (else start fresh, with a warning event).
+   * The continuation is bit-identical to an uninterrupted run. A string names another checkpoint file.
+   */
+  resume?: boolean | string;
+  /** Stops training after the current batch (or evaluation batch), writes a checkpoint and resolves with `aborted: true`. */
+  signal?: AbortSignal;
+  /** Every event (see {@link TrainEvent}); may return a promise, which is awaited. */
+  onEvent?: (event: TrainEvent) => void | Promise<void>;
+  /** Called after every training step. */
+  onBatch?: (event: BatchEvent) => void | Promise<void>;
+  /** Called after every epoch. */
+  onEpoch?: (event: EpochEvent) => void | Promise<void>;
+  /** CPU threads of the model (default: unchanged). */
+  threads?: number;
+  /** Batches the loader prepares ahead (default 2). */
+  prefetch?: number;
+  /** Write a checkpoint every this many epochs (default 1; aborts always write one). */
+  checkpointEvery?: number;
+}
+
+/** The caller JSON stored in every training checkpoint (`extra` of {@link DenseNet.saveCheckpoint}). */
+export interface TrainCheckpointState {
+  /** Marks the JSON as a training checkpoint of this SDK. */
+  kind: 'densenet-sdk/train';
+  /** Format version of this JSON. */
+  version: 1;
+  /** Schedule position: 0-based epoch and the index of its next batch (= batches per epoch: evaluation pending). */
+  position: { epoch: number; batch: number };
+  /** The data loader's state (seed, epoch, batch) — the order and augmentation of the next batches. */
+  loader: LoaderState;
+  /** Sums of the current epoch so far, so that its logged train loss/error match an uninterrupted run. */
+  partial: EpochPartial;
+  /** Rows of `results.csv` so far. */
+  records: EpochRecord[];
+  /** Best epoch on validation so far. */
+  best: BestRecord | null;
+  /** The recipe (options) of the run. */
+  recipe: TrainRecipe;
+  /** Data set sizes (train, validation, test), to refuse resuming on other data. */
+  sizes: { train: number; validation: number; test: number };
+}
+
+/** Running sums of one epoch. */
+export interface EpochPartial {
+  /** Sum of batch loss × batch size. */
+  lossSum: number;
+  /** Images classified correctly. */
+  correct: number;
+  /** Images trained on. */
+  seen: number;
+  /** Batches trained. */
+  batches: number;
+  /** Milliseconds waiting for data. */
+  dataMs: number;
+  /** Milliseconds of training steps. */
+  stepMs: number;
+}
+
+const zeroPartial = (): EpochPartial => ({ lossSum: 0, correct: 0, seen: 0, batches: 0, dataMs: 0, stepMs: 0 });
+
+/** The files of a training run in `outDir`. */
+export function trainPaths(outDir: string): TrainPaths {
+  const d = resolve(outDir);
+  return {
+    results: join(d, 'results.csv'),
+    best: join(d, 'best.safetensors'),
+    checkpoint: join(d, 'checkpoint.safetensors'),
+    final: join(d, 'final.safetensors'),
+    summary: join(d, 'summary.json'),
+  };
+}
+
+function isCheckpointState(x: unknown): x is TrainCheckpointState {
+  const s = x as TrainCheckpointState;
+  return !!s && s.kind === 'densenet-sdk/train' && s.version === 1 && !!s.position && !!s.recipe && Array.isArray(s.records);
+}
+
+/**
+ * Trains `model` with the DenseNet paper's recipe (defaults: SGD with Nesterov momentum 0.9, weight
+ * decay 1e-4, batch 64, lr 0.1 ÷ 10 at 50% and 75% of 300 epochs, 5,000 training images held out for
+ * validation, random crop + flip).
+ *
+ * After every epoch it evaluates the validation set and (if given) the test set with the current
+ * weights, appends a row to `results.csv` (`test_error` is the **current** model's), writes
+ * `best.safetensors` when the validation error is the lowest so far (ties: the earlier epoch), and a
+ * checkpoint. The result's `testError` is the test error of the best model.
+ *
+ * @example
+ * ```ts
+ * const full = await loadDataset('cifar10', { root: 'data' });
+ * const test = await loadDataset('cifar10', { root: 'data', split: 'test' });
+ * const model = DenseNet.create('densenet-bc-100', { seed: 1 });
+ * const ac = new AbortController();
+ * const r = await train(model, { trainSet: full, testSet: test, outDir: 'runs/bc100', signal: ac.signal,
+ *   onEpoch: (e) => console.log(e.record) });
+ * console.log(r.best, r.testError);
+ * ```
+ *
+ * @param model - the model (its optimizer is set from the recipe, or restored from the checkpoint)
+ * @param options - data, output directory, recipe, resume, signal, callbacks
+ * @throws {@link InvalidArgumentError} for bad options or a checkpoint of another run
+ */
+export async function train(model: DenseNet, options: TrainOptions): Promise<TrainResult> {
+  const t0 = performance.now();
+  if (!options || typeof options !== 'object') throw new InvalidArgumentError('train options must be an object');
+  const { trainSet: fullTrain, signal } = options;
+  if (!fullTrain || typeof fullTrain.length !== 'number') throw new InvalidArgumentError('trainSet must be a data set');
+  if (typeof options.outDir !== 'string' || options.outDir === '') throw new InvalidArgumentError('outDir must be a non-empty string');
+  const checkpointEvery = options.checkpointEvery ?? 1;
+  if (!Number.isSafeInteger(checkpointEvery) || checkpointEvery < 1) {
+    throw new InvalidArgumentError(`checkpointEvery must be a positive integer, got ${String(checkpointEvery)}`);
+  }
+  for (const [name, ds] of [['trainSet', fullTrain], ['validationSet', options.validationSet], ['testSet', options.testSet]] as const) {
+    if (!ds) continue;
+    if (ds.channels !== model.inChannels) {
+      throw new InvalidArgumentError(`${name} has ${ds.channels} channels but the model expects ${model.inChannels}`);
+    }
+    if (ds.numClasses > model.numClasses) {
+      throw new InvalidArgumentError(`${name} has ${ds.numClasses} classes but the model only ${model.numClasses}`);
+    }
+  }
+
+  const recipe = resolveRecipe(options, fullTrain, !!options.validationSet);
+  let trainSet: LoaderSource = fullTrain;
+  let validationSet: LoaderSource | null = options.validationSet ?? null;
+  if (!validationSet && recipe.validationSize > 0) {
+    // Overloads of splitTrainValidation: one per data set kind.
+    const split = splitTrainValidation(fullTrain as never, { validationSize: recipe.validationSize, seed: recipe.seed }) as {
+      train: LoaderSource;
+      validation: LoaderSource;
+    };
+    trainSet = split.train;
+    validationSet = split.validation;
+  }
+  const testSet = options.testSet ?? null;
+  const sizes = { train: trainSet.length, validation: validationSet?.length ?? 0, test: testSet?.length ?? 0 };
+  if (options.threads !== undefined) model.setThreads(options.threads);
+
+  const outDir = resolve(options.outDir);
+  mkdirSync(outDir, { recursive: true });
+  const paths = trainPaths(outDir);
+
+  const emit = async (e: TrainEvent): Promise<void> => {
+    if (e.type === 'batch' && options.onBatch) await options.onBatch(e);
+    if (e.type === 'epoch' && options.onEpoch) await options.onEpoch(e);
+    if (options.onEvent) await options.onEvent(e);
+  };
+
+  const loader = new DataLoader(trainSet, {
+    batchSize: recipe.batchSize,
+    shuffle: true,
+    seed: recipe.seed,
+    augment: recipe.augment,
+    normalization: recipe.normalization,
+    dropLast: recipe.dropLast,
+    prefetch: options.prefetch ?? 2,
+  });
+  const nb = loader.batchesPerEpoch;
+
+  // ---- resume or start fresh ----
+  let records: EpochRecord[] = [];
+  let best: BestRecord | null = null;
+  let pos = { epoch: 0, batch: 0 };
+  let partial = zeroPartial();
+  let resumed = false;
+  const warnings: string[] = [];
+  const ckptPath = typeof options.resume === 'string' ? resolve(options.resume) : paths.checkpoint;
+  if (options.resume && existsSync(ckptPath)) {
+    const extra = await model.loadCheckpoint(ckptPath);
+    if (!isCheckpointState(extra)) {
+      throw new InvalidArgumentError(`${ckptPath} is not a training checkpoint of densenet-sdk (no training state in it)`);
+    }
+    const old = extra.recipe;
+    for (const key of ['batchSize', 'seed', 'validationSize', 'dropLast'] as const) {
+      if (old[key] !== recipe[key]) {
+        throw new InvalidArgumentError(
+          `cannot resume ${ckptPath}: it was trained with ${key} ${JSON.stringify(old[key])}, now ${JSON.stringify(recipe[key])}; use the same value or another output directory`,
+        );
+      }
+    }
+    for (const key of ['train', 'validation', 'test'] as const) {
+      if (extra.sizes[key] !== sizes[key]) {
+        throw new InvalidArgumentError(
+          `cannot resume ${ckptPath}: its ${key} set had ${extra.sizes[key]} images, this one has ${sizes[key]}; use the same data or another output directory`,
+        );
+      }
+    }
+    for (const key of Object.keys(recipe) as (keyof TrainRecipe)[]) {
+      if (JSON.stringify(old[key]) !== JSON.stringify(recipe[key])) {
+        warnings.push(`resuming with ${key} ${JSON.stringify(recipe[key])} (the checkpoint used ${JSON.stringify(old[key])})`);
+      }
+    }
+    if (old.momentum !== recipe.momentum || old.nesterov !== recipe.nesterov || old.weightDecay !== recipe.weightDecay) {
+      // The native optimizer keeps its settings in the checkpoint; new ones mean a new optimizer (momentum buffers reset).
+      model.setOptimizer({ lr: learningRateAt(recipe, extra.position.epoch), momentum: recipe.momentum, nesterov: recipe.nesterov, weightDecay: recipe.weightDecay });
+      warnings.push('the optimizer settings changed: its momentum buffers start from zero');
+    }
+    records = extra.records;
+    best = extra.best;
+    pos = extra.position;
+    partial = extra.partial ?? zeroPartial();
+    resumed = true;
+    // Rows written after the checkpoint (if the process died in between) are dropped: they will be recomputed identically.
+    writeResultsCsv(paths.results, records);
+  } else {
+    if (options.resume) warnings.push(`no checkpoint at ${ckptPath}; starting from the first epoch`);
+    model.setOptimizer({ lr: learningRateAt(recipe, 0), momentum: recipe.momentum, nesterov: recipe.nesterov, weightDecay: recipe.weightDecay });
+    writeResultsCsv(paths.results, records);
+  }
+
+  await emit({
+    type: 'start',
+    recipe,
+    trainSize: sizes.train,
+    validationSize: sizes.validation,
+    testSize: sizes.test,
+    batchesPerEpoch: nb,
+    startEpoch: pos.epoch,
+    startBatch: pos.batch,
+    resumed,
+    outDir,
+  });
+  for (const message of warnings) await emit({ type: 'warning', message });
+
+  // ---- timing for ETA and the data share ----
+  let totalData = 0;
+  let totalStep = 0;
+  let totalImages = 0;
+  let totalTrainMs = 0;
+  let lastEvalMs = 0;
+  let msPerBatch = 0; // running estimate
+
+  const saveCheckpoint = async (reason: 'epoch' | 'abort', epoch: number, batch: number, p: EpochPartial): Promise<void> => {
+    const state: TrainCheckpointState = {
+      kind: 'densenet-sdk/train',
+      version: 1,
+      position: { epoch, batch },
+      loader: { seed: recipe.seed, epoch, batch },
+      partial: p,
+      records,
+      best,
+      recipe,
+      sizes,
+    };
+    await model.saveCheckpoint(paths.checkpoint, state);
+    await emit({ type: 'checkpoint', path: paths.checkpoint, reason, epoch, batch });
+  };
+
+  const finish = async (aborted: boolean): Promise<TrainResult> => {
+    const last = records[records.length - 1];
+    const noValidation = sizes.validation === 0;
+    const bestRec = noValidation && last ? { epoch: last.epoch, validLoss: null, validError: null, testError: last.testError } : best;
+    const result: TrainResult = {
+      aborted,
+      epochsCompleted: records.length,
+      epochs: recipe.epochs,
+      records,
+      best: bestRec,
+      testError: bestRec?.testError ?? null,
+      seconds: (performance.now() - t0) / 1000,
+      imagesPerSecond: totalTrainMs > 0 ? (totalImages * 1000) / totalTrainMs : 0,
+      dataShare: totalData + totalStep > 0 ? totalData / (totalData + totalStep) : 0,
+      recipe,
+      paths,
+    };
+    writeJsonAtomic(paths.summary, { ...result, records: undefined, sizes });
+    await emit({ type: 'end', result });
+    return result;
+  };
+
+  const eta = (epoch: number, batchDone: number): number => {
+    const batchesLeft = (recipe.epochs - epoch) * nb - batchDone;
+    const evalsLeft = recipe.epochs - epoch;
+    return (batchesLeft * msPerBatch + evalsLeft * lastEvalMs) / 1000;
+  };
+
+  for (let epoch = pos.epoch; epoch < recipe.epochs; epoch++) {
+    const startBatch = epoch === pos.epoch ? pos.batch : 0;
+    const p = epoch === pos.epoch ? partial : zeroPartial();
+    const epochLr = learningRateAt(recipe, epoch);
+    if (signal?.aborted) {
+      await saveCheckpoint('abort', epoch, startBatch, p);
+      return finish(true);
+    }
+    // ---- training ----
+    const epochT0 = performance.now();
+    const msBefore = p.dataMs + p.stepMs;
+    if (startBatch < nb) {
+      loader.restore({ seed: recipe.seed, epoch, batch: startBatch });
+      model.setLearningRate(epochLr);
+      const it = loader[Symbol.asyncIterator]();
+      let tWait = performance.now();
+      for (;;) {
+        const next = await it.next();
+        if (next.done) break;
+        const b: Batch = next.value;
+        const tGot = performance.now();
+        const lr = recipe.schedule === 'cosine' ? learningRateAt(recipe, epoch + b.index / nb) : epochLr;
+        if (recipe.schedule === 'cosine') model.setLearningRate(lr);
+        const r = await model.trainStep(b.images, b.shape, b.labels);
+        const tDone = performance.now();
+        const n = b.labels.length;
+        const dataMs = tGot - tWait;
+        const stepMs = tDone - tGot;
+        p.lossSum += r.loss * n;
+        p.correct += r.correct;
+        p.seen += n;
+        p.batches += 1;
+        p.dataMs += dataMs;
+        p.stepMs += stepMs;
+        totalData += dataMs;
+        totalStep += stepMs;
+        totalImages += n;
+        totalTrainMs += dataMs + stepMs;
+        msPerBatch = msPerBatch === 0 ? dataMs + stepMs : 0.95 * msPerBatch + 0.05 * (dataMs + stepMs);
+        await emit({
+          type: 'batch',
+          epoch: epoch + 1,
+          epochs: recipe.epochs,
+          batch: b.index + 1,
+          batches: nb,
+          size: n,
+          loss: r.loss,
+          error: 1 - r.correct / n,
+          epochLoss: p.lossSum / p.seen,
+          epochError: 1 - p.correct / p.seen,
+          lr,
+          step: model.step,
+          dataMs,
+          stepMs,
+          imagesPerSecond: (p.seen * 1000) / Math.max(1e-9, p.dataMs + p.stepMs),
+          etaSeconds: eta(epoch, b.index + 1),
+        });
+        if (signal?.aborted) {
+          await it.return?.();
+          await saveCheckpoint('abort', epoch, b.index + 1, p);
+          return finish(true);
+        }
+        tWait = performance.now();
+      }
+    }
+    const trainMs = performance.now() - epochT0;
+    // ---- evaluation ----
+    const evalT0 = performance.now();
+    let valid: EvaluationResult | null = null;
+    let test: EvaluationResult | null = null;
+    try {
+      if (validationSet) {
+        valid = await evaluate(model, validationSet, {
+          batchSize: recipe.evalBatchSize,
+          normalization: recipe.normalization,
+          ...(signal ? { signal } : {}),
+          onProgress: (done, total) => void emit({ type: 'evaluate', epoch: epoch + 1, set: 'validation', done, total }).catch(() => undefined),
+        });
+      }
+      if (testSet) {
+        test = await evaluate(model, testSet, {
+          batchSize: recipe.evalBatchSize,
+          normalization: recipe.normalization,
+          ...(signal ? { signal } : {}),
+          onProgress: (done, total) => void emit({ type: 'evaluate', epoch: epoch + 1, set: 'test', done, total }).catch(() => undefined),
+        });
+      }
+    } catch (err) {
+      if (!isAbortError(err)) throw err;
+      await saveCheckpoint('abort', epoch, nb, p);
+      return finish(true);
+    }
+    lastEvalMs = performance.now() - evalT0;
+    const record: EpochRecord = {
+      epoch: epoch + 1,
+      trainLoss: p.seen > 0 ? p.lossSum / p.seen : NaN,
+      trainError: p.seen > 0 ? 1 - p.correct / p.seen : NaN,
+      validLoss: valid ? valid.loss : null,
+      validError: valid ? valid.top1Error : null,
+      testError: test ? test.top1Error : null,
+    };
+    // Best on validation (strictly lower error; ties keep the earlier epoch). Without validation, the latest.
+    const isBest = valid ? best === null || best.validError === null || valid.top1Error < best.validError : true;
+    if (isBest) {
+      best = { epoch: epoch + 1, validLoss: record.validLoss, validError: record.validError, testError: record.testError };
+      await model.save(paths.best);
+    }
+    records = [...records, record];
+    const last = epoch + 1 === recipe.epochs;
+    if (last || (epoch + 1) % checkpointEvery === 0) await saveCheckpoint('epoch', epoch + 1, 0, zeroPartial());
+    writeResultsCsv(paths.results, records);
+    if (last) await model.save(paths.final);
+    await emit({
+      type: 'epoch',
+      record,
+      epochs: recipe.epochs,
+      lr: epochLr,
+      trainSeconds: (msBefore + trainMs) / 1000,
+      evalSeconds: lastEvalMs / 1000,
+      imagesPerSecond: (p.seen * 1000) / Math.max(1e-9, p.dataMs + p.stepMs),
+      dataShare: p.dataMs + p.stepMs > 0 ? p.dataMs / (p.dataMs + p.stepMs) : 0,
+      isBest,
+      best,
+      etaSeconds: eta(epoch + 1, 0),
+    });
+  }
+  return finish(false);
+}
+
+export { AbortError };
