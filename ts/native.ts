@@ -13,11 +13,10 @@
  * @module
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { InvalidArgumentError, NativeLoadError, toDenseNetError, type NativeLoadAttempt } from './errors.js';
+import { internalDir, internalRequire } from './internal/here.cjs';
 
 /** Result of one training step, as returned by the native addon. */
 export interface NativeStepResult {
@@ -122,15 +121,16 @@ export interface LoadedNative {
 
 const REQUIRED_EXPORTS = ['NativeModel', 'presetConfig', 'presetNames', 'normalizeConfig', 'setNumThreads'] as const;
 
-const require = createRequire(import.meta.url);
+const requireNative = internalRequire;
 const cache = new Map<string, LoadedNative>();
 
 /**
  * The root directory of this package (the nearest ancestor of this module holding a
- * `package.json` named `densenet-sdk`); works from both `ts/` (tsx) and `dist/`.
+ * `package.json` named `densenet-sdk`); works from `ts/` (tsx), `dist/` (ESM) and `dist/cjs/`
+ * (CommonJS), in the repository and in an installed copy.
  */
 export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
+  let dir = internalDir;
   for (;;) {
     const pj = join(dir, 'package.json');
     if (existsSync(pj)) {
@@ -141,7 +141,7 @@ export function packageRoot(): string {
       }
     }
     const up = dirname(dir);
-    if (up === dir) return join(dirname(fileURLToPath(import.meta.url)), '..');
+    if (up === dir) return join(internalDir, '..', '..');
     dir = up;
   }
 }
@@ -215,7 +215,7 @@ export function loadNativeWithInfo(options: LoadNativeOptions = {}): LoadedNativ
     }
     let mod: unknown;
     try {
-      mod = require(c.target);
+      mod = requireNative(c.target);
     } catch (err) {
       const code = (err as { code?: string }).code;
       const reason =

@@ -5,13 +5,14 @@
  * @module
  */
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { packageRoot } from '../native.js';
 import { InMemoryDataset } from './dataset.js';
 import { DataError } from './errors.js';
 
 /** Path of the committed MNIST asset (built by `scripts/data/build-mnist-asset.mjs`). */
-export const MNIST_ASSET_PATH: string = fileURLToPath(new URL('../../assets/mnist-10k.bin.gz', import.meta.url));
+export const MNIST_ASSET_PATH: string = join(packageRoot(), 'assets', 'mnist-10k.bin.gz');
 
 /** Digit class names, label = digit. */
 export const MNIST_CLASSES: readonly string[] = Object.freeze(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);

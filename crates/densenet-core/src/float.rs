@@ -33,12 +33,14 @@ pub trait Float:
     fn to_f64(self) -> f64;
     fn is_finite(self) -> bool;
     fn max_of(self, other: Self) -> Self;
+    /// `self` if `keep`, else +0 — with bit operations, so loops using it stay branch-free.
+    fn zero_unless(self, keep: bool) -> Self;
     fn bytes_of(data: &[Self]) -> &[u8];
     fn vec_from_bytes(bytes: &[u8]) -> Vec<Self>;
 }
 
 macro_rules! impl_float {
-    ($t:ty, $dtype:expr, $name:expr) => {
+    ($t:ty, $bits:ty, $dtype:expr, $name:expr) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -60,6 +62,10 @@ macro_rules! impl_float {
             fn max_of(self, other: Self) -> Self {
                 if other > self { other } else { self }
             }
+            #[inline(always)]
+            fn zero_unless(self, keep: bool) -> Self {
+                <$t>::from_bits(self.to_bits() & (keep as $bits).wrapping_neg())
+            }
             fn bytes_of(data: &[Self]) -> &[u8] {
                 // SAFETY: plain-old-data floats viewed as bytes.
                 unsafe { std::slice::from_raw_parts(data.as_ptr() as *const u8, std::mem::size_of_val(data)) }
@@ -72,5 +78,5 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, candle_core::DType::F32, "f32");
-impl_float!(f64, candle_core::DType::F64, "f64");
+impl_float!(f32, u32, candle_core::DType::F32, "f32");
+impl_float!(f64, u64, candle_core::DType::F64, "f64");

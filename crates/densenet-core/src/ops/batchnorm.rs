@@ -100,7 +100,7 @@ pub fn forward<T: Float>(x: &[T], channels: usize, p: usize, a: BnArgs<T>, y: &m
         for (xv, yv) in xc.iter().zip(yc.iter_mut()) {
             let v = (*xv - mean) * invstd * gamma + beta;
             // NaN propagates (as torch.relu), so the numerics guard sees it in the loss.
-            *yv = if a.relu && v <= T::ZERO { T::ZERO } else { v };
+            *yv = v.zero_unless(!a.relu | !(v <= T::ZERO));
         }
     }));
 }
@@ -130,15 +130,14 @@ fn channel_sums<T: Float, const RELU: bool>(xc: &[T], dyc: &[T], mean: T, invstd
             let dv: &[T; LANES] = dv.try_into().unwrap();
             for j in 0..LANES {
                 let xhat = (xv[j] - mean) * invstd;
-                let keep = !RELU || xhat * gamma + beta > T::ZERO;
-                let g = if keep { dv[j] } else { T::ZERO };
+                let g = dv[j].zero_unless(!RELU || xhat * gamma + beta > T::ZERO);
                 ag[j] += g;
                 agx[j] += g * xhat;
             }
         }
         for (j, (x, d)) in xs.remainder().iter().zip(ds.remainder()).enumerate() {
             let xhat = (*x - mean) * invstd;
-            let g = if RELU && xhat * gamma + beta <= T::ZERO { T::ZERO } else { *d };
+            let g = d.zero_unless(!RELU || xhat * gamma + beta > T::ZERO);
             ag[j] += g;
             agx[j] += g * xhat;
         }
@@ -228,7 +227,7 @@ impl<T: Float> DxFormula<T> {
     #[inline(always)]
     fn dx(&self, x: T, dy: T) -> T {
         let xhat = (x - self.mean) * self.invstd;
-        let g = if self.relu && xhat * self.gamma + self.beta <= T::ZERO { T::ZERO } else { dy };
+        let g = dy.zero_unless(!self.relu | (xhat * self.gamma + self.beta > T::ZERO));
         self.coef * (g - self.mean_g - xhat * self.mean_gx)
     }
 }

@@ -1,0 +1,398 @@
+#!/usr/bin/env node
+// Install test: does the package work for a user who runs `npm install densenet-sdk` on a machine
+// without a Rust toolchain?
+//
+// 1. builds the TypeScript (ESM + CJS) into a staging copy of the package (never touching dist/,
+//    which other tests may be reading) and `npm pack`s it; packs the platform package
+//    (scripts/pack-platform.mjs, from native/densenet.linux-x64-gnu.node);
+// 2. creates an empty project and `npm install`s both tarballs there (a normal install: lifecycle
+//    scripts enabled; dependencies from the npm registry or its cache), with cargo/rustc removed
+//    from PATH and DENSENET_NATIVE_PATH unset;
+// 3. runs, from that project: `npx densenet info densenet121`; an ESM and a CommonJS consumer that
+//    create a model (parameterCount), predict, run one training batch (trainStep) and read the
+//    embedded MNIST; a CUDA request that must fail listing the CUDA package; and `tsc --noEmit`
+//    of a `strict: true` TypeScript consumer (ESM .mts and CommonJS .cts) against the installed types;
+// 4. checks the file lists: the published tarball holds only dist/, assets/, README.md, LICENSE and
+//    package.json (also `npm pack --dry-run` of the repository itself), and no install scripts.
+//
+// Standalone: `npm run test:install` (TAP output, exit code 0 when all pass). From `npm test` it
+// runs as the ava test file test/package.test.ts, which calls the same functions.
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import { packPlatform } from './pack-platform.mjs';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const npmCmd = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const npxCmd = process.platform === 'win32' ? 'npx.cmd' : 'npx';
+
+/** Files a published tarball may contain (paths relative to the package root). */
+export function isAllowedPackageFile(path) {
+  if (path === 'package.json' || path === 'README.md' || path === 'LICENSE') return true;
+  if (path.startsWith('assets/')) return true;
+  return path.startsWith('dist/') && !path.endsWith('.map');
+}
+
+function hasExecutable(dir, name) {
+  for (const n of process.platform === 'win32' ? [`${name}.exe`, `${name}.cmd`] : [name]) {
+    try {
+      if (statSync(join(dir, n)).isFile()) return true;
+    } catch {
+      /* not there */
+    }
+  }
+  return false;
+}
+
+function which(name, path) {
+  for (const dir of path.split(delimiter)) if (dir && hasExecutable(dir, name)) return join(dir, name);
+  return undefined;
+}
+
+/**
+ * The environment of a user without Rust: PATH without any directory that holds cargo or rustc
+ * (when node/npm live in such a directory, a shim directory with links to them is put first),
+ * no Rust or npm-lifecycle variables, no DENSENET_* variables.
+ * @param {string} shimDir - where to put the node/npm/npx links if needed
+ */
+export function userEnv(shimDir) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined) continue;
+    if (/^(npm_|NPM_CONFIG_PREFIX$|INIT_CWD$|CARGO|RUST|DENSENET_)/i.test(k)) continue;
+    env[k] = v;
+  }
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter((d) => d && !hasExecutable(d, 'cargo') && !hasExecutable(d, 'rustc'));
+  let path = [...new Set(dirs)].join(delimiter);
+  if (!which('node', path) || !which('npm', path) || !which('npx', path)) {
+    mkdirSync(shimDir, { recursive: true });
+    const nodeDir = dirname(process.execPath);
+    for (const name of ['node', 'npm', 'npx']) {
+      const target = name === 'node' ? process.execPath : which(name, process.env.PATH ?? '') ?? join(nodeDir, name);
+      if (!existsSync(join(shimDir, name))) symlinkSync(target, join(shimDir, name));
+    }
+    path = shimDir + delimiter + path;
+  }
+  env.PATH = path;
+  return env;
+}
+
+/** Runs a command, returning { code, stdout, stderr }; throws only if it could not start. */
+export function exec(cmd, args, { cwd, env, timeout = 240_000 } = {}) {
+  const res = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout, maxBuffer: 64 << 20 });
+  if (res.error) throw res.error;
+  return { code: res.status ?? -1, signal: res.signal, stdout: res.stdout ?? '', stderr: res.stderr ?? '' };
+}
+
+function mustSucceed(what, r) {
+  if (r.code !== 0) {
+    throw new Error(`${what} failed (exit ${r.code}${r.signal ? `, ${r.signal}` : ''}):\n${r.stdout}\n${r.stderr}`.trim());
+  }
+  return r;
+}
+
+/** The last line of stdout parsed as JSON. */
+function lastJson(r) {
+  const lines = r.stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1] ?? '');
+}
+
+const TINY = {
+  growthRate: 4,
+  blockConfig: [2, 2, 2],
+  numInitFeatures: 8,
+  bottleneck: true,
+  bnSize: 4,
+  compression: 0.5,
+  dropRate: 0,
+  numClasses: 10,
+  inChannels: 3,
+  smallInputs: true,
+};
+
+// Creates a model, then predict + one training batch + the embedded MNIST, printing one JSON line.
+const CONSUMER_BODY = `
+const tiny = ${JSON.stringify(TINY)};
+async function main() {
+  const model = sdk.DenseNet.create(tiny, { seed: 3 });
+  const bc100 = sdk.DenseNet.create('densenet-bc-100', { seed: 1 });
+  const n = 4, shape = [n, 3, 16, 16];
+  const x = new Float32Array(n * 3 * 16 * 16);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37);
+  const pred = await model.predict(x, shape);
+  const top = pred.topK(3);
+  model.setOptimizer({ lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
+  const labels = Int32Array.from([1, 2, 3, 4]);
+  const s1 = await model.trainStep(x, shape, labels);
+  const s2 = await model.trainStep(x, shape, labels);
+  const mnist = await sdk.loadMnist();
+  const info = sdk.loadNativeWithInfo().info;
+  console.log(JSON.stringify({
+    format: typeof require === 'function' && typeof module === 'object' ? 'cjs' : 'esm',
+    parameterCount: bc100.parameterCount,
+    tinyParams: model.parameterCount,
+    predictShape: pred.shape,
+    logitsFinite: Array.from(pred.logits).every(Number.isFinite),
+    top3: top[0].length,
+    losses: [s1.loss, s2.loss],
+    step: model.step,
+    mnist: mnist.length,
+    nativeSource: info.source,
+    errorsAreClasses: typeof sdk.DenseNetError === 'function' && new sdk.ShapeError('x') instanceof sdk.DenseNetError,
+  }));
+}
+main().catch((err) => { console.error(err && err.stack || err); process.exit(1); });
+`;
+
+const ESM_CONSUMER = `import * as sdk from 'densenet-sdk';\n${CONSUMER_BODY}`;
+const CJS_CONSUMER = `'use strict';\nconst sdk = require('densenet-sdk');\n${CONSUMER_BODY}`;
+
+const CUDA_CONSUMER = `import { loadNative, NativeLoadError } from 'densenet-sdk';
+try {
+  loadNative({ cuda: true });
+  console.log(JSON.stringify({ loaded: true }));
+} catch (err) {
+  console.log(JSON.stringify({ loaded: false, isNativeLoadError: err instanceof NativeLoadError, code: err.code, message: err.message }));
+}
+`;
+
+// A strict TypeScript consumer: uses the types in ways that fail to compile if they are missing or `any`.
+const TS_BODY = `
+const config: ModelConfig = createConfig('densenet-bc-100', { numClasses: 100 });
+const model: DenseNet = DenseNet.create(config, { seed: 1 });
+const params: number = model.parameterCount;
+export async function run(): Promise<number> {
+  const out: Prediction = await model.predict(new Float32Array(3 * 32 * 32), [1, 3, 32, 32]);
+  const best: number = out.topK(1)[0]![0]!.index;
+  const step: TrainStepResult = await model.trainStep(new Float32Array(3 * 32 * 32), [1, 3, 32, 32], Int32Array.from([best]));
+  // @ts-expect-error -- parameterCount is a number, not a string
+  const wrong: string = model.parameterCount;
+  void wrong;
+  return params + step.loss;
+}
+export function isSdkError(err: unknown): boolean {
+  return err instanceof DenseNetError && typeof err.code === 'string';
+}
+`;
+const TS_ESM = `import { DenseNet, DenseNetError, createConfig, type ModelConfig, type Prediction, type TrainStepResult } from 'densenet-sdk';\n${TS_BODY}`;
+const TS_CJS = `import { DenseNet, DenseNetError, createConfig, type ModelConfig, type Prediction, type TrainStepResult } from 'densenet-sdk';\n${TS_BODY}`;
+const TS_CONFIG = {
+  compilerOptions: {
+    strict: true,
+    noEmit: true,
+    target: 'ES2022',
+    module: 'NodeNext',
+    moduleResolution: 'NodeNext',
+    skipLibCheck: false,
+    noUncheckedIndexedAccess: true,
+    types: ['node'],
+  },
+  files: ['consumer.mts', 'consumer.cts'],
+};
+
+/**
+ * Builds and packs both packages, creates the consumer project and installs them there.
+ * @param {{ log?: (line: string) => void }} options
+ * @returns the context used by the checks: { dir, app, env, mainTarball, platformTarball, mainFiles, platformFiles, installOutput, cleanup }
+ */
+export function prepareInstall({ log = () => {} } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'densenet-install-'));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    const env = userEnv(join(dir, 'bin'));
+
+    // 1. Main package: a staging copy with a fresh build, packed without lifecycle scripts
+    // (`prepare` would rebuild the native addon; the staging copy has no Rust sources).
+    const stage = join(dir, 'stage');
+    mkdirSync(stage);
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'assets']) cpSync(join(root, f), join(stage, f), { recursive: true });
+    log('building dist (ESM + CJS) into the staging copy');
+    mustSucceed('scripts/build-ts.mjs', exec(process.execPath, [join(root, 'scripts/build-ts.mjs'), '--out', join(stage, 'dist')], { cwd: root }));
+    const packed = mustSucceed('npm pack (main)', exec(npmCmd, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: stage, env }));
+    const [mainInfo] = JSON.parse(packed.stdout);
+    const mainTarball = join(dir, mainInfo.filename);
+    log(`packed ${mainInfo.filename}: ${mainInfo.size} bytes`);
+
+    // 2. Platform package (copies native/densenet.linux-x64-gnu.node into npm/linux-x64-gnu/).
+    const plat = packPlatform({ destination: dir, env });
+    log(`packed ${plat.tarball}: ${plat.size} bytes`);
+
+    // 3. The user's project.
+    const app = join(dir, 'app');
+    mkdirSync(app);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'densenet-consumer', version: '1.0.0', private: true }, null, 2));
+    const typesNode = JSON.parse(readFileSync(join(root, 'node_modules/@types/node/package.json'), 'utf8')).version;
+    log('npm install (both tarballs, @types/node) without cargo on PATH');
+    const install = mustSucceed(
+      'npm install',
+      exec(npmCmd, ['install', '--no-audit', '--no-fund', '--prefer-offline', mainTarball, plat.tarball, `@types/node@${typesNode}`], {
+        cwd: app,
+        env,
+        timeout: 300_000,
+      }),
+    );
+    writeFileSync(join(app, 'esm-consumer.mjs'), ESM_CONSUMER);
+    writeFileSync(join(app, 'cjs-consumer.cjs'), CJS_CONSUMER);
+    writeFileSync(join(app, 'cuda-consumer.mjs'), CUDA_CONSUMER);
+    writeFileSync(join(app, 'consumer.mts'), TS_ESM);
+    writeFileSync(join(app, 'consumer.cts'), TS_CJS);
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(TS_CONFIG, null, 2));
+    return {
+      dir,
+      app,
+      env,
+      mainTarball,
+      mainInfo,
+      platformTarball: plat.tarball,
+      platformInfo: plat,
+      mainFiles: mainInfo.files.map((f) => f.path).sort(),
+      installOutput: install.stdout + install.stderr,
+      cleanup,
+    };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+/** The checks, each `(ctx) => void`, throwing on failure. */
+export const checks = {
+  'the user environment has no cargo or rustc'(ctx) {
+    for (const tool of ['cargo', 'rustc']) {
+      const r = spawnSync(tool, ['--version'], { env: ctx.env, encoding: 'utf8' });
+      assert(r.error && r.error.code === 'ENOENT', `${tool} is still reachable on the test PATH`);
+    }
+  },
+
+  'the published tarball holds only dist/, assets/, README.md, LICENSE, package.json'(ctx) {
+    const bad = ctx.mainFiles.filter((f) => !isAllowedPackageFile(f));
+    assert(bad.length === 0, `unexpected files in the tarball: ${bad.join(', ')}`);
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'assets/mnist-10k.bin.gz', 'dist/index.js', 'dist/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'dist/cli/main.js']) {
+      assert(ctx.mainFiles.includes(f), `${f} is missing from the tarball`);
+    }
+  },
+
+  'npm pack --dry-run of the repository excludes sources, tests, fixtures and native builds'() {
+    const r = mustSucceed('npm pack --dry-run', exec(npmCmd, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, env: userEnv(join(tmpdir(), 'densenet-shim')) }));
+    const files = JSON.parse(r.stdout)[0].files.map((f) => f.path);
+    const bad = files.filter((f) => !isAllowedPackageFile(f));
+    assert(bad.length === 0, `npm pack would publish: ${bad.join(', ')}`);
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'assets/mnist-10k.bin.gz']) assert(files.includes(f), `${f} would not be published`);
+  },
+
+  'the platform tarball holds the addon and is pinned by optionalDependencies'(ctx) {
+    const files = ctx.platformInfo.files;
+    assert(files.includes('densenet.linux-x64-gnu.node') && files.includes('package.json'), `platform tarball files: ${files.join(', ')}`);
+    assert(files.every((f) => ['densenet.linux-x64-gnu.node', 'package.json', 'README.md', 'LICENSE'].includes(f)), `platform tarball files: ${files.join(', ')}`);
+    const main = JSON.parse(readFileSync(join(ctx.app, 'node_modules/densenet-sdk/package.json'), 'utf8'));
+    const plat = JSON.parse(readFileSync(join(ctx.app, 'node_modules/densenet-sdk-linux-x64-gnu/package.json'), 'utf8'));
+    assert(main.optionalDependencies?.['densenet-sdk-linux-x64-gnu'] === main.version, 'optionalDependencies does not pin the platform package at the main version');
+    assert(plat.version === main.version, `platform package ${plat.version} != main ${main.version}`);
+    assert(!main.optionalDependencies?.['densenet-sdk-linux-x64-gnu-cuda'], 'the CUDA package must not be an optional dependency');
+    const cuda = JSON.parse(readFileSync(join(root, 'npm/linux-x64-gnu-cuda/package.json'), 'utf8'));
+    assert(cuda.version === main.version && cuda.name === 'densenet-sdk-linux-x64-gnu-cuda', 'CUDA package name/version');
+    for (const p of [plat, cuda]) {
+      assert(JSON.stringify([p.os, p.cpu, p.libc]) === JSON.stringify([['linux'], ['x64'], ['glibc']]), `${p.name}: os/cpu/libc`);
+    }
+  },
+
+  'installing runs no build: no install scripts, no native/ or sources in the installed package'(ctx) {
+    const main = JSON.parse(readFileSync(join(ctx.app, 'node_modules/densenet-sdk/package.json'), 'utf8'));
+    for (const s of ['preinstall', 'install', 'postinstall']) assert(!main.scripts?.[s], `package.json has a ${s} script`);
+    const installed = readdirSync(join(ctx.app, 'node_modules/densenet-sdk')).sort();
+    assert(
+      JSON.stringify(installed) === JSON.stringify(['LICENSE', 'README.md', 'assets', 'dist', 'package.json']),
+      `installed package contents: ${installed.join(', ')}`,
+    );
+    assert(!/napi build|cargo build|Compiling densenet/.test(ctx.installOutput), `install ran a build:\n${ctx.installOutput}`);
+  },
+
+  'npx densenet info densenet121'(ctx) {
+    const r = mustSucceed('npx densenet info densenet121', exec(npxCmd, ['--no', 'densenet', 'info', 'densenet121'], { cwd: ctx.app, env: ctx.env }));
+    assert(/Dense Block \(4\)/.test(r.stdout) && /7,978,856/.test(r.stdout), `unexpected output:\n${r.stdout}`);
+    const j = mustSucceed('npx densenet info --json', exec(npxCmd, ['--no', 'densenet', 'info', 'densenet-bc-100', '--json'], { cwd: ctx.app, env: ctx.env }));
+    assert(JSON.parse(j.stdout).parameters === 769162, `--json: ${j.stdout}`);
+  },
+
+  'ESM consumer (import): model, parameterCount, predict, trainStep, MNIST'(ctx) {
+    checkConsumer(ctx, 'esm-consumer.mjs', 'esm');
+  },
+
+  'CommonJS consumer (require): model, parameterCount, predict, trainStep, MNIST'(ctx) {
+    checkConsumer(ctx, 'cjs-consumer.cjs', 'cjs');
+  },
+
+  'a CUDA request fails with NativeLoadError naming the uninstalled CUDA package'(ctx) {
+    const r = mustSucceed('cuda consumer', exec(process.execPath, ['cuda-consumer.mjs'], { cwd: ctx.app, env: ctx.env }));
+    const out = lastJson(r);
+    assert(out.loaded === false && out.isNativeLoadError && out.code === 'ERR_NATIVE_LOAD', r.stdout);
+    assert(/densenet-sdk-linux-x64-gnu-cuda: package is not installed/.test(out.message), out.message);
+  },
+
+  'a strict TypeScript consumer (.mts and .cts) compiles against the published types'(ctx) {
+    const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
+    const r = exec(process.execPath, [tsc, '-p', join(ctx.app, 'tsconfig.json')], { cwd: ctx.app, env: ctx.env });
+    assert(r.code === 0, `tsc --noEmit failed:\n${r.stdout}${r.stderr}`);
+  },
+};
+
+function checkConsumer(ctx, file, format) {
+  const r = mustSucceed(file, exec(process.execPath, [file], { cwd: ctx.app, env: ctx.env }));
+  const out = lastJson(r);
+  assert(out.format === format, `format ${out.format}`);
+  assert(out.parameterCount === 769162, `parameterCount ${out.parameterCount}`);
+  assert(out.tinyParams > 0, 'tiny model has no parameters');
+  assert(JSON.stringify(out.predictShape) === '[4,10]' && out.logitsFinite && out.top3 === 3, `prediction ${JSON.stringify(out)}`);
+  assert(out.losses.every((l) => Number.isFinite(l) && l > 0) && out.step === 2, `training ${JSON.stringify(out)}`);
+  assert(out.mnist === 10000, `embedded MNIST has ${out.mnist} digits`);
+  assert(out.nativeSource === 'densenet-sdk-linux-x64-gnu', `addon loaded from ${out.nativeSource}, not the platform package`);
+  assert(out.errorsAreClasses, 'error classes');
+}
+
+async function main() {
+  const start = Date.now();
+  let ctx;
+  let n = 0;
+  let failed = 0;
+  const names = Object.keys(checks);
+  console.log('TAP version 13');
+  console.log(`1..${names.length + 1}`);
+  try {
+    ctx = prepareInstall({ log: (l) => console.log(`# ${l}`) });
+    console.log(`ok ${++n} - pack both packages and npm install them into an empty project`);
+  } catch (err) {
+    console.log(`not ok ${++n} - pack both packages and npm install them into an empty project`);
+    console.log(String(err instanceof Error ? err.message : err).replace(/^/gm, '# '));
+    failed = names.length + 1;
+    for (const name of names) console.log(`not ok ${++n} - ${name} # prerequisite failed`);
+  }
+  if (ctx) {
+    try {
+      for (const name of names) {
+        try {
+          checks[name](ctx);
+          console.log(`ok ${++n} - ${name}`);
+        } catch (err) {
+          failed++;
+          console.log(`not ok ${++n} - ${name}`);
+          console.log(String(err instanceof Error ? err.message : err).replace(/^/gm, '# '));
+        }
+      }
+    } finally {
+      if (process.env.DENSENET_KEEP_INSTALL_TEST) console.log(`# kept ${ctx.dir}`);
+      else ctx.cleanup();
+    }
+  }
+  console.log(`# ${n - failed} passed, ${failed} failed in ${((Date.now() - start) / 1000).toFixed(1)} s`);
+  process.exitCode = failed ? 1 : 0;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();

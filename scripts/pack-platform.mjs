@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// Packs the per-platform npm package of the native addon (the napi-rs pattern):
+// copies native/densenet.<triple>.node (built by `npm run build:native`) and LICENSE into
+// npm/<triple>/ and runs `npm pack` there.
+//
+//   npm run pack:platform                          -> npm/linux-x64-gnu/densenet-sdk-linux-x64-gnu-<v>.tgz
+//   npm run pack:platform -- --pack-destination D  -> the tarball goes to D
+//   npm run pack:platform -- --cuda                -> npm/linux-x64-gnu-cuda (blocked: no CUDA build yet)
+//   npm run pack:platform -- --json                -> last line: {"name","version","tarball","size","unpackedSize","files"}
+//
+// It refuses when the addon is missing, or when the platform package's version differs from
+// the main package's (or, for the CPU package, from the pin in its optionalDependencies).
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The platform triples that have a package directory under npm/. */
+export const TRIPLES = ['linux-x64-gnu'];
+
+function readJson(path) {
+  return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+/**
+ * Copies the addon into npm/<triple>[-cuda]/ and packs it.
+ * @param {{ triple?: string, cuda?: boolean, destination?: string, env?: NodeJS.ProcessEnv }} options
+ * @returns {{ name: string, version: string, tarball: string, size: number, unpackedSize: number, files: string[] }}
+ */
+export function packPlatform(options = {}) {
+  const triple = options.triple ?? 'linux-x64-gnu';
+  if (!TRIPLES.includes(triple)) throw new Error(`no platform package for ${triple} (known: ${TRIPLES.join(', ')})`);
+  const suffix = options.cuda ? `${triple}-cuda` : triple;
+  const pkgDir = join(root, 'npm', suffix);
+  const main = readJson(join(root, 'package.json'));
+  const plat = readJson(join(pkgDir, 'package.json'));
+
+  if (plat.name !== `densenet-sdk-${suffix}`) throw new Error(`${pkgDir}/package.json: name must be densenet-sdk-${suffix}, is ${plat.name}`);
+  if (plat.version !== main.version) {
+    throw new Error(`${plat.name} has version ${plat.version} but densenet-sdk has ${main.version}; keep them equal`);
+  }
+  if (!options.cuda) {
+    const pin = main.optionalDependencies?.[plat.name];
+    if (pin !== main.version) {
+      throw new Error(`package.json optionalDependencies must pin ${plat.name} at ${main.version} (found ${pin ?? 'none'})`);
+    }
+  }
+
+  const addonName = `densenet.${suffix}.node`;
+  if (plat.main !== addonName) throw new Error(`${plat.name}: main must be ${addonName}, is ${plat.main}`);
+  const source = join(root, 'native', addonName);
+  if (!existsSync(source)) {
+    throw new Error(
+      options.cuda
+        ? `blocked: there is no CUDA build of the native addon yet (${source} does not exist); ` +
+            'the CUDA package cannot be packed until one exists'
+        : `${source} does not exist; run \`npm run build:native\` first`,
+    );
+  }
+
+  // Copy next to the package.json (via a temporary name, so a reader never sees half a file).
+  const target = join(pkgDir, addonName);
+  copyFileSync(source, `${target}.tmp`);
+  renameSync(`${target}.tmp`, target);
+  copyFileSync(join(root, 'LICENSE'), join(pkgDir, 'LICENSE'));
+
+  const destination = resolve(options.destination ?? pkgDir);
+  mkdirSync(destination, { recursive: true });
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const res = spawnSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', destination], {
+    cwd: pkgDir,
+    encoding: 'utf8',
+    env: options.env ?? process.env,
+  });
+  if (res.status !== 0) throw new Error(`npm pack in ${pkgDir} failed:\n${res.stderr || res.stdout}`);
+  const [info] = JSON.parse(res.stdout);
+  const tarball = join(destination, info.filename);
+  return {
+    name: info.name,
+    version: info.version,
+    tarball,
+    size: statSync(tarball).size,
+    unpackedSize: info.unpackedSize,
+    files: info.files.map((f) => f.path).sort(),
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const args = process.argv.slice(2);
+  const destIdx = args.indexOf('--pack-destination');
+  try {
+    const result = packPlatform({
+      cuda: args.includes('--cuda'),
+      destination: destIdx >= 0 ? args[destIdx + 1] : undefined,
+    });
+    const mib = (n) => `${(n / 1048576).toFixed(2)} MiB`;
+    console.log(`${result.tarball}: ${mib(result.size)} packed, ${mib(result.unpackedSize)} unpacked, files: ${result.files.join(', ')}`);
+    if (args.includes('--json')) console.log(JSON.stringify(result));
+  } catch (err) {
+    console.error(`pack:platform: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  }
+}
