@@ -1,0 +1,56 @@
+//! Inference benchmark: eval-mode forward (predict) of a preset on random data, f32.
+//!
+//!   cargo run --release -p densenet-core --example infer_bench -- \
+//!       [--preset densenet121] [--batch 1] [--size 224] [--runs 10] [--warmup 2] [--threads N]
+//!
+//! Prints one JSON line: images_per_s (batch / median latency), latency_ms (median), every run,
+//! peak RSS (VmHWM) and the RSS before the first timed run.
+
+#[path = "common/bench_util.rs"]
+mod bench_util;
+
+use bench_util::*;
+use densenet_core::{DenseNet, DenseNetConfig};
+
+fn main() {
+    let preset = arg("preset").unwrap_or_else(|| "densenet121".into());
+    let batch: usize = arg_or("batch", 1);
+    let runs: usize = arg_or("runs", 10);
+    let warmup: usize = arg_or("warmup", 2);
+    let threads: usize = arg_or("threads", densenet_core::default_threads());
+    let config = DenseNetConfig::preset(&preset).expect("preset");
+    let size: usize = arg_or("size", if config.small_inputs { 32 } else { 224 });
+    let mut model: DenseNet<f32> = DenseNet::new(config.clone(), 0).expect("model");
+    model.set_threads(threads);
+
+    let shape = [batch, config.in_channels, size, size];
+    let x = random_f32(shape.iter().product(), 1);
+    for _ in 0..warmup {
+        std::hint::black_box(model.predict(&x, &shape).expect("predict"));
+    }
+    let rss_before_kb = proc_status_kb("VmRSS:");
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let (ms, y) = time_ms(|| model.predict(&x, &shape).expect("predict"));
+        std::hint::black_box(y);
+        times.push(ms);
+    }
+    let latency_ms = median(&times);
+    let out = serde_json::json!({
+        "impl": "ours",
+        "preset": preset,
+        "dtype": "f32",
+        "batch": batch,
+        "size": size,
+        "threads": model.threads(),
+        "warmup": warmup,
+        "runs": runs,
+        "latency_ms": latency_ms,
+        "latency_ms_min": times.iter().cloned().fold(f64::INFINITY, f64::min),
+        "latency_ms_all": times,
+        "images_per_s": batch as f64 * 1e3 / latency_ms,
+        "rss_before_kb": rss_before_kb,
+        "peak_rss_kb": proc_status_kb("VmHWM:"),
+    });
+    println!("{out}");
+}
