@@ -9,7 +9,7 @@ use crate::float::Float;
 use rayon::prelude::*;
 
 /// Largest im2col scratch (elements) a chunk of samples may use.
-const COLS_BUDGET: usize = 1 << 21;
+const COLS_BUDGET: usize = 1 << 18;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ConvGeom {
