@@ -8,12 +8,18 @@
 //                          [--preset densenet121] [--size 224] [--json] [--no-ort] [--no-build]
 //   npm run bench:infer -- --render results.json     # print the tables of a saved --json result
 //
-// onnxruntime-node is optional (devDependency) and the export needs the Python `onnx` package;
-// when either is missing the ORT rows are left out and the reason is printed.
+// onnxruntime-node is not a dependency of the project: when `import('onnxruntime-node')` fails,
+// the script installs onnxruntime-node@1.30.0 on demand into a cache folder outside the repo
+// (~/.cache/densenet-sdk-bench, npm with --ignore-scripts: the CPU binaries ship inside the
+// package, the install script only fetches GPU extras). The ONNX export needs the Python `onnx`
+// package (pip install onnx). When either fails, the ORT rows are left out and the reason printed.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ROOT, parseFlags, median, runMeasured, buildExample, machine, table, mib, fix, haveGnuTime } from './lib/common.mjs';
 
 const f = parseFlags(process.argv.slice(2), {
@@ -21,6 +27,7 @@ const f = parseFlags(process.argv.slice(2), {
   preset: 'densenet121', size: 224, json: false, ort: true, build: true, render: '',
 });
 const log = (m) => process.stderr.write(m + '\n');
+const ORT_VERSION = '1.30.0';
 const LABELS = { ours: 'ours', torch: 'PyTorch eval', ort: 'onnxruntime-node' };
 
 function summarize(result) {
@@ -78,14 +85,38 @@ const result = {
   results: {},
 };
 
+/** Resolves onnxruntime-node: the project's node_modules if present, else a cached on-demand install. */
+async function resolveOrt() {
+  try {
+    const local = createRequire(import.meta.url).resolve('onnxruntime-node');
+    await import(pathToFileURL(local).href);
+    return local;
+  } catch {}
+  const dir = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'densenet-sdk-bench', `onnxruntime-node-${ORT_VERSION}`);
+  const req = createRequire(path.join(dir, 'noop.js'));
+  let entry = null;
+  try { entry = req.resolve('onnxruntime-node'); } catch {}
+  if (!entry) {
+    log(`installing onnxruntime-node@${ORT_VERSION} into ${dir} (npm --ignore-scripts)`);
+    mkdirSync(dir, { recursive: true });
+    const r = spawnSync('npm', ['install', '--prefix', dir, '--no-save', '--no-package-lock', '--ignore-scripts', '--no-audit', '--no-fund', `onnxruntime-node@${ORT_VERSION}`],
+      { env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' }, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) throw new Error(`npm install onnxruntime-node@${ORT_VERSION} failed`);
+    entry = req.resolve('onnxruntime-node');
+  }
+  await import(pathToFileURL(entry).href);
+  return entry;
+}
+
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'densenet-bench-'));
 let onnxFile = null;
+let ortEntry = null;
 if (f.ort) {
   try {
-    await import('onnxruntime-node');
+    ortEntry = await resolveOrt();
     onnxFile = path.join(tmp, `${f.preset}.onnx`);
     runMeasured(py, [torchScript, '--preset', f.preset, '--size', String(f.size), '--export-onnx', onnxFile], { log });
-    result.ort = { available: true };
+    result.ort = { available: true, version: ORT_VERSION, module: ortEntry };
   } catch (e) {
     onnxFile = null;
     result.ort = { available: false, reason: String(e.message || e).split('\n').slice(-3).join(' ').slice(0, 400) };
@@ -98,7 +129,7 @@ const impls = [
   { id: 'torch', cmd: py, args: (b) => [torchScript, ...common, '--batch', String(b)] },
 ];
 if (onnxFile) {
-  impls.push({ id: 'ort', cmd: process.execPath, args: (b) => [path.join(ROOT, 'benches', 'ort_infer.mjs'), '--model', onnxFile, '--size', String(f.size), '--threads', String(f.threads), '--runs', String(f.runs), '--warmup', String(f.warmup), '--batch', String(b)] });
+  impls.push({ id: 'ort', cmd: process.execPath, args: (b) => [path.join(ROOT, 'benches', 'ort_infer.mjs'), '--ort-module', ortEntry, '--model', onnxFile, '--size', String(f.size), '--threads', String(f.threads), '--runs', String(f.runs), '--warmup', String(f.warmup), '--batch', String(b)] });
 }
 
 try {

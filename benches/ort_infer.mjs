@@ -2,16 +2,19 @@
 // benches/torch_infer.py --export-onnx) on random input and prints one JSON line like
 // crates/densenet-core/examples/infer_bench.rs.
 //
-//   node benches/ort_infer.mjs --model FILE.onnx [--batch 1] [--size 224] [--runs 8] [--warmup 2] [--threads N]
+//   node benches/ort_infer.mjs --model FILE.onnx [--ort-module PATH] [--batch 1] [--size 224] [--runs 8] [--warmup 2] [--threads N]
 
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { parseFlags, median } from './lib/common.mjs';
 
 const f = parseFlags(process.argv.slice(2), {
-  model: '', batch: 1, size: 224, runs: 8, warmup: 2, threads: os.availableParallelism(),
+  model: '', batch: 1, size: 224, runs: 8, warmup: 2, threads: os.availableParallelism(), ortModule: '',
 });
-const ort = await import('onnxruntime-node');
+// --ort-module: the resolved entry of an onnxruntime-node installed outside the project.
+const mod = await import(f.ortModule ? pathToFileURL(f.ortModule).href : 'onnxruntime-node');
+const ort = mod.InferenceSession ? mod : mod.default;
 
 function statusKb(field) {
   const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith(field));

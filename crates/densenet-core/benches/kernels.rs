@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 const N: usize = 64;
 const HW: usize = 32;
 const P: usize = N * HW * HW;
+/// Criterion samples per benchmark (its minimum; keeps the whole run to a few minutes).
+const SAMPLES: usize = 10;
 
 fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -57,15 +59,18 @@ impl Rate {
         self.per_iter_s.borrow_mut().push(d.as_secs_f64() / iters as f64);
         d
     }
+    /// Prints GFLOP/s from the median per-iteration time of the last `SAMPLES` calls: the
+    /// measurement samples (criterion's warm-up calls come first).
     fn report(&self, name: &str, flops: f64) {
-        let mut v = self.per_iter_s.borrow_mut();
-        if v.is_empty() {
+        let mut all = self.per_iter_s.borrow_mut();
+        if all.is_empty() {
             return; // filtered out
         }
+        let mut v = all[all.len().saturating_sub(SAMPLES)..].to_vec();
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let med = v[v.len() / 2];
         println!("GFLOP/s {name}: {:.1} ({:.3} GFLOP in {:.3} ms, median of {} samples)", flops / med / 1e9, flops / 1e9, med * 1e3, v.len());
-        v.clear();
+        all.clear();
     }
 }
 
@@ -75,7 +80,7 @@ fn conv_flops(g: &ConvGeom) -> f64 {
 
 fn bench_batchnorm(c: &mut Criterion) {
     let mut group = c.benchmark_group("bn_relu");
-    group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+    group.sample_size(SAMPLES).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
     for &ch in &[48usize, 168, 342] {
         let x = random(ch * P, 1);
         let dy = random(ch * P, 2);
@@ -117,7 +122,7 @@ fn bench_conv(c: &mut Criterion, group_name: &str, g: ConvGeom) {
     let mut scratch = Vec::new();
     let flops = conv_flops(&g);
     let mut group = c.benchmark_group(group_name);
-    group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+    group.sample_size(SAMPLES).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
     group.throughput(Throughput::Elements(flops as u64));
     let rate = Rate::new();
     group.bench_function("forward", |b| b.iter_custom(|it| rate.run(it, || conv::forward(black_box(&x), &w, &g, &mut y, &mut scratch))));
@@ -150,7 +155,7 @@ fn bench_sgemm(c: &mut Criterion) {
     let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
     let flops = 2.0 * (n * n * n) as f64;
     let mut group = c.benchmark_group("sgemm");
-    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    group.sample_size(SAMPLES).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(flops as u64));
     let rate = Rate::new();
@@ -183,7 +188,7 @@ fn bench_dense_layer(c: &mut Criterion) {
     let mut buf = random(width * P, 10);
     let mut gbuf = random(width * P, 11).iter().map(|v| v * 1e-3).collect::<Vec<_>>();
     let mut group = c.benchmark_group("dense_layer_168_64x32x32");
-    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    group.sample_size(SAMPLES).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(N as u64));
     for mode in [MemoryMode::Efficient, MemoryMode::Naive] {
@@ -226,7 +231,7 @@ fn bench_dense_block(c: &mut Criterion) {
     let x = random(N * 3 * HW * HW, 12);
     let labels: Vec<i64> = (0..N as i64).map(|i| i % 10).collect();
     let mut group = c.benchmark_group("dense_block1_bc100_64x32x32");
-    group.sample_size(10).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(5));
+    group.sample_size(SAMPLES).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(5));
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(N as u64));
     for mode in [MemoryMode::Efficient, MemoryMode::Naive] {
@@ -248,7 +253,7 @@ fn bench_train_step(c: &mut Criterion) {
     let x = random(N * 3 * HW * HW, 13);
     let labels: Vec<i64> = (0..N as i64).map(|i| i % 10).collect();
     let mut group = c.benchmark_group("train_step_bc100_64x32x32");
-    group.sample_size(10).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(10));
+    group.sample_size(SAMPLES).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(10));
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(N as u64));
     let mut model: DenseNet<f32> = DenseNet::new(cfg, 0).unwrap();
