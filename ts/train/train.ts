@@ -238,7 +238,12 @@ export interface TrainCheckpointState {
   /** Format version of this JSON. */
   version: 1;
   /** Schedule position: 0-based epoch and the index of its next batch (= batches per epoch: evaluation pending). */
-  position: { epoch: number; batch: number };
+  position: {
+    /** 0-based epoch being trained. */
+    epoch: number;
+    /** Index of the epoch's next batch. */
+    batch: number;
+  };
   /** The data loader's state (seed, epoch, batch) — the order and augmentation of the next batches. */
   loader: LoaderState;
   /** Sums of the current epoch so far, so that its logged train loss/error match an uninterrupted run. */
@@ -250,7 +255,14 @@ export interface TrainCheckpointState {
   /** The recipe (options) of the run. */
   recipe: TrainRecipe;
   /** Data set sizes (train, validation, test), to refuse resuming on other data. */
-  sizes: { train: number; validation: number; test: number };
+  sizes: {
+    /** Images in the training set (validation excluded). */
+    train: number;
+    /** Images held out for validation. */
+    validation: number;
+    /** Images in the test set. */
+    test: number;
+  };
 }
 
 /** Running sums of one epoch. */
