@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 
 import { InvalidArgumentError as CommanderArgError } from 'commander';
 
@@ -52,6 +52,42 @@ export function resolveConfigArg(arg: string): ResolvedConfig {
   const preset = (json as { preset?: unknown }).preset;
   const config = createConfig(json as Parameters<typeof createConfig>[0]);
   return { preset: isPresetName(preset) ? preset : null, config, source: arg };
+}
+
+/**
+ * The architecture a weights file was saved with: files written by this SDK carry their config
+ * in the safetensors metadata (`densenet.config`). Returns null when the file has none (for
+ * example a converted torchvision file).
+ *
+ * @param path - a .safetensors file
+ * @throws {@link IoError} when the file cannot be read; {@link ConfigError} for a malformed header
+ */
+export function configFromWeights(path: string): ResolvedConfig | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new IoError(`cannot read weights file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const lenBuf = Buffer.alloc(8);
+    if (readSync(fd, lenBuf, 0, 8, 0) !== 8) throw new ConfigError(`${path}: not a safetensors file (shorter than 8 bytes)`);
+    const len = Number(lenBuf.readBigUInt64LE(0));
+    if (!(len > 0 && len < 100_000_000)) throw new ConfigError(`${path}: not a safetensors file (header length ${len})`);
+    const header = Buffer.alloc(len);
+    if (readSync(fd, header, 0, len, 8) !== len) throw new ConfigError(`${path}: truncated safetensors header`);
+    let json: { __metadata__?: Record<string, string> };
+    try {
+      json = JSON.parse(header.toString('utf8')) as typeof json;
+    } catch (err) {
+      throw new ConfigError(`${path}: safetensors header is not valid JSON`, { cause: err });
+    }
+    const text = json.__metadata__?.['densenet.config'];
+    if (!text) return null;
+    return { preset: null, config: createConfig(JSON.parse(text) as Parameters<typeof createConfig>[0]), source: path };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -15,7 +15,7 @@ import { DenseNet, type DType } from '../model.js';
 import { loadTrainingData, MNIST_DEFAULT_CONFIG, TRAIN_DATASET_NAMES, type TrainDatasetName } from '../train/data.js';
 import { evaluate, evaluateTenCrop, type EvaluationResult } from '../train/evaluate.js';
 import type { ImageFolderDataset } from '../data/index.js';
-import { formatInt, parsePositiveInt, resolveConfigArg } from './common.js';
+import { formatInt, parsePositiveInt, configFromWeights, resolveConfigArg } from './common.js';
 
 /** Options of the `eval` command. */
 export interface EvalCommandOptions {
@@ -61,7 +61,7 @@ export async function runEval(opts: EvalCommandOptions): Promise<EvalJson> {
   if (!existsSync(opts.model)) throw new IoError(`weights file not found: ${opts.model}`);
   if (opts.preset && opts.config) throw new InvalidArgumentError('give either --preset or --config, not both');
   const arg = opts.preset ?? opts.config;
-  const base = arg ? resolveConfigArg(arg).config : null;
+  const base = arg ? resolveConfigArg(arg).config : (configFromWeights(opts.model)?.config ?? null);
   if (!base && opts.dataset !== 'mnist') {
     throw new InvalidArgumentError('name the architecture of the weights with --preset NAME or --config FILE');
   }

@@ -9,14 +9,14 @@ import type { Command } from 'commander';
 
 import { InvalidArgumentError, IoError } from '../errors.js';
 import { DenseNet, type TopKEntry } from '../model.js';
-import { parseNumberList, parsePositiveInt, resolveConfigArg } from './common.js';
+import { parseNumberList, parsePositiveInt, configFromWeights, resolveConfigArg } from './common.js';
 
 /** Options of the `predict` command. */
 export interface PredictOptions {
   /** Weights file (safetensors). */
   model: string;
-  /** Preset name or config JSON file. */
-  config: string;
+  /** Preset name or config JSON file (default: the config stored in the weights file). */
+  config?: string;
   /** Crop size (default 32 for `smallInputs` configs, else 224). */
   size?: number;
   /** Shorter side after resizing, before the center crop (default: size). */
@@ -72,7 +72,11 @@ export function readLabels(path: string, numClasses: number): string[] {
  * @param opts - command options
  */
 export async function runPredict(images: string[], opts: PredictOptions): Promise<void> {
-  const { config } = resolveConfigArg(opts.config);
+  const resolved = opts.config ? resolveConfigArg(opts.config) : configFromWeights(opts.model);
+  if (!resolved) {
+    throw new InvalidArgumentError(`${opts.model} carries no architecture (it was not saved by this SDK): pass --config <preset|file>`);
+  }
+  const { config } = resolved;
   const labels = opts.labels ? readLabels(opts.labels, config.numClasses) : undefined;
   const model = await DenseNet.load(opts.model, config);
   const pred = await model.predictImages(images, {
@@ -113,7 +117,7 @@ export function registerPredict(program: Command): Command {
     .description('classify images with a trained model and print the top classes of each')
     .argument('<images...>', 'image files (PNG, JPEG, WebP, ...)')
     .requiredOption('--model <file>', 'weights file (.safetensors)')
-    .requiredOption('--config <preset|file>', 'preset name or config JSON file of the architecture')
+    .option('--config <preset|file>', 'preset name or config JSON file of the architecture (default: the config saved in the weights file)')
     .option('--size <n>', 'center-crop size fed to the network (default 32 for CIFAR configs, 224 otherwise)', parsePositiveInt)
     .option('--resize <n>', 'shorter side after resizing, before the crop (default: size)', parsePositiveInt)
     .option('--labels <file>', 'class names, one per line')
