@@ -186,6 +186,22 @@ test('densenet predict prints the top-5 classes of each image (PNG made with sha
     sdk.map((row) => row.map((e) => e.index)),
   );
   t.deepEqual(out.map((o) => o.image), [a, b]);
+
+  // Weights saved by the SDK carry their architecture: --config may be left out.
+  const own = await cli(['predict', '--model', weights, '--size', '16', '--json', a, b]);
+  t.is(own.code, 0, own.stderr);
+  t.deepEqual(JSON.parse(own.stdout), out);
+});
+
+test('densenet predict without --config on a file that carries no architecture says so', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const img = join(dir, 'x.png');
+  await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).png().toFile(img);
+  const tv = join(root, 'crates/densenet-core/tests/fixtures/torchvision_small.safetensors');
+  const r = await cli(['predict', '--model', tv, img]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /carries no architecture.*--config/);
 });
 
 test('densenet predict: bad inputs exit 1 with a clear message and no stack trace', async (t) => {
