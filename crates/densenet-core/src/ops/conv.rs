@@ -4,7 +4,7 @@
 //! a chunk of samples to columns (im2col) and multiplies. Forward, weight gradient and input
 //! gradient sit side by side.
 
-use super::gemm::{matmul, MatRef};
+use super::gemm::{matmul, matmul_serial, MatRef};
 use crate::float::Float;
 use rayon::prelude::*;
 
@@ -163,28 +163,48 @@ fn forward_into<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], accu
 /// Computed as its transpose, lowered(x) × dyᵀ → [Cin·k², Cout], then added transposed: the
 /// GEMM's long reduction (N·Ho·Wo) then feeds a tall output that the kernels tile well (6–10×
 /// faster here than the [Cout, Cin·k²] form, whose Cout is as small as the growth rate).
-pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut [T], scratch: &mut Vec<T>) {
+/// The reduction is cut into segments whose boundaries depend on the shape only; segments run in
+/// parallel into their own partial sums, added in segment order: the same bits for any thread count.
+pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut [T], _scratch: &mut Vec<T>) {
     let _p = super::profile::scope(if g.is_pointwise() { "conv1x1.backward_weight" } else { "convkxk.backward_weight" });
     let pout = g.out_plane();
     let kdim = g.k();
-    let mut dwt = vec![T::ZERO; kdim * g.cout];
-    if g.is_pointwise() {
-        matmul(g.cin, g.cout, pout, &mut dwt, g.cout, false, MatRef::rows(x, pout), MatRef::rows_t(dy, pout));
+    let howo = g.ho * g.wo;
+    let out_len = kdim * g.cout;
+    // Segments: ranges of samples (lowered in chunks) or, for 1×1 convs, of positions.
+    let segments: Vec<(usize, usize)> = if g.is_pointwise() {
+        let seg = WGRAD_SEGMENT.max(1).min(pout);
+        (0..pout).step_by(seg).map(|s| (s, (s + seg).min(pout))).collect()
     } else {
-        ensure_len(scratch, g.scratch_len());
-        let howo = g.ho * g.wo;
-        for (n0, n1) in chunks(g) {
-            let pc = (n1 - n0) * howo;
-            im2col(x, g, n0, n1, scratch);
-            matmul(kdim, g.cout, pc, &mut dwt, g.cout, true, MatRef::rows(&scratch[..], pc), MatRef::strided_t(&dy[n0 * howo..], pout));
-        }
-    }
-    for co in 0..g.cout {
-        for kk in 0..kdim {
-            dweight[co * kdim + kk] += dwt[kk * g.cout + co];
+        chunks(g).collect()
+    };
+    let partials: Vec<Vec<T>> = segments
+        .par_iter()
+        .map_init(Vec::new, |cols: &mut Vec<T>, &(a, b)| {
+            let mut part = vec![T::ZERO; out_len];
+            if g.is_pointwise() {
+                let len = b - a;
+                matmul_serial(g.cin, g.cout, len, &mut part, g.cout, false, MatRef::strided(&x[a..], pout), MatRef::strided_t(&dy[a..], pout));
+            } else {
+                ensure_len(cols, g.scratch_len());
+                let pc = (b - a) * howo;
+                im2col(x, g, a, b, cols);
+                matmul_serial(kdim, g.cout, pc, &mut part, g.cout, false, MatRef::rows(&cols[..], pc), MatRef::strided_t(&dy[a * howo..], pout));
+            }
+            part
+        })
+        .collect();
+    for part in &partials {
+        for co in 0..g.cout {
+            for kk in 0..kdim {
+                dweight[co * kdim + kk] += part[kk * g.cout + co];
+            }
         }
     }
 }
+
+/// Positions per segment of a 1×1 weight-gradient reduction.
+const WGRAD_SEGMENT: usize = 8192;
 
 /// dx (+)= conv input gradient of dy.
 ///

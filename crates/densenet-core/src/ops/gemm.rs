@@ -43,6 +43,16 @@ fn parallelism() -> Parallelism {
 /// `dst` must hold at least (m-1)*dst_rs + n elements; the views must stay inside their slices
 /// (callers build them from slices of the right size).
 pub fn matmul<T: Float>(m: usize, n: usize, k: usize, dst: &mut [T], dst_rs: usize, accumulate: bool, lhs: MatRef<T>, rhs: MatRef<T>) {
+    matmul_with(m, n, k, dst, dst_rs, accumulate, lhs, rhs, parallelism())
+}
+
+/// [`matmul`] on the calling thread only (for callers that parallelize around it).
+pub fn matmul_serial<T: Float>(m: usize, n: usize, k: usize, dst: &mut [T], dst_rs: usize, accumulate: bool, lhs: MatRef<T>, rhs: MatRef<T>) {
+    matmul_with(m, n, k, dst, dst_rs, accumulate, lhs, rhs, Parallelism::None)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_with<T: Float>(m: usize, n: usize, k: usize, dst: &mut [T], dst_rs: usize, accumulate: bool, lhs: MatRef<T>, rhs: MatRef<T>, par: Parallelism) {
     if m == 0 || n == 0 {
         return;
     }
@@ -77,7 +87,7 @@ pub fn matmul<T: Float>(m: usize, n: usize, k: usize, dst: &mut [T], dst_rs: usi
             false,
             false,
             false,
-            parallelism(),
+            par,
         )
     }
 }
