@@ -132,7 +132,7 @@ fn bench_conv(c: &mut Criterion, group_name: &str, g: ConvGeom) {
     });
     rate.report(&format!("{group_name}/backward_input"), flops);
     group.bench_function("backward_weight", |b| {
-        b.iter_custom(|it| rate.run(it, || conv::backward_weight(black_box(&x), &dy, &g, &mut dw, &mut scratch)))
+        b.iter_custom(|it| rate.run(it, || conv::backward_weight(black_box(&x), &dy, &g, &mut dw)))
     });
     rate.report(&format!("{group_name}/backward_weight"), flops);
     group.finish();

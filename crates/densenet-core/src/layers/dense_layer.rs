@@ -116,17 +116,17 @@ pub fn backward<T: Float>(l: &LayerPlan, tape: LayerTape<T>, buf: &[T], grad: &m
                 batchnorm::forward(&b, bw, p, bn_args(params, norm2, s2, true), &mut z2);
             }
             let grads = cx.grads.as_deref_mut().unwrap();
-            conv::backward_weight(&z2, &d, &g2, &mut grads[conv2.weight], &mut cx.scratch.cols);
+            conv::backward_weight(&z2, &d, &g2, &mut grads[conv2.weight]);
             conv::backward_input(&d, &params[conv2.weight], &g2, &mut z2, false, &mut cx.scratch.cols);
             let (dg, db) = two_mut(grads, norm2.weight, norm2.bias);
             batchnorm::backward(&b, &mut z2, bw, p, bn_args(params, norm2, s2, true), dg, db, GradOut::InPlace);
-            conv::backward_weight(&z, &z2, &g1, &mut grads[l.conv1.weight], &mut cx.scratch.cols);
+            conv::backward_weight(&z, &z2, &g1, &mut grads[l.conv1.weight]);
             conv::backward_input(&z2, &params[l.conv1.weight], &g1, &mut z, false, &mut cx.scratch.cols);
         }
         _ => {
             let g1 = geom(&l.conv1, n, h, w);
             let grads = cx.grads.as_deref_mut().unwrap();
-            conv::backward_weight(&z, &d, &g1, &mut grads[l.conv1.weight], &mut cx.scratch.cols);
+            conv::backward_weight(&z, &d, &g1, &mut grads[l.conv1.weight]);
             conv::backward_input(&d, &params[l.conv1.weight], &g1, &mut z, false, &mut cx.scratch.cols);
         }
     }

@@ -57,11 +57,11 @@ pub fn backward<T: Float>(s: &StemPlan, tape: StemTape<T>, input: &[T], geo: &Ge
             let grads = cx.grads.as_deref_mut().unwrap();
             let (dg, db) = two_mut(grads, norm0.weight, norm0.bias);
             batchnorm::backward(&tape.conv_out, &mut dy, c0, p, bn_args(params, norm0, stats, true), dg, db, GradOut::InPlace);
-            conv::backward_weight(input, &dy, &g, &mut grads[s.conv0.weight], &mut cx.scratch.cols);
+            conv::backward_weight(input, &dy, &g, &mut grads[s.conv0.weight]);
         }
         _ => {
             let grads = cx.grads.as_deref_mut().unwrap();
-            conv::backward_weight(input, dout, &g, &mut grads[s.conv0.weight], &mut cx.scratch.cols);
+            conv::backward_weight(input, dout, &g, &mut grads[s.conv0.weight]);
         }
     }
 }

@@ -40,7 +40,7 @@ pub fn backward<T: Float>(t: &TransitionPlan, s: &BatchStats<T>, x: &[T], dnext:
     let args = bn_args(params, &t.norm, s, true);
     batchnorm::forward(x, cin, p, args, &mut z);
     let grads = cx.grads.as_deref_mut().unwrap();
-    conv::backward_weight(&z, &dout, &g, &mut grads[t.conv.weight], &mut cx.scratch.cols);
+    conv::backward_weight(&z, &dout, &g, &mut grads[t.conv.weight]);
     conv::backward_input(&dout, &params[t.conv.weight], &g, &mut z, false, &mut cx.scratch.cols);
     let (dg, db) = two_mut(grads, t.norm.weight, t.norm.bias);
     batchnorm::backward(x, &mut z, cin, p, args, dg, db, GradOut::Accumulate(gx));

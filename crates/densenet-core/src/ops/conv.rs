@@ -165,7 +165,7 @@ fn forward_into<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], accu
 /// faster here than the [Cout, Cin·k²] form, whose Cout is as small as the growth rate).
 /// The reduction is cut into segments whose boundaries depend on the shape only; segments run in
 /// parallel into their own partial sums, added in segment order: the same bits for any thread count.
-pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut [T], _scratch: &mut Vec<T>) {
+pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut [T]) {
     let _p = super::profile::scope(if g.is_pointwise() { "conv1x1.backward_weight" } else { "convkxk.backward_weight" });
     let pout = g.out_plane();
     let kdim = g.k();
