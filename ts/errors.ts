@@ -191,6 +191,8 @@ const NATIVE_PREFIX = /^\[([A-Z][A-Z0-9_]*)\]\s?([\s\S]*)$/;
 export function toDenseNetError(err: unknown): DenseNetError {
   if (err instanceof DenseNetError) return err;
   if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_')) return errorFromCode(code, err.message, { cause: err });
     const m = NATIVE_PREFIX.exec(err.message);
     if (m) return errorFromCode(m[1]!, m[2]!, { cause: err });
     return new DenseNetError('ERR_NATIVE', err.message, { cause: err });

@@ -1,7 +1,9 @@
-//! Errors with a stable code prefix, so that bindings can map them to typed errors.
+//! One error model: every failure of the core carries a stable code (`ERR_SHAPE`, ...) that the
+//! bindings set on the JS error as `code`, and a message that names what was wrong.
 
-/// Every failure of the core. The message starts with a bracketed code (`[ERR_SHAPE] …`).
-#[derive(Debug, thiserror::Error)]
+/// Every failure of the core. `Display` writes `[CODE] message`; bindings use [`Error::code`]
+/// and [`Error::message`] separately.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
     #[error("[ERR_INVALID_CONFIG] {0}")]
     Config(String),
@@ -17,6 +19,32 @@ pub enum Error {
     NonFinite(String),
     #[error("[ERR_INVALID_ARG] {0}")]
     InvalidArg(String),
+    /// A bug: a panic or a broken invariant caught at a boundary.
+    #[error("[ERR_INTERNAL] {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "ERR_INVALID_CONFIG",
+            Error::Shape(_) => "ERR_SHAPE",
+            Error::Weights(_) => "ERR_WEIGHTS",
+            Error::Io(_) => "ERR_IO",
+            Error::Label(_) => "ERR_LABEL",
+            Error::NonFinite(_) => "ERR_NONFINITE",
+            Error::InvalidArg(_) => "ERR_INVALID_ARG",
+            Error::Internal(_) => "ERR_INTERNAL",
+        }
+    }
+
+    /// The message without the code.
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Config(m) | Error::Shape(m) | Error::Weights(m) | Error::Io(m) | Error::Label(m) | Error::NonFinite(m) | Error::InvalidArg(m) | Error::Internal(m) => m,
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

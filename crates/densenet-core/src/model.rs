@@ -209,6 +209,20 @@ impl<T: Float> DenseNet<T> {
         write_atomic(path, &self.weights_bytes()?)
     }
 
+    /// Weights with the caller's metadata (string pairs) beside the config in the header.
+    pub fn weights_bytes_with(&self, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+        if metadata.contains_key("densenet.config") {
+            return Err(Error::InvalidArg("metadata key 'densenet.config' is reserved: the model writes its own config".into()));
+        }
+        let mut meta = metadata;
+        meta.insert("densenet.config".to_string(), self.config.to_json());
+        self.params.to_safetensors(&self.plan, &[], Some(meta))
+    }
+
+    pub fn save_with(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        write_atomic(path, &self.weights_bytes_with(metadata)?)
+    }
+
     /// Loads weights (any float dtype; `norm_final` accepted for `norm5`); all or nothing.
     pub fn load(&mut self, path: &Path) -> Result<()> {
         let bytes = read_file(path)?;

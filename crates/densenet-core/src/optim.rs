@@ -22,6 +22,13 @@ impl Default for SgdConfig {
 }
 
 impl SgdConfig {
+    /// Parses optimizer JSON (camelCase; missing fields take the recipe's defaults) and validates it.
+    pub fn from_json(json: &str) -> Result<Self> {
+        let cfg: SgdConfig = serde_json::from_str(json).map_err(|e| Error::InvalidArg(format!("invalid optimizer JSON: {e}")))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     pub fn validate(&self) -> Result<()> {
         let bad = |f: &str, allowed: &str, v: f64| Err(Error::InvalidArg(format!("{f} must be {allowed}, got {v}")));
         if !(self.lr >= 0.0 && self.lr.is_finite()) {
@@ -93,6 +100,40 @@ pub enum LrSchedule {
 }
 
 impl LrSchedule {
+    /// Parses and validates schedule JSON (`{"type":"multiStep",...}` or `{"type":"cosine",...}`).
+    pub fn from_json(json: &str) -> Result<Self> {
+        let s: LrSchedule = serde_json::from_str(json).map_err(|e| Error::InvalidArg(format!("invalid schedule JSON: {e}")))?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Every number finite; lr and epochs positive where they must be.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidArg(m));
+        match self {
+            LrSchedule::MultiStep { lr, milestones, gamma } => {
+                if !(lr.is_finite() && *lr >= 0.0) {
+                    return bad(format!("schedule lr must be a finite number >= 0, got {lr}"));
+                }
+                if !(gamma.is_finite() && *gamma > 0.0) {
+                    return bad(format!("schedule gamma must be a finite number > 0, got {gamma}"));
+                }
+                if let Some(m) = milestones.iter().find(|m| !(m.is_finite() && **m >= 0.0)) {
+                    return bad(format!("schedule milestones must be finite epochs >= 0, got {m}"));
+                }
+            }
+            LrSchedule::Cosine { lr, epochs } => {
+                if !(lr.is_finite() && *lr >= 0.0) {
+                    return bad(format!("schedule lr must be a finite number >= 0, got {lr}"));
+                }
+                if !(epochs.is_finite() && *epochs > 0.0) {
+                    return bad(format!("schedule epochs must be a finite number > 0, got {epochs}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The reference recipe: lr ÷ 10 at 50% and 75% of the epochs.
     pub fn reference(lr: f64, epochs: usize) -> Self {
         LrSchedule::MultiStep { lr, milestones: vec![0.5 * epochs as f64, 0.75 * epochs as f64], gamma: 0.1 }

@@ -1,27 +1,24 @@
 //! Node.js binding of densenet-core (napi-rs). Every heavy call runs on libuv's thread pool
-//! (an AsyncTask) so the event loop stays free; errors carry the core's `[ERR_CODE]` prefix.
+//! (an AsyncTask) so the event loop stays free. Errors are JS `Error`s whose `code` property is
+//! the core's stable code (`ERR_SHAPE`, ...); see errors.rs.
 
 mod any_model;
+mod errors;
 mod tasks;
 
-use any_model::AnyModel;
-use densenet_core::{DenseNetConfig, MemoryMode, SgdConfig, PRESET_NAMES};
+use any_model::{with, AnyModel, Shared};
+use densenet_core::{DenseNetConfig, Error as CoreError, MemoryMode, SgdConfig, StepOutput, PRESET_NAMES};
+use errors::{invalid_arg, sync};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use tasks::{CheckpointLoadTask, CheckpointSaveTask, LoadTask, PredictTask, SaveTask, StepTask};
+use tasks::Job;
 
 /// Threads for models created from now on (0 = all available cores).
 static THREADS: AtomicUsize = AtomicUsize::new(0);
-
-pub(crate) fn core_err(e: densenet_core::Error) -> Error {
-    Error::new(Status::GenericFailure, e.to_string())
-}
-
-pub(crate) fn arg_err(msg: String) -> Error {
-    Error::new(Status::InvalidArg, format!("[ERR_INVALID_ARG] {msg}"))
-}
 
 fn to_shape(shape: &[u32]) -> Vec<usize> {
     shape.iter().map(|&v| v as usize).collect()
@@ -40,9 +37,25 @@ pub struct EvalResult {
     pub logits: Float32Array,
 }
 
+fn step_result(o: StepOutput) -> StepResult {
+    StepResult { loss: o.loss, correct: o.correct as u32 }
+}
+
+fn eval_result(o: StepOutput) -> EvalResult {
+    let logits: Vec<f32> = o.logits.iter().map(|&v| v as f32).collect();
+    EvalResult { loss: o.loss, correct: o.correct as u32, logits: Float32Array::new(logits) }
+}
+
+fn parse_metadata(json: Option<String>) -> std::result::Result<HashMap<String, String>, CoreError> {
+    match json {
+        None => Ok(HashMap::new()),
+        Some(s) => serde_json::from_str(&s).map_err(|e| invalid_arg(format!("metadata must be a JSON object of strings: {e}"))),
+    }
+}
+
 #[napi]
 pub struct NativeModel {
-    inner: Arc<Mutex<AnyModel>>,
+    inner: Shared,
     dtype: String,
 }
 
@@ -50,17 +63,21 @@ pub struct NativeModel {
 impl NativeModel {
     /// A model of the given config (JSON) and dtype ('f32' | 'f64'), weights initialized from `seed`.
     #[napi(constructor)]
-    pub fn new(config_json: String, dtype: String, seed: f64) -> Result<Self> {
-        let config = DenseNetConfig::from_json(&config_json).map_err(core_err)?;
-        if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
-            return Err(arg_err(format!("seed must be a non-negative integer, got {seed}")));
-        }
-        let mut model = AnyModel::new(config, &dtype, seed as u64)?;
-        let threads = THREADS.load(Ordering::Relaxed);
-        if threads > 0 {
-            model.set_threads(threads);
-        }
-        Ok(NativeModel { inner: Arc::new(Mutex::new(model)), dtype })
+    pub fn new(env: Env, config_json: String, dtype: String, seed: f64) -> Result<Self> {
+        let model = errors::guarded(|| {
+            let config = DenseNetConfig::from_json(&config_json)?;
+            if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
+                return Err(invalid_arg(format!("seed must be a non-negative integer, got {seed}")));
+            }
+            let mut model = AnyModel::new(config, &dtype, seed as u64)?;
+            let threads = THREADS.load(Ordering::Relaxed);
+            if threads > 0 {
+                model.set_threads(threads);
+            }
+            Ok(model)
+        });
+        let model = sync(&env, model)?;
+        Ok(NativeModel { inner: Arc::new(Mutex::new(Some(model))), dtype })
     }
 
     #[napi(getter)]
@@ -69,116 +86,132 @@ impl NativeModel {
     }
 
     #[napi]
-    pub fn config_json(&self) -> String {
-        any_model::lock(&self.inner).config().to_json()
+    pub fn config_json(&self, env: Env) -> Result<String> {
+        sync(&env, with(&self.inner, |m| Ok(m.config().to_json())))
     }
 
     #[napi]
-    pub fn param_count(&self) -> f64 {
-        any_model::lock(&self.inner).parameter_count() as f64
+    pub fn param_count(&self, env: Env) -> Result<f64> {
+        sync(&env, with(&self.inner, |m| Ok(m.parameter_count() as f64)))
     }
 
     /// Per-stage table for an input of height × width (JSON).
     #[napi]
-    pub fn summary_json(&self, height: u32, width: u32) -> Result<String> {
-        let cfg = any_model::lock(&self.inner).config().clone();
-        densenet_core::summary::summary(&cfg, height as usize, width as usize).map(|s| serde_json::to_string(&s).unwrap()).map_err(core_err)
+    pub fn summary_json(&self, env: Env, height: u32, width: u32) -> Result<String> {
+        let r = with(&self.inner, |m| densenet_core::summary::summary(m.config(), height as usize, width as usize).map(|s| serde_json::to_string(&s).unwrap()));
+        sync(&env, r)
     }
 
     /// Eval-mode logits [N, classes] of an NCHW float32 batch.
     #[napi(ts_return_type = "Promise<Float32Array>")]
-    pub fn predict(&self, input: Float32Array, shape: Vec<u32>) -> AsyncTask<PredictTask> {
-        AsyncTask::new(PredictTask { model: self.inner.clone(), input: input.to_vec(), shape: to_shape(&shape) })
+    pub fn predict(&self, input: Float32Array, shape: Vec<u32>) -> AsyncTask<Job<Vec<f32>, Float32Array>> {
+        let (model, input, shape) = (self.inner.clone(), input.to_vec(), to_shape(&shape));
+        Job::new(move || with(&model, |m| m.predict(&input, &shape)), Float32Array::new)
     }
 
     /// One SGD step in train mode.
     #[napi(ts_return_type = "Promise<StepResult>")]
-    pub fn train_step(&self, input: Float32Array, shape: Vec<u32>, labels: Int32Array) -> AsyncTask<StepTask> {
-        AsyncTask::new(StepTask { model: self.inner.clone(), input: input.to_vec(), shape: to_shape(&shape), labels: labels.iter().map(|&l| l as i64).collect(), train: true })
+    pub fn train_step(&self, input: Float32Array, shape: Vec<u32>, labels: Int32Array) -> AsyncTask<Job<StepOutput, StepResult>> {
+        let (model, input, shape) = (self.inner.clone(), input.to_vec(), to_shape(&shape));
+        let labels: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
+        Job::new(move || with(&model, |m| m.train_step(&input, &shape, &labels)), step_result)
     }
 
     /// Eval-mode loss, correct count and logits.
     #[napi(ts_return_type = "Promise<EvalResult>")]
-    pub fn eval_step(&self, input: Float32Array, shape: Vec<u32>, labels: Int32Array) -> AsyncTask<StepTask> {
-        AsyncTask::new(StepTask { model: self.inner.clone(), input: input.to_vec(), shape: to_shape(&shape), labels: labels.iter().map(|&l| l as i64).collect(), train: false })
+    pub fn eval_step(&self, input: Float32Array, shape: Vec<u32>, labels: Int32Array) -> AsyncTask<Job<StepOutput, EvalResult>> {
+        let (model, input, shape) = (self.inner.clone(), input.to_vec(), to_shape(&shape));
+        let labels: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
+        Job::new(move || with(&model, |m| m.eval_step(&input, &shape, &labels)), eval_result)
+    }
+
+    /// Writes the weights (safetensors, torchvision names) with the config and the caller's
+    /// metadata (a JSON object of strings, e.g. `{"densenet.preprocessing": "..."}`) in the header.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn save(&self, path: String, metadata_json: Option<String>) -> AsyncTask<Job<(), ()>> {
+        let model = self.inner.clone();
+        Job::new(move || with(&model, |m| m.save(&PathBuf::from(&path), parse_metadata(metadata_json)?)), |_| ())
     }
 
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn save(&self, path: String) -> AsyncTask<SaveTask> {
-        AsyncTask::new(SaveTask { model: self.inner.clone(), path })
+    pub fn load(&self, path: String) -> AsyncTask<Job<(), ()>> {
+        let model = self.inner.clone();
+        Job::new(move || with(&model, |m| m.load(&PathBuf::from(&path))), |_| ())
     }
 
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn load(&self, path: String) -> AsyncTask<LoadTask> {
-        AsyncTask::new(LoadTask { model: self.inner.clone(), path })
-    }
-
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn save_checkpoint(&self, path: String, extra_json: String) -> AsyncTask<CheckpointSaveTask> {
-        AsyncTask::new(CheckpointSaveTask { model: self.inner.clone(), path, extra: extra_json })
+    pub fn save_checkpoint(&self, path: String, extra_json: String) -> AsyncTask<Job<(), ()>> {
+        let model = self.inner.clone();
+        Job::new(move || with(&model, |m| m.save_checkpoint(&PathBuf::from(&path), &extra_json)), |_| ())
     }
 
     #[napi(ts_return_type = "Promise<string>")]
-    pub fn load_checkpoint(&self, path: String) -> AsyncTask<CheckpointLoadTask> {
-        AsyncTask::new(CheckpointLoadTask { model: self.inner.clone(), path })
+    pub fn load_checkpoint(&self, path: String) -> AsyncTask<Job<String, String>> {
+        let model = self.inner.clone();
+        Job::new(move || with(&model, |m| m.load_checkpoint(&PathBuf::from(&path))), |s| s)
     }
 
     /// {"lr":0.1,"momentum":0.9,"nesterov":true,"weightDecay":1e-4}; missing fields keep the recipe's defaults.
     #[napi]
-    pub fn set_optimizer(&self, opt_json: String) -> Result<()> {
-        let cfg: SgdConfig = serde_json::from_str(&opt_json).map_err(|e| arg_err(format!("invalid optimizer JSON: {e}")))?;
-        cfg.validate().map_err(core_err)?;
-        any_model::lock(&self.inner).set_optimizer(cfg);
-        Ok(())
+    pub fn set_optimizer(&self, env: Env, opt_json: String) -> Result<()> {
+        let r = SgdConfig::from_json(&opt_json).and_then(|cfg| with(&self.inner, |m| Ok(m.set_optimizer(cfg))));
+        sync(&env, r)
     }
 
     #[napi]
-    pub fn set_learning_rate(&self, lr: f64) -> Result<()> {
-        let mut m = any_model::lock(&self.inner);
-        let mut cfg = m.optimizer();
-        cfg.lr = lr;
-        cfg.validate().map_err(core_err)?;
-        m.set_optimizer(cfg);
-        Ok(())
+    pub fn set_learning_rate(&self, env: Env, lr: f64) -> Result<()> {
+        let r = with(&self.inner, |m| {
+            let mut cfg = m.optimizer();
+            cfg.lr = lr;
+            cfg.validate()?;
+            m.set_optimizer(cfg);
+            Ok(())
+        });
+        sync(&env, r)
     }
 
     #[napi]
-    pub fn optimizer_json(&self) -> String {
-        serde_json::to_string(&any_model::lock(&self.inner).optimizer()).unwrap()
+    pub fn optimizer_json(&self, env: Env) -> Result<String> {
+        sync(&env, with(&self.inner, |m| Ok(serde_json::to_string(&m.optimizer()).unwrap())))
     }
 
     /// 'efficient' (default) | 'naive'.
     #[napi]
-    pub fn set_memory_mode(&self, mode: String) -> Result<()> {
-        let mode = match mode.as_str() {
-            "efficient" => MemoryMode::Efficient,
-            "naive" => MemoryMode::Naive,
-            other => return Err(arg_err(format!("memory mode must be 'efficient' or 'naive', got '{other}'"))),
-        };
-        any_model::lock(&self.inner).set_mode(mode);
-        Ok(())
+    pub fn set_memory_mode(&self, env: Env, mode: String) -> Result<()> {
+        let r = match mode.as_str() {
+            "efficient" => Ok(MemoryMode::Efficient),
+            "naive" => Ok(MemoryMode::Naive),
+            other => Err(invalid_arg(format!("memory mode must be 'efficient' or 'naive', got '{other}'"))),
+        }
+        .and_then(|mode| with(&self.inner, |m| Ok(m.set_mode(mode))));
+        sync(&env, r)
     }
 
     #[napi]
-    pub fn set_threads(&self, threads: u32) -> Result<()> {
-        if threads == 0 {
-            return Err(arg_err("threads must be >= 1".into()));
-        }
-        any_model::lock(&self.inner).set_threads(threads as usize);
-        Ok(())
+    pub fn set_threads(&self, env: Env, threads: u32) -> Result<()> {
+        let r = if threads == 0 { Err(invalid_arg("threads must be >= 1")) } else { with(&self.inner, |m| Ok(m.set_threads(threads as usize))) };
+        sync(&env, r)
     }
 
     /// Completed optimizer steps.
     #[napi(getter)]
-    pub fn step(&self) -> f64 {
-        any_model::lock(&self.inner).step() as f64
+    pub fn step(&self, env: Env) -> Result<f64> {
+        sync(&env, with(&self.inner, |m| Ok(m.step() as f64)))
+    }
+
+    /// Frees the model's native memory now; every later call fails with `ERR_INVALID_ARG`
+    /// ("the model was disposed"), including calls queued but not yet started.
+    #[napi]
+    pub fn dispose(&self) {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *guard = None;
     }
 }
 
 /// The normalized JSON config of a preset; throws for unknown names, listing the known ones.
 #[napi]
-pub fn preset_config(name: String) -> Result<String> {
-    DenseNetConfig::preset(&name).map(|c| c.to_json()).map_err(core_err)
+pub fn preset_config(env: Env, name: String) -> Result<String> {
+    sync(&env, DenseNetConfig::preset(&name).map(|c| c.to_json()))
 }
 
 #[napi]
@@ -188,14 +221,20 @@ pub fn preset_names() -> Vec<String> {
 
 /// Validates a JSON config and fills its defaults; throws naming the field.
 #[napi]
-pub fn normalize_config(json: String) -> Result<String> {
-    DenseNetConfig::from_json(&json).map(|c| c.to_json()).map_err(core_err)
+pub fn normalize_config(env: Env, json: String) -> Result<String> {
+    sync(&env, DenseNetConfig::from_json(&json).map(|c| c.to_json()))
 }
 
 /// Config of a CIFAR-style DenseNet of the given depth (basic 3n+4, BC 6n+4).
 #[napi]
-pub fn cifar_config(depth: u32, growth_rate: u32, bc: bool, num_classes: u32) -> Result<String> {
-    DenseNetConfig::cifar(depth as usize, growth_rate as usize, bc, num_classes as usize).map(|c| c.to_json()).map_err(core_err)
+pub fn cifar_config(env: Env, depth: u32, growth_rate: u32, bc: bool, num_classes: u32) -> Result<String> {
+    sync(&env, DenseNetConfig::cifar(depth as usize, growth_rate as usize, bc, num_classes as usize).map(|c| c.to_json()))
+}
+
+/// Validates optimizer JSON (missing fields take the recipe's defaults) and returns it normalized.
+#[napi]
+pub fn normalize_optimizer(env: Env, json: String) -> Result<String> {
+    sync(&env, SgdConfig::from_json(&json).map(|c| serde_json::to_string(&c).unwrap()))
 }
 
 /// Threads for models created afterwards (0 = all cores).
@@ -206,7 +245,12 @@ pub fn set_num_threads(n: u32) {
 
 /// Learning rate of a schedule (JSON, e.g. {"type":"multiStep","lr":0.1,"milestones":[150,225],"gamma":0.1}) at an epoch.
 #[napi]
-pub fn schedule_lr(schedule_json: String, epoch: f64) -> Result<f64> {
-    let s: densenet_core::LrSchedule = serde_json::from_str(&schedule_json).map_err(|e| arg_err(format!("invalid schedule JSON: {e}")))?;
-    Ok(s.lr_at(epoch))
+pub fn schedule_lr(env: Env, schedule_json: String, epoch: f64) -> Result<f64> {
+    sync(&env, densenet_core::LrSchedule::from_json(&schedule_json).map(|s| s.lr_at(epoch)))
+}
+
+/// The reference schedule of `epochs` epochs (lr ÷ 10 at 50% and 75%) as JSON.
+#[napi]
+pub fn reference_schedule(lr: f64, epochs: u32) -> String {
+    serde_json::to_string(&densenet_core::LrSchedule::reference(lr, epochs as usize)).unwrap()
 }
