@@ -25,8 +25,6 @@ pub trait Float:
 {
     const ZERO: Self;
     const ONE: Self;
-    /// The candle dtype with the same layout.
-    const DTYPE: candle_core::DType;
     /// Short name used in files and errors ("f32", "f64").
     const NAME: &'static str;
     fn from_f64(v: f64) -> Self;
@@ -39,11 +37,10 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty, $bits:ty, $dtype:expr, $name:expr) => {
+    ($t:ty, $bits:ty, $name:expr) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
-            const DTYPE: candle_core::DType = $dtype;
             const NAME: &'static str = $name;
             #[inline(always)]
             fn from_f64(v: f64) -> Self {
@@ -73,5 +70,5 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, u32, candle_core::DType::F32, "f32");
-impl_float!(f64, u64, candle_core::DType::F64, "f64");
+impl_float!(f32, u32, "f32");
+impl_float!(f64, u64, "f64");

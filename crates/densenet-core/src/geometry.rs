@@ -2,7 +2,7 @@
 
 use crate::config::DenseNetConfig;
 use crate::error::{Error, Result};
-use crate::ops::pool::max3s2_out;
+
 
 #[derive(Debug, Clone)]
 pub struct Geometry {
@@ -51,5 +51,50 @@ impl Geometry {
     /// Elements per channel in block `b`: N·H·W.
     pub fn plane(&self, b: usize) -> usize {
         self.n * self.blocks[b].0 * self.blocks[b].1
+    }
+}
+
+/// Output side of the 3×3, stride-2, pad-1 max pool.
+pub fn max3s2_out(side: usize) -> usize {
+    (side + 2 - 3) / 2 + 1
+}
+
+/// One convolution applied to one input size.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvGeom {
+    pub cin: usize,
+    pub cout: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl ConvGeom {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(cin: usize, cout: usize, kernel: usize, stride: usize, pad: usize, n: usize, h: usize, w: usize) -> Self {
+        let ho = (h + 2 * pad - kernel) / stride + 1;
+        let wo = (w + 2 * pad - kernel) / stride + 1;
+        ConvGeom { cin, cout, kernel, stride, pad, n, h, w, ho, wo }
+    }
+    pub fn of(c: &crate::plan::ConvRef, n: usize, h: usize, w: usize) -> Self {
+        Self::new(c.cin, c.cout, c.kernel, c.stride, c.pad, n, h, w)
+    }
+    pub fn is_pointwise(&self) -> bool {
+        self.kernel == 1 && self.stride == 1 && self.pad == 0
+    }
+    /// Rows of the lowered matrix: Cin · k².
+    pub fn k(&self) -> usize {
+        self.cin * self.kernel * self.kernel
+    }
+    pub fn in_plane(&self) -> usize {
+        self.n * self.h * self.w
+    }
+    pub fn out_plane(&self) -> usize {
+        self.n * self.ho * self.wo
     }
 }

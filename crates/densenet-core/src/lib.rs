@@ -1,23 +1,30 @@
 //! densenet-core: DenseNet and DenseNet-BC (CIFAR and ImageNet variants) with memory-efficient
 //! training — shared block feature buffers, BN-ReLU recomputation, shared gradient buffers —
-//! exact to PyTorch. Tensors are stored channel-major (CNHW) inside the network.
+//! exact to PyTorch, written once over a [`Backend`]. No file system and no threads here:
+//! weights and checkpoints go in and out as bytes, and the bindings own I/O and thread pools.
+//! Tensors are stored channel-major (CNHW) inside the network.
 
-pub mod config;
-pub mod error;
-pub mod float;
+pub mod backend;
+mod config;
+mod dyn_model;
+mod error;
+mod float;
 pub mod geometry;
-pub mod layers;
-pub mod model;
-pub mod ops;
-pub mod optim;
-pub mod params;
+mod layers;
+mod model;
+mod optim;
+mod params;
+mod passes;
 pub mod plan;
 pub mod summary;
-pub mod tape;
+mod tape;
 
+pub use backend::{Backend, BatchStats, BnArgs, GradOut, LossOut, MaskSource};
 pub use config::{DenseNetConfig, PRESET_NAMES};
+pub use dyn_model::Model;
 pub use error::{Error, Result};
 pub use float::Float;
 pub use layers::context::MemoryMode;
-pub use model::{default_threads, DenseNet, StepOutput};
+pub use model::{DenseNet, PendingStep, StepOutput};
 pub use optim::{LrSchedule, SgdConfig};
+pub use params::{decode_safetensors_metadata, init_params};

@@ -1,21 +1,18 @@
-//! A DenseNet with its parameters, gradients and optimizer: inference, the training step,
-//! weights and checkpoints.
+//! A DenseNet on a backend: parameters, gradients and optimizer state in device buffers;
+//! inference, the training step, and weights and checkpoints as bytes (no file I/O here).
 
+use crate::backend::{splitmix64, Backend};
 use crate::config::DenseNetConfig;
 use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::geometry::Geometry;
-use crate::layers::context::{Ctx, MaskOverrides, MemoryMode, Scratch};
-use crate::layers::{dense_layer, head, stem, transition};
-use crate::ops::batchnorm;
-use crate::ops::dropout::splitmix64;
-use crate::ops::loss;
-use crate::optim::{Sgd, SgdConfig};
-use crate::params::{read_file, write_atomic, Params};
+use crate::layers::context::{Ctx, MemoryMode, PendingUpdate, Scratch};
+use crate::optim::SgdConfig;
+use crate::params::Params;
+use crate::passes;
 use crate::plan::Plan;
-use crate::tape::Tape;
 use std::collections::HashMap;
-use std::path::Path;
+use std::marker::PhantomData;
 
 /// Result of one training or evaluation step.
 #[derive(Debug, Clone)]
@@ -26,117 +23,212 @@ pub struct StepOutput {
     pub logits: Vec<f64>,
 }
 
-pub struct DenseNet<T: Float> {
-    pub config: DenseNetConfig,
-    pub plan: Plan,
-    pub params: Params<T>,
-    pub grads: Params<T>,
-    pub optimizer: Sgd<T>,
-    pub mode: MemoryMode,
-    /// Completed optimizer steps.
-    pub step: u64,
-    /// Base seed of the dropout masks (mixed with the step number).
-    pub seed: u64,
-    /// Replayed dropout masks (tests against a reference run).
-    pub mask_overrides: Option<MaskOverrides<T>>,
-    pool: rayon::ThreadPool,
+/// Gradients computed but not applied yet (see [`DenseNet::compute_gradients`]).
+pub struct PendingStep<Buf> {
+    updates: Vec<PendingUpdate<Buf>>,
+    pub output: StepOutput,
 }
 
-fn build_pool(threads: usize) -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().expect("thread pool")
+pub struct DenseNet<T: Float, B: Backend<T>> {
+    backend: B,
+    config: DenseNetConfig,
+    plan: Plan,
+    params: Vec<B::Buf>,
+    /// Allocated by the first training step: an inference-only model holds no gradients.
+    grads: Option<Vec<B::Buf>>,
+    /// One momentum buffer per tensor, created on its first step (as PyTorch).
+    momentum: Vec<Option<B::Buf>>,
+    optimizer: SgdConfig,
+    mode: MemoryMode,
+    step: u64,
+    seed: u64,
+    mask_overrides: Option<HashMap<String, B::Buf>>,
+    _elem: PhantomData<T>,
 }
 
-/// Threads used when none is given: the machine's available parallelism.
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-}
-
-impl<T: Float> DenseNet<T> {
-    pub fn new(config: DenseNetConfig, seed: u64) -> Result<Self> {
+impl<T: Float, B: Backend<T>> DenseNet<T, B> {
+    /// A model with weights initialized from `seed` (the reference code's init).
+    pub fn new(backend: B, config: DenseNetConfig, seed: u64) -> Result<Self> {
         config.validate()?;
         let plan = Plan::new(&config);
-        let params = Params::init(&plan, seed);
-        let grads = Params::zeros(&plan);
-        let optimizer = Sgd::new(SgdConfig::default(), &plan);
-        Ok(DenseNet { config, plan, params, grads, optimizer, mode: MemoryMode::Efficient, step: 0, seed, mask_overrides: None, pool: build_pool(default_threads()) })
+        let init = Params::<T>::init(&plan, seed);
+        let params = init.tensors.iter().map(|t| backend.upload(t)).collect::<Result<Vec<_>>>()?;
+        let momentum = (0..plan.specs.len()).map(|_| None).collect();
+        Ok(DenseNet { backend, config, plan, params, grads: None, momentum, optimizer: SgdConfig::default(), mode: MemoryMode::Efficient, step: 0, seed, mask_overrides: None, _elem: PhantomData })
     }
 
-    pub fn set_threads(&mut self, threads: usize) {
-        self.pool = build_pool(threads);
+    pub fn config(&self) -> &DenseNetConfig {
+        &self.config
     }
-
-    pub fn threads(&self) -> usize {
-        self.pool.current_num_threads()
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
-
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
     pub fn parameter_count(&self) -> usize {
         self.plan.parameter_count()
     }
+    pub fn memory_mode(&self) -> MemoryMode {
+        self.mode
+    }
+    pub fn set_memory_mode(&mut self, mode: MemoryMode) {
+        self.mode = mode;
+    }
+    /// Completed optimizer steps.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+    /// Base seed of the dropout masks (mixed with the step number).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    pub fn optimizer(&self) -> SgdConfig {
+        self.optimizer
+    }
+    pub fn set_optimizer(&mut self, cfg: SgdConfig) -> Result<()> {
+        cfg.validate()?;
+        self.optimizer = cfg;
+        Ok(())
+    }
 
-    /// Eval-mode logits [N, classes] for an NCHW input.
+    /// Every tensor (parameters and running statistics) copied to the host, in plan order.
+    pub fn params_host(&self) -> Vec<Vec<T>> {
+        self.params.iter().map(|b| self.backend.download(B::src(b))).collect()
+    }
+
+    /// Replaces every tensor (plan order, exact sizes); all or nothing.
+    pub fn set_params_host(&mut self, tensors: &[Vec<T>]) -> Result<()> {
+        if tensors.len() != self.plan.specs.len() {
+            return Err(Error::InvalidArg(format!("expected {} tensors, got {}", self.plan.specs.len(), tensors.len())));
+        }
+        for (spec, t) in self.plan.specs.iter().zip(tensors) {
+            if t.len() != spec.numel() {
+                return Err(Error::Shape(format!("tensor '{}' needs {} values, got {}", spec.name, spec.numel(), t.len())));
+            }
+        }
+        self.params = tensors.iter().map(|t| self.backend.upload(t)).collect::<Result<Vec<_>>>()?;
+        Ok(())
+    }
+
+    /// The gradients of the last training step (zeros before the first), in plan order.
+    pub fn grads_host(&self) -> Vec<Vec<T>> {
+        match &self.grads {
+            Some(g) => g.iter().map(|b| self.backend.download(B::src(b))).collect(),
+            None => self.plan.specs.iter().map(|s| vec![T::ZERO; s.numel()]).collect(),
+        }
+    }
+
+    /// The momentum buffers (None before a tensor's first step), in plan order.
+    pub fn momentum_host(&self) -> Vec<Option<Vec<T>>> {
+        self.momentum.iter().map(|m| m.as_ref().map(|b| self.backend.download(B::src(b)))).collect()
+    }
+
+    /// Replays the given dropout masks (layer name → CNHW mask, 1 = keep) instead of hashing.
+    #[cfg(feature = "test-hooks")]
+    pub fn set_mask_overrides(&mut self, masks: HashMap<String, Vec<T>>) -> Result<()> {
+        let mut out = HashMap::new();
+        for (name, m) in masks {
+            out.insert(name, self.backend.upload(&m)?);
+        }
+        self.mask_overrides = Some(out);
+        Ok(())
+    }
+
+    /// Overwrites the gradients (tests of the numerics guard).
+    #[cfg(feature = "test-hooks")]
+    pub fn set_grads_host(&mut self, grads: &[Vec<T>]) -> Result<()> {
+        self.grads = Some(grads.iter().map(|g| self.backend.upload(g)).collect::<Result<Vec<_>>>()?);
+        Ok(())
+    }
+
+    /// Sets the step counter (tests of the per-step dropout masks).
+    #[cfg(feature = "test-hooks")]
+    pub fn set_step(&mut self, step: u64) {
+        self.step = step;
+    }
+
+    /// Eval-mode logits [N, classes] for an NCHW input. Keeps no training tape.
     pub fn predict<I: Float>(&self, input: &[I], shape: &[usize]) -> Result<Vec<T>> {
         let geo = self.check_input(input.len(), shape)?;
-        let x = to_cnhw::<I, T>(input, &geo, self.config.in_channels);
-        self.pool.install(|| {
-            let mut cx = self.eval_context();
-            let tape = forward(&self.plan, x, &geo, &mut cx);
-            Ok(tape.head.logits)
-        })
+        let x = self.backend.upload(&to_cnhw::<I, T>(input, &geo, self.config.in_channels))?;
+        let mut cx = self.context(false, 0, None);
+        let logits = passes::infer(&self.plan, x, &geo, &mut cx)?;
+        Ok(self.backend.download(B::src(&logits)))
     }
 
     /// Eval-mode loss, correct count and logits.
     pub fn eval_step<I: Float>(&self, input: &[I], shape: &[usize], labels: &[i64]) -> Result<StepOutput> {
         let labels = self.check_labels(labels, shape)?;
-        let logits = self.predict(input, shape)?;
-        let l = loss::softmax_cross_entropy(&logits, &labels, self.config.num_classes);
-        Ok(StepOutput { loss: l.loss, correct: l.correct, logits: logits.iter().map(|v| v.to_f64()).collect() })
+        let geo = self.check_input(input.len(), shape)?;
+        let x = self.backend.upload(&to_cnhw::<I, T>(input, &geo, self.config.in_channels))?;
+        let mut cx = self.context(false, 0, None);
+        let logits = passes::infer(&self.plan, x, &geo, &mut cx)?;
+        let l = self.backend.softmax_cross_entropy(B::src(&logits), &labels, self.config.num_classes)?;
+        Ok(StepOutput { loss: l.loss, correct: l.correct, logits: self.backend.download(B::src(&logits)).iter().map(|v| v.to_f64()).collect() })
     }
 
     /// One SGD step on a batch (train mode). On a NaN or Inf in the loss or any gradient the
     /// update is refused: parameters, running statistics and optimizer state stay unchanged.
     pub fn train_step<I: Float>(&mut self, input: &[I], shape: &[usize], labels: &[i64]) -> Result<StepOutput> {
-        let (updates, out) = self.compute_gradients(input, shape, labels)?;
-        self.check_finite(out.loss)?;
-        let plan = &self.plan;
-        for (bn, s) in &updates {
-            let (rm, rv) = two_mut_params(&mut self.params.tensors, bn.mean, bn.var);
-            batchnorm::update_running(s, rm, rv);
-        }
-        self.optimizer.step(plan, &mut self.params.tensors, &self.grads.tensors);
-        self.step += 1;
-        Ok(out)
+        let pending = self.compute_gradients(input, shape, labels)?;
+        self.check_finite(pending.output.loss)?;
+        Ok(self.apply(pending))
     }
 
-    /// Forward and backward in train mode: fills `self.grads`, returns the pending running-stat
-    /// updates and the step output. Nothing else changes (the numerics guard runs after it).
-    pub fn compute_gradients<I: Float>(&mut self, input: &[I], shape: &[usize], labels: &[i64]) -> Result<(Vec<(crate::plan::BnRef, batchnorm::BatchStats<T>)>, StepOutput)> {
+    /// Forward and backward in train mode: fills the gradients and returns the step output with
+    /// the running-statistics updates still pending. Nothing else changes.
+    pub fn compute_gradients<I: Float>(&mut self, input: &[I], shape: &[usize], labels: &[i64]) -> Result<PendingStep<B::Buf>> {
         let geo = self.check_input(input.len(), shape)?;
         let labels = self.check_labels(labels, shape)?;
-        let x = to_cnhw::<I, T>(input, &geo, self.config.in_channels);
-        for g in &mut self.grads.tensors {
-            g.fill(T::ZERO);
+        let x = self.backend.upload(&to_cnhw::<I, T>(input, &geo, self.config.in_channels))?;
+        let mut grads = match self.grads.take() {
+            Some(g) => g,
+            None => self.plan.specs.iter().map(|s| self.backend.alloc(s.numel())).collect::<Result<Vec<_>>>()?,
+        };
+        for g in &mut grads {
+            self.backend.fill_zero(B::dst(g));
         }
         let dropout_seed = splitmix64(self.seed ^ splitmix64(self.step.wrapping_add(0x5eed)));
-        let classes = self.config.num_classes;
-        let (updates, result) = self.pool.install(|| {
-            let mut cx = Ctx {
-                params: &self.params.tensors,
-                grads: Some(&mut self.grads.tensors),
-                train: true,
-                mode: self.mode,
-                drop_rate: self.plan.drop_rate,
-                dropout_seed,
-                masks: self.mask_overrides.as_ref(),
-                scratch: Scratch::default(),
-                bn_updates: Vec::new(),
+        let result = (|| {
+            let mut cx = self.context(true, dropout_seed, Some(&mut grads));
+            let tape = passes::forward_train(&self.plan, x, &geo, self.mode, &mut cx)?;
+            let l = self.backend.softmax_cross_entropy(B::src(&tape.head.logits), &labels, self.config.num_classes)?;
+            let logits: Vec<f64> = self.backend.download(B::src(&tape.head.logits)).iter().map(|v| v.to_f64()).collect();
+            passes::backward(&self.plan, tape, &geo, B::src(&l.dlogits), &mut cx)?;
+            Ok(PendingStep { updates: std::mem::take(&mut cx.bn_updates), output: StepOutput { loss: l.loss, correct: l.correct, logits } })
+        })();
+        self.grads = Some(grads);
+        result
+    }
+
+    /// Commits a step: running statistics once, then the SGD update of every trainable tensor.
+    fn apply(&mut self, pending: PendingStep<B::Buf>) -> StepOutput {
+        let be = &self.backend;
+        for (bn, mean, var) in &pending.updates {
+            let (rm, rv) = crate::layers::context::two_mut(&mut self.params, bn.mean, bn.var);
+            be.bn_update_running(B::src(mean), B::src(var), B::dst(rm), B::dst(rv));
+        }
+        let grads = self.grads.as_ref().expect("a pending step has gradients");
+        let cfg = self.optimizer;
+        for (i, spec) in self.plan.specs.iter().enumerate() {
+            if !spec.kind.trainable() {
+                continue;
+            }
+            let momentum = if cfg.momentum != 0.0 {
+                let initialized = self.momentum[i].is_some();
+                if !initialized {
+                    // Cannot fail for lack of memory in practice: the same size as the gradient.
+                    self.momentum[i] = Some(be.alloc(spec.numel()).expect("momentum buffer"));
+                }
+                Some((B::dst(self.momentum[i].as_mut().unwrap()), initialized))
+            } else {
+                None
             };
-            let tape = forward(&self.plan, x, &geo, &mut cx);
-            let l = loss::softmax_cross_entropy(&tape.head.logits, &labels, classes);
-            let logits: Vec<f64> = tape.head.logits.iter().map(|v| v.to_f64()).collect();
-            backward(&self.plan, tape, &geo, &l.dlogits, &mut cx);
-            (std::mem::take(&mut cx.bn_updates), StepOutput { loss: l.loss, correct: l.correct, logits })
-        });
-        Ok((updates, result))
+            be.sgd_step(B::dst(&mut self.params[i]), B::src(&grads[i]), momentum, &cfg);
+        }
+        self.step += 1;
+        pending.output
     }
 
     /// The numerics guard: an error naming the loss or the first gradient holding a NaN or Inf.
@@ -144,12 +236,13 @@ impl<T: Float> DenseNet<T> {
         if !loss.is_finite() {
             return Err(Error::NonFinite(format!("the loss is {loss} at step {}; the update was refused and the model is unchanged", self.step)));
         }
-        for (spec, g) in self.plan.specs.iter().zip(&self.grads.tensors) {
+        let Some(grads) = &self.grads else { return Ok(()) };
+        for (spec, g) in self.plan.specs.iter().zip(grads) {
             if spec.kind.trainable() {
-                if let Some(i) = g.iter().position(|v| !v.is_finite()) {
+                if let Some((i, v)) = self.backend.first_non_finite(B::src(g)) {
                     return Err(Error::NonFinite(format!(
-                        "the gradient of '{}' is {:?} at element {i} (step {}); the update was refused and the model is unchanged",
-                        spec.name, g[i], self.step
+                        "the gradient of '{}' is {v:?} at element {i} (step {}); the update was refused and the model is unchanged",
+                        spec.name, self.step
                     )));
                 }
             }
@@ -157,15 +250,15 @@ impl<T: Float> DenseNet<T> {
         Ok(())
     }
 
-    fn eval_context(&self) -> Ctx<'_, T> {
+    fn context<'a>(&'a self, train: bool, dropout_seed: u64, grads: Option<&'a mut [B::Buf]>) -> Ctx<'a, T, B> {
         Ctx {
-            params: &self.params.tensors,
-            grads: None,
-            train: false,
-            mode: self.mode,
+            be: &self.backend,
+            params: &self.params,
+            grads,
+            train,
             drop_rate: self.plan.drop_rate,
-            dropout_seed: 0,
-            masks: None,
+            dropout_seed,
+            masks: if train { self.mask_overrides.as_ref() } else { None },
             scratch: Scratch::default(),
             bn_updates: Vec::new(),
         }
@@ -173,7 +266,7 @@ impl<T: Float> DenseNet<T> {
 
     fn check_input(&self, len: usize, shape: &[usize]) -> Result<Geometry> {
         let geo = Geometry::new(&self.config, shape)?;
-        let expected: usize = shape.iter().product();
+        let expected = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| Error::Shape(format!("input shape {shape:?} is too large")))?;
         if len != expected {
             return Err(Error::Shape(format!("input has {len} values but shape {shape:?} needs {expected}")));
         }
@@ -198,71 +291,57 @@ impl<T: Float> DenseNet<T> {
             .collect()
     }
 
-    /// Weights and BN statistics as safetensors bytes (torchvision names).
-    pub fn weights_bytes(&self) -> Result<Vec<u8>> {
-        let mut meta = HashMap::new();
-        meta.insert("densenet.config".to_string(), self.config.to_json());
-        self.params.to_safetensors(&self.plan, &[], Some(meta))
-    }
-
-    pub fn save(&self, path: &Path) -> Result<()> {
-        write_atomic(path, &self.weights_bytes()?)
-    }
-
-    /// Weights with the caller's metadata (string pairs) beside the config in the header.
-    pub fn weights_bytes_with(&self, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+    /// Weights and BN statistics as safetensors bytes (torchvision names), with the config and
+    /// the caller's metadata (string pairs) in the header.
+    pub fn weights_bytes(&self, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
         if metadata.contains_key("densenet.config") {
             return Err(Error::InvalidArg("metadata key 'densenet.config' is reserved: the model writes its own config".into()));
         }
         let mut meta = metadata;
         meta.insert("densenet.config".to_string(), self.config.to_json());
-        self.params.to_safetensors(&self.plan, &[], Some(meta))
-    }
-
-    pub fn save_with(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
-        write_atomic(path, &self.weights_bytes_with(metadata)?)
+        Params { tensors: self.params_host() }.to_safetensors(&self.plan, &[], Some(meta))
     }
 
     /// Loads weights (any float dtype; `norm_final` accepted for `norm5`); all or nothing.
-    pub fn load(&mut self, path: &Path) -> Result<()> {
-        let bytes = read_file(path)?;
-        let (params, _, _) = Params::from_safetensors(&self.plan, &bytes, &path.display().to_string(), None)?;
-        self.params = params;
-        Ok(())
+    /// `source` names the bytes in errors (a path, a URL).
+    pub fn load_weights(&mut self, bytes: &[u8], source: &str) -> Result<()> {
+        let (params, _, _) = Params::<T>::from_safetensors(&self.plan, bytes, source, None)?;
+        self.set_params_host(&params.tensors)
     }
 
-    /// Weights, BN statistics, optimizer state, step and the caller's JSON, atomically.
-    pub fn save_checkpoint(&self, path: &Path, extra_json: &str) -> Result<()> {
+    /// Weights, BN statistics, optimizer state, step, seed and the caller's JSON.
+    pub fn checkpoint_bytes(&self, extra_json: &str) -> Result<Vec<u8>> {
+        let momentum = self.momentum_host();
         let mut extra = Vec::new();
-        for (spec, buf) in self.plan.specs.iter().zip(&self.optimizer.momentum) {
+        for (spec, buf) in self.plan.specs.iter().zip(&momentum) {
             if let Some(b) = buf {
                 extra.push((format!("optimizer.momentum.{}", spec.name), b.as_slice(), spec.shape.clone()));
             }
         }
         let mut meta = HashMap::new();
         meta.insert("densenet.config".to_string(), self.config.to_json());
-        meta.insert("densenet.optimizer".to_string(), serde_json::to_string(&self.optimizer.config).unwrap());
+        meta.insert("densenet.optimizer".to_string(), serde_json::to_string(&self.optimizer).expect("plain numbers serialize"));
         meta.insert("densenet.step".to_string(), self.step.to_string());
         meta.insert("densenet.seed".to_string(), self.seed.to_string());
         meta.insert("densenet.dtype".to_string(), T::NAME.to_string());
         meta.insert("densenet.extra".to_string(), extra_json.to_string());
-        write_atomic(path, &self.params.to_safetensors(&self.plan, &extra, Some(meta))?)
+        Params { tensors: self.params_host() }.to_safetensors(&self.plan, &extra, Some(meta))
     }
 
-    /// Restores what `save_checkpoint` wrote; returns the caller's JSON. All or nothing.
-    pub fn load_checkpoint(&mut self, path: &Path) -> Result<String> {
-        let bytes = read_file(path)?;
-        let p = path.display().to_string();
-        let (params, extra, meta) = Params::from_safetensors(&self.plan, &bytes, &p, Some("optimizer."))?;
+    /// Restores what `checkpoint_bytes` wrote; returns the caller's JSON. All or nothing.
+    pub fn load_checkpoint(&mut self, bytes: &[u8], source: &str) -> Result<String> {
+        let p = source;
+        let (params, extra, meta) = Params::<T>::from_safetensors(&self.plan, bytes, p, Some("optimizer."))?;
         let get = |k: &str| meta.get(k).ok_or_else(|| Error::Weights(format!("{p}: not a checkpoint (metadata '{k}' missing)")));
         let config = DenseNetConfig::from_json(get("densenet.config")?)?;
         if config != self.config {
             return Err(Error::Weights(format!("{p}: checkpoint was saved for config {} but the model has {}", config.to_json(), self.config.to_json())));
         }
         let opt: SgdConfig = serde_json::from_str(get("densenet.optimizer")?).map_err(|e| Error::Weights(format!("{p}: bad optimizer metadata: {e}")))?;
+        opt.validate().map_err(|e| Error::Weights(format!("{p}: bad optimizer settings: {}", e.message())))?;
         let step: u64 = get("densenet.step")?.parse().map_err(|e| Error::Weights(format!("{p}: bad step: {e}")))?;
         let seed: u64 = get("densenet.seed")?.parse().map_err(|e| Error::Weights(format!("{p}: bad seed: {e}")))?;
-        let mut momentum = vec![None; self.plan.specs.len()];
+        let mut momentum: Vec<Option<Vec<T>>> = vec![None; self.plan.specs.len()];
         for (name, v) in extra {
             let key = name.strip_prefix("optimizer.momentum.").unwrap_or("");
             let i = self.plan.index_of(key).ok_or_else(|| Error::Weights(format!("{p}: unexpected optimizer tensor '{name}'")))?;
@@ -272,18 +351,17 @@ impl<T: Float> DenseNet<T> {
             momentum[i] = Some(v);
         }
         let extra_json = get("densenet.extra")?.clone();
-        self.params = params;
-        self.optimizer = Sgd { config: opt, momentum };
+        let momentum = momentum.into_iter().map(|m| m.map(|v| self.backend.upload(&v)).transpose()).collect::<Result<Vec<_>>>()?;
+        self.set_params_host(&params.tensors)?;
+        self.momentum = momentum;
+        self.optimizer = opt;
         self.step = step;
         self.seed = seed;
         Ok(extra_json)
     }
 }
 
-fn two_mut_params<T>(v: &mut [Vec<T>], i: usize, j: usize) -> (&mut [T], &mut [T]) {
-    crate::layers::context::two_mut(v, i, j)
-}
-
+/// NCHW (any float type) to CNHW in `T`.
 fn to_cnhw<I: Float, T: Float>(input: &[I], geo: &Geometry, c: usize) -> Vec<T> {
     let hw = geo.h * geo.w;
     let mut dst = vec![T::ZERO; input.len()];
@@ -297,63 +375,4 @@ fn to_cnhw<I: Float, T: Float>(input: &[I], geo: &Geometry, c: usize) -> Vec<T> 
         }
     }
     dst
-}
-
-/// The whole forward pass (train or eval, per `cx`).
-pub(crate) fn forward<T: Float>(plan: &Plan, input: Vec<T>, geo: &Geometry, cx: &mut Ctx<T>) -> Tape<T> {
-    let n = geo.n;
-    let (h0, w0) = geo.blocks[0];
-    let mut blocks: Vec<Vec<T>> = Vec::with_capacity(plan.blocks.len());
-    let mut buf = vec![T::ZERO; plan.blocks[0].width() * n * h0 * w0];
-    let stem_tape = stem::forward(&plan.stem, &input, geo, &mut buf, cx);
-    let mut layers = Vec::new();
-    let mut transitions = Vec::new();
-    for (bi, block) in plan.blocks.iter().enumerate() {
-        let (h, w) = geo.blocks[bi];
-        let tapes: Vec<_> = block.layers.iter().map(|l| dense_layer::forward(l, &mut buf, n, h, w, cx)).collect();
-        layers.push(tapes);
-        if let Some(t) = plan.transitions.get(bi) {
-            let (h2, w2) = geo.blocks[bi + 1];
-            let mut next = vec![T::ZERO; plan.blocks[bi + 1].width() * n * h2 * w2];
-            transitions.push(transition::forward(t, &buf, &mut next, n, h, w, cx));
-            blocks.push(std::mem::replace(&mut buf, next));
-        }
-    }
-    let (h, w) = *geo.blocks.last().unwrap();
-    let head_out = head::forward(&plan.head, &buf, n, h * w, cx);
-    blocks.push(buf);
-    Tape { input, stem: stem_tape, blocks, layers, transitions, head: head_out }
-}
-
-/// The whole backward pass from d(logits): one shared gradient buffer per block, walked back.
-pub(crate) fn backward<T: Float>(plan: &Plan, tape: Tape<T>, geo: &Geometry, dlogits: &[T], cx: &mut Ctx<T>) {
-    let n = geo.n;
-    let Tape { input, stem: stem_tape, mut blocks, mut layers, mut transitions, head: head_out } = tape;
-    let last = plan.blocks.len() - 1;
-    let (h, w) = geo.blocks[last];
-    let mut grad = vec![T::ZERO; plan.blocks[last].width() * n * h * w];
-    head::backward(&plan.head, &head_out, &blocks[last], dlogits, &mut grad, n, h * w, cx);
-    drop(head_out);
-    for bi in (0..plan.blocks.len()).rev() {
-        let (h, w) = geo.blocks[bi];
-        let buf = blocks.pop().unwrap();
-        let block = &plan.blocks[bi];
-        let tapes = layers.pop().unwrap();
-        for (l, t) in block.layers.iter().zip(tapes).rev() {
-            dense_layer::backward(l, t, &buf, &mut grad, n, h, w, cx);
-        }
-        drop(buf);
-        let dprefix = &grad[..block.c0 * n * h * w];
-        if bi > 0 {
-            let (hp, wp) = geo.blocks[bi - 1];
-            let prev = &blocks[bi - 1];
-            let stats = transitions.pop().unwrap();
-            let mut gprev = vec![T::ZERO; plan.blocks[bi - 1].width() * n * hp * wp];
-            transition::backward(&plan.transitions[bi - 1], &stats, prev, dprefix, &mut gprev, n, hp, wp, cx);
-            grad = gprev;
-        } else {
-            stem::backward(&plan.stem, stem_tape, &input, geo, dprefix, cx);
-            break;
-        }
-    }
 }

@@ -1,8 +1,6 @@
 //! SGD with momentum, Nesterov and weight decay (PyTorch's semantics), and learning-rate schedules.
 
 use crate::error::{Error, Result};
-use crate::float::Float;
-use crate::plan::Plan;
 use serde::{Deserialize, Serialize};
 
 /// Hyper-parameters of torch.optim.SGD (dampening 0). Defaults: the reference recipe.
@@ -44,48 +42,6 @@ impl SgdConfig {
             return Err(Error::InvalidArg("nesterov needs momentum > 0".into()));
         }
         Ok(())
-    }
-}
-
-/// SGD state: one momentum buffer per trainable tensor, created on the first step (as PyTorch).
-#[derive(Debug, Clone)]
-pub struct Sgd<T> {
-    pub config: SgdConfig,
-    pub momentum: Vec<Option<Vec<T>>>,
-}
-
-impl<T: Float> Sgd<T> {
-    pub fn new(config: SgdConfig, plan: &Plan) -> Self {
-        Sgd { config, momentum: vec![None; plan.specs.len()] }
-    }
-
-    /// p ← p − lr·d, where g = grad + wd·p, buf ← m·buf + g (buf = g on the first step),
-    /// d = g + m·buf (Nesterov) or buf.
-    pub fn step(&mut self, plan: &Plan, params: &mut [Vec<T>], grads: &[Vec<T>]) {
-        let c = self.config;
-        let (lr, wd, m) = (T::from_f64(c.lr), T::from_f64(c.weight_decay), T::from_f64(c.momentum));
-        for (i, spec) in plan.specs.iter().enumerate() {
-            if !spec.kind.trainable() {
-                continue;
-            }
-            let (p, g) = (&mut params[i], &grads[i]);
-            let mut d: Vec<T> = p.iter().zip(g).map(|(pv, gv)| if c.weight_decay != 0.0 { *gv + wd * *pv } else { *gv }).collect();
-            if c.momentum != 0.0 {
-                let buf = match &mut self.momentum[i] {
-                    Some(buf) => {
-                        buf.iter_mut().zip(&d).for_each(|(b, dv)| *b = *b * m + *dv);
-                        buf
-                    }
-                    slot @ None => slot.insert(d.clone()),
-                };
-                if c.nesterov {
-                    d.iter_mut().zip(buf.iter()).for_each(|(dv, b)| *dv = *dv + m * *b);
-                } else {
-                    d.copy_from_slice(buf);
-                }
-            }
-            p.iter_mut().zip(&d).for_each(|(pv, dv)| *pv = *pv - lr * *dv);
-        }
     }
 }
 

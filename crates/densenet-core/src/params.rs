@@ -3,13 +3,11 @@
 
 use crate::error::{Error, Result};
 use crate::float::Float;
-use crate::ops::dropout::splitmix64;
+use crate::backend::splitmix64;
 use crate::plan::{Plan, TensorKind};
-use candle_core::safetensors::Load;
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::HashMap;
-use std::path::Path;
 
 /// One Vec per tensor of the plan, in plan order.
 #[derive(Debug, Clone)]
@@ -133,33 +131,40 @@ impl<T: Float> Params<T> {
     }
 }
 
+/// A tensor's values as `T`, from any float dtype (f16, bf16, f32, f64; little-endian).
+/// Integer and boolean tensors are refused, not cast.
 fn view_to_vec<T: Float>(view: &TensorView, name: &str, path: &str) -> Result<Vec<T>> {
-    let tensor = view
-        .load(&candle_core::Device::Cpu)
-        .and_then(|t| t.to_dtype(candle_core::DType::F64))
-        .and_then(|t| t.flatten_all())
-        .and_then(|t| t.to_vec1::<f64>())
-        .map_err(|e| Error::Weights(format!("{path}: tensor '{name}' cannot be read as floats: {e}")))?;
-    Ok(tensor.into_iter().map(T::from_f64).collect())
+    let data = view.data();
+    let values: Vec<f64> = match view.dtype() {
+        Dtype::F64 => data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
+        Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+        Dtype::F16 => data.chunks_exact(2).map(|c| f16_to_f64(u16::from_le_bytes([c[0], c[1]]))).collect(),
+        Dtype::BF16 => data.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16) as f64).collect(),
+        other => return Err(Error::Weights(format!("{path}: tensor '{name}' has dtype {other:?}; expected a float type (F16, BF16, F32, F64)"))),
+    };
+    Ok(values.into_iter().map(T::from_f64).collect())
 }
 
-/// Reads a whole file, naming the path in the error.
-pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::Io(format!("cannot read '{}': {e}", path.display())))
-}
-
-/// Writes bytes to a temporary file beside `path` and renames it into place.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let io = |e: std::io::Error| Error::Io(format!("cannot write '{}': {e}", path.display()));
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
+/// IEEE half precision to f64 (subnormals, infinities and NaN included).
+fn f16_to_f64(h: u16) -> f64 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = ((h >> 10) & 0x1f) as i32;
+    let frac = (h & 0x3ff) as f64;
+    match exp {
+        0 => sign * frac * 2f64.powi(-24),
+        31 if frac == 0.0 => sign * f64::INFINITY,
+        31 => f64::NAN,
+        e => sign * (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
     }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
+}
+
+/// The reference init of every tensor of a plan (see [`Params::init`]).
+pub fn init_params<T: Float>(plan: &Plan, seed: u64) -> Vec<Vec<T>> {
+    Params::init(plan, seed).tensors
+}
+
+/// The string metadata of a safetensors header (e.g. `densenet.config`).
+pub fn decode_safetensors_metadata(bytes: &[u8], source: &str) -> Result<HashMap<String, String>> {
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| Error::Weights(format!("{source}: not a valid safetensors file: {e}")))?;
+    Ok(meta.metadata().clone().unwrap_or_default())
 }

@@ -2,12 +2,14 @@
 //! (an AsyncTask) so the event loop stays free. Errors are JS `Error`s whose `code` property is
 //! the core's stable code (`ERR_SHAPE`, ...); see errors.rs.
 
-mod any_model;
 mod errors;
+mod files;
+mod session;
 mod tasks;
 
-use any_model::{with, AnyModel, Shared};
 use densenet_core::{DenseNetConfig, Error as CoreError, MemoryMode, SgdConfig, StepOutput, PRESET_NAMES};
+use files::{read_file, write_atomic};
+use session::{default_threads, with, Session, Shared};
 use errors::{invalid_arg, sync};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -69,12 +71,12 @@ impl NativeModel {
             if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
                 return Err(invalid_arg(format!("seed must be a non-negative integer, got {seed}")));
             }
-            let mut model = AnyModel::new(config, &dtype, seed as u64)?;
-            let threads = THREADS.load(Ordering::Relaxed);
-            if threads > 0 {
-                model.set_threads(threads);
-            }
-            Ok(model)
+            let model = densenet_cpu::new_model(config, &dtype, seed as u64)?;
+            let threads = match THREADS.load(Ordering::Relaxed) {
+                0 => default_threads(),
+                n => n,
+            };
+            Session::new(model, threads)
         });
         let model = sync(&env, model)?;
         Ok(NativeModel { inner: Arc::new(Mutex::new(Some(model))), dtype })
@@ -87,18 +89,18 @@ impl NativeModel {
 
     #[napi]
     pub fn config_json(&self, env: Env) -> Result<String> {
-        sync(&env, with(&self.inner, |m| Ok(m.config().to_json())))
+        sync(&env, with(&self.inner, |s| Ok(s.model().config().to_json())))
     }
 
     #[napi]
     pub fn param_count(&self, env: Env) -> Result<f64> {
-        sync(&env, with(&self.inner, |m| Ok(m.parameter_count() as f64)))
+        sync(&env, with(&self.inner, |s| Ok(s.model().parameter_count() as f64)))
     }
 
     /// Per-stage table for an input of height × width (JSON).
     #[napi]
     pub fn summary_json(&self, env: Env, height: u32, width: u32) -> Result<String> {
-        let r = with(&self.inner, |m| densenet_core::summary::summary(m.config(), height as usize, width as usize).map(|s| serde_json::to_string(&s).unwrap()));
+        let r = with(&self.inner, |s| densenet_core::summary::summary(s.model().config(), height as usize, width as usize).map(|s| serde_json::to_string(&s).unwrap()));
         sync(&env, r)
     }
 
@@ -106,7 +108,7 @@ impl NativeModel {
     #[napi(ts_return_type = "Promise<Float32Array>")]
     pub fn predict(&self, input: Float32Array, shape: Vec<u32>) -> AsyncTask<Job<Vec<f32>, Float32Array>> {
         let (model, input, shape) = (self.inner.clone(), input.to_vec(), to_shape(&shape));
-        Job::new(move || with(&model, |m| m.predict(&input, &shape)), Float32Array::new)
+        Job::new(move || with(&model, |s| s.run(|m| m.predict(&input, &shape))), Float32Array::new)
     }
 
     /// One SGD step in train mode.
@@ -114,7 +116,7 @@ impl NativeModel {
     pub fn train_step(&self, input: Float32Array, shape: Vec<u32>, labels: Int32Array) -> AsyncTask<Job<StepOutput, StepResult>> {
         let (model, input, shape) = (self.inner.clone(), input.to_vec(), to_shape(&shape));
         let labels: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
-        Job::new(move || with(&model, |m| m.train_step(&input, &shape, &labels)), step_result)
+        Job::new(move || with(&model, |s| s.run(|m| m.train_step(&input, &shape, &labels))), step_result)
     }
 
     /// Eval-mode loss, correct count and logits.
@@ -122,7 +124,7 @@ impl NativeModel {
     pub fn eval_step(&self, input: Float32Array, shape: Vec<u32>, labels: Int32Array) -> AsyncTask<Job<StepOutput, EvalResult>> {
         let (model, input, shape) = (self.inner.clone(), input.to_vec(), to_shape(&shape));
         let labels: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
-        Job::new(move || with(&model, |m| m.eval_step(&input, &shape, &labels)), eval_result)
+        Job::new(move || with(&model, |s| s.run(|m| m.eval_step(&input, &shape, &labels))), eval_result)
     }
 
     /// Writes the weights (safetensors, torchvision names) with the config and the caller's
@@ -130,49 +132,74 @@ impl NativeModel {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn save(&self, path: String, metadata_json: Option<String>) -> AsyncTask<Job<(), ()>> {
         let model = self.inner.clone();
-        Job::new(move || with(&model, |m| m.save(&PathBuf::from(&path), parse_metadata(metadata_json)?)), |_| ())
+        Job::new(
+            move || {
+                let meta = parse_metadata(metadata_json)?;
+                let bytes = with(&model, |s| s.run(|m| m.weights_bytes(meta)))?;
+                write_atomic(&PathBuf::from(&path), &bytes)
+            },
+            |_| (),
+        )
     }
 
     #[napi(ts_return_type = "Promise<void>")]
     pub fn load(&self, path: String) -> AsyncTask<Job<(), ()>> {
         let model = self.inner.clone();
-        Job::new(move || with(&model, |m| m.load(&PathBuf::from(&path))), |_| ())
+        Job::new(
+            move || {
+                let bytes = read_file(&PathBuf::from(&path))?;
+                with(&model, |s| s.run(|m| m.load_weights(&bytes, &path)))
+            },
+            |_| (),
+        )
     }
 
     #[napi(ts_return_type = "Promise<void>")]
     pub fn save_checkpoint(&self, path: String, extra_json: String) -> AsyncTask<Job<(), ()>> {
         let model = self.inner.clone();
-        Job::new(move || with(&model, |m| m.save_checkpoint(&PathBuf::from(&path), &extra_json)), |_| ())
+        Job::new(
+            move || {
+                let bytes = with(&model, |s| s.run(|m| m.checkpoint_bytes(&extra_json)))?;
+                write_atomic(&PathBuf::from(&path), &bytes)
+            },
+            |_| (),
+        )
     }
 
     #[napi(ts_return_type = "Promise<string>")]
     pub fn load_checkpoint(&self, path: String) -> AsyncTask<Job<String, String>> {
         let model = self.inner.clone();
-        Job::new(move || with(&model, |m| m.load_checkpoint(&PathBuf::from(&path))), |s| s)
+        Job::new(
+            move || {
+                let bytes = read_file(&PathBuf::from(&path))?;
+                with(&model, |s| s.run(|m| m.load_checkpoint(&bytes, &path)))
+            },
+            |s| s,
+        )
     }
 
     /// {"lr":0.1,"momentum":0.9,"nesterov":true,"weightDecay":1e-4}; missing fields keep the recipe's defaults.
     #[napi]
     pub fn set_optimizer(&self, env: Env, opt_json: String) -> Result<()> {
-        let r = SgdConfig::from_json(&opt_json).and_then(|cfg| with(&self.inner, |m| Ok(m.set_optimizer(cfg))));
+        let r = SgdConfig::from_json(&opt_json).and_then(|cfg| with(&self.inner, |s| s.run(|m| m.set_optimizer(cfg))));
         sync(&env, r)
     }
 
     #[napi]
     pub fn set_learning_rate(&self, env: Env, lr: f64) -> Result<()> {
-        let r = with(&self.inner, |m| {
-            let mut cfg = m.optimizer();
-            cfg.lr = lr;
-            cfg.validate()?;
-            m.set_optimizer(cfg);
-            Ok(())
+        let r = with(&self.inner, |s| {
+            s.run(|m| {
+                let mut cfg = m.optimizer();
+                cfg.lr = lr;
+                m.set_optimizer(cfg)
+            })
         });
         sync(&env, r)
     }
 
     #[napi]
     pub fn optimizer_json(&self, env: Env) -> Result<String> {
-        sync(&env, with(&self.inner, |m| Ok(serde_json::to_string(&m.optimizer()).unwrap())))
+        sync(&env, with(&self.inner, |s| Ok(serde_json::to_string(&s.model().optimizer()).unwrap())))
     }
 
     /// 'efficient' (default) | 'naive'.
@@ -183,20 +210,20 @@ impl NativeModel {
             "naive" => Ok(MemoryMode::Naive),
             other => Err(invalid_arg(format!("memory mode must be 'efficient' or 'naive', got '{other}'"))),
         }
-        .and_then(|mode| with(&self.inner, |m| Ok(m.set_mode(mode))));
+        .and_then(|mode| with(&self.inner, |s| Ok(s.run(|m| m.set_memory_mode(mode)))));
         sync(&env, r)
     }
 
     #[napi]
     pub fn set_threads(&self, env: Env, threads: u32) -> Result<()> {
-        let r = if threads == 0 { Err(invalid_arg("threads must be >= 1")) } else { with(&self.inner, |m| Ok(m.set_threads(threads as usize))) };
+        let r = with(&self.inner, |s| s.set_threads(threads as usize));
         sync(&env, r)
     }
 
     /// Completed optimizer steps.
     #[napi(getter)]
     pub fn step(&self, env: Env) -> Result<f64> {
-        sync(&env, with(&self.inner, |m| Ok(m.step() as f64)))
+        sync(&env, with(&self.inner, |s| Ok(s.model().step() as f64)))
     }
 
     /// Frees the model's native memory now; every later call fails with `ERR_INVALID_ARG`

@@ -1,7 +1,8 @@
-//! State shared by the stages during one pass.
+//! State shared by the stages during one pass, and small helpers over backend views.
 
+use crate::backend::{Backend, BatchStats, BnArgs};
+use crate::error::Result;
 use crate::float::Float;
-use crate::ops::batchnorm::{self, BatchStats, BnArgs};
 use crate::plan::BnRef;
 use std::collections::HashMap;
 
@@ -10,75 +11,98 @@ use std::collections::HashMap;
 pub enum MemoryMode {
     /// Shared block buffers, BN-ReLU and bottleneck recomputed in backward: memory linear in depth.
     Efficient,
-    /// Every concatenation and intermediate stored: memory quadratic in depth.
+    /// Every concatenation and intermediate stored: memory quadratic in depth (the reference).
     Naive,
 }
 
-/// Scratch buffers shared by every layer of a pass (sized for the widest use).
-#[derive(Default)]
-pub struct Scratch<T> {
+/// Scratch buffers shared by every layer of a pass, grown to the widest use.
+pub struct Scratch<Buf> {
     /// BN-ReLU output of a layer's concatenated input (and its gradient in backward).
-    pub z: Vec<T>,
+    pub z: Option<Buf>,
     /// Bottleneck conv output.
-    pub b: Vec<T>,
+    pub b: Option<Buf>,
     /// BN2-ReLU2 output (and its gradient in backward).
-    pub z2: Vec<T>,
+    pub z2: Option<Buf>,
     /// Dropout-masked output gradient.
-    pub d: Vec<T>,
+    pub d: Option<Buf>,
     /// Transition conv output before pooling (and its gradient).
-    pub t: Vec<T>,
-    /// im2col columns.
-    pub cols: Vec<T>,
+    pub t: Option<Buf>,
 }
 
-/// Replayed dropout masks by layer name, CNHW, 1 = keep (tests against a reference).
-pub type MaskOverrides<T> = HashMap<String, Vec<T>>;
+impl<Buf> Default for Scratch<Buf> {
+    fn default() -> Self {
+        Scratch { z: None, b: None, z2: None, d: None, t: None }
+    }
+}
 
-pub struct Ctx<'a, T> {
-    pub params: &'a [Vec<T>],
-    pub grads: Option<&'a mut [Vec<T>]>,
+/// A running-statistics update waiting for the step to commit: (BN, batch mean, unbiased variance).
+pub type PendingUpdate<Buf> = (BnRef, Buf, Buf);
+
+pub struct Ctx<'a, T: Float, B: Backend<T>> {
+    pub be: &'a B,
+    pub params: &'a [B::Buf],
+    pub grads: Option<&'a mut [B::Buf]>,
     pub train: bool,
-    pub mode: MemoryMode,
     pub drop_rate: f64,
     pub dropout_seed: u64,
-    pub masks: Option<&'a MaskOverrides<T>>,
-    pub scratch: Scratch<T>,
-    pub bn_updates: Vec<(BnRef, BatchStats<T>)>,
+    /// Replayed dropout masks by layer name (tests against a reference run).
+    pub masks: Option<&'a HashMap<String, B::Buf>>,
+    pub scratch: Scratch<B::Buf>,
+    pub bn_updates: Vec<PendingUpdate<B::Buf>>,
 }
 
-impl<'a, T: Float> Ctx<'a, T> {
-    /// Statistics for a BN call: batch statistics in training (queued for the running-stat
-    /// update), running statistics in eval.
-    pub fn stats(&mut self, bn: &BnRef, x: &[T], p: usize) -> BatchStats<T> {
+impl<'a, T: Float, B: Backend<T>> Ctx<'a, T, B> {
+    /// Statistics for a BN call: batch statistics in training (the running-stat update is
+    /// queued), running statistics in eval.
+    pub fn stats(&mut self, bn: &BnRef, x: B::Src<'_>, p: usize) -> Result<BatchStats<B::Buf>> {
         if self.train {
-            let s = batchnorm::batch_stats(x, bn.channels, p);
-            self.bn_updates.push((*bn, s.clone()));
-            s
+            let mut s = self.be.bn_stats(x, bn.channels, p)?;
+            let var = s.var_unbiased.take().expect("batch statistics carry the unbiased variance");
+            let mean = clone_buf(self.be, &s.mean)?;
+            self.bn_updates.push((*bn, mean, var));
+            Ok(s)
         } else {
-            let (mean, invstd) = batchnorm::running_stats(&self.params[bn.mean], &self.params[bn.var]);
-            BatchStats { mean, invstd, var_unbiased: Vec::new() }
+            self.be.bn_running_stats(B::src(&self.params[bn.mean]), B::src(&self.params[bn.var]))
         }
-    }
-
-    pub fn grads(&mut self) -> &mut [Vec<T>] {
-        self.grads.as_deref_mut().expect("backward needs gradient storage")
     }
 }
 
 /// The arguments of one BN(-ReLU) call.
-pub fn bn_args<'s, T>(params: &'s [Vec<T>], bn: &BnRef, s: &'s BatchStats<T>, relu: bool) -> BnArgs<'s, T> {
-    BnArgs { gamma: &params[bn.weight], beta: &params[bn.bias], mean: &s.mean, invstd: &s.invstd, relu }
+pub fn bn_args<'s, T: Float, B: Backend<T>>(params: &'s [B::Buf], bn: &BnRef, s: &'s BatchStats<B::Buf>, relu: bool) -> BnArgs<B::Src<'s>> {
+    BnArgs { gamma: B::src(&params[bn.weight]), beta: B::src(&params[bn.bias]), mean: B::src(&s.mean), invstd: B::src(&s.invstd), relu }
 }
 
-/// Two distinct mutable tensors of a list (e.g. a BN's dgamma and dbeta).
-pub fn two_mut<T>(v: &mut [Vec<T>], i: usize, j: usize) -> (&mut [T], &mut [T]) {
+/// Two distinct mutable buffers of a list (e.g. a BN's dgamma and dbeta).
+pub fn two_mut<X>(v: &mut [X], i: usize, j: usize) -> (&mut X, &mut X) {
     assert!(i < j);
     let (a, b) = v.split_at_mut(j);
     (&mut a[i], &mut b[0])
 }
 
-pub fn ensure<T: Float>(buf: &mut Vec<T>, len: usize) {
-    if buf.len() < len {
-        buf.resize(len, T::ZERO);
+/// The first `len` elements of a buffer, read-only.
+pub fn head<T: Float, B: Backend<T>>(buf: &B::Buf, len: usize) -> B::Src<'_> {
+    B::slice(B::src(buf), 0..len)
+}
+
+/// The first `len` elements of a buffer, writable.
+pub fn head_mut<T: Float, B: Backend<T>>(buf: &mut B::Buf, len: usize) -> B::Dst<'_> {
+    B::slice_mut(B::dst(buf), 0..len)
+}
+
+/// Takes a scratch buffer out of its slot, grown to at least `len` elements.
+pub fn take<T: Float, B: Backend<T>>(be: &B, slot: &mut Option<B::Buf>, len: usize) -> Result<B::Buf> {
+    match slot.take() {
+        Some(buf) if B::len(&buf) >= len => Ok(buf),
+        other => {
+            drop(other);
+            be.alloc(len)
+        }
     }
+}
+
+/// A new buffer with the same contents.
+pub fn clone_buf<T: Float, B: Backend<T>>(be: &B, buf: &B::Buf) -> Result<B::Buf> {
+    let mut out = be.alloc(B::len(buf))?;
+    be.copy(B::src(buf), B::dst(&mut out));
+    Ok(out)
 }

@@ -1,47 +1,49 @@
 //! The head: BN → ReLU → global average pool → linear.
 
-use super::context::{bn_args, ensure, two_mut, Ctx};
+use super::context::{bn_args, head, head_mut, take, two_mut, Ctx};
+use crate::backend::{Backend, BatchStats, GradOut};
+use crate::error::Result;
 use crate::float::Float;
-use crate::ops::batchnorm::{self, BatchStats, GradOut};
-use crate::ops::{linear, pool};
 use crate::plan::HeadPlan;
 
-pub struct HeadOut<T> {
-    pub stats: BatchStats<T>,
-    pub pooled: Vec<T>,
-    pub logits: Vec<T>,
+pub struct HeadOut<Buf> {
+    pub stats: BatchStats<Buf>,
+    /// Pooled features [C, N].
+    pub pooled: Buf,
+    /// Logits [N, classes].
+    pub logits: Buf,
 }
 
-/// `x` is the last block buffer [C, N, h, w]; returns logits [N, classes].
-pub fn forward<T: Float>(hd: &HeadPlan, x: &[T], n: usize, hw: usize, cx: &mut Ctx<T>) -> HeadOut<T> {
+/// `x` is the last block buffer [C, N, h, w].
+pub fn forward<T: Float, B: Backend<T>>(hd: &HeadPlan, x: B::Src<'_>, n: usize, hw: usize, cx: &mut Ctx<T, B>) -> Result<HeadOut<B::Buf>> {
     let p = n * hw;
-    let params = cx.params;
+    let (be, params) = (cx.be, cx.params);
     let c = hd.features;
-    let stats = cx.stats(&hd.norm, x, p);
-    let mut z = std::mem::take(&mut cx.scratch.z);
-    ensure(&mut z, c * p);
-    batchnorm::forward(x, c, p, bn_args(params, &hd.norm, &stats, true), &mut z);
-    let pooled = pool::global_avg_forward(&z, c * n, hw);
-    cx.scratch.z = z;
-    let logits = linear::forward(&pooled, &params[hd.weight], &params[hd.bias], n, c, hd.classes);
-    HeadOut { stats, pooled, logits }
+    let stats = cx.stats(&hd.norm, x, p)?;
+    let mut z = take(be, &mut cx.scratch.z, c * p)?;
+    be.bn_forward(x, c, p, &bn_args::<T, B>(params, &hd.norm, &stats, true), head_mut::<T, B>(&mut z, c * p));
+    let mut pooled = be.alloc(c * n)?;
+    be.global_avg_forward(head::<T, B>(&z, c * p), c * n, hw, B::dst(&mut pooled));
+    cx.scratch.z = Some(z);
+    let mut logits = be.alloc(n * hd.classes)?;
+    be.linear_forward(B::src(&pooled), B::src(&params[hd.weight]), B::src(&params[hd.bias]), n, c, hd.classes, B::dst(&mut logits));
+    Ok(HeadOut { stats, pooled, logits })
 }
 
 /// From d(logits), accumulates the classifier and norm5 gradients and d(x) into `gx`.
-pub fn backward<T: Float>(hd: &HeadPlan, out: &HeadOut<T>, x: &[T], dlogits: &[T], gx: &mut [T], n: usize, hw: usize, cx: &mut Ctx<T>) {
+#[allow(clippy::too_many_arguments)]
+pub fn backward<T: Float, B: Backend<T>>(hd: &HeadPlan, out: &HeadOut<B::Buf>, x: B::Src<'_>, dlogits: B::Src<'_>, gx: B::Dst<'_>, n: usize, hw: usize, cx: &mut Ctx<T, B>) -> Result<()> {
     let p = n * hw;
-    let params = cx.params;
+    let (be, params) = (cx.be, cx.params);
     let c = hd.features;
-    let grads = cx.grads.as_deref_mut().unwrap();
+    let mut dpooled = be.alloc(c * n)?;
+    let mut dz = take(be, &mut cx.scratch.z, c * p)?;
+    let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
     let (dw, db) = two_mut(grads, hd.weight, hd.bias);
-    let dpooled = linear::backward(&out.pooled, &params[hd.weight], dlogits, n, c, hd.classes, dw, db);
-    let mut dz = std::mem::take(&mut cx.scratch.z);
-    ensure(&mut dz, c * p);
-    let inv = T::from_f64(1.0 / hw as f64);
-    for (plane, g) in dz[..c * p].chunks_mut(hw).zip(&dpooled) {
-        plane.fill(*g * inv);
-    }
+    be.linear_backward(B::src(&out.pooled), B::src(&params[hd.weight]), dlogits, n, c, hd.classes, B::dst(dw), B::dst(db), B::dst(&mut dpooled));
+    be.global_avg_backward(B::src(&dpooled), c * n, hw, head_mut::<T, B>(&mut dz, c * p));
     let (dg, dbeta) = two_mut(grads, hd.norm.weight, hd.norm.bias);
-    batchnorm::backward(x, &mut dz, c, p, bn_args(params, &hd.norm, &out.stats, true), dg, dbeta, GradOut::Accumulate(gx));
-    cx.scratch.z = dz;
+    be.bn_backward(x, head_mut::<T, B>(&mut dz, c * p), c, p, &bn_args::<T, B>(params, &hd.norm, &out.stats, true), B::dst(dg), B::dst(dbeta), GradOut::Accumulate(gx));
+    cx.scratch.z = Some(dz);
+    Ok(())
 }

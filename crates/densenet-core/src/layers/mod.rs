@@ -1,8 +1,9 @@
 //! The network's stages, each with its forward and backward side by side, over a shared
-//! context of parameters, gradients and planned scratch buffers.
+//! context of parameters, gradients and scratch buffers, generic over the backend.
 
 pub mod context;
 pub mod dense_layer;
+pub mod dense_layer_naive;
 pub mod head;
 pub mod stem;
 pub mod transition;

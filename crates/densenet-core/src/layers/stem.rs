@@ -2,66 +2,64 @@
 //! Its output is written into the prefix of the first block's buffer.
 
 use super::context::{bn_args, two_mut, Ctx};
+use crate::backend::{Backend, BatchStats, GradOut};
+use crate::error::Result;
 use crate::float::Float;
-use crate::geometry::Geometry;
-use crate::ops::batchnorm::{self, BatchStats, GradOut};
-use crate::ops::conv::{self, ConvGeom};
-use crate::ops::pool;
+use crate::geometry::{ConvGeom, Geometry};
 use crate::plan::StemPlan;
 
-pub struct StemTape<T> {
-    pub conv_out: Vec<T>,
-    pub stats: Option<BatchStats<T>>,
-    pub argmax: Vec<u32>,
+/// What the ImageNet stem keeps for backward (training only): conv output, BN statistics and
+/// the max pool's argmax. The CIFAR stem keeps nothing.
+pub struct Tape<Buf, Idx> {
+    pub imagenet: Option<(Buf, BatchStats<Buf>, Idx)>,
 }
 
 fn conv_geom(s: &StemPlan, geo: &Geometry) -> ConvGeom {
-    let c = &s.conv0;
-    ConvGeom::new(c.cin, c.cout, c.kernel, c.stride, c.pad, geo.n, geo.h, geo.w)
+    ConvGeom::of(&s.conv0, geo.n, geo.h, geo.w)
 }
 
-pub fn forward<T: Float>(s: &StemPlan, input: &[T], geo: &Geometry, out: &mut [T], cx: &mut Ctx<T>) -> StemTape<T> {
-    let params = cx.params;
+/// `input` is the CNHW batch; `out` the first block buffer's prefix [c0, N, h1, w1].
+pub fn forward<T: Float, B: Backend<T>>(s: &StemPlan, input: B::Src<'_>, geo: &Geometry, out: B::Dst<'_>, cx: &mut Ctx<T, B>) -> Result<Tape<B::Buf, B::Idx>> {
+    let (be, params) = (cx.be, cx.params);
     let g = conv_geom(s, geo);
-    match &s.norm0 {
-        None => {
-            conv::forward(input, &params[s.conv0.weight], &g, out, &mut cx.scratch.cols);
-            StemTape { conv_out: Vec::new(), stats: None, argmax: Vec::new() }
-        }
-        Some(norm0) => {
-            let c0 = s.conv0.cout;
-            let p = g.out_plane();
-            let mut conv_out = vec![T::ZERO; c0 * p];
-            conv::forward(input, &params[s.conv0.weight], &g, &mut conv_out, &mut cx.scratch.cols);
-            let stats = cx.stats(norm0, &conv_out, p);
-            let mut y = vec![T::ZERO; c0 * p];
-            batchnorm::forward(&conv_out, c0, p, bn_args(params, norm0, &stats, true), &mut y);
-            let (h1, w1) = geo.blocks[0];
-            let mut argmax = vec![0u32; c0 * geo.n * h1 * w1];
-            pool::max3s2_forward(&y, c0 * geo.n, g.ho, g.wo, out, &mut argmax);
-            StemTape { conv_out, stats: Some(stats), argmax }
-        }
+    let Some(norm0) = &s.norm0 else {
+        be.conv_forward(input, B::src(&params[s.conv0.weight]), &g, out, false);
+        return Ok(Tape { imagenet: None });
+    };
+    let c0 = s.conv0.cout;
+    let p = g.out_plane();
+    let mut conv_out = be.alloc(c0 * p)?;
+    be.conv_forward(input, B::src(&params[s.conv0.weight]), &g, B::dst(&mut conv_out), false);
+    let stats = cx.stats(norm0, B::src(&conv_out), p)?;
+    let mut y = be.alloc(c0 * p)?;
+    be.bn_forward(B::src(&conv_out), c0, p, &bn_args::<T, B>(params, norm0, &stats, true), B::dst(&mut y));
+    let (h1, w1) = geo.blocks[0];
+    if cx.train {
+        let mut argmax = be.alloc_idx(c0 * geo.n * h1 * w1)?;
+        be.max_pool3s2_forward(B::src(&y), c0 * geo.n, g.ho, g.wo, out, Some(&mut argmax));
+        Ok(Tape { imagenet: Some((conv_out, stats, argmax)) })
+    } else {
+        be.max_pool3s2_forward(B::src(&y), c0 * geo.n, g.ho, g.wo, out, None);
+        Ok(Tape { imagenet: None })
     }
 }
 
 /// Accumulates conv0's (and norm0's) parameter gradients from d(stem output).
-pub fn backward<T: Float>(s: &StemPlan, tape: StemTape<T>, input: &[T], geo: &Geometry, dout: &[T], cx: &mut Ctx<T>) {
-    let params = cx.params;
+pub fn backward<T: Float, B: Backend<T>>(s: &StemPlan, tape: Tape<B::Buf, B::Idx>, input: B::Src<'_>, geo: &Geometry, dout: B::Src<'_>, cx: &mut Ctx<T, B>) -> Result<()> {
+    let (be, params) = (cx.be, cx.params);
     let g = conv_geom(s, geo);
-    match (&s.norm0, &tape.stats) {
-        (Some(norm0), Some(stats)) => {
+    let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
+    match (&s.norm0, tape.imagenet) {
+        (Some(norm0), Some((conv_out, stats, argmax))) => {
             let c0 = s.conv0.cout;
             let p = g.out_plane();
-            let mut dy = vec![T::ZERO; c0 * p];
-            pool::max3s2_backward(dout, &tape.argmax, c0 * geo.n, g.ho, g.wo, &mut dy);
-            let grads = cx.grads.as_deref_mut().unwrap();
+            let mut dy = be.alloc(c0 * p)?;
+            be.max_pool3s2_backward(dout, &argmax, c0 * geo.n, g.ho, g.wo, B::dst(&mut dy));
             let (dg, db) = two_mut(grads, norm0.weight, norm0.bias);
-            batchnorm::backward(&tape.conv_out, &mut dy, c0, p, bn_args(params, norm0, stats, true), dg, db, GradOut::InPlace);
-            conv::backward_weight(input, &dy, &g, &mut grads[s.conv0.weight]);
+            be.bn_backward(B::src(&conv_out), B::dst(&mut dy), c0, p, &bn_args::<T, B>(params, norm0, &stats, true), B::dst(dg), B::dst(db), GradOut::InPlace);
+            be.conv_backward_weight(input, B::src(&dy), &g, B::dst(&mut grads[s.conv0.weight]));
         }
-        _ => {
-            let grads = cx.grads.as_deref_mut().unwrap();
-            conv::backward_weight(input, dout, &g, &mut grads[s.conv0.weight]);
-        }
+        _ => be.conv_backward_weight(input, dout, &g, B::dst(&mut grads[s.conv0.weight])),
     }
+    Ok(())
 }

@@ -1,49 +1,47 @@
 //! Transition between blocks: BN-ReLU → 1×1 conv (⌊θ·m⌋ channels) → 2×2 average pool.
 //! Its input is a whole block buffer; its output is written into the prefix of the next one.
 
-use super::context::{bn_args, ensure, two_mut, Ctx};
+use super::context::{bn_args, head, head_mut, take, two_mut, Ctx};
+use crate::backend::{Backend, BatchStats, GradOut};
+use crate::error::Result;
 use crate::float::Float;
-use crate::ops::batchnorm::{self, BatchStats, GradOut};
-use crate::ops::conv::{self, ConvGeom};
-use crate::ops::pool;
+use crate::geometry::ConvGeom;
 use crate::plan::TransitionPlan;
 
-/// `x` is [cin, N, h, w]; the pooled result goes to `next[..cout * N*(h/2)*(w/2)]`.
-pub fn forward<T: Float>(t: &TransitionPlan, x: &[T], next: &mut [T], n: usize, h: usize, w: usize, cx: &mut Ctx<T>) -> BatchStats<T> {
+/// `x` is [cin, N, h, w]; the pooled result goes to `next` ([cout, N, h/2, w/2]).
+pub fn forward<T: Float, B: Backend<T>>(t: &TransitionPlan, x: B::Src<'_>, next: B::Dst<'_>, n: usize, h: usize, w: usize, cx: &mut Ctx<T, B>) -> Result<BatchStats<B::Buf>> {
     let p = n * h * w;
-    let params = cx.params;
+    let (be, params) = (cx.be, cx.params);
     let (cin, cout) = (t.conv.cin, t.conv.cout);
-    let s = cx.stats(&t.norm, x, p);
-    let mut z = std::mem::take(&mut cx.scratch.z);
-    let mut out = std::mem::take(&mut cx.scratch.t);
-    ensure(&mut z, cin * p);
-    ensure(&mut out, cout * p);
-    batchnorm::forward(x, cin, p, bn_args(params, &t.norm, &s, true), &mut z);
-    conv::forward(&z, &params[t.conv.weight], &ConvGeom::new(cin, cout, 1, 1, 0, n, h, w), &mut out, &mut cx.scratch.cols);
-    pool::avg2_forward(&out, cout * n, h, w, next);
-    cx.scratch.z = z;
-    cx.scratch.t = out;
-    s
+    let s = cx.stats(&t.norm, x, p)?;
+    let mut z = take(be, &mut cx.scratch.z, cin * p)?;
+    let mut out = take(be, &mut cx.scratch.t, cout * p)?;
+    be.bn_forward(x, cin, p, &bn_args::<T, B>(params, &t.norm, &s, true), head_mut::<T, B>(&mut z, cin * p));
+    be.conv_forward(head::<T, B>(&z, cin * p), B::src(&params[t.conv.weight]), &ConvGeom::of(&t.conv, n, h, w), head_mut::<T, B>(&mut out, cout * p), false);
+    be.avg_pool2_forward(head::<T, B>(&out, cout * p), cout * n, h, w, next);
+    cx.scratch.z = Some(z);
+    cx.scratch.t = Some(out);
+    Ok(s)
 }
 
 /// Takes d(next prefix), accumulates d(x) into `gx` ([cin, N, h, w]) and the weight gradients.
-pub fn backward<T: Float>(t: &TransitionPlan, s: &BatchStats<T>, x: &[T], dnext: &[T], gx: &mut [T], n: usize, h: usize, w: usize, cx: &mut Ctx<T>) {
+#[allow(clippy::too_many_arguments)]
+pub fn backward<T: Float, B: Backend<T>>(t: &TransitionPlan, s: &BatchStats<B::Buf>, x: B::Src<'_>, dnext: B::Src<'_>, gx: B::Dst<'_>, n: usize, h: usize, w: usize, cx: &mut Ctx<T, B>) -> Result<()> {
     let p = n * h * w;
-    let params = cx.params;
+    let (be, params) = (cx.be, cx.params);
     let (cin, cout) = (t.conv.cin, t.conv.cout);
-    let g = ConvGeom::new(cin, cout, 1, 1, 0, n, h, w);
-    let mut dout = std::mem::take(&mut cx.scratch.t);
-    let mut z = std::mem::take(&mut cx.scratch.z);
-    ensure(&mut dout, cout * p);
-    ensure(&mut z, cin * p);
-    pool::avg2_backward(dnext, cout * n, h, w, &mut dout);
-    let args = bn_args(params, &t.norm, s, true);
-    batchnorm::forward(x, cin, p, args, &mut z);
-    let grads = cx.grads.as_deref_mut().unwrap();
-    conv::backward_weight(&z, &dout, &g, &mut grads[t.conv.weight]);
-    conv::backward_input(&dout, &params[t.conv.weight], &g, &mut z, false, &mut cx.scratch.cols);
+    let g = ConvGeom::of(&t.conv, n, h, w);
+    let mut dout = take(be, &mut cx.scratch.t, cout * p)?;
+    let mut z = take(be, &mut cx.scratch.z, cin * p)?;
+    be.avg_pool2_backward(dnext, cout * n, h, w, head_mut::<T, B>(&mut dout, cout * p));
+    let args = bn_args::<T, B>(params, &t.norm, s, true);
+    be.bn_forward(x, cin, p, &args, head_mut::<T, B>(&mut z, cin * p));
+    let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
+    be.conv_backward_weight(head::<T, B>(&z, cin * p), head::<T, B>(&dout, cout * p), &g, B::dst(&mut grads[t.conv.weight]));
+    be.conv_backward_input(head::<T, B>(&dout, cout * p), B::src(&params[t.conv.weight]), &g, head_mut::<T, B>(&mut z, cin * p), false);
     let (dg, db) = two_mut(grads, t.norm.weight, t.norm.bias);
-    batchnorm::backward(x, &mut z, cin, p, args, dg, db, GradOut::Accumulate(gx));
-    cx.scratch.z = z;
-    cx.scratch.t = dout;
+    be.bn_backward(x, head_mut::<T, B>(&mut z, cin * p), cin, p, &args, B::dst(dg), B::dst(db), GradOut::Accumulate(gx));
+    cx.scratch.z = Some(z);
+    cx.scratch.t = Some(dout);
+    Ok(())
 }

@@ -5,57 +5,26 @@
 //! gradient sit side by side.
 
 use super::gemm::{matmul, matmul_serial, MatRef};
-use crate::float::Float;
+
+use densenet_core::geometry::ConvGeom;
+use densenet_core::Float;
 use rayon::prelude::*;
 
 /// Largest im2col scratch (elements) a chunk of samples may use.
 const COLS_BUDGET: usize = 1 << 18;
 
-#[derive(Debug, Clone, Copy)]
-pub struct ConvGeom {
-    pub cin: usize,
-    pub cout: usize,
-    pub kernel: usize,
-    pub stride: usize,
-    pub pad: usize,
-    pub n: usize,
-    pub h: usize,
-    pub w: usize,
-    pub ho: usize,
-    pub wo: usize,
+/// Samples per im2col chunk.
+fn chunk(g: &ConvGeom) -> usize {
+    let per_sample = g.k() * g.ho * g.wo;
+    (COLS_BUDGET / per_sample.max(1)).clamp(1, g.n)
 }
 
-impl ConvGeom {
-    pub fn new(cin: usize, cout: usize, kernel: usize, stride: usize, pad: usize, n: usize, h: usize, w: usize) -> Self {
-        let ho = (h + 2 * pad - kernel) / stride + 1;
-        let wo = (w + 2 * pad - kernel) / stride + 1;
-        ConvGeom { cin, cout, kernel, stride, pad, n, h, w, ho, wo }
-    }
-    fn is_pointwise(&self) -> bool {
-        self.kernel == 1 && self.stride == 1 && self.pad == 0
-    }
-    /// Rows of the lowered matrix: Cin * kh * kw.
-    fn k(&self) -> usize {
-        self.cin * self.kernel * self.kernel
-    }
-    pub fn in_plane(&self) -> usize {
-        self.n * self.h * self.w
-    }
-    pub fn out_plane(&self) -> usize {
-        self.n * self.ho * self.wo
-    }
-    /// Samples per im2col chunk.
-    fn chunk(&self) -> usize {
-        let per_sample = self.k() * self.ho * self.wo;
-        (COLS_BUDGET / per_sample.max(1)).clamp(1, self.n)
-    }
-    /// Scratch elements the non-pointwise paths need.
-    pub fn scratch_len(&self) -> usize {
-        if self.is_pointwise() {
-            0
-        } else {
-            self.k() * self.chunk() * self.ho * self.wo
-        }
+/// Scratch elements the non-pointwise paths need.
+pub fn scratch_len(g: &ConvGeom) -> usize {
+    if g.is_pointwise() {
+        0
+    } else {
+        g.k() * chunk(g) * g.ho * g.wo
     }
 }
 
@@ -131,7 +100,7 @@ fn col2im_add<T: Float>(cols: &[T], g: &ConvGeom, n0: usize, n1: usize, dx: &mut
 }
 
 fn chunks(g: &ConvGeom) -> impl Iterator<Item = (usize, usize)> {
-    let c = g.chunk();
+    let c = chunk(g);
     let n = g.n;
     (0..n).step_by(c).map(move |n0| (n0, (n0 + c).min(n)))
 }
@@ -142,14 +111,14 @@ pub fn forward<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], scrat
 }
 
 /// y (+)= conv(x, weight).
-fn forward_into<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], accumulate: bool, scratch: &mut Vec<T>) {
+pub fn forward_into<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], accumulate: bool, scratch: &mut Vec<T>) {
     let _p = super::profile::scope(if g.is_pointwise() { "conv1x1.forward" } else { "convkxk.forward" });
     let pout = g.out_plane();
     if g.is_pointwise() {
         matmul(g.cout, pout, g.cin, y, pout, accumulate, MatRef::rows(weight, g.cin), MatRef::rows(x, pout));
         return;
     }
-    ensure_len(scratch, g.scratch_len());
+    ensure_len(scratch, scratch_len(g));
     let howo = g.ho * g.wo;
     for (n0, n1) in chunks(g) {
         let pc = (n1 - n0) * howo;
@@ -186,7 +155,7 @@ pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut 
                 let len = b - a;
                 matmul_serial(g.cin, g.cout, len, &mut part, g.cout, false, MatRef::strided(&x[a..], pout), MatRef::strided_t(&dy[a..], pout));
             } else {
-                ensure_len(cols, g.scratch_len());
+                ensure_len(cols, scratch_len(g));
                 let pc = (b - a) * howo;
                 im2col(x, g, a, b, cols);
                 matmul_serial(kdim, g.cout, pc, &mut part, g.cout, false, MatRef::rows(&cols[..], pc), MatRef::strided_t(&dy[a * howo..], pout));
@@ -228,7 +197,7 @@ pub fn backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeom, dx: &mut [
     if !accumulate {
         dx[..g.cin * g.in_plane()].fill(T::ZERO);
     }
-    ensure_len(scratch, g.scratch_len());
+    ensure_len(scratch, scratch_len(g));
     let howo = g.ho * g.wo;
     for (n0, n1) in chunks(g) {
         let pc = (n1 - n0) * howo;
@@ -253,7 +222,7 @@ fn flip_transpose<T: Float>(weight: &[T], g: &ConvGeom) -> Vec<T> {
     out
 }
 
-pub(crate) fn ensure_len<T: Float>(buf: &mut Vec<T>, len: usize) {
+fn ensure_len<T: Float>(buf: &mut Vec<T>, len: usize) {
     if buf.len() < len {
         buf.resize(len, T::ZERO);
     }

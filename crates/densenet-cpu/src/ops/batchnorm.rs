@@ -4,11 +4,10 @@
 //! Backward never needs the forward's output: the ReLU mask is recomputed from x and the saved
 //! per-channel mean and inverse std, which is what lets the training pass drop BN outputs.
 
-use crate::float::Float;
+use densenet_core::Float;
+use densenet_core::backend::{BN_EPS as EPS, BN_MOMENTUM as MOMENTUM};
+use densenet_core::{BnArgs as CoreBnArgs, GradOut};
 use rayon::prelude::*;
-
-pub const EPS: f64 = 1e-5;
-pub const MOMENTUM: f64 = 0.1;
 
 /// Per-channel batch statistics of one BN call in a training step.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +17,9 @@ pub struct BatchStats<T> {
     /// Unbiased variance, for the running-variance update.
     pub var_unbiased: Vec<T>,
 }
+
+/// The arguments of one BN call as host slices.
+pub type BnArgs<'a, T> = CoreBnArgs<&'a [T]>;
 
 /// Independent accumulators per reduction: the sums vectorize, and the order is fixed (the
 /// same result whatever the thread count).
@@ -73,27 +75,17 @@ pub fn running_stats<T: Float>(running_mean: &[T], running_var: &[T]) -> (Vec<T>
 }
 
 /// running = (1 - momentum) * running + momentum * batch (PyTorch's rule).
-pub fn update_running<T: Float>(stats: &BatchStats<T>, running_mean: &mut [T], running_var: &mut [T]) {
+pub fn update_running<T: Float>(mean: &[T], var_unbiased: &[T], running_mean: &mut [T], running_var: &mut [T]) {
     let m = T::from_f64(MOMENTUM);
     let keep = T::from_f64(1.0 - MOMENTUM);
     for c in 0..running_mean.len() {
-        running_mean[c] = keep * running_mean[c] + m * stats.mean[c];
-        running_var[c] = keep * running_var[c] + m * stats.var_unbiased[c];
+        running_mean[c] = keep * running_mean[c] + m * mean[c];
+        running_var[c] = keep * running_var[c] + m * var_unbiased[c];
     }
 }
 
-/// The affine parameters and statistics one BN call uses.
-#[derive(Clone, Copy)]
-pub struct BnArgs<'a, T> {
-    pub gamma: &'a [T],
-    pub beta: &'a [T],
-    pub mean: &'a [T],
-    pub invstd: &'a [T],
-    pub relu: bool,
-}
-
 /// y = relu(gamma * (x - mean) * invstd + beta) for the first `channels` channels.
-pub fn forward<T: Float>(x: &[T], channels: usize, p: usize, a: BnArgs<T>, y: &mut [T]) {
+pub fn forward<T: Float>(x: &[T], channels: usize, p: usize, a: &BnArgs<T>, y: &mut [T]) {
     let _p = super::profile::scope("bn.forward");
     x[..channels * p].par_chunks(p).zip(y[..channels * p].par_chunks_mut(p)).enumerate().for_each(|(c, (xc, yc))| super::simd::vectorized(|| {
         let (mean, invstd, gamma, beta) = (a.mean[c], a.invstd[c], a.gamma[c], a.beta[c]);
@@ -105,13 +97,6 @@ pub fn forward<T: Float>(x: &[T], channels: usize, p: usize, a: BnArgs<T>, y: &m
     }));
 }
 
-/// Where the backward writes dx.
-pub enum GradOut<'a, T> {
-    /// dx += result.
-    Accumulate(&'a mut [T]),
-    /// dy is overwritten with dx.
-    InPlace,
-}
 
 /// Per-channel backward: returns (Σ g, Σ g·x̂) where g is dy masked by the recomputed ReLU.
 /// Branch-free: LANES partial sums in T over blocks of BLOCK elements (so the inner loop is
@@ -150,7 +135,8 @@ fn channel_sums<T: Float, const RELU: bool>(xc: &[T], dyc: &[T], mean: T, invstd
 /// Training-mode backward of BN(+ReLU) given x and dy (gradient w.r.t. the output).
 /// dgamma and dbeta are accumulated; dx goes where `out` says.
 /// dx = gamma·invstd·(g − Σg/P − x̂·Σg x̂/P).
-pub fn backward<T: Float>(x: &[T], dy: &mut [T], channels: usize, p: usize, a: BnArgs<T>, dgamma: &mut [T], dbeta: &mut [T], out: GradOut<T>) {
+#[allow(clippy::too_many_arguments)]
+pub fn backward<T: Float>(x: &[T], dy: &mut [T], channels: usize, p: usize, a: &BnArgs<T>, dgamma: &mut [T], dbeta: &mut [T], out: GradOut<&mut [T]>) {
     let _p = super::profile::scope("bn.backward");
     let n = channels * p;
     let sums_scope = super::profile::scope("bn.backward.sums");
@@ -178,7 +164,7 @@ pub fn backward<T: Float>(x: &[T], dy: &mut [T], channels: usize, p: usize, a: B
     match out {
         GradOut::Accumulate(dx) => {
             x[..n].par_chunks(p).zip(dy[..n].par_chunks(p)).zip(dx[..n].par_chunks_mut(p)).enumerate().for_each(|(c, ((xc, dyc), dxc))| {
-                let f = DxFormula::new(&a, c, sums[c], p);
+                let f = DxFormula::new(a, c, sums[c], p);
                 super::simd::vectorized(|| {
                     for i in 0..p {
                         dxc[i] += f.dx(xc[i], dyc[i]);
@@ -188,7 +174,7 @@ pub fn backward<T: Float>(x: &[T], dy: &mut [T], channels: usize, p: usize, a: B
         }
         GradOut::InPlace => {
             x[..n].par_chunks(p).zip(dy[..n].par_chunks_mut(p)).enumerate().for_each(|(c, (xc, dyc))| {
-                let f = DxFormula::new(&a, c, sums[c], p);
+                let f = DxFormula::new(a, c, sums[c], p);
                 super::simd::vectorized(|| {
                     for i in 0..p {
                         dyc[i] = f.dx(xc[i], dyc[i]);

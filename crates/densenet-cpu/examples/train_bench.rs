@@ -15,6 +15,7 @@ use bench_util::*;
 use densenet_core::geometry::Geometry;
 use densenet_core::plan::{ConvRef, Plan};
 use densenet_core::{DenseNet, DenseNetConfig, MemoryMode};
+use densenet_cpu::Cpu;
 
 /// Forward convolution FLOPs of one batch: Σ 2·Cout·Cin·k²·Ho·Wo·N over every conv.
 fn forward_conv_flops(plan: &Plan, geo: &Geometry) -> f64 {
@@ -50,33 +51,33 @@ fn main() {
         "naive" => MemoryMode::Naive,
         other => panic!("--mode must be efficient or naive, got {other}"),
     };
-    let threads: usize = arg_or("threads", densenet_core::default_threads());
+    let threads: usize = arg_or("threads", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
 
     let config = DenseNetConfig::preset(&preset).expect("preset");
     let size: usize = arg_or("size", if config.small_inputs { 32 } else { 224 });
-    let mut model: DenseNet<f32> = DenseNet::new(config.clone(), 0).expect("model");
-    model.mode = mode;
-    model.set_threads(threads);
+    let mut model = DenseNet::new(Cpu::<f32>::new(), config.clone(), 0).expect("model");
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
+    model.set_memory_mode(mode);
 
     let shape = [batch, config.in_channels, size, size];
     let x = random_f32(shape.iter().product(), 1);
     let labels = random_labels(batch, config.num_classes, 2);
 
     for _ in 0..warmup {
-        model.train_step(&x, &shape, &labels).expect("train step");
+        pool.install(|| model.train_step(&x, &shape, &labels)).expect("train step");
     }
     let rss_before_kb = proc_status_kb("VmRSS:");
     let hwm_before_kb = proc_status_kb("VmHWM:");
     let mut times = Vec::with_capacity(steps);
     let mut last_loss = f64::NAN;
     for _ in 0..steps {
-        let (ms, out) = time_ms(|| model.train_step(&x, &shape, &labels).expect("train step"));
+        let (ms, out) = time_ms(|| pool.install(|| model.train_step(&x, &shape, &labels)).expect("train step"));
         times.push(ms);
         last_loss = out.loss;
     }
     let step_ms = median(&times);
     let geo = Geometry::new(&config, &shape).expect("geometry");
-    let fwd_flops = forward_conv_flops(&model.plan, &geo);
+    let fwd_flops = forward_conv_flops(model.plan(), &geo);
     // backward ≈ 2× forward (input and weight gradients); recomputation is not counted.
     let train_flops = 3.0 * fwd_flops;
     let out = serde_json::json!({
@@ -86,7 +87,7 @@ fn main() {
         "dtype": "f32",
         "batch": batch,
         "size": size,
-        "threads": model.threads(),
+        "threads": threads,
         "warmup": warmup,
         "steps": steps,
         "step_ms": step_ms,
@@ -103,7 +104,7 @@ fn main() {
         "peak_rss_kb": proc_status_kb("VmHWM:"),
     });
     println!("{out}");
-    let prof = densenet_core::ops::profile::take();
+    let prof = densenet_cpu::ops::profile::take();
     if !prof.is_empty() {
         let total: f64 = times.iter().sum::<f64>() / 1000.0;
         eprintln!("profile over {} measured steps ({total:.2} s):", steps);

@@ -1,6 +1,6 @@
 //! Mean softmax cross-entropy over a batch of logits [N, K].
 
-use crate::float::Float;
+use densenet_core::Float;
 
 pub struct LossResult<T> {
     pub loss: f64,

@@ -4,6 +4,7 @@
 
 use densenet_core::plan::{Plan, TensorKind};
 use densenet_core::{DenseNet, DenseNetConfig, Float};
+pub use densenet_cpu::Cpu;
 use safetensors::tensor::Dtype;
 use safetensors::SafeTensors;
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 pub fn splitmix64(z: u64) -> u64 {
-    densenet_core::ops::dropout::splitmix64(z)
+    densenet_core::backend::splitmix64(z)
 }
 
 /// uniform(name, seed, n) of the fixture generator: values in [0, 1).
@@ -125,12 +126,40 @@ impl Fixture {
     }
 }
 
+/// The backend under test. The test bodies use only `DenseNet<T, B>`'s API, so another
+/// backend runs the same suite by providing its own `TestBackend` and `backend()`.
+pub type TestBackend<T> = Cpu<T>;
+
+pub fn backend<T: Float>() -> TestBackend<T> {
+    Cpu::new()
+}
+
+/// A model on the backend under test.
+pub type Net<T> = DenseNet<T, TestBackend<T>>;
+
+/// A freshly initialized model on the backend under test.
+pub fn new_model<T: Float>(config: DenseNetConfig, seed: u64) -> Net<T> {
+    DenseNet::new(backend::<T>(), config, seed).unwrap()
+}
+
 /// A model of element type T holding the fixture weights of `seed`.
-pub fn fixture_model<T: Float>(config: DenseNetConfig, seed: u64) -> DenseNet<T> {
-    let mut m = DenseNet::<T>::new(config, 0).unwrap();
-    let state = fixture_state(&m.plan, seed);
-    m.params.tensors = state.into_iter().map(|t| t.into_iter().map(T::from_f64).collect()).collect();
+pub fn fixture_model<T: Float>(config: DenseNetConfig, seed: u64) -> Net<T> {
+    let mut m = new_model::<T>(config, 0);
+    let state = fixture_state(m.plan(), seed);
+    let tensors: Vec<Vec<T>> = state.into_iter().map(|t| t.into_iter().map(T::from_f64).collect()).collect();
+    m.set_params_host(&tensors).unwrap();
     m
+}
+
+/// Loads a weights file into a model (the bindings do this I/O in the product).
+pub fn load_file<T: Float>(m: &mut Net<T>, path: &std::path::Path) -> densenet_core::Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| densenet_core::Error::Io(format!("cannot read '{}': {e}", path.display())))?;
+    m.load_weights(&bytes, &path.display().to_string())
+}
+
+/// Runs `f` on a rayon pool of `threads` threads (the core owns none).
+pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
 }
 
 pub fn to_f64<T: Float>(v: &[T]) -> Vec<f64> {

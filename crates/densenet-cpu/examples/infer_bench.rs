@@ -11,27 +11,28 @@ mod bench_util;
 
 use bench_util::*;
 use densenet_core::{DenseNet, DenseNetConfig};
+use densenet_cpu::Cpu;
 
 fn main() {
     let preset = arg("preset").unwrap_or_else(|| "densenet121".into());
     let batch: usize = arg_or("batch", 1);
     let runs: usize = arg_or("runs", 10);
     let warmup: usize = arg_or("warmup", 2);
-    let threads: usize = arg_or("threads", densenet_core::default_threads());
+    let threads: usize = arg_or("threads", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let config = DenseNetConfig::preset(&preset).expect("preset");
     let size: usize = arg_or("size", if config.small_inputs { 32 } else { 224 });
-    let mut model: DenseNet<f32> = DenseNet::new(config.clone(), 0).expect("model");
-    model.set_threads(threads);
+    let model = DenseNet::new(Cpu::<f32>::new(), config.clone(), 0).expect("model");
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
 
     let shape = [batch, config.in_channels, size, size];
     let x = random_f32(shape.iter().product(), 1);
     for _ in 0..warmup {
-        std::hint::black_box(model.predict(&x, &shape).expect("predict"));
+        std::hint::black_box(pool.install(|| model.predict(&x, &shape)).expect("predict"));
     }
     let rss_before_kb = proc_status_kb("VmRSS:");
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
-        let (ms, y) = time_ms(|| model.predict(&x, &shape).expect("predict"));
+        let (ms, y) = time_ms(|| pool.install(|| model.predict(&x, &shape)).expect("predict"));
         std::hint::black_box(y);
         times.push(ms);
     }
@@ -42,7 +43,7 @@ fn main() {
         "dtype": "f32",
         "batch": batch,
         "size": size,
-        "threads": model.threads(),
+        "threads": threads,
         "warmup": warmup,
         "runs": runs,
         "latency_ms": latency_ms,

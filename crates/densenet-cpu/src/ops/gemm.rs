@@ -1,6 +1,6 @@
 //! Row-major matrix views and the one GEMM entry point every op uses.
 
-use crate::float::Float;
+use densenet_core::Float;
 use gemm::Parallelism;
 
 /// A strided matrix view: element (r, c) lives at `ptr[r * rs + c * cs]`.

@@ -1,7 +1,9 @@
-//! Peak memory of a training step, measured by a counting global allocator: linear in depth in
-//! the efficient mode. (One test in this binary, so no other test allocates meanwhile.)
+//! Peak memory of a training step and of inference, measured by a counting global allocator:
+//! linear in depth in the efficient mode, inference below training. (One test in this binary,
+//! so no other test allocates meanwhile.)
 
 use densenet_core::{DenseNet, DenseNetConfig, MemoryMode};
+use densenet_cpu::Cpu;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -39,14 +41,31 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-/// Bytes allocated during one training step beyond what the model held before it.
-fn step_peak(layers: usize, mode: MemoryMode) -> usize {
+fn model(layers: usize) -> DenseNet<f32, Cpu<f32>> {
     let cfg = DenseNetConfig::from_json(&format!(
         r#"{{"growthRate":12,"blockConfig":[{layers},{layers},{layers}],"numInitFeatures":24,"numClasses":10,"smallInputs":true}}"#
     ))
     .unwrap();
-    let mut m = DenseNet::<f32>::new(cfg, 1).unwrap();
-    m.mode = mode;
+    DenseNet::new(Cpu::new(), cfg, 1).unwrap()
+}
+
+/// Bytes allocated during one predict call beyond what the model held before it.
+fn predict_peak(layers: usize) -> usize {
+    let m = model(layers);
+    let n = 16;
+    let x: Vec<f32> = (0..n * 3 * 32 * 32).map(|i| ((i * 7919) % 255) as f32 / 255.0 - 0.5).collect();
+    let shape = [n, 3, 32, 32];
+    m.predict(&x, &shape).unwrap();
+    let base = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(base, Ordering::SeqCst);
+    m.predict(&x, &shape).unwrap();
+    PEAK.load(Ordering::SeqCst) - base
+}
+
+/// Bytes allocated during one training step beyond what the model held before it.
+fn step_peak(layers: usize, mode: MemoryMode) -> usize {
+    let mut m = model(layers);
+    m.set_memory_mode(mode);
     let n = 16;
     let x: Vec<f32> = (0..n * 3 * 32 * 32).map(|i| ((i * 7919) % 255) as f32 / 255.0 - 0.5).collect();
     let y: Vec<i64> = (0..n as i64).map(|i| i % 10).collect();
@@ -79,4 +98,14 @@ fn efficient_training_memory_is_linear_in_depth() {
         assert!(eff[i] < naive[i], "efficient must use less than naive at {} layers", depths[i]);
     }
     assert!(naive[3] as f64 / naive[2] as f64 > ratio, "naive grows faster than efficient");
+
+    // Inference keeps no tape: at most linear growth, and below the training step's peak.
+    let infer: Vec<usize> = depths.iter().map(|&l| predict_peak(l)).collect();
+    let mib: Vec<String> = infer.iter().map(|p| format!("{:.1} MiB", *p as f64 / (1 << 20) as f64)).collect();
+    let iratio = infer[3] as f64 / infer[2] as f64;
+    eprintln!("  predict: {} ; peak(32)/peak(16) = {iratio:.3}", mib.join(", "));
+    assert!(iratio <= 2.2, "inference peak(32)/peak(16) = {iratio:.3} > 2.2");
+    for i in 0..4 {
+        assert!(infer[i] < eff[i], "inference must use less than a training step at {} layers", depths[i]);
+    }
 }

@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use densenet_core::{DenseNet, Float};
+use densenet_core::Float;
 
 fn check_case<T: Float>(case: &str, tol: f64) {
     let fx = Fixture::load(&format!("infer_{case}.safetensors"));
@@ -42,8 +42,8 @@ cases! {
 fn torchvision_state_dict_loads_unchanged() {
     let io = Fixture::load("torchvision_small_io.safetensors");
     let weights = Fixture::load("torchvision_small.safetensors");
-    let mut model = DenseNet::<f32>::new(densenet_core::DenseNetConfig::from_json(&weights.metadata["config"]).unwrap(), 0).unwrap();
-    model.load(&fixture_path("torchvision_small.safetensors")).unwrap();
+    let mut model = new_model::<f32>(densenet_core::DenseNetConfig::from_json(&weights.metadata["config"]).unwrap(), 0);
+    load_file(&mut model, &fixture_path("torchvision_small.safetensors")).unwrap();
     let logits = model.predict(io.get("input"), io.shape("input")).unwrap();
     let err = rel_error(&to_f64(&logits), io.get("logits"));
     assert!(err <= 1e-5, "relative error {err:e}");
@@ -54,8 +54,8 @@ fn torchvision_state_dict_loads_unchanged() {
 fn norm_final_alias_loads() {
     let io = Fixture::load("cifar_normfinal_io.safetensors");
     let weights = Fixture::load("cifar_normfinal.safetensors");
-    let mut model = DenseNet::<f32>::new(densenet_core::DenseNetConfig::from_json(&weights.metadata["config"]).unwrap(), 0).unwrap();
-    model.load(&fixture_path("cifar_normfinal.safetensors")).unwrap();
+    let mut model = new_model::<f32>(densenet_core::DenseNetConfig::from_json(&weights.metadata["config"]).unwrap(), 0);
+    load_file(&mut model, &fixture_path("cifar_normfinal.safetensors")).unwrap();
     let logits = model.predict(io.get("input"), io.shape("input")).unwrap();
     let err = rel_error(&to_f64(&logits), io.get("logits"));
     assert!(err <= 1e-5, "relative error {err:e}");

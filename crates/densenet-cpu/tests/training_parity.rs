@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use densenet_core::{DenseNet, Float, MemoryMode, SgdConfig};
+use densenet_core::{Float, MemoryMode, SgdConfig};
 use std::collections::HashMap;
 
 /// Fixture masks are NCHW [N, k, H, W]; the core wants CNHW.
@@ -156,14 +156,16 @@ fn compare(fx: &Fixture, prefix: &str, name: &str, ours: &[f64], r: &mut Report)
 
 fn run_case<T: Float>(case: &str, mode: MemoryMode, tol: Tol, steps_to_check: &[usize]) {
     let fx = Fixture::load(&format!("train_{case}.safetensors"));
-    let mut model: DenseNet<T> = fixture_model(fx.config(), fx.meta_f64("seed") as u64);
-    model.mode = mode;
-    model.optimizer.config = SgdConfig {
-        lr: fx.meta_f64("lr"),
-        momentum: fx.meta_f64("momentum"),
-        nesterov: fx.metadata["nesterov"] == "true",
-        weight_decay: fx.meta_f64("weight_decay"),
-    };
+    let mut model: Net<T> = fixture_model(fx.config(), fx.meta_f64("seed") as u64);
+    model.set_memory_mode(mode);
+    model
+        .set_optimizer(SgdConfig {
+            lr: fx.meta_f64("lr"),
+            momentum: fx.meta_f64("momentum"),
+            nesterov: fx.metadata["nesterov"] == "true",
+            weight_decay: fx.meta_f64("weight_decay"),
+        })
+        .unwrap();
     let mask_layers: Vec<String> = fx.metadata.get("mask_layers").map(|j| serde_json::from_str(j).unwrap()).unwrap_or_default();
     let mut r = Report::new(tol);
     let last = *steps_to_check.iter().max().unwrap();
@@ -176,7 +178,7 @@ fn run_case<T: Float>(case: &str, mode: MemoryMode, tol: Tol, steps_to_check: &[
                     (l.clone(), mask_to_cnhw(fx.get(&key), fx.shape(&key)))
                 })
                 .collect();
-            model.mask_overrides = Some(masks);
+            model.set_mask_overrides(masks).unwrap();
         }
         let input = fx.get(&format!("input.{s}"));
         let labels: Vec<i64> = fx.get(&format!("labels.{s}")).iter().map(|&v| v as i64).collect();
@@ -184,7 +186,7 @@ fn run_case<T: Float>(case: &str, mode: MemoryMode, tol: Tol, steps_to_check: &[
         if s == 0 {
             r.check(&fx, "logits", "f32err.logits", rel_error(&out.logits, fx.get("logits")));
             r.check(&fx, "loss", "f32err.loss", rel_error(&[out.loss], fx.get("loss")));
-            for (spec, g) in model.plan.specs.iter().zip(&model.grads.tensors) {
+            for (spec, g) in model.plan().specs.iter().zip(&model.grads_host()) {
                 if spec.kind.trainable() {
                     compare(&fx, "grad", &spec.name, &to_f64(g), &mut r);
                 }
@@ -192,7 +194,7 @@ fn run_case<T: Float>(case: &str, mode: MemoryMode, tol: Tol, steps_to_check: &[
         }
         if steps_to_check.contains(&(s + 1)) {
             let prefix = format!("after{}", s + 1);
-            for (spec, p) in model.plan.specs.iter().zip(&model.params.tensors) {
+            for (spec, p) in model.plan().specs.iter().zip(&model.params_host()) {
                 compare(&fx, &prefix, &spec.name, &to_f64(p), &mut r);
             }
         }
@@ -283,8 +285,8 @@ fn deep_cases_f32_logits_and_loss() {
     for case in ["densenet-bc-100", "densenet-40", "densenet121"] {
         let fx = Fixture::load(&format!("train_{case}.safetensors"));
         for mode in [MemoryMode::Efficient, MemoryMode::Naive] {
-            let mut model: DenseNet<f32> = fixture_model(fx.config(), fx.meta_f64("seed") as u64);
-            model.mode = mode;
+            let mut model: Net<f32> = fixture_model(fx.config(), fx.meta_f64("seed") as u64);
+            model.set_memory_mode(mode);
             let labels: Vec<i64> = fx.get("labels.0").iter().map(|&v| v as i64).collect();
             let out = model.train_step(fx.get("input.0"), fx.shape("input.0"), &labels).unwrap();
             for (what, ours, reference) in [("logits", out.logits.clone(), fx.get("logits").to_vec()), ("loss", vec![out.loss], fx.get("loss").to_vec())] {

@@ -1,22 +1,19 @@
 //! Kernel and step benchmarks at the shapes densenet-bc-100 uses at batch 64 on 32×32 inputs
 //! (P = N·H·W = 64·32·32 = 65 536 values per channel in block 1).
 //!
-//!   cargo bench -p densenet-core --bench kernels                 # everything (a few minutes)
-//!   cargo bench -p densenet-core --bench kernels -- conv3x3      # one group (criterion filter)
-//!   DENSENET_BENCH_SKIP_STEPS=1 cargo bench -p densenet-core     # kernels only, no block/step
+//!   cargo bench -p densenet-cpu --bench kernels                 # everything (a few minutes)
+//!   cargo bench -p densenet-cpu --bench kernels -- conv3x3      # one group (criterion filter)
+//!   DENSENET_BENCH_SKIP_STEPS=1 cargo bench -p densenet-cpu     # kernels only, no block/step
 //!
 //! Throughput: BN in bytes of minimum memory traffic, convolutions and sgemm in FLOPs (criterion
 //! shows them as "elem/s": 1 elem = 1 FLOP), blocks and steps in images. After each conv/sgemm
 //! benchmark a line `GFLOP/s <name>: ...` gives the rate from the median per-iteration time.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
-use densenet_core::layers::context::{Ctx, MemoryMode, Scratch};
-use densenet_core::layers::dense_layer;
-use densenet_core::ops::batchnorm::{self, BnArgs, GradOut};
-use densenet_core::ops::conv::{self, ConvGeom};
-use densenet_core::params::Params;
-use densenet_core::plan::Plan;
-use densenet_core::{DenseNet, DenseNetConfig};
+use densenet_core::geometry::ConvGeom;
+use densenet_core::{BnArgs, DenseNet, DenseNetConfig, GradOut, MemoryMode, SgdConfig};
+use densenet_cpu::ops::{batchnorm, conv};
+use densenet_cpu::Cpu;
 use std::cell::RefCell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -87,12 +84,12 @@ fn bench_batchnorm(c: &mut Criterion) {
         let gamma = random(ch, 3).iter().map(|v| 1.0 + 0.5 * v).collect::<Vec<_>>();
         let beta = random(ch, 4).iter().map(|v| 0.1 * v).collect::<Vec<_>>();
         let stats = batchnorm::batch_stats(&x, ch, P);
-        let args = BnArgs { gamma: &gamma, beta: &beta, mean: &stats.mean, invstd: &stats.invstd, relu: true };
+        let args: BnArgs<&[f32]> = BnArgs { gamma: &gamma, beta: &beta, mean: &stats.mean, invstd: &stats.invstd, relu: true };
         let mut y = vec![0f32; ch * P];
         // forward: read x, write y
         group.throughput(Throughput::Bytes((8 * ch * P) as u64));
         group.bench_with_input(BenchmarkId::new("forward", format!("{ch}x64x32x32")), &ch, |b, _| {
-            b.iter(|| batchnorm::forward(black_box(&x), ch, P, args, &mut y))
+            b.iter(|| batchnorm::forward(black_box(&x), ch, P, &args, &mut y))
         });
         // batch statistics (train-mode forward reads x twice)
         group.throughput(Throughput::Bytes((8 * ch * P) as u64));
@@ -106,7 +103,7 @@ fn bench_batchnorm(c: &mut Criterion) {
         let (mut dg, mut db) = (vec![0f32; ch], vec![0f32; ch]);
         group.throughput(Throughput::Bytes((24 * ch * P) as u64));
         group.bench_with_input(BenchmarkId::new("backward_accumulate", format!("{ch}x64x32x32")), &ch, |b, _| {
-            b.iter(|| batchnorm::backward(black_box(&x), &mut dyb, ch, P, args, &mut dg, &mut db, GradOut::Accumulate(&mut dx)))
+            b.iter(|| batchnorm::backward(black_box(&x), &mut dyb, ch, P, &args, &mut dg, &mut db, GradOut::Accumulate(&mut dx)))
         });
     }
     group.finish();
@@ -175,46 +172,6 @@ fn bc100() -> DenseNetConfig {
     DenseNetConfig::preset("densenet-bc-100").unwrap()
 }
 
-/// One BC dense layer (block 1, layer 13: 168 → +12 channels) forward + backward, efficient and
-/// naive, driven through the layer API with a persistent scratch.
-fn bench_dense_layer(c: &mut Criterion) {
-    let cfg = bc100();
-    let plan = Plan::new(&cfg);
-    let layer = plan.blocks[0].layers[12].clone();
-    assert_eq!(layer.cin, 168);
-    let width = plan.blocks[0].width();
-    let params: Params<f32> = Params::init(&plan, 0);
-    let mut grads: Params<f32> = Params::zeros(&plan);
-    let mut buf = random(width * P, 10);
-    let mut gbuf = random(width * P, 11).iter().map(|v| v * 1e-3).collect::<Vec<_>>();
-    let mut group = c.benchmark_group("dense_layer_168_64x32x32");
-    group.sample_size(SAMPLES).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-    group.sampling_mode(SamplingMode::Flat);
-    group.throughput(Throughput::Elements(N as u64));
-    for mode in [MemoryMode::Efficient, MemoryMode::Naive] {
-        let mut cx = Ctx {
-            params: &params.tensors,
-            grads: Some(&mut grads.tensors),
-            train: true,
-            mode,
-            drop_rate: 0.0,
-            dropout_seed: 0,
-            masks: None,
-            scratch: Scratch::default(),
-            bn_updates: Vec::new(),
-        };
-        let name = if mode == MemoryMode::Efficient { "forward_backward_efficient" } else { "forward_backward_naive" };
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let tape = dense_layer::forward(&layer, &mut buf, N, HW, HW, &mut cx);
-                dense_layer::backward(&layer, tape, &buf, &mut gbuf, N, HW, HW, &mut cx);
-                cx.bn_updates.clear();
-            })
-        });
-    }
-    group.finish();
-}
-
 fn skip_steps() -> bool {
     std::env::var_os("DENSENET_BENCH_SKIP_STEPS").is_some()
 }
@@ -235,8 +192,8 @@ fn bench_dense_block(c: &mut Criterion) {
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(N as u64));
     for mode in [MemoryMode::Efficient, MemoryMode::Naive] {
-        let mut model: DenseNet<f32> = DenseNet::new(cfg.clone(), 0).unwrap();
-        model.mode = mode;
+        let mut model = DenseNet::new(Cpu::<f32>::new(), cfg.clone(), 0).unwrap();
+        model.set_memory_mode(mode);
         let name = if mode == MemoryMode::Efficient { "forward_backward_efficient" } else { "forward_backward_naive" };
         group.bench_function(name, |b| b.iter(|| black_box(model.compute_gradients(&x, &shape, &labels).unwrap())));
     }
@@ -256,8 +213,8 @@ fn bench_train_step(c: &mut Criterion) {
     group.sample_size(SAMPLES).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(10));
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(N as u64));
-    let mut model: DenseNet<f32> = DenseNet::new(cfg, 0).unwrap();
-    model.optimizer.config.lr = 1e-3;
+    let mut model = DenseNet::new(Cpu::<f32>::new(), cfg, 0).unwrap();
+    model.set_optimizer(SgdConfig { lr: 1e-3, ..SgdConfig::default() }).unwrap();
     group.bench_function("efficient", |b| b.iter(|| black_box(model.train_step(&x, &shape, &labels).unwrap())));
     group.finish();
 }
@@ -265,6 +222,6 @@ fn bench_train_step(c: &mut Criterion) {
 criterion_group! {
     name = kernels;
     config = Criterion::default();
-    targets = bench_sgemm, bench_batchnorm, bench_convs, bench_dense_layer, bench_dense_block, bench_train_step
+    targets = bench_sgemm, bench_batchnorm, bench_convs, bench_dense_block, bench_train_step
 }
 criterion_main!(kernels);

@@ -3,7 +3,8 @@
 
 mod common;
 use common::*;
-use densenet_core::{DenseNet, DenseNetConfig, Error, LrSchedule, MemoryMode, SgdConfig};
+use densenet_core::{Backend, DenseNetConfig, Error, LrSchedule, MemoryMode, SgdConfig};
+use std::collections::HashMap;
 
 fn tiny(drop: f64) -> DenseNetConfig {
     let mut c = DenseNetConfig::from_json(r#"{"growthRate":6,"blockConfig":[3,3,3],"numInitFeatures":12,"numClasses":10,"smallInputs":true}"#).unwrap();
@@ -23,18 +24,18 @@ fn running_stats_are_updated_once_per_step() {
     // efficient mode recomputes every BN-ReLU in backward and must not touch them again.
     let fx = Fixture::load("train_tiny_bc.safetensors");
     let seed = fx.meta_f64("seed") as u64;
-    let mut m: DenseNet<f64> = fixture_model(fx.config(), seed);
-    m.mode = MemoryMode::Efficient;
+    let mut m: Net<f64> = fixture_model(fx.config(), seed);
+    m.set_memory_mode(MemoryMode::Efficient);
     let labels: Vec<i64> = fx.get("labels.0").iter().map(|&v| v as i64).collect();
-    let before = m.params.tensors.clone();
+    let before = m.params_host().clone();
     m.train_step(fx.get("input.0"), fx.shape("input.0"), &labels).unwrap();
     let mut checked = 0;
-    for (i, spec) in m.plan.specs.iter().enumerate() {
+    for (i, spec) in m.plan().specs.iter().enumerate() {
         if spec.kind.trainable() {
             continue;
         }
         let reference = fx.get(&format!("after1.{}", spec.name));
-        assert!(rel_error(&m.params.tensors[i], reference) < 1e-12, "{}", spec.name);
+        assert!(rel_error(&m.params_host()[i], reference) < 1e-12, "{}", spec.name);
         // A second update with the same batch statistics would be detected.
         let batch_stat: Vec<f64> = reference.iter().zip(&before[i]).map(|(r, b)| (r - 0.9 * b) / 0.1).collect();
         let twice: Vec<f64> = reference.iter().zip(&batch_stat).map(|(r, s)| 0.9 * r + 0.1 * s).collect();
@@ -46,46 +47,49 @@ fn running_stats_are_updated_once_per_step() {
 
 #[test]
 fn non_finite_loss_refuses_the_update() {
-    let mut m = DenseNet::<f32>::new(tiny(0.0), 3).unwrap();
+    let mut m = new_model::<f32>(tiny(0.0), 3);
     let (mut x, shape, y) = batch(1, 4, 16, 10);
     m.train_step(&x, &shape, &y).unwrap();
-    let params = m.params.tensors.clone();
-    let momentum = m.optimizer.momentum.clone();
+    let params = m.params_host().clone();
+    let momentum = m.momentum_host();
     x[17] = f32::NAN;
     let err = m.train_step(&x, &shape, &y).unwrap_err();
     assert!(matches!(err, Error::NonFinite(_)), "{err}");
     assert!(err.to_string().contains("the loss is NaN"), "{err}");
-    assert_eq!(m.params.tensors, params, "parameters and running statistics unchanged");
-    assert_eq!(m.optimizer.momentum, momentum, "optimizer state unchanged");
-    assert_eq!(m.step, 1);
+    assert_eq!(m.params_host(), params, "parameters and running statistics unchanged");
+    assert_eq!(m.momentum_host(), momentum, "optimizer state unchanged");
+    assert_eq!(m.step(), 1);
     // The model stays usable.
     x[17] = 0.0;
     m.train_step(&x, &shape, &y).unwrap();
-    assert_eq!(m.step, 2);
+    assert_eq!(m.step(), 2);
 }
 
 #[test]
 fn non_finite_gradient_names_the_first_offending_tensor() {
-    let mut m = DenseNet::<f32>::new(tiny(0.0), 3).unwrap();
+    let mut m = new_model::<f32>(tiny(0.0), 3);
     let (x, shape, y) = batch(1, 4, 16, 10);
-    let (_, out) = m.compute_gradients(&x, &shape, &y).unwrap();
+    let out = m.compute_gradients(&x, &shape, &y).unwrap().output;
     m.check_finite(out.loss).unwrap();
-    let a = m.plan.index_of("features.denseblock2.denselayer1.conv2.weight").unwrap();
-    let b = m.plan.index_of("features.transition2.conv.weight").unwrap();
-    m.grads.tensors[b][0] = f32::INFINITY;
-    m.grads.tensors[a][5] = f32::NAN;
+    let a = m.plan().index_of("features.denseblock2.denselayer1.conv2.weight").unwrap();
+    let b = m.plan().index_of("features.transition2.conv.weight").unwrap();
+    let mut grads = m.grads_host();
+    grads[b][0] = f32::INFINITY;
+    grads[a][5] = f32::NAN;
+    m.set_grads_host(&grads).unwrap();
     let err = m.check_finite(out.loss).unwrap_err().to_string();
     assert!(err.contains("'features.denseblock2.denselayer1.conv2.weight'") && err.contains("element 5"), "{err}");
 }
 
 fn train_params(threads: usize, cfg: DenseNetConfig, steps: usize) -> Vec<Vec<f32>> {
-    let mut m = DenseNet::<f32>::new(cfg, 11).unwrap();
-    m.set_threads(threads);
-    for s in 0..steps {
-        let (x, shape, y) = batch(s as u64, 8, 32, 10);
-        m.train_step(&x, &shape, &y).unwrap();
-    }
-    m.params.tensors
+    with_threads(threads, || {
+        let mut m = new_model::<f32>(cfg, 11);
+        for s in 0..steps {
+            let (x, shape, y) = batch(s as u64, 8, 32, 10);
+            m.train_step(&x, &shape, &y).unwrap();
+        }
+        m.params_host()
+    })
 }
 
 #[test]
@@ -99,14 +103,14 @@ fn bit_identical_across_thread_counts() {
 
 #[test]
 fn dropout_changes_with_the_step_and_is_off_in_eval() {
-    let mut m = DenseNet::<f32>::new(tiny(0.5), 3).unwrap();
+    let mut m = new_model::<f32>(tiny(0.5), 3);
     let (x, shape, y) = batch(1, 4, 16, 10);
     let a = m.predict(&x, &shape).unwrap();
     let b = m.predict(&x, &shape).unwrap();
     assert_eq!(a, b, "eval is deterministic (no dropout)");
-    let (_, s1) = m.compute_gradients(&x, &shape, &y).unwrap();
-    m.step += 1;
-    let (_, s2) = m.compute_gradients(&x, &shape, &y).unwrap();
+    let s1 = m.compute_gradients(&x, &shape, &y).unwrap().output;
+    m.set_step(m.step() + 1);
+    let s2 = m.compute_gradients(&x, &shape, &y).unwrap().output;
     assert_ne!(s1.logits, s2.logits, "a new mask each step");
 }
 
@@ -114,22 +118,37 @@ fn dropout_changes_with_the_step_and_is_off_in_eval() {
 fn sgd_matches_pytorch_semantics() {
     // torch.optim.SGD([p], lr=0.5, momentum=0.9, weight_decay=0.1), no Nesterov, grad = 1 each step:
     // d1 = 1 + 0.1·p0; buf1 = d1; p1 = p0 − 0.5·buf1; d2 = 1 + 0.1·p1; buf2 = 0.9·buf1 + d2; p2 = p1 − 0.5·buf2.
-    let cfg = tiny(0.0);
-    let mut m = DenseNet::<f64>::new(cfg, 1).unwrap();
-    let plan = m.plan.clone();
-    m.optimizer.config = SgdConfig { lr: 0.5, momentum: 0.9, nesterov: false, weight_decay: 0.1 };
-    let p0 = m.params.tensors[0][0];
-    let grads: Vec<Vec<f64>> = plan.specs.iter().map(|s| vec![1.0; s.numel()]).collect();
-    m.optimizer.step(&plan, &mut m.params.tensors, &grads);
+    let be = backend::<f64>();
+    let cfg = SgdConfig { lr: 0.5, momentum: 0.9, nesterov: false, weight_decay: 0.1 };
+    let p0 = 0.3;
+    let mut p = be.upload(&[p0, -1.0]).unwrap();
+    let g = be.upload(&[1.0, 1.0]).unwrap();
+    let mut buf = be.alloc(2).unwrap();
+    be.sgd_step(TestBackend::<f64>::dst(&mut p), TestBackend::<f64>::src(&g), Some((TestBackend::<f64>::dst(&mut buf), false)), &cfg);
     let d1 = 1.0 + 0.1 * p0;
     let p1 = p0 - 0.5 * d1;
-    assert_eq!(m.params.tensors[0][0], p1);
-    m.optimizer.step(&plan, &mut m.params.tensors, &grads);
+    assert_eq!(be.download(TestBackend::<f64>::src(&p))[0], p1);
+    be.sgd_step(TestBackend::<f64>::dst(&mut p), TestBackend::<f64>::src(&g), Some((TestBackend::<f64>::dst(&mut buf), true)), &cfg);
     let buf2 = 0.9 * d1 + (1.0 + 0.1 * p1);
-    assert!((m.params.tensors[0][0] - (p1 - 0.5 * buf2)).abs() < 1e-15);
-    // Running statistics are not parameters: SGD leaves them alone.
-    let rm = plan.index_of("features.norm5.running_mean").unwrap();
-    assert!(m.params.tensors[rm].iter().all(|&v| v == 0.0));
+    assert!((be.download(TestBackend::<f64>::src(&p))[0] - (p1 - 0.5 * buf2)).abs() < 1e-15);
+    // Nesterov: d = g + m·buf.
+    let nes = SgdConfig { nesterov: true, ..cfg };
+    let mut q = be.upload(&[p0]).unwrap();
+    let g1 = be.upload(&[1.0]).unwrap();
+    let mut qb = be.alloc(1).unwrap();
+    be.sgd_step(TestBackend::<f64>::dst(&mut q), TestBackend::<f64>::src(&g1), Some((TestBackend::<f64>::dst(&mut qb), false)), &nes);
+    assert!((be.download(TestBackend::<f64>::src(&q))[0] - (p0 - 0.5 * (d1 + 0.9 * d1))).abs() < 1e-15);
+    // Running statistics are not parameters: a step with zero learning rate leaves the
+    // trainable tensors alone and moves only the running statistics.
+    let mut m = new_model::<f64>(tiny(0.0), 1);
+    m.set_optimizer(SgdConfig { lr: 0.0, ..SgdConfig::default() }).unwrap();
+    let before = m.params_host();
+    let (x, shape, y) = batch(1, 4, 16, 10);
+    m.train_step(&x, &shape, &y).unwrap();
+    let after = m.params_host();
+    for (i, spec) in m.plan().specs.iter().enumerate() {
+        assert_eq!(spec.kind.trainable(), before[i] == after[i], "{}", spec.name);
+    }
 }
 
 #[test]
@@ -153,22 +172,22 @@ fn checkpoint_resumes_bit_identically() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("ckpt.safetensors");
     let cfg = tiny(0.2);
-    let mut a = DenseNet::<f32>::new(cfg.clone(), 5).unwrap();
+    let mut a = new_model::<f32>(cfg.clone(), 5);
     for s in 0..2 {
         let (x, shape, y) = batch(s, 4, 16, 10);
         a.train_step(&x, &shape, &y).unwrap();
     }
-    a.save_checkpoint(&path, r#"{"epoch":1}"#).unwrap();
-    let mut b = DenseNet::<f32>::new(cfg, 99).unwrap();
-    assert_eq!(b.load_checkpoint(&path).unwrap(), r#"{"epoch":1}"#);
-    assert_eq!(b.step, 2);
+    std::fs::write(&path, a.checkpoint_bytes(r#"{"epoch":1}"#).unwrap()).unwrap();
+    let mut b = new_model::<f32>(cfg, 99);
+    assert_eq!(b.load_checkpoint(&std::fs::read(&path).unwrap(), "ckpt").unwrap(), r#"{"epoch":1}"#);
+    assert_eq!(b.step(), 2);
     for s in 2..4 {
         let (x, shape, y) = batch(s, 4, 16, 10);
         a.train_step(&x, &shape, &y).unwrap();
         b.train_step(&x, &shape, &y).unwrap();
     }
-    assert!(a.params.tensors == b.params.tensors);
-    assert!(a.optimizer.momentum == b.optimizer.momentum);
+    assert!(a.params_host() == b.params_host());
+    assert!(a.momentum_host() == b.momentum_host());
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -176,29 +195,29 @@ fn checkpoint_resumes_bit_identically() {
 fn weight_files_report_clear_errors() {
     let dir = std::env::temp_dir().join(format!("densenet-weights-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut m = DenseNet::<f32>::new(tiny(0.0), 1).unwrap();
+    let mut m = new_model::<f32>(tiny(0.0), 1);
     let missing = dir.join("nope.safetensors");
-    let e = m.load(&missing).unwrap_err().to_string();
+    let e = load_file(&mut m, &missing).unwrap_err().to_string();
     assert!(e.starts_with("[ERR_IO]") && e.contains("nope.safetensors"), "{e}");
 
     let good = dir.join("good.safetensors");
-    m.save(&good).unwrap();
+    std::fs::write(&good, m.weights_bytes(HashMap::new()).unwrap()).unwrap();
     let bytes = std::fs::read(&good).unwrap();
     let corrupt = dir.join("corrupt.safetensors");
     std::fs::write(&corrupt, &bytes[..bytes.len() / 2]).unwrap();
-    let e = m.load(&corrupt).unwrap_err().to_string();
+    let e = load_file(&mut m, &corrupt).unwrap_err().to_string();
     assert!(e.starts_with("[ERR_WEIGHTS]") && e.contains("corrupt.safetensors"), "{e}");
 
     let mut other_cfg = tiny(0.0);
     other_cfg.growth_rate = 8;
-    let mut other = DenseNet::<f32>::new(other_cfg, 1).unwrap();
-    let before = other.params.tensors.clone();
-    let e = other.load(&good).unwrap_err().to_string();
+    let mut other = new_model::<f32>(other_cfg, 1);
+    let before = other.params_host().clone();
+    let e = load_file(&mut other, &good).unwrap_err().to_string();
     assert!(e.contains("'features.denseblock1.denselayer1.conv1.weight' has shape [24, 12, 1, 1], expected [32, 12, 1, 1]"), "{e}");
-    assert!(other.params.tensors == before, "a failed load changes nothing");
+    assert!(other.params_host() == before, "a failed load changes nothing");
 
-    let mut f64_model = DenseNet::<f64>::new(tiny(0.0), 1).unwrap();
-    f64_model.load(&good).unwrap();
-    assert_eq!(f64_model.params.tensors[0][3], m.params.tensors[0][3] as f64, "f32 files load into f64 models");
+    let mut f64_model = new_model::<f64>(tiny(0.0), 1);
+    load_file(&mut f64_model, &good).unwrap();
+    assert_eq!(f64_model.params_host()[0][3], m.params_host()[0][3] as f64, "f32 files load into f64 models");
     std::fs::remove_dir_all(&dir).ok();
 }

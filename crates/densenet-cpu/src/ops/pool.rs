@@ -1,6 +1,7 @@
 //! Pooling on planes of H×W (channel-major tensors are C*N consecutive planes).
 
-use crate::float::Float;
+use densenet_core::Float;
+use densenet_core::geometry::max3s2_out;
 use rayon::prelude::*;
 
 /// 2×2 average pool, stride 2 (odd trailing rows/columns are dropped, as in PyTorch).
@@ -35,19 +36,22 @@ pub fn avg2_backward<T: Float>(dy: &[T], planes: usize, h: usize, w: usize, dx: 
     });
 }
 
-/// Output side of the 3×3, stride-2, pad-1 max pool.
-pub fn max3s2_out(side: usize) -> usize {
-    (side + 2 - 3) / 2 + 1
-}
 
 /// 3×3 max pool, stride 2, padding 1. `argmax` receives the in-plane index of each maximum
 /// (the first one in scan order on ties, as PyTorch).
-pub fn max3s2_forward<T: Float>(x: &[T], planes: usize, h: usize, w: usize, y: &mut [T], argmax: &mut [u32]) {
+/// Without `argmax` (inference) the indices are not kept.
+pub fn max3s2_forward<T: Float>(x: &[T], planes: usize, h: usize, w: usize, y: &mut [T], argmax: Option<&mut [u32]>) {
     let (ho, wo) = (max3s2_out(h), max3s2_out(w));
+    let mut none: Vec<u32> = Vec::new();
+    let (argmax, stride) = match argmax {
+        Some(a) => (&mut a[..planes * ho * wo], ho * wo),
+        None => (&mut none[..], 0),
+    };
+    let mut idx: Vec<&mut [u32]> = if stride == 0 { (0..planes).map(|_| Default::default()).collect() } else { argmax.chunks_mut(stride).collect() };
     x[..planes * h * w]
         .par_chunks(h * w)
         .zip(y[..planes * ho * wo].par_chunks_mut(ho * wo))
-        .zip(argmax[..planes * ho * wo].par_chunks_mut(ho * wo))
+        .zip(idx.par_iter_mut())
         .for_each(|((xp, yp), ap)| {
             for oy in 0..ho {
                 let y0 = (2 * oy).saturating_sub(1);
@@ -67,7 +71,9 @@ pub fn max3s2_forward<T: Float>(x: &[T], planes: usize, h: usize, w: usize, y: &
                         }
                     }
                     yp[oy * wo + ox] = bv;
-                    ap[oy * wo + ox] = best as u32;
+                    if let Some(a) = ap.get_mut(oy * wo + ox) {
+                        *a = best as u32;
+                    }
                 }
             }
         });
@@ -88,7 +94,13 @@ pub fn max3s2_backward<T: Float>(dy: &[T], argmax: &[u32], planes: usize, h: usi
         });
 }
 
-/// Mean of each plane: [planes].
-pub fn global_avg_forward<T: Float>(x: &[T], planes: usize, hw: usize) -> Vec<T> {
-    x[..planes * hw].par_chunks(hw).map(|p| T::from_f64(p.iter().map(|v| v.to_f64()).sum::<f64>() / hw as f64)).collect()
+/// Mean of each plane into `out` [planes].
+pub fn global_avg_forward<T: Float>(x: &[T], planes: usize, hw: usize, out: &mut [T]) {
+    x[..planes * hw].par_chunks(hw).zip(out[..planes].par_iter_mut()).for_each(|(p, o)| *o = T::from_f64(p.iter().map(|v| v.to_f64()).sum::<f64>() / hw as f64));
+}
+
+/// dx[plane, i] = dpooled[plane] / hw.
+pub fn global_avg_backward<T: Float>(dpooled: &[T], planes: usize, hw: usize, dx: &mut [T]) {
+    let inv = T::from_f64(1.0 / hw as f64);
+    dx[..planes * hw].par_chunks_mut(hw).zip(dpooled[..planes].par_iter()).for_each(|(plane, g)| plane.fill(*g * inv));
 }

@@ -1,0 +1,186 @@
+//! The backend seam: the network's ops over device buffers, at llm.c's level of granularity.
+//!
+//! The orchestration (stem, dense layers, transitions, head; both memory modes; running
+//! statistics once per step) is written once over this trait. A backend owns its buffers and
+//! kernels: `densenet-cpu` implements it with gemm + rayon; a CUDA or WASM backend implements
+//! the same ops. Tensors inside the network are channel-major ([C, N, H, W]): every channel is
+//! one contiguous run of P = N·H·W values, so a block's input prefix is a plain sub-view.
+//!
+//! Views borrow from a buffer at an offset (`Src` reads, `Dst` writes). The memory-efficient
+//! algorithm reads a layer's input prefix and writes its k new channels into the same block
+//! buffer: [`Backend::split_mut`] hands out the two disjoint halves.
+
+use crate::error::Result;
+use crate::float::Float;
+use crate::geometry::ConvGeom;
+use crate::optim::SgdConfig;
+use std::ops::Range;
+
+/// Per-channel statistics of one BN call (device buffers of `channels` values).
+pub struct BatchStats<B> {
+    pub mean: B,
+    pub invstd: B,
+    /// Unbiased batch variance, for the running-variance update (absent in eval).
+    pub var_unbiased: Option<B>,
+}
+
+/// The affine parameters and statistics one BN(-ReLU) call uses.
+pub struct BnArgs<S> {
+    pub gamma: S,
+    pub beta: S,
+    pub mean: S,
+    pub invstd: S,
+    pub relu: bool,
+}
+
+/// Where a BN backward writes d(x).
+pub enum GradOut<D> {
+    /// d(x) is added into this view.
+    Accumulate(D),
+    /// d(y) is overwritten with d(x).
+    InPlace,
+}
+
+/// Where a layer's dropout keep-mask comes from.
+pub enum MaskSource<S> {
+    /// A pure function of (seed, layer id, element index): regenerated in backward, the same
+    /// for any thread count (see `dropout_keep`).
+    Hashed { seed: u64, layer: usize },
+    /// Given explicitly (1 = keep, 0 = drop), e.g. replayed from a reference run.
+    Given(S),
+}
+
+/// Loss of a batch and its logits gradient.
+pub struct LossOut<B> {
+    pub loss: f64,
+    pub correct: usize,
+    /// d(mean loss)/d(logits), [N, K].
+    pub dlogits: B,
+}
+
+/// A compute device for element type `T`.
+pub trait Backend<T: Float>: Send + Sync {
+    /// An owned buffer of `T` on the device.
+    type Buf: Send + Sync;
+    /// Pooling argmax indices on the device.
+    type Idx: Send + Sync;
+    /// A read-only view into a buffer.
+    type Src<'a>: Copy
+    where
+        Self: 'a;
+    /// A writable view into a buffer.
+    type Dst<'a>
+    where
+        Self: 'a;
+
+    /// Short name ("cpu", "cuda", ...).
+    fn name(&self) -> &'static str;
+
+    // ---- memory -------------------------------------------------------------------------
+
+    /// A zero-filled buffer of `len` elements (an error, never an abort, when it cannot be had).
+    fn alloc(&self, len: usize) -> Result<Self::Buf>;
+    fn alloc_idx(&self, len: usize) -> Result<Self::Idx>;
+    fn upload(&self, data: &[T]) -> Result<Self::Buf>;
+    fn download(&self, src: Self::Src<'_>) -> Vec<T>;
+    fn len(buf: &Self::Buf) -> usize;
+    fn src(buf: &Self::Buf) -> Self::Src<'_>;
+    fn dst(buf: &mut Self::Buf) -> Self::Dst<'_>;
+    fn slice<'a>(src: Self::Src<'a>, range: Range<usize>) -> Self::Src<'a>;
+    fn slice_mut<'a>(dst: Self::Dst<'a>, range: Range<usize>) -> Self::Dst<'a>;
+    /// Two disjoint writable halves [0, at) and [at, len).
+    fn split_mut<'a>(dst: Self::Dst<'a>, at: usize) -> (Self::Dst<'a>, Self::Dst<'a>);
+    /// A shorter-lived writable view of the same range.
+    fn reborrow<'b>(dst: &'b mut Self::Dst<'_>) -> Self::Dst<'b>;
+    /// A read-only view of a writable one.
+    fn as_src<'b>(dst: &'b Self::Dst<'_>) -> Self::Src<'b>;
+
+    /// dst = 0.
+    fn fill_zero(&self, dst: Self::Dst<'_>);
+    /// dst = src (same length).
+    fn copy(&self, src: Self::Src<'_>, dst: Self::Dst<'_>);
+    /// dst += src (same length).
+    fn add_assign(&self, src: Self::Src<'_>, dst: Self::Dst<'_>);
+
+    // ---- batch norm (+ ReLU) ------------------------------------------------------------
+
+    /// Mean, 1/sqrt(var + eps) and unbiased variance of each of `channels` runs of `p` values,
+    /// reduced in a fixed order (the same bits for any thread count).
+    fn bn_stats(&self, x: Self::Src<'_>, channels: usize, p: usize) -> Result<BatchStats<Self::Buf>>;
+    /// Eval statistics: the running mean and 1/sqrt(running_var + eps).
+    fn bn_running_stats(&self, running_mean: Self::Src<'_>, running_var: Self::Src<'_>) -> Result<BatchStats<Self::Buf>>;
+    /// running ← (1 − momentum)·running + momentum·batch (PyTorch's rule; the variance unbiased).
+    fn bn_update_running(&self, batch_mean: Self::Src<'_>, batch_var_unbiased: Self::Src<'_>, running_mean: Self::Dst<'_>, running_var: Self::Dst<'_>);
+    /// y = [relu](gamma·(x − mean)·invstd + beta) per channel.
+    fn bn_forward(&self, x: Self::Src<'_>, channels: usize, p: usize, args: &BnArgs<Self::Src<'_>>, y: Self::Dst<'_>);
+    /// Training-mode BN(-ReLU) backward from x and d(y); the ReLU mask is recomputed from x.
+    /// dgamma and dbeta are accumulated; d(x) goes where `out` says.
+    #[allow(clippy::too_many_arguments)]
+    fn bn_backward(&self, x: Self::Src<'_>, dy: Self::Dst<'_>, channels: usize, p: usize, args: &BnArgs<Self::Src<'_>>, dgamma: Self::Dst<'_>, dbeta: Self::Dst<'_>, out: GradOut<Self::Dst<'_>>);
+
+    // ---- convolution (no bias) ----------------------------------------------------------
+
+    /// y (+)= conv(x, weight); x [Cin, N, H, W], weight [Cout, Cin, k, k], y [Cout, N, Ho, Wo].
+    fn conv_forward(&self, x: Self::Src<'_>, weight: Self::Src<'_>, g: &ConvGeom, y: Self::Dst<'_>, accumulate: bool);
+    /// dweight += d(y) × lowered(x)ᵀ (fixed reduction order).
+    fn conv_backward_weight(&self, x: Self::Src<'_>, dy: Self::Src<'_>, g: &ConvGeom, dweight: Self::Dst<'_>);
+    /// dx (+)= the input gradient of d(y).
+    fn conv_backward_input(&self, dy: Self::Src<'_>, weight: Self::Src<'_>, g: &ConvGeom, dx: Self::Dst<'_>, accumulate: bool);
+
+    // ---- pooling, classifier, loss ------------------------------------------------------
+
+    /// 2×2 average pool, stride 2, over `planes` planes of h×w.
+    fn avg_pool2_forward(&self, x: Self::Src<'_>, planes: usize, h: usize, w: usize, y: Self::Dst<'_>);
+    /// dx = its backward (overwritten).
+    fn avg_pool2_backward(&self, dy: Self::Src<'_>, planes: usize, h: usize, w: usize, dx: Self::Dst<'_>);
+    /// 3×3 max pool, stride 2, padding 1; `argmax` (training only) receives each maximum's
+    /// in-plane index (the first on ties, as PyTorch).
+    fn max_pool3s2_forward(&self, x: Self::Src<'_>, planes: usize, h: usize, w: usize, y: Self::Dst<'_>, argmax: Option<&mut Self::Idx>);
+    /// dx = scatter of d(y) onto the saved maxima (overwritten).
+    fn max_pool3s2_backward(&self, dy: Self::Src<'_>, argmax: &Self::Idx, planes: usize, h: usize, w: usize, dx: Self::Dst<'_>);
+    /// Mean of each of `planes` planes of `hw` values into `out` [planes].
+    fn global_avg_forward(&self, x: Self::Src<'_>, planes: usize, hw: usize, out: Self::Dst<'_>);
+    /// dx[plane, i] = dpooled[plane] / hw (overwritten).
+    fn global_avg_backward(&self, dpooled: Self::Src<'_>, planes: usize, hw: usize, dx: Self::Dst<'_>);
+    /// logits[N, K] = pooled[C, N]ᵀ × weight[K, C]ᵀ + bias.
+    #[allow(clippy::too_many_arguments)]
+    fn linear_forward(&self, pooled: Self::Src<'_>, weight: Self::Src<'_>, bias: Self::Src<'_>, n: usize, c: usize, k: usize, logits: Self::Dst<'_>);
+    /// Accumulates dweight and dbias; writes dpooled [C, N].
+    #[allow(clippy::too_many_arguments)]
+    fn linear_backward(&self, pooled: Self::Src<'_>, weight: Self::Src<'_>, dlogits: Self::Src<'_>, n: usize, c: usize, k: usize, dweight: Self::Dst<'_>, dbias: Self::Dst<'_>, dpooled: Self::Dst<'_>);
+    /// Mean softmax cross-entropy of logits [N, K] against labels (each < K).
+    fn softmax_cross_entropy(&self, logits: Self::Src<'_>, labels: &[usize], k: usize) -> Result<LossOut<Self::Buf>>;
+
+    // ---- dropout, optimizer, numerics guard ---------------------------------------------
+
+    /// y ← y · mask / (1 − p): the forward and the backward are the same operation.
+    fn dropout(&self, y: Self::Dst<'_>, p: f64, mask: MaskSource<Self::Src<'_>>);
+    /// One SGD step of one tensor (PyTorch's semantics, dampening 0): g = grad + wd·p;
+    /// buf = g on the first step, else m·buf + g; d = g + m·buf (Nesterov) or buf; p −= lr·d.
+    /// `momentum` is None when the momentum factor is 0.
+    fn sgd_step(&self, param: Self::Dst<'_>, grad: Self::Src<'_>, momentum: Option<(Self::Dst<'_>, bool)>, cfg: &SgdConfig);
+    /// The first element that is NaN or ±Inf, with its value.
+    fn first_non_finite(&self, x: Self::Src<'_>) -> Option<(usize, f64)>;
+}
+
+/// splitmix64: the mixing function behind the weight init and the dropout masks.
+#[inline]
+pub fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The hashed dropout mask every backend must reproduce: element `i` of layer `layer` is kept
+/// when its 53-bit hash is at or above p·2⁵³.
+#[inline]
+pub fn dropout_keep(seed: u64, layer: usize, p: f64) -> impl Fn(usize) -> bool {
+    let base = splitmix64(seed ^ (layer as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let threshold = (p * (1u64 << 53) as f64) as u64;
+    move |i| splitmix64(base.wrapping_add(i as u64)) >> 11 >= threshold
+}
+
+/// BN constants (PyTorch's defaults).
+pub const BN_EPS: f64 = 1e-5;
+pub const BN_MOMENTUM: f64 = 0.1;

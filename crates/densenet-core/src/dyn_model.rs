@@ -1,0 +1,85 @@
+//! The object-safe model interface every binding holds as one boxed object, whatever the
+//! element type and backend behind it.
+
+use crate::backend::Backend;
+use crate::config::DenseNetConfig;
+use crate::error::Result;
+use crate::float::Float;
+use crate::layers::context::MemoryMode;
+use crate::model::{DenseNet, StepOutput};
+use crate::optim::SgdConfig;
+use std::collections::HashMap;
+
+/// A DenseNet behind a vtable: f32 inputs in, f32 logits out, bytes for weights and checkpoints.
+pub trait Model: Send + Sync {
+    fn config(&self) -> &DenseNetConfig;
+    /// "f32" or "f64": the element type of the weights and the arithmetic.
+    fn dtype(&self) -> &'static str;
+    /// "cpu", "cuda", ...
+    fn backend_name(&self) -> &'static str;
+    fn parameter_count(&self) -> usize;
+    fn memory_mode(&self) -> MemoryMode;
+    fn set_memory_mode(&mut self, mode: MemoryMode);
+    fn optimizer(&self) -> SgdConfig;
+    fn set_optimizer(&mut self, cfg: SgdConfig) -> Result<()>;
+    /// Completed optimizer steps.
+    fn step(&self) -> u64;
+    fn predict(&self, input: &[f32], shape: &[usize]) -> Result<Vec<f32>>;
+    fn train_step(&mut self, input: &[f32], shape: &[usize], labels: &[i64]) -> Result<StepOutput>;
+    fn eval_step(&self, input: &[f32], shape: &[usize], labels: &[i64]) -> Result<StepOutput>;
+    fn weights_bytes(&self, metadata: HashMap<String, String>) -> Result<Vec<u8>>;
+    fn load_weights(&mut self, bytes: &[u8], source: &str) -> Result<()>;
+    fn checkpoint_bytes(&self, extra_json: &str) -> Result<Vec<u8>>;
+    fn load_checkpoint(&mut self, bytes: &[u8], source: &str) -> Result<String>;
+}
+
+impl<T: Float, B: Backend<T> + 'static> Model for DenseNet<T, B> {
+    fn config(&self) -> &DenseNetConfig {
+        DenseNet::config(self)
+    }
+    fn dtype(&self) -> &'static str {
+        T::NAME
+    }
+    fn backend_name(&self) -> &'static str {
+        self.backend().name()
+    }
+    fn parameter_count(&self) -> usize {
+        DenseNet::parameter_count(self)
+    }
+    fn memory_mode(&self) -> MemoryMode {
+        DenseNet::memory_mode(self)
+    }
+    fn set_memory_mode(&mut self, mode: MemoryMode) {
+        DenseNet::set_memory_mode(self, mode)
+    }
+    fn optimizer(&self) -> SgdConfig {
+        DenseNet::optimizer(self)
+    }
+    fn set_optimizer(&mut self, cfg: SgdConfig) -> Result<()> {
+        DenseNet::set_optimizer(self, cfg)
+    }
+    fn step(&self) -> u64 {
+        DenseNet::step(self)
+    }
+    fn predict(&self, input: &[f32], shape: &[usize]) -> Result<Vec<f32>> {
+        Ok(DenseNet::predict(self, input, shape)?.iter().map(|v| v.to_f64() as f32).collect())
+    }
+    fn train_step(&mut self, input: &[f32], shape: &[usize], labels: &[i64]) -> Result<StepOutput> {
+        DenseNet::train_step(self, input, shape, labels)
+    }
+    fn eval_step(&self, input: &[f32], shape: &[usize], labels: &[i64]) -> Result<StepOutput> {
+        DenseNet::eval_step(self, input, shape, labels)
+    }
+    fn weights_bytes(&self, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+        DenseNet::weights_bytes(self, metadata)
+    }
+    fn load_weights(&mut self, bytes: &[u8], source: &str) -> Result<()> {
+        DenseNet::load_weights(self, bytes, source)
+    }
+    fn checkpoint_bytes(&self, extra_json: &str) -> Result<Vec<u8>> {
+        DenseNet::checkpoint_bytes(self, extra_json)
+    }
+    fn load_checkpoint(&mut self, bytes: &[u8], source: &str) -> Result<String> {
+        DenseNet::load_checkpoint(self, bytes, source)
+    }
+}

@@ -1,0 +1,19 @@
+//! densenet-cpu: the CPU backend of densenet-core — gemm with runtime-dispatched AVX-512/AVX2
+//! kernels, rayon-parallel BN and pooling loops, and a per-op profiler (`DENSENET_PROFILE=1`).
+//! Work runs on the caller's rayon pool: wrap calls in `ThreadPool::install` to choose threads.
+
+mod backend;
+pub mod ops;
+
+pub use backend::Cpu;
+
+use densenet_core::{DenseNet, DenseNetConfig, Error, Model, Result};
+
+/// A DenseNet on the CPU of element type `dtype` ("f32" or "f64"), weights initialized from `seed`.
+pub fn new_model(config: DenseNetConfig, dtype: &str, seed: u64) -> Result<Box<dyn Model>> {
+    match dtype {
+        "f32" => Ok(Box::new(DenseNet::new(Cpu::<f32>::new(), config, seed)?)),
+        "f64" => Ok(Box::new(DenseNet::new(Cpu::<f64>::new(), config, seed)?)),
+        other => Err(Error::InvalidArg(format!("dtype must be 'f32' or 'f64', got '{other}'"))),
+    }
+}

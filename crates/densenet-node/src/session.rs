@@ -1,0 +1,58 @@
+//! A model as the binding holds it: one boxed `Model` (any dtype, any backend) with the thread
+//! pool its work runs on. The core owns no threads; this is where they live.
+
+use densenet_core::{Error, Model, Result};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Most threads a model may use (a larger request is a typo, not a machine).
+pub const MAX_THREADS: usize = 1024;
+
+pub struct Session {
+    model: Box<dyn Model>,
+    pool: rayon::ThreadPool,
+}
+
+/// A session shared with its async tasks; `None` once disposed.
+pub type Shared = Arc<Mutex<Option<Session>>>;
+
+pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    if threads == 0 || threads > MAX_THREADS {
+        return Err(Error::InvalidArg(format!("threads must be in 1..={MAX_THREADS}, got {threads}")));
+    }
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| Error::InvalidArg(format!("cannot start {threads} threads: {e}")))
+}
+
+/// Threads used when none is given: the machine's available parallelism.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+impl Session {
+    pub fn new(model: Box<dyn Model>, threads: usize) -> Result<Self> {
+        Ok(Session { model, pool: thread_pool(threads)? })
+    }
+
+    pub fn model(&self) -> &dyn Model {
+        &*self.model
+    }
+
+    /// Runs `f` on the model inside this session's thread pool.
+    pub fn run<R: Send>(&mut self, f: impl FnOnce(&mut dyn Model) -> R + Send) -> R {
+        let model = &mut *self.model;
+        self.pool.install(|| f(model))
+    }
+
+    pub fn set_threads(&mut self, threads: usize) -> Result<()> {
+        self.pool = thread_pool(threads)?;
+        Ok(())
+    }
+}
+
+/// Runs `f` on the session; a panic in an earlier call does not make it unusable.
+pub fn with<R>(s: &Shared, f: impl FnOnce(&mut Session) -> Result<R>) -> Result<R> {
+    let mut guard: MutexGuard<'_, Option<Session>> = s.lock().unwrap_or_else(|p| p.into_inner());
+    match guard.as_mut() {
+        Some(session) => f(session),
+        None => Err(Error::InvalidArg("the model was disposed".into())),
+    }
+}
