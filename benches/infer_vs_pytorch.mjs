@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Side-by-side inference benchmark: densenet121 at 224×224, batch 1 and 16, f32 — ours
-// (crates/densenet-core/examples/infer_bench.rs, predict), PyTorch eval under
+// (crates/densenet-cpu/examples/infer_bench.rs, predict), PyTorch eval under
 // torch.inference_mode (benches/torch_infer.py) and onnxruntime-node on the ONNX export of the
 // same PyTorch model (benches/ort_infer.mjs), alternating processes, peak RSS by GNU time.
 //

@@ -1,6 +1,6 @@
 // onnxruntime-node side of benches/infer_vs_pytorch.mjs: runs an ONNX model (exported by
 // benches/torch_infer.py --export-onnx) on random input and prints one JSON line like
-// crates/densenet-core/examples/infer_bench.rs.
+// crates/densenet-cpu/examples/infer_bench.rs.
 //
 //   node benches/ort_infer.mjs --model FILE.onnx [--ort-module PATH] [--batch 1] [--size 224] [--runs 8] [--warmup 2] [--threads N]
 

@@ -5,7 +5,7 @@
     python3 benches/torch_infer.py --export-onnx OUT.onnx [--preset densenet121]
 
 Random weights (timing does not depend on them), f32, torch.inference_mode(). Prints one JSON
-line like crates/densenet-core/examples/infer_bench.rs. --export-onnx writes the same model with
+line like crates/densenet-cpu/examples/infer_bench.rs. --export-onnx writes the same model with
 a dynamic batch axis (input "input", output "logits") for onnxruntime-node and exits; it needs
 the `onnx` package (pip install onnx).
 """

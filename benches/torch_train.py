@@ -7,7 +7,7 @@ The model is torchvision.models.DenseNet (so memory_efficient=True/False is torc
 checkpointing) with the CIFAR stem swapped in for CIFAR presets: conv0 3x3/1, no norm0/relu0/
 pool0 — the same network as scripts/fixtures/reference_models.py's RefDenseNet (checked by its
 parameter count). f32, random data, SGD(lr 0.1, momentum 0.9, nesterov, weight decay 1e-4).
-Prints one JSON line like crates/densenet-core/examples/train_bench.rs.
+Prints one JSON line like crates/densenet-cpu/examples/train_bench.rs.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Side-by-side training benchmark: our training step (crates/densenet-core/examples/train_bench.rs,
+// Side-by-side training benchmark: our training step (crates/densenet-cpu/examples/train_bench.rs,
 // efficient and naive) against PyTorch (benches/torch_train.py, torchvision's DenseNet with
 // memory_efficient False and True), same model, batch, threads and optimizer, alternating
 // processes, each measured for peak RSS with GNU time. Medians over the repeats, ratios ours/PyTorch.

@@ -54,10 +54,12 @@ function which(name, path) {
 }
 
 /**
- * The environment of a user without Rust: PATH without any directory that holds cargo or rustc
- * (when node/npm live in such a directory, a shim directory with links to them is put first),
- * no Rust or npm-lifecycle variables, no DENSENET_* variables.
- * @param {string} shimDir - where to put the node/npm/npx links if needed
+ * The environment of a user without Rust: PATH without the directories that hold cargo or rustc
+ * (rustup's ~/.cargo/bin and the like). A system directory that also holds the shell (Debian's
+ * Rust puts cargo in /usr/bin) cannot be dropped: there cargo and rustc are shadowed by failing
+ * shims put first on PATH. When node/npm live in a dropped directory, links to them go there too.
+ * No Rust or npm-lifecycle variables, no DENSENET_* variables.
+ * @param {string} shimDir - where to put the shims and the node/npm/npx links
  */
 export function userEnv(shimDir) {
   const env = {};
@@ -66,18 +68,22 @@ export function userEnv(shimDir) {
     if (/^(npm_|NPM_CONFIG_PREFIX$|INIT_CWD$|CARGO|RUST|DENSENET_)/i.test(k)) continue;
     env[k] = v;
   }
-  const dirs = (process.env.PATH ?? '').split(delimiter).filter((d) => d && !hasExecutable(d, 'cargo') && !hasExecutable(d, 'rustc'));
+  const hasRust = (d) => hasExecutable(d, 'cargo') || hasExecutable(d, 'rustc');
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter((d) => d && (!hasRust(d) || hasExecutable(d, 'sh')));
   let path = [...new Set(dirs)].join(delimiter);
+  mkdirSync(shimDir, { recursive: true });
+  for (const tool of ['cargo', 'rustc']) {
+    const shim = join(shimDir, tool);
+    if (!existsSync(shim)) writeFileSync(shim, `#!/bin/sh\necho "${tool}: not installed (hidden by the install test)" >&2\nexit 127\n`, { mode: 0o755 });
+  }
   if (!which('node', path) || !which('npm', path) || !which('npx', path)) {
-    mkdirSync(shimDir, { recursive: true });
     const nodeDir = dirname(process.execPath);
     for (const name of ['node', 'npm', 'npx']) {
       const target = name === 'node' ? process.execPath : which(name, process.env.PATH ?? '') ?? join(nodeDir, name);
       if (!existsSync(join(shimDir, name))) symlinkSync(target, join(shimDir, name));
     }
-    path = shimDir + delimiter + path;
   }
-  env.PATH = path;
+  env.PATH = shimDir + delimiter + path;
   return env;
 }
 
@@ -268,7 +274,8 @@ export const checks = {
   'the user environment has no cargo or rustc'(ctx) {
     for (const tool of ['cargo', 'rustc']) {
       const r = spawnSync(tool, ['--version'], { env: ctx.env, encoding: 'utf8' });
-      assert(r.error && r.error.code === 'ENOENT', `${tool} is still reachable on the test PATH`);
+      const hidden = (r.error && r.error.code === 'ENOENT') || (r.status === 127 && /hidden by the install test/.test(r.stderr));
+      assert(hidden, `${tool} is still reachable on the test PATH`);
     }
   },
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The `npm test` script: runs the Rust tests (`cargo test --release --workspace --no-fail-fast`)
+// The `npm test` script: runs the Rust tests (`cargo test --release --workspace --no-fail-fast`),
+// the project checks (clippy, rustfmt, the core's wasm32 build: one test each)
 // and then the ava tests (`ava --tap`), streams their output, counts the passed and failed tests
 // of both suites, and ends with exactly one last line `N passed, N failed` (the sums).
 //
@@ -89,6 +90,30 @@ async function cargoSuite() {
   return suite;
 }
 
+/** Project checks that each count as one test: lint, format, and the core's wasm32 build. */
+async function checkSuite() {
+  const suite = makeSuite('checks');
+  const checks = [
+    ['cargo clippy (warnings are errors)', 'cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'warnings']],
+    ['cargo fmt --check', 'cargo', ['fmt', '--all', '--check']],
+    ['densenet-core builds for wasm32-unknown-unknown', 'bash', ['scripts/check-wasm-core.sh']],
+  ];
+  suite.ran = true;
+  for (const [name, cmd, args] of checks) {
+    console.log(`\n=== ${name}: ${cmd} ${args.join(' ')} ===`);
+    const res = await run(cmd, args, () => {});
+    if (res.code === 0) {
+      suite.passed += 1;
+      console.log(`ok - ${name}`);
+    } else {
+      suite.failed += 1;
+      console.log(`not ok - ${name}`);
+      suite.note += `${suite.note ? '\n' : ''}checks: ${name} failed`;
+    }
+  }
+  return suite;
+}
+
 async function avaSuite(extra) {
   const suite = makeSuite('ava');
   const args = ['ava', '--tap', ...extra];
@@ -111,7 +136,7 @@ async function avaSuite(extra) {
 }
 
 const extra = process.argv.slice(2);
-const suites = [await cargoSuite(), await avaSuite(extra)];
+const suites = [await cargoSuite(), await checkSuite(), await avaSuite(extra)];
 
 console.log('\n=== summary ===');
 for (const s of suites) {
@@ -120,6 +145,8 @@ for (const s of suites) {
 }
 const passed = suites.reduce((a, s) => a + s.passed, 0);
 const failed = suites.reduce((a, s) => a + s.failed, 0);
+const skipped = suites.reduce((a, s) => a + s.skipped, 0);
 const ok = failed === 0 && passed > 0 && suites.every((s) => s.ran);
 process.exitCode = ok ? 0 : 1;
-console.log(`${passed} passed, ${failed} failed`);
+// Skipped tests (cargo's ignored, ava's skip/todo) are never counted as passed.
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

@@ -198,7 +198,7 @@ test('densenet predict without --config on a file that carries no architecture s
   t.teardown(cleanup);
   const img = join(dir, 'x.png');
   await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).png().toFile(img);
-  const tv = join(root, 'crates/densenet-core/tests/fixtures/torchvision_small.safetensors');
+  const tv = join(root, 'crates/densenet-cpu/tests/fixtures/torchvision_small.safetensors');
   const r = await cli(['predict', '--model', tv, img]);
   t.is(r.code, 1);
   t.regex(r.stderr, /carries no architecture.*--config/);

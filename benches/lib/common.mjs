@@ -85,11 +85,11 @@ export function machine() {
   };
 }
 
-/** Builds a Rust example of densenet-core in release mode; returns its path. */
+/** Builds a Rust example of densenet-cpu in release mode; returns its path. */
 export function buildExample(name, { build = true, log = () => {} } = {}) {
   if (build) {
-    log(`building example ${name} (cargo build --release -p densenet-core --example ${name})`);
-    const r = spawnSync('cargo', ['build', '--release', '-p', 'densenet-core', '--example', name], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    log(`building example ${name} (cargo build --release -p densenet-cpu --example ${name})`);
+    const r = spawnSync('cargo', ['build', '--release', '-p', 'densenet-cpu', '--example', name], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
     if (r.status !== 0) throw new Error(`cargo build of example ${name} failed`);
   }
   const target = process.env.CARGO_TARGET_DIR ? path.resolve(ROOT, process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target');

@@ -116,7 +116,17 @@ pub trait Backend<T: Float>: Send + Sync {
     /// Training-mode BN(-ReLU) backward from x and d(y); the ReLU mask is recomputed from x.
     /// dgamma and dbeta are accumulated; d(x) goes where `out` says.
     #[allow(clippy::too_many_arguments)]
-    fn bn_backward(&self, x: Self::Src<'_>, dy: Self::Dst<'_>, channels: usize, p: usize, args: &BnArgs<Self::Src<'_>>, dgamma: Self::Dst<'_>, dbeta: Self::Dst<'_>, out: GradOut<Self::Dst<'_>>);
+    fn bn_backward(
+        &self,
+        x: Self::Src<'_>,
+        dy: Self::Dst<'_>,
+        channels: usize,
+        p: usize,
+        args: &BnArgs<Self::Src<'_>>,
+        dgamma: Self::Dst<'_>,
+        dbeta: Self::Dst<'_>,
+        out: GradOut<Self::Dst<'_>>,
+    );
 
     // ---- convolution (no bias) ----------------------------------------------------------
 
@@ -147,7 +157,18 @@ pub trait Backend<T: Float>: Send + Sync {
     fn linear_forward(&self, pooled: Self::Src<'_>, weight: Self::Src<'_>, bias: Self::Src<'_>, n: usize, c: usize, k: usize, logits: Self::Dst<'_>);
     /// Accumulates dweight and dbias; writes dpooled [C, N].
     #[allow(clippy::too_many_arguments)]
-    fn linear_backward(&self, pooled: Self::Src<'_>, weight: Self::Src<'_>, dlogits: Self::Src<'_>, n: usize, c: usize, k: usize, dweight: Self::Dst<'_>, dbias: Self::Dst<'_>, dpooled: Self::Dst<'_>);
+    fn linear_backward(
+        &self,
+        pooled: Self::Src<'_>,
+        weight: Self::Src<'_>,
+        dlogits: Self::Src<'_>,
+        n: usize,
+        c: usize,
+        k: usize,
+        dweight: Self::Dst<'_>,
+        dbias: Self::Dst<'_>,
+        dpooled: Self::Dst<'_>,
+    );
     /// Mean softmax cross-entropy of logits [N, K] against labels (each < K).
     fn softmax_cross_entropy(&self, logits: Self::Src<'_>, labels: &[usize], k: usize) -> Result<LossOut<Self::Buf>>;
 

@@ -69,11 +69,8 @@ impl DenseNetConfig {
     /// A CIFAR-style config from its depth: basic L = 3n+4, BC L = 6n+4.
     pub fn cifar(depth: usize, growth_rate: usize, bc: bool, num_classes: usize) -> Result<Self> {
         let (per_layer, form) = if bc { (6, "6n+4") } else { (3, "3n+4") };
-        if depth < 4 + per_layer || (depth - 4) % per_layer != 0 {
-            return Err(Error::Config(format!(
-                "depth must have the form {form} (n >= 1) for a {} DenseNet, got {depth}",
-                if bc { "BC" } else { "basic" }
-            )));
+        if depth < 4 + per_layer || !(depth - 4).is_multiple_of(per_layer) {
+            return Err(Error::Config(format!("depth must have the form {form} (n >= 1) for a {} DenseNet, got {depth}", if bc { "BC" } else { "basic" })));
         }
         let n = (depth - 4) / per_layer;
         let cfg = DenseNetConfig {
@@ -122,17 +119,13 @@ impl DenseNetConfig {
             "densenet169" => Ok(Self::imagenet(32, &[6, 12, 32, 32], 64)),
             "densenet201" => Ok(Self::imagenet(32, &[6, 12, 48, 32], 64)),
             "densenet264" => Ok(Self::imagenet(32, &[6, 12, 64, 48], 64)),
-            _ => Err(Error::Config(format!(
-                "unknown preset '{name}'; known presets: {}",
-                PRESET_NAMES.join(", ")
-            ))),
+            _ => Err(Error::Config(format!("unknown preset '{name}'; known presets: {}", PRESET_NAMES.join(", ")))),
         }
     }
 
     /// Parses and validates a JSON config; missing optional fields take their defaults.
     pub fn from_json(json: &str) -> Result<Self> {
-        let cfg: DenseNetConfig =
-            serde_json::from_str(json).map_err(|e| Error::Config(format!("invalid config JSON: {e}")))?;
+        let cfg: DenseNetConfig = serde_json::from_str(json).map_err(|e| Error::Config(format!("invalid config JSON: {e}")))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -143,13 +136,11 @@ impl DenseNetConfig {
 
     /// Checks every field; the error names the field and the allowed values.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, allowed: &str, got: String| {
-            Err(Error::Config(format!("{field} must be {allowed}, got {got}")))
-        };
+        let bad = |field: &str, allowed: &str, got: String| Err(Error::Config(format!("{field} must be {allowed}, got {got}")));
         if self.growth_rate == 0 {
             return bad("growthRate", "> 0", "0".into());
         }
-        if self.block_config.is_empty() || self.block_config.iter().any(|&n| n == 0) {
+        if self.block_config.is_empty() || self.block_config.contains(&0) {
             return bad("blockConfig", "a non-empty list of positive layer counts", format!("{:?}", self.block_config));
         }
         if self.num_init_features == 0 {

@@ -30,6 +30,7 @@ pub trait Float:
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
     fn is_finite(self) -> bool;
+    fn is_nan(self) -> bool;
     /// `self` if `keep`, else +0 — with bit operations, so loops using it stay branch-free.
     fn zero_unless(self, keep: bool) -> Self;
     fn bytes_of(data: &[Self]) -> &[u8];
@@ -53,6 +54,10 @@ macro_rules! impl_float {
             #[inline(always)]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
             }
             #[inline(always)]
             fn zero_unless(self, keep: bool) -> Self {

@@ -3,7 +3,6 @@
 use crate::config::DenseNetConfig;
 use crate::error::{Error, Result};
 
-
 #[derive(Debug, Clone)]
 pub struct Geometry {
     pub n: usize,

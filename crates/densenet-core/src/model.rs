@@ -54,7 +54,20 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         let init = Params::<T>::init(&plan, seed);
         let params = init.tensors.iter().map(|t| backend.upload(t)).collect::<Result<Vec<_>>>()?;
         let momentum = (0..plan.specs.len()).map(|_| None).collect();
-        Ok(DenseNet { backend, config, plan, params, grads: None, momentum, optimizer: SgdConfig::default(), mode: MemoryMode::Efficient, step: 0, seed, mask_overrides: None, _elem: PhantomData })
+        Ok(DenseNet {
+            backend,
+            config,
+            plan,
+            params,
+            grads: None,
+            momentum,
+            optimizer: SgdConfig::default(),
+            mode: MemoryMode::Efficient,
+            step: 0,
+            seed,
+            mask_overrides: None,
+            _elem: PhantomData,
+        })
     }
 
     pub fn config(&self) -> &DenseNetConfig {

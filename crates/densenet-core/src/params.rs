@@ -1,13 +1,16 @@
 //! The network's tensors (parameters and BN running statistics), their initialization, and
 //! safetensors I/O with torchvision's names.
 
+use crate::backend::splitmix64;
 use crate::error::{Error, Result};
 use crate::float::Float;
-use crate::backend::splitmix64;
 use crate::plan::{Plan, TensorKind};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::HashMap;
+
+/// What a safetensors file decodes to: the plan's tensors, the extra tensors by name, the metadata.
+pub type Decoded<T> = (Params<T>, HashMap<String, Vec<T>>, HashMap<String, String>);
 
 /// One Vec per tensor of the plan, in plan order.
 #[derive(Debug, Clone)]
@@ -82,7 +85,7 @@ impl<T: Float> Params<T> {
 
     /// Loads every tensor of the plan from safetensors bytes (any float dtype), checking names
     /// and shapes. `extra_prefix` names tensors (e.g. optimizer state) returned separately.
-    pub fn from_safetensors(plan: &Plan, bytes: &[u8], path: &str, extra_prefix: Option<&str>) -> Result<(Self, HashMap<String, Vec<T>>, HashMap<String, String>)> {
+    pub fn from_safetensors(plan: &Plan, bytes: &[u8], path: &str, extra_prefix: Option<&str>) -> Result<Decoded<T>> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| Error::Weights(format!("{path}: not a valid safetensors file: {e}")))?;
         let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| Error::Weights(format!("{path}: {e}")))?;
         let metadata = meta.metadata().clone().unwrap_or_default();
@@ -108,24 +111,14 @@ impl<T: Float> Params<T> {
         }
         let mut params = Self::zeros(plan);
         for (i, spec) in plan.specs.iter().enumerate() {
-            let view = found.remove(&spec.name).ok_or_else(|| {
-                Error::Weights(format!("{path}: tensor '{}' is missing (expected shape {:?})", spec.name, spec.shape))
-            })?;
+            let view = found.remove(&spec.name).ok_or_else(|| Error::Weights(format!("{path}: tensor '{}' is missing (expected shape {:?})", spec.name, spec.shape)))?;
             if view.shape() != spec.shape.as_slice() {
-                return Err(Error::Weights(format!(
-                    "{path}: tensor '{}' has shape {:?}, expected {:?} for this config",
-                    spec.name,
-                    view.shape(),
-                    spec.shape
-                )));
+                return Err(Error::Weights(format!("{path}: tensor '{}' has shape {:?}, expected {:?} for this config", spec.name, view.shape(), spec.shape)));
             }
             params.tensors[i] = view_to_vec::<T>(&view, &spec.name, path)?;
         }
         if let Some(name) = found.keys().min() {
-            return Err(Error::Weights(format!(
-                "{path}: unexpected tensor '{name}' ({} unexpected in all): the file was saved for a different config",
-                found.len()
-            )));
+            return Err(Error::Weights(format!("{path}: unexpected tensor '{name}' ({} unexpected in all): the file was saved for a different config", found.len())));
         }
         Ok((params, extra, metadata))
     }

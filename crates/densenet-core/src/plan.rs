@@ -196,14 +196,7 @@ impl Plan {
         let norm = b.bn("features.norm5", c);
         let weight = b.add("classifier.weight".into(), vec![cfg.num_classes, c], TensorKind::LinearWeight);
         let bias = b.add("classifier.bias".into(), vec![cfg.num_classes], TensorKind::LinearBias);
-        Plan {
-            specs: b.specs,
-            stem,
-            blocks,
-            transitions,
-            head: HeadPlan { norm, weight, bias, features: c, classes: cfg.num_classes },
-            drop_rate: cfg.drop_rate,
-        }
+        Plan { specs: b.specs, stem, blocks, transitions, head: HeadPlan { norm, weight, bias, features: c, classes: cfg.num_classes }, drop_rate: cfg.drop_rate }
     }
 
     /// Number of trainable parameters (conv and linear weights, BN affine, linear bias).

@@ -36,7 +36,6 @@ fn random(len: usize, seed: u64) -> Vec<f32> {
     (0..len).map(|i| ((splitmix64(seed ^ (i as u64)) >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0).collect()
 }
 
-
 /// Times `f` through `iter_custom` and remembers every sample's per-iteration time, so the
 /// median can be turned into GFLOP/s after the benchmark.
 struct Rate {
@@ -88,14 +87,10 @@ fn bench_batchnorm(c: &mut Criterion) {
         let mut y = vec![0f32; ch * P];
         // forward: read x, write y
         group.throughput(Throughput::Bytes((8 * ch * P) as u64));
-        group.bench_with_input(BenchmarkId::new("forward", format!("{ch}x64x32x32")), &ch, |b, _| {
-            b.iter(|| batchnorm::forward(black_box(&x), ch, P, &args, &mut y))
-        });
+        group.bench_with_input(BenchmarkId::new("forward", format!("{ch}x64x32x32")), &ch, |b, _| b.iter(|| batchnorm::forward(black_box(&x), ch, P, &args, &mut y)));
         // batch statistics (train-mode forward reads x twice)
         group.throughput(Throughput::Bytes((8 * ch * P) as u64));
-        group.bench_with_input(BenchmarkId::new("batch_stats", format!("{ch}x64x32x32")), &ch, |b, _| {
-            b.iter(|| black_box(batchnorm::batch_stats(black_box(&x), ch, P)))
-        });
+        group.bench_with_input(BenchmarkId::new("batch_stats", format!("{ch}x64x32x32")), &ch, |b, _| b.iter(|| black_box(batchnorm::batch_stats(black_box(&x), ch, P))));
         // backward, dx accumulated (as norm1 into the block gradient): pass 1 reads x, dy;
         // pass 2 reads x, dy, dx and writes dx.
         let mut dyb = dy.clone();
@@ -124,13 +119,9 @@ fn bench_conv(c: &mut Criterion, group_name: &str, g: ConvGeom) {
     let rate = Rate::new();
     group.bench_function("forward", |b| b.iter_custom(|it| rate.run(it, || conv::forward(black_box(&x), &w, &g, &mut y, &mut scratch))));
     rate.report(&format!("{group_name}/forward"), flops);
-    group.bench_function("backward_input", |b| {
-        b.iter_custom(|it| rate.run(it, || conv::backward_input(black_box(&dy), &w, &g, &mut dx, false, &mut scratch)))
-    });
+    group.bench_function("backward_input", |b| b.iter_custom(|it| rate.run(it, || conv::backward_input(black_box(&dy), &w, &g, &mut dx, false, &mut scratch))));
     rate.report(&format!("{group_name}/backward_input"), flops);
-    group.bench_function("backward_weight", |b| {
-        b.iter_custom(|it| rate.run(it, || conv::backward_weight(black_box(&x), &dy, &g, &mut dw)))
-    });
+    group.bench_function("backward_weight", |b| b.iter_custom(|it| rate.run(it, || conv::backward_weight(black_box(&x), &dy, &g, &mut dw))));
     rate.report(&format!("{group_name}/backward_weight"), flops);
     group.finish();
 }

@@ -35,7 +35,8 @@ impl<T: Float> Cpu<T> {
 /// A zeroed vector, or an error naming the size when the allocator says no (never an abort).
 fn try_zeroed<X: Clone + Default>(len: usize) -> Result<Vec<X>> {
     let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| Error::InvalidArg(format!("out of memory: cannot allocate a buffer of {len} elements ({} bytes)", len.saturating_mul(std::mem::size_of::<X>()))))?;
+    v.try_reserve_exact(len)
+        .map_err(|_| Error::InvalidArg(format!("out of memory: cannot allocate a buffer of {len} elements ({} bytes)", len.saturating_mul(std::mem::size_of::<X>()))))?;
     v.resize(len, X::default());
     Ok(v)
 }
@@ -174,12 +175,12 @@ impl<T: Float> Backend<T> for Cpu<T> {
                 buf.copy_from_slice(&d);
             }
             if c.nesterov {
-                d.iter_mut().zip(buf.iter()).for_each(|(dv, b)| *dv = *dv + m * *b);
+                d.iter_mut().zip(buf.iter()).for_each(|(dv, b)| *dv += m * *b);
             } else {
                 d.copy_from_slice(buf);
             }
         }
-        param.iter_mut().zip(&d).for_each(|(p, dv)| *p = *p - lr * *dv);
+        param.iter_mut().zip(&d).for_each(|(p, dv)| *p -= lr * *dv);
     }
 
     fn first_non_finite(&self, x: &[T]) -> Option<(usize, f64)> {

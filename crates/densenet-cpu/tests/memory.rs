@@ -42,10 +42,8 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOC: Counting = Counting;
 
 fn model(layers: usize) -> DenseNet<f32, Cpu<f32>> {
-    let cfg = DenseNetConfig::from_json(&format!(
-        r#"{{"growthRate":12,"blockConfig":[{layers},{layers},{layers}],"numInitFeatures":24,"numClasses":10,"smallInputs":true}}"#
-    ))
-    .unwrap();
+    let cfg =
+        DenseNetConfig::from_json(&format!(r#"{{"growthRate":12,"blockConfig":[{layers},{layers},{layers}],"numInitFeatures":24,"numClasses":10,"smallInputs":true}}"#)).unwrap();
     DenseNet::new(Cpu::new(), cfg, 1).unwrap()
 }
 

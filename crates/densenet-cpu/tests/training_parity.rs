@@ -3,6 +3,9 @@
 //! Float64 everywhere (1e-9); float32 on the tiny cases (1e-4) and, for one step, on the deep
 //! cases against PyTorch's own float32 error (`f32err.*` in the fixtures).
 
+// `!(err <= tol)` on purpose: a NaN error must fail the comparison.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 mod common;
 use common::*;
 use densenet_core::{Float, MemoryMode, SgdConfig};

@@ -8,11 +8,11 @@ mod session;
 mod tasks;
 
 use densenet_core::{DenseNetConfig, Error as CoreError, MemoryMode, SgdConfig, StepOutput, PRESET_NAMES};
-use files::{read_file, write_atomic};
-use session::{default_threads, with, Session, Shared};
 use errors::{invalid_arg, sync};
+use files::{read_file, write_atomic};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
+use session::{default_threads, with, Session, Shared};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -210,7 +210,12 @@ impl NativeModel {
             "naive" => Ok(MemoryMode::Naive),
             other => Err(invalid_arg(format!("memory mode must be 'efficient' or 'naive', got '{other}'"))),
         }
-        .and_then(|mode| with(&self.inner, |s| Ok(s.run(|m| m.set_memory_mode(mode)))));
+        .and_then(|mode| {
+            with(&self.inner, |s| {
+                s.run(|m| m.set_memory_mode(mode));
+                Ok(())
+            })
+        });
         sync(&env, r)
     }
 

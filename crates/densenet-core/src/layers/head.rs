@@ -32,7 +32,16 @@ pub fn forward<T: Float, B: Backend<T>>(hd: &HeadPlan, x: B::Src<'_>, n: usize, 
 
 /// From d(logits), accumulates the classifier and norm5 gradients and d(x) into `gx`.
 #[allow(clippy::too_many_arguments)]
-pub fn backward<T: Float, B: Backend<T>>(hd: &HeadPlan, out: &HeadOut<B::Buf>, x: B::Src<'_>, dlogits: B::Src<'_>, gx: B::Dst<'_>, n: usize, hw: usize, cx: &mut Ctx<T, B>) -> Result<()> {
+pub fn backward<T: Float, B: Backend<T>>(
+    hd: &HeadPlan,
+    out: &HeadOut<B::Buf>,
+    x: B::Src<'_>,
+    dlogits: B::Src<'_>,
+    gx: B::Dst<'_>,
+    n: usize,
+    hw: usize,
+    cx: &mut Ctx<T, B>,
+) -> Result<()> {
     let p = n * hw;
     let (be, params) = (cx.be, cx.params);
     let c = hd.features;

@@ -26,7 +26,17 @@ pub fn forward<T: Float, B: Backend<T>>(t: &TransitionPlan, x: B::Src<'_>, next:
 
 /// Takes d(next prefix), accumulates d(x) into `gx` ([cin, N, h, w]) and the weight gradients.
 #[allow(clippy::too_many_arguments)]
-pub fn backward<T: Float, B: Backend<T>>(t: &TransitionPlan, s: &BatchStats<B::Buf>, x: B::Src<'_>, dnext: B::Src<'_>, gx: B::Dst<'_>, n: usize, h: usize, w: usize, cx: &mut Ctx<T, B>) -> Result<()> {
+pub fn backward<T: Float, B: Backend<T>>(
+    t: &TransitionPlan,
+    s: &BatchStats<B::Buf>,
+    x: B::Src<'_>,
+    dnext: B::Src<'_>,
+    gx: B::Dst<'_>,
+    n: usize,
+    h: usize,
+    w: usize,
+    cx: &mut Ctx<T, B>,
+) -> Result<()> {
     let p = n * h * w;
     let (be, params) = (cx.be, cx.params);
     let (cin, cout) = (t.conv.cin, t.conv.cout);

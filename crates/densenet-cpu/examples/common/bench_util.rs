@@ -32,11 +32,7 @@ pub fn arg_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// A field of /proc/self/status in KiB (VmHWM: peak RSS, VmRSS: current RSS).
 pub fn proc_status_kb(field: &str) -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 fn splitmix64(mut z: u64) -> u64 {

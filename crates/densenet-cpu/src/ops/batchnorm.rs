@@ -4,8 +4,8 @@
 //! Backward never needs the forward's output: the ReLU mask is recomputed from x and the saved
 //! per-channel mean and inverse std, which is what lets the training pass drop BN outputs.
 
-use densenet_core::Float;
 use densenet_core::backend::{BN_EPS as EPS, BN_MOMENTUM as MOMENTUM};
+use densenet_core::Float;
 use densenet_core::{BnArgs as CoreBnArgs, GradOut};
 use rayon::prelude::*;
 
@@ -61,11 +61,7 @@ pub fn batch_stats<T: Float>(x: &[T], channels: usize, p: usize) -> BatchStats<T
             (T::from_f64(mean), T::from_f64(1.0 / (var + EPS).sqrt()), T::from_f64(unbiased))
         })
         .collect();
-    BatchStats {
-        mean: per.iter().map(|t| t.0).collect(),
-        invstd: per.iter().map(|t| t.1).collect(),
-        var_unbiased: per.iter().map(|t| t.2).collect(),
-    }
+    BatchStats { mean: per.iter().map(|t| t.0).collect(), invstd: per.iter().map(|t| t.1).collect(), var_unbiased: per.iter().map(|t| t.2).collect() }
 }
 
 /// Eval-mode statistics: the running mean and 1/sqrt(running_var + eps).
@@ -87,16 +83,19 @@ pub fn update_running<T: Float>(mean: &[T], var_unbiased: &[T], running_mean: &m
 /// y = relu(gamma * (x - mean) * invstd + beta) for the first `channels` channels.
 pub fn forward<T: Float>(x: &[T], channels: usize, p: usize, a: &BnArgs<T>, y: &mut [T]) {
     let _p = super::profile::scope("bn.forward");
-    x[..channels * p].par_chunks(p).zip(y[..channels * p].par_chunks_mut(p)).enumerate().for_each(|(c, (xc, yc))| super::simd::vectorized(|| {
-        let (mean, invstd, gamma, beta) = (a.mean[c], a.invstd[c], a.gamma[c], a.beta[c]);
-        for (xv, yv) in xc.iter().zip(yc.iter_mut()) {
-            let v = (*xv - mean) * invstd * gamma + beta;
-            // NaN propagates (as torch.relu), so the numerics guard sees it in the loss.
-            *yv = v.zero_unless(!a.relu | !(v <= T::ZERO));
-        }
-    }));
+    x[..channels * p].par_chunks(p).zip(y[..channels * p].par_chunks_mut(p)).enumerate().for_each(|(c, (xc, yc))| {
+        super::simd::vectorized(|| {
+            let (mean, invstd, gamma, beta) = (a.mean[c], a.invstd[c], a.gamma[c], a.beta[c]);
+            for (xv, yv) in xc.iter().zip(yc.iter_mut()) {
+                let v = (*xv - mean) * invstd * gamma + beta;
+                // NaN propagates (as torch.relu), so the numerics guard sees it in the loss:
+                // keep v unless it is <= 0 (a NaN compares false and is kept).
+                let non_positive = v <= T::ZERO;
+                *yv = v.zero_unless(!a.relu | !non_positive);
+            }
+        })
+    });
 }
-
 
 /// Per-channel backward: returns (Σ g, Σ g·x̂) where g is dy masked by the recomputed ReLU.
 /// Branch-free: LANES partial sums in T over blocks of BLOCK elements (so the inner loop is
@@ -146,13 +145,7 @@ pub fn backward<T: Float>(x: &[T], dy: &mut [T], channels: usize, p: usize, a: &
         .enumerate()
         .map(|(c, (xc, dyc))| {
             let (m, i, g, b) = (a.mean[c], a.invstd[c], a.gamma[c], a.beta[c]);
-            super::simd::vectorized(|| {
-                if a.relu {
-                    channel_sums::<T, true>(xc, dyc, m, i, g, b)
-                } else {
-                    channel_sums::<T, false>(xc, dyc, m, i, g, b)
-                }
-            })
+            super::simd::vectorized(|| if a.relu { channel_sums::<T, true>(xc, dyc, m, i, g, b) } else { channel_sums::<T, false>(xc, dyc, m, i, g, b) })
         })
         .collect();
     drop(sums_scope);

@@ -67,27 +67,5 @@ fn matmul_with<T: Float>(m: usize, n: usize, k: usize, dst: &mut [T], dst_rs: us
     }
     // SAFETY: dimensions and strides were checked against the destination; operand views come
     // from slices whose extents the callers size for the same m, n, k.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            accumulate,
-            lhs.ptr,
-            lhs.cs,
-            lhs.rs,
-            rhs.ptr,
-            rhs.cs,
-            rhs.rs,
-            T::ONE,
-            T::ONE,
-            false,
-            false,
-            false,
-            par,
-        )
-    }
+    unsafe { gemm::gemm(m, n, k, dst.as_mut_ptr(), 1, dst_rs as isize, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs, rhs.rs, T::ONE, T::ONE, false, false, false, par) }
 }

@@ -1,7 +1,7 @@
 //! Pooling on planes of H×W (channel-major tensors are C*N consecutive planes).
 
-use densenet_core::Float;
 use densenet_core::geometry::max3s2_out;
+use densenet_core::Float;
 use rayon::prelude::*;
 
 /// 2×2 average pool, stride 2 (odd trailing rows/columns are dropped, as in PyTorch).
@@ -36,7 +36,6 @@ pub fn avg2_backward<T: Float>(dy: &[T], planes: usize, h: usize, w: usize, dx: 
     });
 }
 
-
 /// 3×3 max pool, stride 2, padding 1. `argmax` receives the in-plane index of each maximum
 /// (the first one in scan order on ties, as PyTorch).
 /// Without `argmax` (inference) the indices are not kept.
@@ -48,50 +47,42 @@ pub fn max3s2_forward<T: Float>(x: &[T], planes: usize, h: usize, w: usize, y: &
         None => (&mut none[..], 0),
     };
     let mut idx: Vec<&mut [u32]> = if stride == 0 { (0..planes).map(|_| Default::default()).collect() } else { argmax.chunks_mut(stride).collect() };
-    x[..planes * h * w]
-        .par_chunks(h * w)
-        .zip(y[..planes * ho * wo].par_chunks_mut(ho * wo))
-        .zip(idx.par_iter_mut())
-        .for_each(|((xp, yp), ap)| {
-            for oy in 0..ho {
-                let y0 = (2 * oy).saturating_sub(1);
-                let y1 = (2 * oy + 2).min(h);
-                for ox in 0..wo {
-                    let x0 = (2 * ox).saturating_sub(1);
-                    let x1 = (2 * ox + 2).min(w);
-                    let mut best = y0 * w + x0;
-                    let mut bv = xp[best];
-                    for iy in y0..y1 {
-                        for ix in x0..x1 {
-                            let v = xp[iy * w + ix];
-                            if v > bv || v != v {
-                                bv = v;
-                                best = iy * w + ix;
-                            }
+    x[..planes * h * w].par_chunks(h * w).zip(y[..planes * ho * wo].par_chunks_mut(ho * wo)).zip(idx.par_iter_mut()).for_each(|((xp, yp), ap)| {
+        for oy in 0..ho {
+            let y0 = (2 * oy).saturating_sub(1);
+            let y1 = (2 * oy + 2).min(h);
+            for ox in 0..wo {
+                let x0 = (2 * ox).saturating_sub(1);
+                let x1 = (2 * ox + 2).min(w);
+                let mut best = y0 * w + x0;
+                let mut bv = xp[best];
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let v = xp[iy * w + ix];
+                        if v > bv || v.is_nan() {
+                            bv = v;
+                            best = iy * w + ix;
                         }
                     }
-                    yp[oy * wo + ox] = bv;
-                    if let Some(a) = ap.get_mut(oy * wo + ox) {
-                        *a = best as u32;
-                    }
+                }
+                yp[oy * wo + ox] = bv;
+                if let Some(a) = ap.get_mut(oy * wo + ox) {
+                    *a = best as u32;
                 }
             }
-        });
+        }
+    });
 }
 
 /// dx = scatter of dy onto the saved maxima (dx is overwritten).
 pub fn max3s2_backward<T: Float>(dy: &[T], argmax: &[u32], planes: usize, h: usize, w: usize, dx: &mut [T]) {
     let (ho, wo) = (max3s2_out(h), max3s2_out(w));
-    dx[..planes * h * w]
-        .par_chunks_mut(h * w)
-        .zip(dy[..planes * ho * wo].par_chunks(ho * wo))
-        .zip(argmax[..planes * ho * wo].par_chunks(ho * wo))
-        .for_each(|((dxp, dyp), ap)| {
-            dxp.fill(T::ZERO);
-            for (g, &i) in dyp.iter().zip(ap) {
-                dxp[i as usize] += *g;
-            }
-        });
+    dx[..planes * h * w].par_chunks_mut(h * w).zip(dy[..planes * ho * wo].par_chunks(ho * wo)).zip(argmax[..planes * ho * wo].par_chunks(ho * wo)).for_each(|((dxp, dyp), ap)| {
+        dxp.fill(T::ZERO);
+        for (g, &i) in dyp.iter().zip(ap) {
+            dxp[i as usize] += *g;
+        }
+    });
 }
 
 /// Mean of each plane into `out` [planes].
