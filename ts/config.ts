@@ -260,7 +260,7 @@ export function cifarConfig(options: CifarConfigOptions): ModelConfig {
   }
   const { growthRate = 12, bc = false, numClasses = 10 } = options;
   if (typeof bc !== 'boolean') throw new ConfigError(`bc must be a boolean, got ${describe(bc)}`);
-  const depth = checkCount('depth', options.depth, 1);
+  const depth = checkCount('depth', options.depth, 0);
   checkCount('growthRate', growthRate, 0);
   checkCount('numClasses', numClasses, 0);
   const overrides: Partial<ModelConfig> = {};

@@ -674,9 +674,9 @@ export class DenseNet {
       config = readWeightsInfo(path).config;
       if (!config) {
         throw new WeightsError(
-          `${path} does not store its architecture (no "densenet.config" in its safetensors metadata: it was not ` +
-            `saved by densenet-sdk, e.g. converted torchvision weights); pass the config, e.g. ` +
-            `DenseNet.load(path, 'densenet121') (CLI: --config <preset|config.json>)`,
+          `${path} carries no architecture (no "densenet.config" in its safetensors metadata: it was not ` +
+            `saved by densenet-sdk, e.g. converted torchvision weights); pass the config: ` +
+            `DenseNet.load(path, 'densenet121'), or on the command line --config <preset|config.json>`,
         );
       }
     }

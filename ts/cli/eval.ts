@@ -57,7 +57,7 @@ export async function runEval(opts: EvalCommandOptions): Promise<EvalJson> {
   const given = arg ? resolveConfigArg(arg).config : null;
   if (!given && !info.config && opts.dataset !== 'mnist') {
     throw new WeightsError(
-      `${opts.model} does not store its architecture (it was not saved by densenet-sdk): name it with --preset NAME or --config FILE`,
+      `${opts.model} carries no architecture (it was not saved by densenet-sdk): name it with --preset NAME or --config FILE`,
     );
   }
   const stored = info.preprocessing;
