@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb } from 'node:zlib';
 import { DataError } from './errors.js';
+import { abortErrorFor, throwIfAborted } from '../errors.js';
 import { readTar } from './tar.js';
 import { DATASET_SOURCES, DATASET_MD5, type DownloadableDataset } from './sources.js';
 
@@ -46,7 +47,7 @@ export interface DownloadOptions {
   keepArchive?: boolean;
   /** The `fetch` implementation. Default: the global `fetch`. */
   fetch?: typeof fetch;
-  /** Cancels the download. */
+  /** Cancels the download: the promise rejects with an `AbortError` and no partial file is left behind. */
   signal?: AbortSignal;
 }
 
@@ -119,16 +120,20 @@ async function removeIfEmpty(dirs: string[]): Promise<void> {
 /**
  * Fetches `url` to `dest`: streams into a temporary file next to it while computing the MD5, and renames it
  * into place only when the MD5 equals `md5`. On any failure the temporary file is deleted.
- * @throws DataError `ERR_DATA_DOWNLOAD_FAILED` (HTTP status or network error), `ERR_DATA_CHECKSUM_MISMATCH`.
+ * @throws DataError `ERR_DATA_DOWNLOAD_FAILED` (HTTP status or network error), `ERR_DATA_CHECKSUM_MISMATCH`;
+ *   `AbortError` when `opts.signal` fires.
  */
 export async function downloadFile(url: string, dest: string, md5: string, opts: DownloadOptions = {}): Promise<void> {
   const doFetch = opts.fetch ?? globalThis.fetch;
   const tmp = `${dest}.${randomBytes(6).toString('hex')}.part`;
   const file = path.basename(dest);
+  const signal = opts.signal;
+  throwIfAborted(signal, `downloading ${url}`);
   let res: Response;
   try {
-    res = await doFetch(url, opts.signal ? { signal: opts.signal } : {});
+    res = await doFetch(url, signal ? { signal } : {});
   } catch (e) {
+    if (signal?.aborted) throw abortErrorFor(`downloading ${url}`, signal);
     throw new DataError('ERR_DATA_DOWNLOAD_FAILED', `cannot fetch: ${(e as Error).message}`, { file: url, cause: e });
   }
   if (!res.ok || !res.body) {
@@ -143,12 +148,14 @@ export async function downloadFile(url: string, dest: string, md5: string, opts:
   try {
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        throwIfAborted(signal, `downloading ${url}`);
         hash.update(chunk);
         received += chunk.length;
         await fh.write(chunk);
         opts.onProgress?.({ file, received, ...(total !== undefined ? { total } : {}) });
       }
     } catch (e) {
+      if (signal?.aborted) throw abortErrorFor(`downloading ${url}`, signal);
       throw new DataError('ERR_DATA_DOWNLOAD_FAILED', `transfer interrupted after ${received} bytes: ${(e as Error).message}`, { file: url, cause: e });
     }
     await fh.sync();
@@ -232,7 +239,8 @@ export async function extractTarGz(archive: string, root: string, force = true):
  * @param name - which data set
  * @param root - the data root
  * @param opts - mirror URL, MD5 overrides, progress callback, ...
- * @throws DataError `ERR_DATA_INVALID_ARG` (unknown name), `ERR_DATA_DOWNLOAD_FAILED`, `ERR_DATA_CHECKSUM_MISMATCH` (nothing is left behind), `ERR_DATA_BAD_FORMAT`/`ERR_DATA_TRUNCATED` (damaged archive).
+ * @throws DataError `ERR_DATA_INVALID_ARG` (unknown name), `ERR_DATA_DOWNLOAD_FAILED`, `ERR_DATA_CHECKSUM_MISMATCH` (nothing is left behind), `ERR_DATA_BAD_FORMAT`/`ERR_DATA_TRUNCATED` (damaged archive);
+ *   `AbortError` when `opts.signal` fires (nothing partial is left behind).
  *
  * @category Data
  */
@@ -247,6 +255,7 @@ export async function downloadDataset(name: DownloadableDataset, root: string, o
     for (const f of src.expect) if (!(await exists(path.join(dir, f)))) return false;
     return true;
   };
+  throwIfAborted(opts.signal, `downloading ${name}`);
   if (!opts.force && (await present())) return { dataset: name, dir, downloaded: [], alreadyPresent: true };
 
   const downloadDir = path.join(rootAbs, src.downloadSubdir);
@@ -254,6 +263,7 @@ export async function downloadDataset(name: DownloadableDataset, root: string, o
   const downloaded: string[] = [];
   try {
     for (const f of src.files) {
+      throwIfAborted(opts.signal, `downloading ${name}`);
       const md5 = opts.md5?.[f.file] ?? DATASET_MD5[f.file] ?? f.md5;
       const dest = path.join(downloadDir, f.file);
       const reuse = !opts.force && (await exists(dest)) && (await md5File(dest)) === md5.toLowerCase();

@@ -82,6 +82,8 @@ export interface LoadDatasetOptions {
   download?: boolean;
   /** Passed to `downloadDataset`. */
   downloadOptions?: DownloadOptions;
+  /** Cancels a download (see {@link DownloadOptions.signal}); the promise rejects with an `AbortError`. */
+  signal?: AbortSignal;
   /** CIFAR-100 label set, `fine` (default) or `coarse`. */
   labels?: 'fine' | 'coarse';
   /** MNIST: zero-pad to 32×32. */
@@ -119,7 +121,8 @@ export async function loadDataset(name: DatasetName, opts: LoadDatasetOptions = 
       return await read();
     } catch (e) {
       if (!(e instanceof DataError) || e.code !== 'ERR_DATA_NOT_FOUND' || !opts.download) throw e;
-      await downloadDataset(dl, root, opts.downloadOptions);
+      const signal = opts.signal ?? opts.downloadOptions?.signal;
+      await downloadDataset(dl, root, { ...opts.downloadOptions, ...(signal ? { signal } : {}) });
       return read();
     }
   };

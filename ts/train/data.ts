@@ -142,6 +142,8 @@ export interface TrainingDataOptions {
   limit?: number;
   /** Load only the test split (`eval`). */
   testOnly?: boolean;
+  /** Cancels a download; the promise rejects with an `AbortError`. */
+  signal?: AbortSignal;
 }
 
 function limitTo(ds: LoaderSource, n: number | undefined, key: string): LoaderSource {
@@ -251,8 +253,9 @@ export async function loadTrainingData(name: TrainDatasetName, options: Training
     throw new IoError(`data directory not found: ${resolve(root)} (pass the folder that holds the ${name} files, or add --download)`);
   }
   const dl = options.download ?? false;
-  const test = await loadDataset(name, { root, split: 'test', download: dl });
-  const train = options.testOnly ? test : await loadDataset(name, { root, split: 'train', download: dl });
+  const signal = options.signal ? { signal: options.signal } : {};
+  const test = await loadDataset(name, { root, split: 'test', download: dl, ...signal });
+  const train = options.testOnly ? test : await loadDataset(name, { root, split: 'train', download: dl, ...signal });
   const svhn = name === 'svhn';
   return {
     name,
