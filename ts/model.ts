@@ -861,7 +861,8 @@ export class DenseNet {
       size = options.size ?? p.inputSize;
       const [h, w] = checkSize(size);
       if (h !== p.inputSize[0] || w !== p.inputSize[1]) {
-        warn(`size ${h}x${w} differs from ${stored} (input size ${p.inputSize[0]}x${p.inputSize[1]}); using ${h}x${w}`);
+        const given = typeof options.size === 'number' ? String(options.size) : `${h}x${w}`;
+        warn(`size ${given} differs from ${stored} (input size ${p.inputSize[0]}x${p.inputSize[1]}); using ${given}`);
       }
       resize = options.resize ?? (options.size === undefined ? p.resize : undefined);
       if (options.resize !== undefined && p.resize !== undefined && options.resize !== p.resize) {
