@@ -1,29 +1,33 @@
 /**
- * sharp, imported on first use (never at import time): the SDK loads without sharp's native
+ * sharp, loaded on first use (never at import time): the SDK loads without sharp's native
  * binary, and only image decoding and PNG plots need it.
+ *
+ * It is loaded with a plain CommonJS `require` made by `module.createRequire` (`internalRequire`), in both builds:
+ * sharp ships CommonJS, and a `require` handed to a CommonJS module that Node's ESM loader runs
+ * with loader hooks (a `.cts` file under tsx on Node 20) cannot load sharp's JSON files.
  *
  * @internal
  * @module
  */
 import type { default as SharpFn } from 'sharp';
 
+import { internalRequire } from './here.cjs';
+
 /** The sharp function. */
 export type Sharp = typeof SharpFn;
 
-let sharpModule: Promise<Sharp> | undefined;
+let sharpModule: Sharp | undefined;
 
 /**
- * Imports sharp once and returns it; a failed import is retried on the next call.
+ * Loads sharp once and returns it; a failed load is retried on the next call.
  *
  * @returns the sharp function
- * @throws the import's error (callers wrap it in their typed error)
+ * @throws the load's error (callers wrap it in their typed error)
  */
 export async function loadSharp(): Promise<Sharp> {
-  sharpModule ??= import('sharp').then((m) => (m as unknown as { default: Sharp }).default ?? (m as unknown as Sharp));
-  try {
-    return await sharpModule;
-  } catch (e) {
-    sharpModule = undefined;
-    throw e;
+  if (!sharpModule) {
+    const m = internalRequire('sharp') as Sharp | { default: Sharp };
+    sharpModule = typeof m === 'function' ? m : m.default;
   }
+  return sharpModule;
 }
