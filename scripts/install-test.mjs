@@ -18,7 +18,7 @@
 // Standalone: `npm run test:install` (TAP output, exit code 0 when all pass). From `npm test` it
 // runs as the ava test file test/package.test.ts, which calls the same functions.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -54,10 +54,11 @@ function which(name, path) {
 }
 
 /**
- * The environment of a user without Rust: PATH without any directory that holds cargo or rustc
- * (when node/npm live in such a directory, a shim directory with links to them is put first),
- * no Rust or npm-lifecycle variables, no DENSENET_* variables.
- * @param {string} shimDir - where to put the node/npm/npx links if needed
+ * The environment of a user without Rust: PATH without cargo or rustc, no Rust or npm-lifecycle
+ * variables, no DENSENET_* variables. A PATH directory that holds cargo or rustc is dropped; when
+ * it also holds other tools (a system /usr/bin with a distribution's Rust, where `sh` lives too),
+ * it is replaced by a mirror directory of links to everything in it except cargo and rustc. When
+ * node/npm are not on the resulting PATH, a shim directory with links to them is put first.
  */
 export function userEnv(shimDir) {
   const env = {};
@@ -66,8 +67,43 @@ export function userEnv(shimDir) {
     if (/^(npm_|NPM_CONFIG_PREFIX$|INIT_CWD$|CARGO|RUST|DENSENET_)/i.test(k)) continue;
     env[k] = v;
   }
-  const dirs = (process.env.PATH ?? '').split(delimiter).filter((d) => d && !hasExecutable(d, 'cargo') && !hasExecutable(d, 'rustc'));
-  let path = [...new Set(dirs)].join(delimiter);
+  const rust = new Set(['cargo', 'rustc', 'cargo.exe', 'rustc.exe', 'cargo.cmd', 'rustc.cmd']);
+  const dirs = [];
+  let mirrors = 0;
+  const seen = new Set();
+  for (const d of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    let real = d;
+    try {
+      real = realpathSync(d);
+    } catch {
+      /* keep the name */
+    }
+    if (seen.has(real)) continue;
+    seen.add(real);
+    if (!hasExecutable(d, 'cargo') && !hasExecutable(d, 'rustc')) {
+      dirs.push(d);
+      continue;
+    }
+    let entries = [];
+    try {
+      entries = readdirSync(d).filter((n) => !rust.has(n));
+    } catch {
+      continue;
+    }
+    // A directory of Rust tools only (~/.cargo/bin) is dropped; a system one is mirrored without them.
+    if (!entries.some((n) => n === 'sh' || n === 'env' || n === 'git')) continue;
+    const mirror = join(shimDir, `path-${mirrors++}`);
+    mkdirSync(mirror, { recursive: true });
+    for (const n of entries) {
+      try {
+        symlinkSync(join(d, n), join(mirror, n));
+      } catch {
+        /* an odd entry: skip it */
+      }
+    }
+    dirs.push(mirror);
+  }
+  let path = dirs.join(delimiter);
   if (!which('node', path) || !which('npm', path) || !which('npx', path)) {
     mkdirSync(shimDir, { recursive: true });
     const nodeDir = dirname(process.execPath);

@@ -22,9 +22,11 @@ import {
   imagesToTensor,
   loadDataset,
   loadNative,
+  loadImageFolder,
   loadTrainingData,
   readWeightsInfo,
   train,
+  trainingPreprocessing,
   type ModelConfig,
   type Preprocessing,
 } from '../ts/index.js';
@@ -200,6 +202,39 @@ test('the training loop stores the preprocessing it trained with in best and fin
   const m2 = DenseNet.create(CHILD_CONFIG, { seed: 2 });
   const r2 = await train(m2, { trainSet: new SubsetDataset(full, idx, 'mnist-train'), outDir: join(dir, 'raw'), epochs: 1, batchSize: 64, validationSize: 0, normalization: null, threads: 1 });
   t.like(readWeightsInfo(r2.paths.best).preprocessing, { mean: [0], std: [1] });
+});
+
+test('trainingPreprocessing: image folders store their evaluation resize and class names; RGB sets their statistics', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const { mkdirSync } = await import('node:fs');
+  for (const cls of ['cat', 'dog']) {
+    mkdirSync(join(dir, cls));
+    await sharp(Buffer.from(Array.from({ length: 40 * 30 * 3 }, (_, i) => (i * (cls === 'cat' ? 7 : 3)) % 256)), { raw: { width: 40, height: 30, channels: 3 } }).png().toFile(join(dir, cls, 'a.png'));
+  }
+  const folder = await loadImageFolder(dir, { size: 32 });
+  const imagenet = NORMALIZATION.imagenet;
+  t.deepEqual(trainingPreprocessing(folder, imagenet, 2), {
+    inputSize: [32, 32],
+    channels: 3,
+    mean: [...imagenet.mean],
+    std: [...imagenet.std],
+    resize: folder.evalResize,
+    classNames: ['cat', 'dog'],
+  });
+  // Class names only when there is one per model class.
+  t.false('classNames' in trainingPreprocessing(folder, imagenet, 10)!);
+  // A model trained on the folder predicts a file the way the folder's evaluation transform prepares it.
+  const model = DenseNet.create({ ...GRAY, inChannels: 3, numClasses: 2 });
+  model.setPreprocessing(trainingPreprocessing(folder, imagenet, 2));
+  const pred = await model.predictImages(join(dir, 'dog', 'a.png'));
+  t.deepEqual(pred.classNames, ['cat', 'dog']);
+  const sample = await folder.get(1);
+  const x = new Float32Array(3 * 32 * 32);
+  for (let c = 0; c < 3; c++) for (let i = 0; i < 32 * 32; i++) x[c * 1024 + i] = (sample.pixels[c * 1024 + i]! / 255 - imagenet.mean[c]!) / imagenet.std[c]!;
+  const diff = maxAbsDiff((await model.predict(x, [1, 3, 32, 32])).logits, pred.logits);
+  t.log(`max logit difference: ${diff}`);
+  t.true(diff < 1e-6, "the same pixels as the folder's evaluation transform");
 });
 
 test('acceptance: `densenet train --epochs 1` then `densenet predict` classifies a rendered MNIST 3 with no preprocessing flags', async (t) => {

@@ -14,6 +14,7 @@ import { availableParallelism } from 'node:os';
 import type { OutputInfo } from 'sharp';
 
 import { createConfig, type ConfigInput, type ModelConfig } from './config.js';
+import { centerCropBox, type CropBox } from './data/augment.js';
 import { NORMALIZATION } from './data/normalize.js';
 import {
   DTypeError,
@@ -496,9 +497,10 @@ function channelStats(
 
 /**
  * Decodes images with sharp into one normalized NCHW float32 batch: EXIF orientation applied,
- * alpha dropped, converted to RGB (or grayscale), resized (the shorter side to `resize`, or by
- * default just enough to cover `size`), center-cropped to `size`, pixels scaled to [0, 1], then
- * `(x - mean) / std` per channel. sharp is loaded on the first call.
+ * alpha dropped, converted to RGB (or grayscale), the centered window that a resize (the shorter
+ * side to `resize`, or by default just enough to cover `size`) and a center crop to `size` would
+ * keep, resized to `size`; pixels scaled to [0, 1], then `(x - mean) / std` per channel. This is
+ * the data pipeline's evaluation transform. sharp is loaded on the first call.
  *
  * @param images - file paths or encoded image buffers (PNG, JPEG, WebP, ...)
  * @param options - size, resize, mean, std, channels (defaults: 224, ImageNet statistics, 3 channels), signal
@@ -546,21 +548,28 @@ export async function imagesToTensor(
     let pixels: Buffer;
     let info: OutputInfo;
     try {
+      // Decode (EXIF orientation applied, alpha dropped, RGB or grayscale), then crop the
+      // centered window in source pixels and resize it to h×w — the evaluation transform of the
+      // data pipeline (torchvision's Resize + CenterCrop), so predictions match evaluation.
       let pipe = sharp(src, { failOn: 'error' }).rotate().removeAlpha();
       pipe = c === 3 ? pipe.toColourspace('srgb') : pipe.toColourspace('b-w');
-      ({ data: pixels, info } = await pipe
-        .resize(resize === undefined ? { width: w, height: h, fit: 'outside' } : { width: resize, height: resize, fit: 'outside' })
+      const decoded = await pipe.raw().toBuffer({ resolveWithObject: true });
+      const { width: w0, height: h0, channels: c0 } = decoded.info;
+      const box = resize === undefined ? coverCropBox(w0, h0, h, w) : centerCropBox(w0, h0, h, w, resize);
+      ({ data: pixels, info } = await sharp(decoded.data, { raw: { width: w0, height: h0, channels: c0 } })
+        .extract(box)
+        .resize(w, h, { fit: 'fill' })
         .raw()
         .toBuffer({ resolveWithObject: true }));
     } catch (err) {
       throw new ImageError(`cannot decode image ${label}: ${(err as Error).message}`, { cause: err });
     }
     const { width, height, channels } = info;
-    if (width < w || height < h || channels < c) {
-      throw new ImageError(`image ${label} decoded to ${width}x${height}x${channels}, expected at least ${w}x${h}x${c}`);
+    if (width !== w || height !== h || channels < c) {
+      throw new ImageError(`image ${label} decoded to ${width}x${height}x${channels}, expected ${w}x${h}x${c}`);
     }
-    const x0 = Math.round((width - w) / 2);
-    const y0 = Math.round((height - h) / 2);
+    const x0 = 0;
+    const y0 = 0;
     const base = n * c * plane;
     for (let ch = 0; ch < c; ch++) {
       const m = mean[ch]!;
@@ -575,6 +584,14 @@ export async function imagesToTensor(
     }
   }
   return { data, shape: [images.length, c, h, w] };
+}
+
+/** The largest centered window of a `width`×`height` image with the aspect ratio of `outH`×`outW` (scale to cover, then center-crop). */
+function coverCropBox(width: number, height: number, outH: number, outW: number): CropBox {
+  const s = Math.max(outW / width, outH / height);
+  const w = Math.max(1, Math.min(width, Math.round(outW / s)));
+  const h = Math.max(1, Math.min(height, Math.round(outH / s)));
+  return { left: Math.floor((width - w) / 2), top: Math.floor((height - h) / 2), width: w, height: h };
 }
 
 function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
