@@ -1,6 +1,9 @@
 /**
  * Loading the native addon (napi-rs, crates/densenet-node) and calling it with typed errors.
  *
+ * The addon is loaded lazily: importing the SDK loads nothing; the first call that needs the
+ * core (`DenseNet.create`, `createConfig`, `loadNative`, ...) loads it, once per process.
+ *
  * Lookup order (the first one that loads wins):
  * 1. `$DENSENET_NATIVE_PATH`, when set (an explicit `.node` file);
  * 2. `native/densenet.<platform>.node` under the package root (built by `npm run build:native`);
