@@ -149,7 +149,7 @@ test.serial('bad MD5: an error, and nothing is left behind', async (t) => {
   const e = await t.throwsAsync(downloadDataset('cifar10', root, { baseUrl, md5: { 'cifar-10-binary.tar.gz': '0'.repeat(32) } }), {
     instanceOf: DataError,
   });
-  t.is(e!.code, 'CHECKSUM_MISMATCH');
+  t.is(e!.code, 'ERR_DATA_CHECKSUM_MISMATCH');
   t.regex(e!.message, new RegExp(`${baseUrl}/cifar-10-binary.tar.gz: MD5 ${md5(cifarArchive)} does not match the expected 0{32}`));
   t.deepEqual(await readdir(parent), [], 'no archive, no temp file, no extracted folder, not even the created root');
   // The real published MD5 (default table) does not match the fake archive either.
@@ -166,12 +166,12 @@ test.serial('SVHN: both .mat files into <root>/svhn, loadable; HTTP 404 is a DOW
   t.deepEqual([...(await loadSvhn(root)).labels], [1, 0, 4]);
   const root2 = await tmp();
   const e = await t.throwsAsync(downloadDataset('svhn-extra', root2, { baseUrl }), { instanceOf: DataError });
-  t.is(e!.code, 'DOWNLOAD_FAILED');
+  t.is(e!.code, 'ERR_DATA_DOWNLOAD_FAILED');
   t.regex(e!.message, /extra_32x32\.mat: HTTP 404/);
   t.deepEqual(await readdir(root2), []);
   // Connection refused: also a DataError, not a crash.
   const e2 = await t.throwsAsync(downloadDataset('svhn', await tmp(), { baseUrl: 'http://127.0.0.1:9/none', md5: goodMd5 }), { instanceOf: DataError });
-  t.is(e2!.code, 'DOWNLOAD_FAILED');
+  t.is(e2!.code, 'ERR_DATA_DOWNLOAD_FAILED');
 });
 
 test.serial('loadDataset({ download: true }) downloads a missing data set, then reads it', async (t) => {
@@ -189,7 +189,7 @@ test.serial('an archive member escaping the data root is refused and nothing is 
   const root = path.join(parent, 'root');
   await mkdir(root);
   const e = await t.throwsAsync(downloadDataset('cifar100', root, { baseUrl, md5: goodMd5 }), { instanceOf: DataError });
-  t.is(e!.code, 'BAD_FORMAT');
+  t.is(e!.code, 'ERR_DATA_BAD_FORMAT');
   t.regex(e!.message, /escapes the target folder/);
   t.deepEqual(await listAll(parent), ['root/cifar-100-binary.tar.gz'], 'only the verified archive; no escaped file, no partial folder');
 });

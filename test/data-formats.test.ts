@@ -76,15 +76,15 @@ test('tar: truncated body and bad checksum are DataErrors naming the archive and
   const tar = writeTar([{ name: 'a', data: new Uint8Array(10) }, { name: 'b', data: new Uint8Array(2000) }]);
   const cut = tar.subarray(0, 512 + 512 + 512 + 100);
   const e1 = t.throws(() => readTar(cut, 'cut.tar'), { instanceOf: DataError });
-  t.is(e1!.code, 'TRUNCATED');
+  t.is(e1!.code, 'ERR_DATA_TRUNCATED');
   t.regex(e1!.message, /cut\.tar: tar entry 1 \(b\)/);
   const bad = tar.slice();
   bad[0] = bad[0]! ^ 1;
   const e2 = t.throws(() => readTar(bad, 'bad.tar'), { instanceOf: DataError });
-  t.is(e2!.code, 'BAD_FORMAT');
+  t.is(e2!.code, 'ERR_DATA_BAD_FORMAT');
   t.regex(e2!.message, /bad\.tar: tar entry 0: header checksum/);
   const e3 = t.throws(() => readTar(tar.subarray(0, 300), 'short.tar'), { instanceOf: DataError });
-  t.is(e3!.code, 'TRUNCATED');
+  t.is(e3!.code, 'ERR_DATA_TRUNCATED');
 });
 
 // ---------------------------------------------------------------- pickle
@@ -149,11 +149,11 @@ test('pickle: refuses arbitrary globals and reports truncation with the offset',
   const enc = (s: string) => Array.from(new TextEncoder().encode(s));
   const evil = Uint8Array.from([0x80, 2, 0x63, ...enc('os\nsystem\n'), 0x58, 2, 0, 0, 0, ...enc('ls'), 0x85, 0x52, 0x2e]);
   const e1 = t.throws(() => unpickle(evil, 'evil.pkl'), { instanceOf: DataError });
-  t.is(e1!.code, 'BAD_FORMAT');
+  t.is(e1!.code, 'ERR_DATA_BAD_FORMAT');
   t.regex(e1!.message, /evil\.pkl: .*refusing global os\.system/);
   const good = gunzipSync(readFileSync(fixture('cifar-batch-proto2.pkl.gz')));
   const e2 = t.throws(() => unpickle(good.subarray(0, 500), 'cut.pkl'), { instanceOf: DataError });
-  t.is(e2!.code, 'TRUNCATED');
+  t.is(e2!.code, 'ERR_DATA_TRUNCATED');
   t.regex(e2!.message, /cut\.pkl: pickle opcode 0x[0-9a-f]+ at offset \d+/);
   const e3 = t.throws(() => unpickle(Uint8Array.from([0x80, 2, 0xff]), 'op.pkl'), { instanceOf: DataError });
   t.regex(e3!.message, /unsupported opcode/);
@@ -219,7 +219,7 @@ test('mat: bad header, v7.3, truncated element and corrupt compressed data are D
   badEndian[126] = 0x41;
   t.regex(t.throws(() => readMat(badEndian, 'e.mat'))!.message, /endian indicator/);
   const e2 = t.throws(() => readMat(plain.subarray(0, 128 + 3000), 'cut.mat'), { instanceOf: DataError });
-  t.is(e2!.code, 'TRUNCATED');
+  t.is(e2!.code, 'ERR_DATA_TRUNCATED');
   t.regex(e2!.message, /cut\.mat: data element 0/);
   const z = matFile([matMatrix('X', 9, [32, 32, 3, 1], MI.UINT8, X, true)], { compress: true, le: true });
   const zc = z.slice();
@@ -228,7 +228,7 @@ test('mat: bad header, v7.3, truncated element and corrupt compressed data are D
   t.regex(e3!.message, /z\.mat: data element 0: compressed data is corrupt or truncated/);
   // A compressed element cut short by the end of the file
   const e4 = t.throws(() => readMat(z.subarray(0, z.length - 10), 'zcut.mat'), { instanceOf: DataError });
-  t.is(e4!.code, 'TRUNCATED');
+  t.is(e4!.code, 'ERR_DATA_TRUNCATED');
   t.regex(e4!.message, /zcut\.mat: data element 0/);
 });
 

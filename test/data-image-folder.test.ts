@@ -133,7 +133,7 @@ test('image folder: undecodable image is a DataError naming the file and index; 
     const ds = await loadImageFolder(bad, { size: 8 });
     const file = path.join(bad, 'y', 'broken.jpg');
     const e = await t.throwsAsync(ds.get(1), { instanceOf: DataError });
-    t.is(e!.code, 'UNDECODABLE_IMAGE');
+    t.is(e!.code, 'ERR_DATA_UNDECODABLE_IMAGE');
     t.is(e!.file, file);
     t.is(e!.index, 1);
     t.true(e!.message.startsWith(`${file}: record 1: cannot decode image`));

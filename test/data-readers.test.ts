@@ -70,7 +70,7 @@ test('CIFAR-10 binary: truncated file, bad label, empty file name the file and r
   const good = cifarRecords([1, 2, 3], pix(3));
   await writeFile(f3, good.subarray(0, 2 * 3073 + 100));
   let e = await t.throwsAsync(loadCifar10(root), { instanceOf: DataError });
-  t.is(e!.code, 'BAD_RECORD_SIZE');
+  t.is(e!.code, 'ERR_DATA_BAD_RECORD_SIZE');
   t.is(e!.file, f3);
   t.is(e!.index, 2);
   t.true(e!.message.startsWith(`${f3}: record 2: size 6246 is not a multiple of the 3073-byte record`));
@@ -79,12 +79,12 @@ test('CIFAR-10 binary: truncated file, bad label, empty file name the file and r
   bad[3073 * 2] = 10; // label of record 2
   await writeFile(f3, bad);
   e = await t.throwsAsync(loadCifar10(root), { instanceOf: DataError });
-  t.is(e!.code, 'LABEL_OUT_OF_RANGE');
+  t.is(e!.code, 'ERR_DATA_LABEL_OUT_OF_RANGE');
   t.is(e!.message, `${f3}: record 2: label 10 out of range [0, 10)`);
 
   await writeFile(f3, new Uint8Array(0));
   e = await t.throwsAsync(loadCifar10(root), { instanceOf: DataError });
-  t.is(e!.code, 'TRUNCATED');
+  t.is(e!.code, 'ERR_DATA_TRUNCATED');
   t.regex(e!.message, /data_batch_3\.bin: file is empty/);
 });
 
@@ -128,7 +128,7 @@ test('CIFAR-100 binary: fine and coarse labels, names from the label files, erro
   t.is((await loadCifar100(root, { labels: 'coarse' })).length, 3);
   await writeFile(path.join(dir, 'train.bin'), bad.subarray(0, 3073));
   const e2 = await t.throwsAsync(loadCifar100(root), { instanceOf: DataError });
-  t.is(e2!.code, 'BAD_RECORD_SIZE');
+  t.is(e2!.code, 'ERR_DATA_BAD_RECORD_SIZE');
   t.is(e2!.index, 0);
 });
 
@@ -186,7 +186,7 @@ test('CIFAR-10 python: bad label and a cut archive are DataErrors naming the mem
   const px = new Uint8Array(2 * 3072);
   for (let b = 1; b <= 5; b++) await writeFile(path.join(dir, `data_batch_${b}`), py2CifarBatch(px, b === 4 ? [1, 12] : [1, 2], 'x'));
   const e = await t.throwsAsync(loadCifar10Python(root), { instanceOf: DataError });
-  t.is(e!.code, 'LABEL_OUT_OF_RANGE');
+  t.is(e!.code, 'ERR_DATA_LABEL_OUT_OF_RANGE');
   t.is(e!.message, `${path.join(dir, 'data_batch_4')}: record 1: label 12 out of range [0, 10)`);
 
   const root2 = await tmp();
@@ -194,7 +194,7 @@ test('CIFAR-10 python: bad label and a cut archive are DataErrors naming the mem
   const whole = cifarPythonArchive(1);
   await writeFile(archive, whole.subarray(0, whole.length - 40));
   const e2 = await t.throwsAsync(loadCifar10Python(archive), { instanceOf: DataError });
-  t.is(e2!.code, 'TRUNCATED');
+  t.is(e2!.code, 'ERR_DATA_TRUNCATED');
   t.true(e2!.message.startsWith(`${archive}: `));
 });
 
@@ -230,7 +230,7 @@ test('SVHN: label out of range, truncated file and bad header name the file (and
   const root = await tmp();
   const f = await writeSvhn(root, 'train', 3, [1, 11, 2], false);
   let e = await t.throwsAsync(loadSvhn(root), { instanceOf: DataError });
-  t.is(e!.code, 'LABEL_OUT_OF_RANGE');
+  t.is(e!.code, 'ERR_DATA_LABEL_OUT_OF_RANGE');
   t.is(e!.message, `${f}: record 1: label 11 out of range 1..10`);
   await writeSvhn(root, 'train', 3, [1, 0.5, 2], true);
   e = await t.throwsAsync(loadSvhn(root), { instanceOf: DataError });
@@ -238,11 +238,11 @@ test('SVHN: label out of range, truncated file and bad header name the file (and
   const whole = matFile([matMatrix('X', 9, [32, 32, 3, 2], MI.UINT8, svhnX(2), true)], { compress: false, le: true });
   await writeFile(f, whole.subarray(0, 5000));
   e = await t.throwsAsync(loadSvhn(root), { instanceOf: DataError });
-  t.is(e!.code, 'TRUNCATED');
+  t.is(e!.code, 'ERR_DATA_TRUNCATED');
   t.regex(e!.message, /train_32x32\.mat: data element 0/);
   await writeFile(f, new TextEncoder().encode('<html>404 Not Found</html>'));
   e = await t.throwsAsync(loadSvhn(root), { instanceOf: DataError });
-  t.is(e!.code, 'BAD_FORMAT');
+  t.is(e!.code, 'ERR_DATA_BAD_FORMAT');
   t.regex(e!.message, /train_32x32\.mat: bad \.mat header/);
   // X present but y missing
   await writeFile(f, whole);
@@ -253,7 +253,7 @@ test('SVHN: label out of range, truncated file and bad header name the file (and
 test('a missing data set says where it looked and how to download it', async (t) => {
   const root = await tmp();
   const e = await t.throwsAsync(loadDataset('cifar10', { root }), { instanceOf: DataError });
-  t.is(e!.code, 'NOT_FOUND');
+  t.is(e!.code, 'ERR_DATA_NOT_FOUND');
   t.true(e!.message.includes(path.join(root, 'data_batch_1.bin')));
   t.true(e!.message.includes(path.join(root, 'cifar-10-batches-bin', 'data_batch_1.bin')));
   t.true(e!.message.includes('--download'));

@@ -2,7 +2,8 @@
 import test from 'ava';
 import sharp from 'sharp';
 
-import { DenseNet, SubsetDataset, loadDataset, splitIndices } from '../ts/index.js';
+import { DenseNet, SubsetDataset, loadDataset } from '../ts/index.js';
+import { splitIndices } from '../ts/data/split.js';
 import { countTopK, evaluate, plotResults, renderResultsSvg, writeTenCrops, type EpochRecord } from '../ts/train/index.js';
 import { CHILD_CONFIG } from './helpers/train-fixtures.js';
 

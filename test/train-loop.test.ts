@@ -7,7 +7,8 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { DenseNet, InvalidArgumentError, IoError, SubsetDataset, loadDataset, splitIndices, type Dataset } from '../ts/index.js';
+import { DenseNet, InvalidArgumentError, IoError, SubsetDataset, loadDataset, type Dataset } from '../ts/index.js';
+import { splitIndices } from '../ts/data/split.js';
 import {
   RESULTS_HEADER,
   REFERENCE_RECIPE,

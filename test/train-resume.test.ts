@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 
 import { readResultsCsv } from '../ts/train/index.js';
-import { tempDir } from './helpers/util.js';
+import { sameSafetensors, tempDir } from './helpers/util.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const child = join(root, 'test/helpers/train-child.ts');
@@ -79,8 +79,8 @@ test('kill -9 mid-run after epoch 2, resume in a new process: final weights bit-
 
   const wa = readFileSync(join(a, 'final.safetensors'));
   const wb = readFileSync(join(b, 'final.safetensors'));
-  t.true(wa.equals(wb), 'final.safetensors differ');
-  t.true(readFileSync(join(a, 'best.safetensors')).equals(readFileSync(join(b, 'best.safetensors'))), 'best.safetensors differ');
+  t.true(sameSafetensors(wa, wb), 'final.safetensors differ');
+  t.true(sameSafetensors(readFileSync(join(a, 'best.safetensors')), readFileSync(join(b, 'best.safetensors'))), 'best.safetensors differ');
   t.is(readFileSync(join(a, 'results.csv'), 'utf8'), readFileSync(join(b, 'results.csv'), 'utf8'));
   t.is(readResultsCsv(join(b, 'results.csv')).length, 4);
 });

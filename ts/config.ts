@@ -15,6 +15,8 @@ import { callNative, loadNative } from './native.js';
  * Example (DenseNet-BC-100, k = 12, CIFAR-10):
  * `{"growthRate":12,"blockConfig":[16,16,16],"numInitFeatures":24,"bottleneck":true,"bnSize":4,
  *   "compression":0.5,"dropRate":0,"numClasses":10,"inChannels":3,"smallInputs":true}`
+ *
+ * @category Model
  */
 export interface ModelConfig {
   /** Growth rate k: the number of feature maps each dense layer adds. Integer > 0. Required. */
@@ -42,7 +44,13 @@ export interface ModelConfig {
   smallInputs: boolean;
 }
 
-/** Names of the built-in presets (the architectures of the paper's Tables 1 and 2). */
+/**
+ * Names of the built-in presets (the architectures of the paper's Tables 1 and 2), as a literal
+ * list for TypeScript's types. The native core defines the presets and is the authority at run
+ * time; the test suite checks that this list equals the core's `presetNames()`.
+ *
+ * @category Model
+ */
 export const PRESET_NAMES = [
   'densenet-40',
   'densenet-100',
@@ -57,47 +65,46 @@ export const PRESET_NAMES = [
   'densenet264',
 ] as const;
 
-/** A built-in preset name. */
+/**
+ * A built-in preset name.
+ *
+ * @category Model
+ */
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 /**
  * A config as a user may write it: any subset of {@link ModelConfig} (the native side fills
  * defaults), optionally on top of a preset named by `preset`.
  * For example `{ preset: 'densenet121', numClasses: 10 }`.
+ *
+ * @category Model
  */
 export type ModelConfigInput = Partial<ModelConfig> & {
   /** Start from this preset and override the other given fields. */
   preset?: PresetName;
 };
 
-/** What {@link createConfig} (and `DenseNet.create`) accept: a preset name or a (partial) config. */
+/**
+ * What {@link createConfig} (and `DenseNet.create`) accept: a preset name or a (partial) config.
+ *
+ * @category Model
+ */
 export type ConfigInput = PresetName | ModelConfigInput;
-
-/** The field names of {@link ModelConfig}, in canonical order. */
-export const CONFIG_FIELDS: readonly (keyof ModelConfig)[] = [
-  'growthRate',
-  'blockConfig',
-  'numInitFeatures',
-  'bottleneck',
-  'bnSize',
-  'compression',
-  'dropRate',
-  'numClasses',
-  'inChannels',
-  'smallInputs',
-];
 
 const INT_FIELDS = new Set<string>(['growthRate', 'numInitFeatures', 'bnSize', 'numClasses', 'inChannels']);
 const NUM_FIELDS = new Set<string>(['compression', 'dropRate']);
 const BOOL_FIELDS = new Set<string>(['bottleneck', 'smallInputs']);
 
 /**
- * Whether `name` is a built-in preset.
+ * Whether `name` is a preset of the native core (loads the addon).
  *
  * @param name - any value
+ * @internal
  */
 export function isPresetName(name: unknown): name is PresetName {
-  return typeof name === 'string' && (PRESET_NAMES as readonly string[]).includes(name);
+  if (typeof name !== 'string') return false;
+  const native = loadNative();
+  return callNative(() => native.presetNames()).includes(name);
 }
 
 function describe(v: unknown): string {
@@ -107,19 +114,16 @@ function describe(v: unknown): string {
   return `${JSON.stringify(v)} (${typeof v})`;
 }
 
-function unknownPreset(name: unknown): ConfigError {
-  return new ConfigError(
-    `unknown preset ${JSON.stringify(name)}; known presets: ${PRESET_NAMES.join(', ')}`,
-  );
-}
-
 /**
- * Checks the JSON types of the fields of a (partial) config and rejects unknown fields.
- * Counts must be non-negative integers (they are unsigned natively); every other value range
- * (`growthRate > 0`, `compression` in (0, 1], ...) is left to the native side, the authority.
+ * Checks the JavaScript types of the fields of a (partial) config, so that a wrong type gets a
+ * message naming the field (the native JSON parser reports only a column). Counts must be
+ * non-negative integers (they are unsigned natively). Everything else — unknown fields, missing
+ * fields, value ranges (`growthRate > 0`, `compression` in (0, 1], ...), unknown presets — is
+ * validated by the native core, the one authority.
  *
  * @param input - a partial config
  * @throws {@link ConfigError} naming the field
+ * @internal
  */
 export function checkConfigTypes(input: unknown): asserts input is ModelConfigInput {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
@@ -128,16 +132,14 @@ export function checkConfigTypes(input: unknown): asserts input is ModelConfigIn
   for (const [key, value] of Object.entries(input)) {
     if (value === undefined) continue;
     if (key === 'preset') {
-      if (!isPresetName(value)) throw unknownPreset(value);
+      if (typeof value !== 'string') throw new ConfigError(`preset must be a preset name (string), got ${describe(value)}`);
     } else if (INT_FIELDS.has(key)) {
-      // Counts are unsigned on the native side; a negative value would only get a serde
-      // message that does not name the field, so it is caught here.
       if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
         throw new ConfigError(`${key} must be a non-negative integer, got ${describe(value)}`);
       }
     } else if (NUM_FIELDS.has(key)) {
-      if (typeof value !== 'number' || Number.isNaN(value)) {
-        throw new ConfigError(`${key} must be a number, got ${describe(value)}`);
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        throw new ConfigError(`${key} must be a finite number, got ${describe(value)}`);
       }
     } else if (BOOL_FIELDS.has(key)) {
       if (typeof value !== 'boolean') throw new ConfigError(`${key} must be a boolean, got ${describe(value)}`);
@@ -145,8 +147,6 @@ export function checkConfigTypes(input: unknown): asserts input is ModelConfigIn
       if (!Array.isArray(value) || value.some((n) => typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)) {
         throw new ConfigError(`blockConfig must be an array of non-negative integers, got ${describe(value)}`);
       }
-    } else {
-      throw new ConfigError(`unknown config field "${key}"; known fields: preset, ${CONFIG_FIELDS.join(', ')}`);
     }
   }
 }
@@ -156,9 +156,11 @@ export function checkConfigTypes(input: unknown): asserts input is ModelConfigIn
  *
  * @param name - a preset name
  * @throws {@link ConfigError} for an unknown name, listing the known ones
+ *
+ * @category Model
  */
 export function presetConfig(name: PresetName): ModelConfig {
-  if (!isPresetName(name)) throw unknownPreset(name);
+  if (typeof name !== 'string') throw new ConfigError(`a preset name must be a string, got ${describe(name)}`);
   const native = loadNative();
   return JSON.parse(callNative(() => native.presetConfig(name))) as ModelConfig;
 }
@@ -178,6 +180,18 @@ export function presetConfig(name: PresetName): ModelConfig {
  * @param input - preset name or partial config
  * @param overrides - fields to override on top of `input`
  * @throws {@link ConfigError} naming the offending field (or listing the known presets)
+ *
+ * @example
+ * ```ts
+ * import { createConfig, DenseNet } from 'densenet-sdk';
+ *
+ * const c100 = createConfig('densenet-bc-100', { numClasses: 100 });      // a preset with overrides
+ * const same = createConfig({ preset: 'densenet-bc-100', numClasses: 100 });
+ * const tiny = createConfig({ growthRate: 12, blockConfig: [4, 4, 4], numInitFeatures: 24, numClasses: 10, smallInputs: true });
+ * const model = DenseNet.create(tiny, { seed: 1 });
+ * ```
+ *
+ * @category Model
  */
 export function createConfig(input: ConfigInput, overrides: Partial<ModelConfig> = {}): ModelConfig {
   let base: Partial<ModelConfig>;
@@ -196,7 +210,11 @@ export function createConfig(input: ConfigInput, overrides: Partial<ModelConfig>
   return normalized;
 }
 
-/** Options of {@link cifarConfig}. */
+/**
+ * Options of {@link cifarConfig}.
+ *
+ * @category Model
+ */
 export interface CifarConfigOptions {
   /**
    * Total depth L. Basic DenseNet: L = 3n + 4 (e.g. 40, 100); DenseNet-BC: L = 6n + 4
@@ -217,50 +235,39 @@ export interface CifarConfigOptions {
   inChannels?: number;
 }
 
+function checkCount(name: string, v: unknown, min: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > 0xffffffff) {
+    throw new ConfigError(`${name} must be an integer >= ${min}, got ${describe(v)}`);
+  }
+  return v;
+}
+
 /**
  * The CIFAR/SVHN DenseNet of the paper for a given depth: three dense blocks of n layers,
- * the 3x3 stride-1 stem (`smallInputs: true`).
+ * the 3x3 stride-1 stem (`smallInputs: true`). The native core applies the depth rule
+ * (basic L = 3n + 4, BC L = 6n + 4) and builds the config; `dropRate`, `compression` and
+ * `inChannels` are then applied as overrides.
  *
  * @example `cifarConfig({ depth: 100, growthRate: 12, bc: true })` is DenseNet-BC-100 (769,162 parameters).
  * @param options - depth, growth rate, variant and optional overrides
  * @throws {@link ConfigError} naming `depth` and the allowed form when depth is not 3n+4 (basic) / 6n+4 (BC)
+ *
+ * @category Model
  */
 export function cifarConfig(options: CifarConfigOptions): ModelConfig {
   if (options === null || typeof options !== 'object') {
     throw new ConfigError(`cifarConfig options must be an object, got ${describe(options)}`);
   }
-  const { depth, growthRate = 12, bc = false, numClasses = 10, dropRate = 0, inChannels = 3 } = options;
+  const { growthRate = 12, bc = false, numClasses = 10 } = options;
   if (typeof bc !== 'boolean') throw new ConfigError(`bc must be a boolean, got ${describe(bc)}`);
-  if (typeof growthRate !== 'number' || !Number.isInteger(growthRate)) {
-    throw new ConfigError(`growthRate must be an integer, got ${describe(growthRate)}`);
-  }
-  const step = bc ? 6 : 3;
-  const form = bc ? '6n + 4 for DenseNet-BC (e.g. 100, 190, 250)' : '3n + 4 for a basic DenseNet (e.g. 40, 100)';
-  if (typeof depth !== 'number' || !Number.isInteger(depth)) {
-    throw new ConfigError(`depth must be an integer of the form ${form}, got ${describe(depth)}`);
-  }
-  const n = (depth - 4) / step;
-  if (!Number.isInteger(n) || n < 1) {
-    throw new ConfigError(`depth must be of the form ${form} with n >= 1, got ${depth}`);
-  }
-  return createConfig({
-    growthRate,
-    blockConfig: [n, n, n],
-    numInitFeatures: bc ? 2 * growthRate : 16,
-    bottleneck: bc,
-    bnSize: 4,
-    compression: options.compression ?? (bc ? 0.5 : 1),
-    dropRate,
-    numClasses,
-    inChannels,
-    smallInputs: true,
-  });
-}
-
-/**
- * Names of the presets the loaded native core knows (should equal {@link PRESET_NAMES}).
- */
-export function nativePresetNames(): string[] {
+  const depth = checkCount('depth', options.depth, 0);
+  checkCount('growthRate', growthRate, 0);
+  checkCount('numClasses', numClasses, 0);
+  const overrides: Partial<ModelConfig> = {};
+  if (options.dropRate !== undefined) overrides.dropRate = options.dropRate;
+  if (options.compression !== undefined) overrides.compression = options.compression;
+  if (options.inChannels !== undefined) overrides.inChannels = options.inChannels;
   const native = loadNative();
-  return callNative(() => native.presetNames());
+  const base = JSON.parse(callNative(() => native.cifarConfig(depth, growthRate, bc, numClasses))) as ModelConfig;
+  return createConfig(base, overrides);
 }

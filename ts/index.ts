@@ -1,24 +1,93 @@
 /**
  * densenet-sdk: train and run memory-efficient DenseNets from TypeScript on a Rust core.
  *
+ * The package root exports the public API only, in these groups: **Model** (create, load,
+ * predict, save, configs and presets), **Data** (data sets, downloads, augmentation, the batch
+ * loader), **Training** (the training loop, evaluation, results and plots), **Errors** (one
+ * typed error per code), **CLI output** (the JSON the `densenet` command prints) and **Native
+ * addon** (loading the compute core). Importing it loads nothing heavy: the native addon and the
+ * image library (sharp) are loaded on first use.
+ *
  * @example
  * ```ts
  * import { DenseNet } from 'densenet-sdk';
- * const model = DenseNet.create('densenet121');
- * const out = await model.predictImages(['cat.jpg'], { size: 224 });
- * console.log(out.topK(5));
+ * const model = await DenseNet.load('runs/mnist/best.safetensors'); // architecture and preprocessing stored in the file
+ * const out = await model.predictImages(['digit.png']);
+ * console.log(out.topK(3));
  * ```
  *
  * @packageDocumentation
  */
-export * from './errors.js';
-export * from './config.js';
-export * from './model.js';
+
+// ---- Errors ----
+export {
+  AbortError,
+  ConfigError,
+  DATA_ERROR_CODES,
+  DataError,
+  DenseNetError,
+  DTypeError,
+  ERROR_CODES,
+  ImageError,
+  InternalError,
+  InvalidArgumentError,
+  IoError,
+  LabelError,
+  NATIVE_ERROR_CODES,
+  NativeLoadError,
+  NonFiniteError,
+  ShapeError,
+  WeightsError,
+  isAbortError,
+  type DataErrorCode,
+  type DataErrorOptions,
+  type DenseNetErrorOptions,
+  type ErrorCode,
+  type NativeErrorCode,
+  type NativeLoadAttempt,
+} from './errors.js';
+
+// ---- Model ----
+export {
+  PRESET_NAMES,
+  cifarConfig,
+  createConfig,
+  presetConfig,
+  type CifarConfigOptions,
+  type ConfigInput,
+  type ModelConfig,
+  type ModelConfigInput,
+  type PresetName,
+} from './config.js';
+export {
+  DenseNet,
+  MEMORY_MODES,
+  Prediction,
+  imagesToTensor,
+  type CallOptions,
+  type CreateOptions,
+  type DType,
+  type EvalStepResult,
+  type ImageOptions,
+  type ImageTensor,
+  type ImagesToTensorOptions,
+  type LoadOptions,
+  type MemoryMode,
+  type ModelSummary,
+  type OptimizerOptions,
+  type PredictImagesOptions,
+  type SaveOptions,
+  type Shape4,
+  type StageSummary,
+  type TopKEntry,
+  type TrainStepResult,
+} from './model.js';
+export { readWeightsInfo, type Preprocessing, type WeightsInfo } from './weights.js';
+
+// ---- Native addon ----
 export {
   loadNative,
   loadNativeWithInfo,
-  packageRoot,
-  platformTriple,
   setNumThreads,
   type LoadNativeOptions,
   type LoadedNative,
@@ -29,7 +98,101 @@ export {
   type NativeModelConstructor,
   type NativeStepResult,
 } from './native.js';
-// Data readers and batch pipeline (ts/data/, owned by the data helper):
-export * from './data/index.js';
-// Training loop, evaluation, results.csv and plots (ts/train/, owned by the training helper):
-export * from './train/index.js';
+
+// ---- Data ----
+export {
+  InMemoryDataset,
+  SubsetDataset,
+  concatDatasets,
+  type Dataset,
+  type DatasetInfo,
+  type InMemoryDatasetInit,
+  type Sample,
+} from './data/dataset.js';
+export {
+  CIFAR10_CLASSES,
+  loadCifar10,
+  loadCifar10Python,
+  loadCifar100,
+  type Cifar10Options,
+  type Cifar100Options,
+  type TrainTest,
+} from './data/cifar.js';
+export { SVHN_CLASSES, loadSvhn, type SvhnOptions } from './data/svhn.js';
+export { MNIST_CLASSES, loadMnist, type MnistOptions } from './data/mnist.js';
+export { ImageFolderDataset, loadImageFolder, type ImageFolderOptions } from './data/image-folder.js';
+export { DOWNLOADABLE_DATASETS, type DownloadableDataset } from './data/sources.js';
+export { downloadDataset, type DownloadOptions, type DownloadProgress, type DownloadResult } from './data/download.js';
+export { NORMALIZATION, computeNormalization, type Normalization, type NormalizationName } from './data/normalize.js';
+export {
+  CIFAR_AUGMENTATION,
+  IMAGENET_AUGMENTATION,
+  NO_AUGMENTATION,
+  type Augmentation,
+  type CropAugmentation,
+  type CropBox,
+  type RandomResizedCropOptions,
+} from './data/augment.js';
+export { splitTrainValidation, type SplitOptions, type TrainValidation } from './data/split.js';
+export { DataLoader, type Batch, type LoaderOptions, type LoaderSource, type LoaderState } from './data/loader.js';
+export {
+  DATASET_NAMES,
+  DATASET_PRESETS,
+  defaultDataRoot,
+  loadDataset,
+  type DatasetName,
+  type DatasetPreset,
+  type LoadDatasetOptions,
+} from './data/registry.js';
+
+// ---- Training ----
+export {
+  train,
+  trainPaths,
+  trainingPreprocessing,
+  type BatchEvent,
+  type BestRecord,
+  type CheckpointEvent,
+  type EndEvent,
+  type EpochEvent,
+  type EpochPartial,
+  type EvaluateEvent,
+  type StartEvent,
+  type TrainCheckpointState,
+  type TrainEvent,
+  type TrainOptions,
+  type TrainPaths,
+  type TrainResult,
+  type WarningEvent,
+} from './train/train.js';
+export {
+  REFERENCE_RECIPE,
+  learningRateAt,
+  resolveRecipe,
+  type RecipeOptions,
+  type ScheduleName,
+  type TrainRecipe,
+} from './train/options.js';
+export {
+  evaluate,
+  evaluateTenCrop,
+  type EvaluateOptions,
+  type EvaluationResult,
+  type TenCropOptions,
+} from './train/evaluate.js';
+export { RESULTS_HEADER, parseResultsCsv, readResultsCsv, type EpochRecord } from './train/io.js';
+export { plotResults, renderResultsSvg, writeResultsPlot, type PlotOptions } from './train/plot.js';
+export {
+  MNIST_DEFAULT_CONFIG,
+  MNIST_TEST_SEED,
+  MNIST_TEST_SIZE,
+  TRAIN_DATASET_NAMES,
+  loadTrainingData,
+  type DatasetDefaults,
+  type TrainDatasetName,
+  type TrainingData,
+  type TrainingDataOptions,
+} from './train/data.js';
+
+// ---- CLI output ----
+export type { EvalJson, InfoJson, PredictJsonEntry, TrainJsonEpoch, TrainJsonResult } from './cli-types.js';

@@ -9,10 +9,13 @@
  * @module
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 
-import sharp, { type OutputInfo } from 'sharp';
+import type { OutputInfo } from 'sharp';
 
 import { createConfig, type ConfigInput, type ModelConfig } from './config.js';
+import { centerCropBox, type CropBox } from './data/augment.js';
+import { NORMALIZATION } from './data/normalize.js';
 import {
   DTypeError,
   ImageError,
@@ -21,22 +24,41 @@ import {
   LabelError,
   NonFiniteError,
   ShapeError,
+  WeightsError,
+  abortErrorFor,
+  throwIfAborted,
 } from './errors.js';
+import { loadSharp } from './internal/sharp.js';
 import { callNative, callNativeAsync, loadNative, type NativeModel } from './native.js';
+import { PREPROCESSING_METADATA_KEY, checkPreprocessing, readWeightsInfo, type Preprocessing } from './weights.js';
 
-/** Storage precision of the weights on the native side. Inputs and logits are always float32. */
+/**
+ * Storage precision of the weights on the native side. Inputs and logits are always float32.
+ *
+ * @category Model
+ */
 export type DType = 'f32' | 'f64';
 
 /**
  * Training memory layout. `'efficient'` (default): shared feature/gradient storage and
  * recomputation, memory linear in depth. `'naive'`: stores every concatenation (for comparison).
+ *
+ * @category Model
  */
 export type MemoryMode = 'efficient' | 'naive';
 
-/** The memory modes, in the order the native core documents them. */
+/**
+ * The memory modes, in the order the native core documents them.
+ *
+ * @category Model
+ */
 export const MEMORY_MODES: readonly MemoryMode[] = ['efficient', 'naive'];
 
-/** Options of {@link DenseNet.create} and {@link DenseNet.load}. */
+/**
+ * Options of {@link DenseNet.create}.
+ *
+ * @category Model
+ */
 export interface CreateOptions {
   /** Weight precision (default `'f32'`). */
   dtype?: DType;
@@ -46,10 +68,55 @@ export interface CreateOptions {
   cuda?: boolean;
 }
 
-/** An NCHW batch shape `[n, c, h, w]`. */
+/**
+ * Options of the asynchronous model calls: a signal to cancel them.
+ *
+ * @category Model
+ */
+export interface CallOptions {
+  /**
+   * Cancels the call: it rejects with an {@link AbortError} at once. A call still waiting for an
+   * earlier one on the same model never starts; one already running in the native core finishes
+   * there (its result is dropped; a `trainStep` has then updated the weights), and the model stays
+   * usable.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * Options of {@link DenseNet.load}.
+ *
+ * @category Model
+ */
+export interface LoadOptions extends Omit<CreateOptions, 'seed'>, CallOptions {}
+
+/**
+ * Options of {@link DenseNet.save}.
+ *
+ * @category Model
+ */
+export interface SaveOptions extends CallOptions {
+  /**
+   * The preprocessing stored with the weights (metadata key `densenet.preprocessing`); default:
+   * the model's {@link DenseNet.preprocessing}. `null` stores none.
+   */
+  preprocessing?: Preprocessing | null;
+  /** More metadata to store in the safetensors header (string → string; keys starting with `densenet.` are reserved). */
+  metadata?: Readonly<Record<string, string>>;
+}
+
+/**
+ * An NCHW batch shape `[n, c, h, w]`.
+ *
+ * @category Model
+ */
 export type Shape4 = readonly [n: number, c: number, h: number, w: number];
 
-/** One row of a summary: a stage of the network (like a row of the paper's Table 1). */
+/**
+ * One row of a summary: a stage of the network (like a row of the paper's Table 1).
+ *
+ * @category Model
+ */
 export interface StageSummary {
   /** Stage name as the native core reports it, e.g. `Dense Block (1)`. */
   name: string;
@@ -59,7 +126,11 @@ export interface StageSummary {
   params: number;
 }
 
-/** Result of {@link DenseNet.summary}. */
+/**
+ * Result of {@link DenseNet.summary}.
+ *
+ * @category Model
+ */
 export interface ModelSummary {
   /** Input `[height, width]` the table was computed for. */
   inputSize: [height: number, width: number];
@@ -69,7 +140,11 @@ export interface ModelSummary {
   total: number;
 }
 
-/** One entry of {@link Prediction.topK}. */
+/**
+ * One entry of {@link Prediction.topK}.
+ *
+ * @category Model
+ */
 export interface TopKEntry {
   /** Class index in `[0, numClasses)`. */
   index: number;
@@ -77,26 +152,57 @@ export interface TopKEntry {
   logit: number;
   /** Softmax probability of the class. */
   probability: number;
+  /** The class name, when the prediction has {@link Prediction.classNames}. */
+  label?: string;
 }
 
-/** Logits of a batch, with helpers to read them. */
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a plain Array';
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  return typeof v;
+}
+
+/**
+ * Logits of a batch, with helpers to read them: softmax probabilities, arg-max, top-k (with
+ * class names when the model's preprocessing has them).
+ *
+ * @example
+ * ```ts
+ * const model = await DenseNet.load('runs/mnist/best.safetensors');
+ * const pred = await model.predictImages(['three.png', 'seven.png']);
+ * pred.shape;          // [2, 10]
+ * pred.argmax();       // Int32Array [3, 7]
+ * pred.topK(2)[0];     // [{ index: 3, logit, probability: 0.98, label: '3' }, { index: 8, ... }]
+ * pred.row(1);         // the 10 logits of the second image
+ * ```
+ *
+ * @category Model
+ */
 export class Prediction {
   /** Row-major logits, `shape[0] * shape[1]` values. */
   readonly logits: Float32Array;
   /** `[n, classes]`. */
   readonly shape: [n: number, classes: number];
+  /** Class names, index = class (from the model's preprocessing), or `null`. */
+  readonly classNames: readonly string[] | null;
 
   /**
    * @param logits - row-major logits
    * @param shape - `[n, classes]`; `n * classes` must equal `logits.length`
+   * @param classNames - optional class names (`classes` of them)
    */
-  constructor(logits: Float32Array, shape: readonly [number, number]) {
+  constructor(logits: Float32Array, shape: readonly [number, number], classNames: readonly string[] | null = null) {
     if (!(logits instanceof Float32Array)) throw new DTypeError(`logits must be a Float32Array, got ${typeName(logits)}`);
     if (shape.length !== 2 || shape[0] * shape[1] !== logits.length) {
       throw new ShapeError(`logits of length ${logits.length} do not fit shape [${shape.join(', ')}]`);
     }
+    if (classNames !== null && (!Array.isArray(classNames) || classNames.length !== shape[1])) {
+      throw new InvalidArgumentError(`classNames must be ${shape[1]} names, got ${Array.isArray(classNames) ? classNames.length : typeName(classNames)}`);
+    }
     this.logits = logits;
     this.shape = [shape[0], shape[1]];
+    this.classNames = classNames === null ? null : Object.freeze([...classNames]);
   }
 
   /**
@@ -146,6 +252,7 @@ export class Prediction {
     if (!Number.isInteger(k) || k < 1) throw new InvalidArgumentError(`k must be a positive integer, got ${String(k)}`);
     const [n, classes] = this.shape;
     const probs = this.probabilities();
+    const names = this.classNames;
     const result: TopKEntry[][] = [];
     for (let i = 0; i < n; i++) {
       const idx = Array.from({ length: classes }, (_, j) => j);
@@ -155,6 +262,7 @@ export class Prediction {
           index: j,
           logit: this.logits[i * classes + j]!,
           probability: probs[i * classes + j]!,
+          ...(names ? { label: names[j]! } : {}),
         })),
       );
     }
@@ -162,7 +270,11 @@ export class Prediction {
   }
 }
 
-/** Result of {@link DenseNet.trainStep}. */
+/**
+ * Result of {@link DenseNet.trainStep}.
+ *
+ * @category Model
+ */
 export interface TrainStepResult {
   /** Mean cross-entropy loss of the batch (before the update). */
   loss: number;
@@ -170,67 +282,115 @@ export interface TrainStepResult {
   correct: number;
 }
 
-/** Result of {@link DenseNet.evalStep}. */
+/**
+ * Result of {@link DenseNet.evalStep}.
+ *
+ * @category Model
+ */
 export interface EvalStepResult extends TrainStepResult {
   /** Eval-mode logits of the batch, `[n, classes]`. */
   prediction: Prediction;
 }
 
-/** SGD settings of {@link DenseNet.setOptimizer}. Defaults are the paper's CIFAR recipe. */
+/**
+ * SGD settings of {@link DenseNet.setOptimizer}. Missing fields take the defaults of the paper's
+ * CIFAR recipe; the native core validates the values and fills the defaults.
+ *
+ * @category Model
+ */
 export interface OptimizerOptions {
-  /** Learning rate, >= 0. */
-  lr: number;
+  /** Learning rate, >= 0 (default 0.1). */
+  lr?: number;
   /** Momentum in [0, 1) (default 0.9). */
   momentum?: number;
-  /** Nesterov momentum (default `true`). */
+  /** Nesterov momentum (default `true`; needs momentum > 0). */
   nesterov?: boolean;
   /** L2 weight decay, >= 0 (default 1e-4). */
   weightDecay?: number;
 }
 
-/** Image preprocessing of {@link DenseNet.predictImages} and {@link imagesToTensor}. */
+/**
+ * Image preprocessing of {@link DenseNet.predictImages} and {@link imagesToTensor}.
+ *
+ * @category Model
+ */
 export interface ImageOptions {
-  /** Side of the square center crop fed to the network (default 32 for `smallInputs` models, else 224). */
-  size?: number;
-  /** Length of the shorter side after resizing, before the center crop (default `size`; torchvision's ImageNet eval uses 256 for 224). */
+  /**
+   * The network's input: `n` for a square n×n crop or `[height, width]` (default: the model's
+   * stored {@link Preprocessing.inputSize}, else 32 for `smallInputs` models and 224 otherwise).
+   */
+  size?: number | readonly [height: number, width: number];
+  /**
+   * Length of the shorter side after resizing, before the center crop (default: the smallest size
+   * that covers `size`; torchvision's ImageNet evaluation uses 256 for 224).
+   */
   resize?: number;
-  /** Per-channel mean subtracted after scaling pixels to [0, 1] (default: CIFAR or ImageNet mean for 3 channels, 0 otherwise). */
+  /** Per-channel mean subtracted after scaling pixels to [0, 1] (default: the stored preprocessing, else CIFAR or ImageNet statistics for 3 channels, 0 for 1). */
   mean?: readonly number[];
-  /** Per-channel std divided by (default: CIFAR or ImageNet std for 3 channels, 1 otherwise). */
+  /** Per-channel std divided by (default: the stored preprocessing, else CIFAR or ImageNet statistics for 3 channels, 1 for 1). */
   std?: readonly number[];
   /** Channels to decode to: 3 (RGB) or 1 (grayscale). {@link DenseNet.predictImages} uses the model's `inChannels`. */
   channels?: number;
 }
 
-/** A decoded, normalized batch of images. */
+/**
+ * Options of {@link imagesToTensor}.
+ *
+ * @category Model
+ */
+export interface ImagesToTensorOptions extends ImageOptions {
+  /** Stops decoding (between images); the promise rejects with an {@link AbortError}. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Options of {@link DenseNet.predictImages}.
+ *
+ * @category Model
+ */
+export interface PredictImagesOptions extends ImageOptions, CallOptions {
+  /**
+   * Receives a message when an option contradicts the preprocessing stored with the model (the
+   * option is used). Default: `process.emitWarning` with type `DenseNetWarning`.
+   */
+  onWarning?: (message: string) => void;
+}
+
+/**
+ * A decoded, normalized batch of images.
+ *
+ * @category Model
+ */
 export interface ImageTensor {
   /** NCHW float32 data. */
   data: Float32Array;
-  /** `[n, c, size, size]`. */
+  /** `[n, c, height, width]`. */
   shape: [n: number, c: number, h: number, w: number];
 }
 
-/** ImageNet per-channel mean (RGB), used by torchvision's pretrained DenseNets. */
-export const IMAGENET_MEAN: readonly number[] = [0.485, 0.456, 0.406];
-/** ImageNet per-channel std (RGB). */
-export const IMAGENET_STD: readonly number[] = [0.229, 0.224, 0.225];
-/** CIFAR-10 per-channel mean (RGB) of the reference training code. */
-export const CIFAR_MEAN: readonly number[] = [0.49139968, 0.48215841, 0.44653091];
-/** CIFAR-10 per-channel std (RGB) of the reference training code. */
-export const CIFAR_STD: readonly number[] = [0.24703223, 0.24348513, 0.26158784];
-
-function typeName(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a plain Array';
-  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
-  return typeof v;
-}
+/** ImageNet per-channel mean (RGB), used by torchvision's pretrained DenseNets. @internal */
+export const IMAGENET_MEAN: readonly number[] = NORMALIZATION.imagenet.mean;
+/** ImageNet per-channel std (RGB). @internal */
+export const IMAGENET_STD: readonly number[] = NORMALIZATION.imagenet.std;
+/** CIFAR-10 per-channel mean (RGB) of the reference training code. @internal */
+export const CIFAR_MEAN: readonly number[] = NORMALIZATION.cifar10.mean;
+/** CIFAR-10 per-channel std (RGB) of the reference training code. @internal */
+export const CIFAR_STD: readonly number[] = NORMALIZATION.cifar10.std;
 
 function checkPositiveInt(name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
     throw new InvalidArgumentError(`${name} must be a positive integer, got ${String(v)}`);
   }
   return v;
+}
+
+function checkSize(v: unknown): [number, number] {
+  if (typeof v === 'number') {
+    const n = checkPositiveInt('size', v);
+    return [n, n];
+  }
+  if (Array.isArray(v) && v.length === 2) return [checkPositiveInt('size[0] (height)', v[0]), checkPositiveInt('size[1] (width)', v[1])];
+  throw new InvalidArgumentError(`size must be a positive integer or [height, width], got ${typeName(v)}`);
 }
 
 /**
@@ -242,6 +402,7 @@ function checkPositiveInt(name: string, v: unknown): number {
  * @returns the shape as a plain number array
  * @throws {@link DTypeError} for a non-Float32Array; {@link ShapeError} for a bad shape;
  *   {@link NonFiniteError} for NaN/Infinity (naming the index)
+ * @internal
  */
 export function validateBatch(input: unknown, shape: unknown, inChannels: number): number[] {
   if (!(input instanceof Float32Array)) {
@@ -283,6 +444,7 @@ export function validateBatch(input: unknown, shape: unknown, inChannels: number
  * @param numClasses - each label must be in `[0, numClasses)`
  * @throws {@link DTypeError} for a non-Int32Array; {@link LabelError} for a wrong length or a
  *   value out of range (naming the index and the value)
+ * @internal
  */
 export function validateLabels(labels: unknown, n: number, numClasses: number): Int32Array {
   if (!(labels instanceof Int32Array)) {
@@ -307,6 +469,14 @@ function checkPath(name: string, path: unknown): string {
   return path;
 }
 
+function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (typeof signal !== 'object' || signal === null || typeof (signal as AbortSignal).aborted !== 'boolean' || typeof (signal as AbortSignal).addEventListener !== 'function') {
+    throw new InvalidArgumentError(`signal must be an AbortSignal, got ${typeName(signal)}`);
+  }
+  return signal as AbortSignal;
+}
+
 function channelStats(
   name: 'mean' | 'std',
   given: readonly number[] | undefined,
@@ -327,32 +497,47 @@ function channelStats(
 
 /**
  * Decodes images with sharp into one normalized NCHW float32 batch: EXIF orientation applied,
- * alpha dropped, converted to RGB (or grayscale), the shorter side resized to `resize`
- * (default `size`), a center crop of `size` x `size`, pixels scaled to [0, 1], then
- * `(x - mean) / std` per channel.
+ * alpha dropped, converted to RGB (or grayscale), the centered window that a resize (the shorter
+ * side to `resize`, or by default just enough to cover `size`) and a center crop to `size` would
+ * keep, resized to `size`; pixels scaled to [0, 1], then `(x - mean) / std` per channel. This is
+ * the data pipeline's evaluation transform. sharp is loaded on the first call.
  *
  * @param images - file paths or encoded image buffers (PNG, JPEG, WebP, ...)
- * @param options - size, resize, mean, std, channels (defaults: 224, ImageNet statistics, 3 channels)
- * @throws {@link IoError} for a missing file; {@link ImageError} for an undecodable image
+ * @param options - size, resize, mean, std, channels (defaults: 224, ImageNet statistics, 3 channels), signal
+ * @throws {@link IoError} for a missing file; {@link ImageError} for an undecodable image (or when
+ *   sharp cannot be loaded); {@link AbortError} when `signal` fires
+ *
+ * @category Model
  */
 export async function imagesToTensor(
   images: readonly (string | Uint8Array)[],
-  options: ImageOptions = {},
+  options: ImagesToTensorOptions = {},
 ): Promise<ImageTensor> {
   if (!Array.isArray(images) || images.length === 0) {
     throw new InvalidArgumentError('images must be a non-empty array of file paths or Buffers');
   }
-  const size = checkPositiveInt('size', options.size ?? 224);
-  const resize = checkPositiveInt('resize', options.resize ?? size);
-  if (resize < size) throw new InvalidArgumentError(`resize (${resize}) must be >= size (${size})`);
+  const signal = checkSignal(options.signal);
+  const [h, w] = checkSize(options.size ?? 224);
+  const resize = options.resize === undefined ? undefined : checkPositiveInt('resize', options.resize);
+  if (resize !== undefined && resize < Math.max(h, w)) {
+    throw new InvalidArgumentError(`resize (${resize}) must be >= the crop size (${Math.max(h, w)})`);
+  }
   const c = options.channels ?? 3;
   if (c !== 1 && c !== 3) throw new InvalidArgumentError(`channels must be 1 or 3, got ${String(c)}`);
   const mean = channelStats('mean', options.mean, c === 3 ? IMAGENET_MEAN : [0], c);
   const std = channelStats('std', options.std, c === 3 ? IMAGENET_STD : [1], c);
+  throwIfAborted(signal, 'imagesToTensor');
+  let sharp: Awaited<ReturnType<typeof loadSharp>>;
+  try {
+    sharp = await loadSharp();
+  } catch (err) {
+    throw new ImageError(`the image decoder (sharp) could not be loaded: ${(err as Error).message}`, { cause: err });
+  }
 
-  const plane = size * size;
+  const plane = h * w;
   const data = new Float32Array(images.length * c * plane);
   for (let n = 0; n < images.length; n++) {
+    throwIfAborted(signal, 'imagesToTensor');
     const src = images[n];
     const label = typeof src === 'string' ? src : `images[${n}] (buffer)`;
     if (typeof src === 'string') {
@@ -363,46 +548,81 @@ export async function imagesToTensor(
     let pixels: Buffer;
     let info: OutputInfo;
     try {
+      // Decode (EXIF orientation applied, alpha dropped, RGB or grayscale), then crop the
+      // centered window in source pixels and resize it to h×w — the evaluation transform of the
+      // data pipeline (torchvision's Resize + CenterCrop), so predictions match evaluation.
       let pipe = sharp(src, { failOn: 'error' }).rotate().removeAlpha();
       pipe = c === 3 ? pipe.toColourspace('srgb') : pipe.toColourspace('b-w');
-      ({ data: pixels, info } = await pipe
-        .resize({ width: resize, height: resize, fit: 'outside' })
+      const decoded = await pipe.raw().toBuffer({ resolveWithObject: true });
+      const { width: w0, height: h0, channels: c0 } = decoded.info;
+      const box = resize === undefined ? coverCropBox(w0, h0, h, w) : centerCropBox(w0, h0, h, w, resize);
+      ({ data: pixels, info } = await sharp(decoded.data, { raw: { width: w0, height: h0, channels: c0 } })
+        .extract(box)
+        .resize(w, h, { fit: 'fill' })
         .raw()
         .toBuffer({ resolveWithObject: true }));
     } catch (err) {
       throw new ImageError(`cannot decode image ${label}: ${(err as Error).message}`, { cause: err });
     }
     const { width, height, channels } = info;
-    if (width < size || height < size || channels < c) {
-      throw new ImageError(`image ${label} decoded to ${width}x${height}x${channels}, expected at least ${size}x${size}x${c}`);
+    if (width !== w || height !== h || channels < c) {
+      throw new ImageError(`image ${label} decoded to ${width}x${height}x${channels}, expected ${w}x${h}x${c}`);
     }
-    const x0 = Math.round((width - size) / 2);
-    const y0 = Math.round((height - size) / 2);
+    const x0 = 0;
+    const y0 = 0;
     const base = n * c * plane;
     for (let ch = 0; ch < c; ch++) {
       const m = mean[ch]!;
       const s = std[ch]!;
       const out = base + ch * plane;
-      for (let y = 0; y < size; y++) {
+      for (let y = 0; y < h; y++) {
         const row = ((y0 + y) * width + x0) * channels + ch;
-        for (let x = 0; x < size; x++) {
-          data[out + y * size + x] = (pixels[row + x * channels]! / 255 - m) / s;
+        for (let x = 0; x < w; x++) {
+          data[out + y * w + x] = (pixels[row + x * channels]! / 255 - m) / s;
         }
       }
     }
   }
-  return { data, shape: [images.length, c, size, size] };
+  return { data, shape: [images.length, c, h, w] };
+}
+
+/** The largest centered window of a `width`×`height` image with the aspect ratio of `outH`×`outW` (scale to cover, then center-crop). */
+function coverCropBox(width: number, height: number, outH: number, outW: number): CropBox {
+  const s = Math.max(outW / width, outH / height);
+  const w = Math.max(1, Math.min(width, Math.round(outW / s)));
+  const h = Math.max(1, Math.min(height, Math.round(outH / s)));
+  return { left: Math.floor((width - w) / 2), top: Math.floor((height - h) / 2), width: w, height: h };
+}
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.length === 1 ? a[0]! : a[i];
+    const y = b.length === 1 ? b[0]! : b[i];
+    if (x === undefined || y === undefined || Math.abs(x - y) > 1e-6 * Math.max(1, Math.abs(y))) return false;
+  }
+  return true;
+}
+
+function defaultWarning(message: string): void {
+  process.emitWarning(message, { type: 'DenseNetWarning', code: 'DENSENET_PREPROCESSING' });
 }
 
 /**
  * A DenseNet (Huang et al., CVPR 2017) whose weights live in the native core.
+ *
+ * Every asynchronous call runs in the native core off the JS thread; calls on one model run one
+ * at a time, in call order. {@link DenseNet.dispose} frees the native memory at once.
  *
  * @example
  * ```ts
  * const model = DenseNet.create('densenet-bc-100', { seed: 1 });
  * const out = await model.predict(new Float32Array(2 * 3 * 32 * 32), [2, 3, 32, 32]);
  * console.log(out.topK(5));
+ * model.dispose();
  * ```
+ *
+ * @category Model
  */
 export class DenseNet {
   /** The normalized configuration of this model. */
@@ -412,6 +632,8 @@ export class DenseNet {
   readonly #native: NativeModel;
   #memoryMode: MemoryMode = 'efficient';
   #tail: Promise<unknown> = Promise.resolve();
+  #preprocessing: Readonly<Preprocessing> | null = null;
+  #disposed: Promise<void> | null = null;
 
   private constructor(native: NativeModel, config: ModelConfig, dtype: DType) {
     this.#native = native;
@@ -441,28 +663,88 @@ export class DenseNet {
   }
 
   /**
-   * Creates a model of the given architecture and loads weights from a safetensors file
-   * (as written by {@link DenseNet.save}, or torchvision weights converted to safetensors).
+   * Loads a model from a safetensors file: the architecture stored in it (files saved by this
+   * SDK carry it) or the given one, the weights, and the stored {@link Preprocessing} (see
+   * {@link DenseNet.preprocessing}).
    *
-   * @param path - the weights file
-   * @param presetOrConfig - the architecture the weights belong to
-   * @param options - dtype, cuda
-   * @throws {@link IoError} when the file cannot be read; {@link WeightsError} when it does not fit the architecture
+   * @example
+   * ```ts
+   * const model = await DenseNet.load('runs/mnist/best.safetensors');              // saved by this SDK
+   * const tv = await DenseNet.load('densenet121-torchvision.safetensors', 'densenet121'); // converted weights
+   * ```
+   *
+   * @param path - the weights file (as written by {@link DenseNet.save} or the training loop, or
+   *   torchvision weights converted to safetensors)
+   * @param presetOrConfig - the architecture; default (`undefined` or `null`): the one stored in the file
+   * @param options - dtype, cuda, signal
+   * @throws {@link IoError} when the file cannot be read; {@link WeightsError} when it does not fit
+   *   the architecture, or when no config is given and the file stores none;
+   *   {@link AbortError} when `signal` fires
    */
-  static async load(path: string, presetOrConfig: ConfigInput, options: CreateOptions = {}): Promise<DenseNet> {
+  static async load(path: string, presetOrConfig?: ConfigInput | null, options: LoadOptions = {}): Promise<DenseNet> {
     checkPath('path', path);
-    const model = DenseNet.create(presetOrConfig, options);
-    await model.load(path);
+    const signal = checkSignal(options.signal);
+    throwIfAborted(signal, `loading ${path}`);
+    if (!existsSync(path)) throw new IoError(`weights file not found: ${path}`);
+    let config: ConfigInput | null | undefined = presetOrConfig;
+    if (config === undefined || config === null) {
+      config = readWeightsInfo(path).config;
+      if (!config) {
+        throw new WeightsError(
+          `${path} carries no architecture (no "densenet.config" in its safetensors metadata: it was not ` +
+            `saved by densenet-sdk, e.g. converted torchvision weights); pass the config: ` +
+            `DenseNet.load(path, 'densenet121'), or on the command line --config <preset|config.json>`,
+        );
+      }
+    }
+    const { dtype, cuda } = options;
+    const model = DenseNet.create(config, { ...(dtype !== undefined ? { dtype } : {}), ...(cuda !== undefined ? { cuda } : {}) });
+    try {
+      await model.load(path, signal ? { signal } : {});
+    } catch (err) {
+      await model.dispose();
+      throw err;
+    }
     return model;
   }
 
-  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.#tail.then(() => callNativeAsync(fn));
-    this.#tail = result.then(
+  #checkAlive(what: string): void {
+    if (this.#disposed) {
+      throw new InvalidArgumentError(`${what}: the model was disposed (dispose() was called); create or load a new model`);
+    }
+  }
+
+  /** Runs `fn` after every earlier call on this model has settled; `signal` cancels the wait (and drops the result). */
+  #enqueue<T>(what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    try {
+      this.#checkAlive(what);
+      throwIfAborted(signal, what);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const run = this.#tail.then(() => {
+      throwIfAborted(signal, what);
+      return callNativeAsync(fn);
+    });
+    this.#tail = run.then(
       () => undefined,
       () => undefined,
     );
-    return result;
+    if (!signal) return run;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => reject(abortErrorFor(what, signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+      run.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      );
+    });
   }
 
   /** Number of output classes. */
@@ -475,8 +757,34 @@ export class DenseNet {
     return this.config.inChannels;
   }
 
+  /**
+   * How images must be prepared for this model (input size, channels, normalization, class
+   * names), or `null` when unknown. Read from the weights file by {@link DenseNet.load}, set by
+   * the training loop and {@link DenseNet.setPreprocessing}, written by {@link DenseNet.save}, and
+   * used by {@link DenseNet.predictImages}, `evaluate` and the CLI by default.
+   */
+  get preprocessing(): Readonly<Preprocessing> | null {
+    return this.#preprocessing;
+  }
+
+  /**
+   * Sets (or with `null` clears) the model's {@link DenseNet.preprocessing}.
+   *
+   * @param preprocessing - channels must equal `inChannels`; classNames (optional) must have `numClasses` names
+   * @throws {@link InvalidArgumentError} naming the field
+   */
+  setPreprocessing(preprocessing: Preprocessing | null): void {
+    this.#preprocessing = preprocessing === null ? null : Object.freeze(checkPreprocessing(preprocessing, this));
+  }
+
+  /** Whether {@link DenseNet.dispose} was called. */
+  get disposed(): boolean {
+    return this.#disposed !== null;
+  }
+
   /** Number of trainable parameters (conv weights + BN affine + linear), as counted by the native core. */
   get parameterCount(): number {
+    this.#checkAlive('parameterCount');
     return callNative(() => this.#native.paramCount());
   }
 
@@ -487,6 +795,7 @@ export class DenseNet {
    * @param width - input width (default: `height`)
    */
   summary(height?: number, width?: number): ModelSummary {
+    this.#checkAlive('summary');
     const h = checkPositiveInt('height', height ?? (this.config.smallInputs ? 32 : 224));
     const w = checkPositiveInt('width', width ?? h);
     const raw = JSON.parse(callNative(() => this.#native.summaryJson(h, w))) as {
@@ -511,60 +820,144 @@ export class DenseNet {
    *
    * @param input - NCHW float32 batch
    * @param shape - `[n, c, h, w]`; `c` must equal `config.inChannels`
-   * @returns the logits, `[n, numClasses]`
-   * @throws {@link DTypeError}, {@link ShapeError}, {@link NonFiniteError} for bad input (the promise rejects)
+   * @param options - signal
+   * @returns the logits, `[n, numClasses]` (with the class names of the model's preprocessing)
+   * @throws {@link DTypeError}, {@link ShapeError}, {@link NonFiniteError} for bad input (the promise
+   *   rejects); {@link AbortError} when `signal` fires
    */
-  async predict(input: Float32Array, shape: readonly number[]): Promise<Prediction> {
+  async predict(input: Float32Array, shape: readonly number[], options: CallOptions = {}): Promise<Prediction> {
+    const signal = checkSignal(options.signal);
     const dims = validateBatch(input, shape, this.config.inChannels);
-    const logits = await this.#enqueue(() => this.#native.predict(input, dims));
-    return new Prediction(logits, [dims[0]!, this.config.numClasses]);
+    const logits = await this.#enqueue('predict', () => this.#native.predict(input, dims), signal);
+    return new Prediction(logits, [dims[0]!, this.config.numClasses], this.#preprocessing?.classNames ?? null);
   }
 
   /**
    * Decodes, resizes/center-crops and normalizes images with sharp (see {@link imagesToTensor}),
-   * then runs {@link DenseNet.predict}. Defaults: size 32 and CIFAR statistics for `smallInputs`
-   * models, size 224 and ImageNet statistics otherwise; the model's `inChannels`.
+   * then runs {@link DenseNet.predict}.
+   *
+   * By default it prepares the images as the model's stored {@link DenseNet.preprocessing} says
+   * (input size, resize, grayscale or RGB, mean/std; the prediction carries its class names).
+   * An option that contradicts the stored preprocessing is used, with a warning (`onWarning`).
+   * Without stored preprocessing: size 32 and CIFAR statistics for `smallInputs` models, size
+   * 224 and ImageNet statistics otherwise, the model's `inChannels`.
+   *
+   * @example
+   * ```ts
+   * const model = await DenseNet.load('runs/mnist/best.safetensors'); // stores 28×28, grayscale, MNIST mean/std
+   * const pred = await model.predictImages(['digit.png']);
+   * const [best] = pred.topK(1)[0]!;
+   * console.log(best.label, best.probability);                           // '3' 0.97
+   *
+   * // A model without stored preprocessing: say how it was trained.
+   * const tv = await DenseNet.load('densenet121.safetensors', 'densenet121');
+   * await tv.predictImages('cat.jpg', { size: 224, resize: 256, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+   * ```
    *
    * @param images - file paths or encoded image buffers
-   * @param options - size, resize, mean, std
+   * @param options - size, resize, mean, std, signal, onWarning
+   * @throws {@link IoError}, {@link ImageError} for unreadable images; {@link AbortError} when `signal` fires
    */
-  async predictImages(images: readonly (string | Uint8Array)[] | string | Uint8Array, options: ImageOptions = {}): Promise<Prediction> {
+  async predictImages(
+    images: readonly (string | Uint8Array)[] | string | Uint8Array,
+    options: PredictImagesOptions = {},
+  ): Promise<Prediction> {
+    const signal = checkSignal(options.signal);
+    this.#checkAlive('predictImages');
     const list = typeof images === 'string' || images instanceof Uint8Array ? [images] : images;
-    const small = this.config.smallInputs;
     const c = this.config.inChannels;
     if (c !== 1 && c !== 3) throw new InvalidArgumentError(`predictImages supports 1 or 3 input channels, the model has ${c}`);
+    const p = this.#preprocessing;
+    const warn = options.onWarning ?? defaultWarning;
+    let size: number | readonly [number, number];
+    let resize: number | undefined;
+    let mean: readonly number[];
+    let std: readonly number[];
+    if (p) {
+      const stored = `the preprocessing stored with the model`;
+      size = options.size ?? p.inputSize;
+      const [h, w] = checkSize(size);
+      if (h !== p.inputSize[0] || w !== p.inputSize[1]) {
+        const given = typeof options.size === 'number' ? String(options.size) : `${h}x${w}`;
+        warn(`size ${given} differs from ${stored} (input size ${p.inputSize[0]}x${p.inputSize[1]}); using ${given}`);
+      }
+      resize = options.resize ?? (options.size === undefined ? p.resize : undefined);
+      if (options.resize !== undefined && p.resize !== undefined && options.resize !== p.resize) {
+        warn(`resize ${options.resize} differs from ${stored} (resize ${p.resize}); using ${options.resize}`);
+      }
+      mean = options.mean ?? p.mean;
+      if (options.mean && !sameNumbers(options.mean, p.mean)) warn(`mean [${options.mean.join(', ')}] differs from ${stored} ([${p.mean.join(', ')}]); using the given mean`);
+      std = options.std ?? p.std;
+      if (options.std && !sameNumbers(options.std, p.std)) warn(`std [${options.std.join(', ')}] differs from ${stored} ([${p.std.join(', ')}]); using the given std`);
+    } else {
+      const small = this.config.smallInputs;
+      size = options.size ?? (small ? 32 : 224);
+      resize = options.resize;
+      mean = options.mean ?? (c === 3 ? (small ? CIFAR_MEAN : IMAGENET_MEAN) : [0]);
+      std = options.std ?? (c === 3 ? (small ? CIFAR_STD : IMAGENET_STD) : [1]);
+    }
+    if (options.channels !== undefined && options.channels !== c) {
+      throw new InvalidArgumentError(`channels must be the model's inChannels ${c}, got ${String(options.channels)}`);
+    }
     const tensor = await imagesToTensor(list, {
-      size: options.size ?? (small ? 32 : 224),
-      ...(options.resize !== undefined ? { resize: options.resize } : {}),
-      mean: options.mean ?? (c === 3 ? (small ? CIFAR_MEAN : IMAGENET_MEAN) : [0]),
-      std: options.std ?? (c === 3 ? (small ? CIFAR_STD : IMAGENET_STD) : [1]),
+      size,
+      ...(resize !== undefined ? { resize } : {}),
+      mean,
+      std,
       channels: c,
+      ...(signal ? { signal } : {}),
     });
-    return this.predict(tensor.data, tensor.shape);
+    return this.predict(tensor.data, tensor.shape, signal ? { signal } : {});
   }
 
   /**
-   * Writes the weights and BN statistics to a safetensors file with torchvision's names.
+   * Writes the weights and BN statistics to a safetensors file with torchvision's names. The
+   * header's metadata stores the architecture (`densenet.config`, so that {@link DenseNet.load}
+   * needs no config) and the preprocessing (`densenet.preprocessing`).
    *
    * @param path - destination file
-   * @throws {@link IoError} when the file cannot be written
+   * @param options - preprocessing (default: {@link DenseNet.preprocessing}), more metadata, signal
+   * @throws {@link IoError} when the file cannot be written; {@link InvalidArgumentError} for bad metadata
    */
-  async save(path: string): Promise<void> {
+  async save(path: string, options: SaveOptions = {}): Promise<void> {
     checkPath('path', path);
-    await this.#enqueue(() => this.#native.save(path));
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError(`save options must be an object, got ${typeName(options)}`);
+    const signal = checkSignal(options.signal);
+    const metadata: Record<string, string> = {};
+    if (options.metadata !== undefined) {
+      if (options.metadata === null || typeof options.metadata !== 'object' || Array.isArray(options.metadata)) {
+        throw new InvalidArgumentError(`metadata must be an object of strings, got ${typeName(options.metadata)}`);
+      }
+      for (const [k, v] of Object.entries(options.metadata)) {
+        if (k.startsWith('densenet.')) throw new InvalidArgumentError(`metadata key "${k}" is reserved (keys starting with "densenet.")`);
+        if (typeof v !== 'string') throw new InvalidArgumentError(`metadata["${k}"] must be a string, got ${typeName(v)}`);
+        metadata[k] = v;
+      }
+    }
+    const pp = options.preprocessing === undefined ? this.#preprocessing : options.preprocessing;
+    if (pp) metadata[PREPROCESSING_METADATA_KEY] = JSON.stringify(checkPreprocessing(pp, this));
+    const json = Object.keys(metadata).length ? JSON.stringify(metadata) : null;
+    await this.#enqueue('save', () => this.#native.save(path, json), signal);
   }
 
   /**
    * Replaces the weights with those of a safetensors file (torchvision names; the CIFAR
-   * reference code's `norm_final` alias is accepted).
+   * reference code's `norm_final` alias is accepted). When the file stores a preprocessing, it
+   * becomes the model's {@link DenseNet.preprocessing} (otherwise that stays as it was).
    *
    * @param path - source file
+   * @param options - signal
    * @throws {@link IoError} when it cannot be read; {@link WeightsError} when it does not fit this architecture
    */
-  async load(path: string): Promise<void> {
+  async load(path: string, options: CallOptions = {}): Promise<void> {
     checkPath('path', path);
+    const signal = checkSignal(options.signal);
+    this.#checkAlive('load');
     if (!existsSync(path)) throw new IoError(`weights file not found: ${path}`);
-    await this.#enqueue(() => this.#native.load(path));
+    const info = readWeightsInfo(path);
+    const pp = info.preprocessing ? checkStoredPreprocessing(info.preprocessing, this, path) : null;
+    await this.#enqueue('load', () => this.#native.load(path), signal);
+    if (pp) this.#preprocessing = Object.freeze(pp);
   }
 
   /**
@@ -573,13 +966,16 @@ export class DenseNet {
    * @param images - NCHW float32 batch
    * @param shape - `[n, c, h, w]`
    * @param labels - `Int32Array` of length n, each in `[0, numClasses)`
+   * @param options - signal
    * @returns the batch loss and number correct
-   * @throws {@link DTypeError}, {@link ShapeError}, {@link LabelError}, {@link NonFiniteError}
+   * @throws {@link DTypeError}, {@link ShapeError}, {@link LabelError}, {@link NonFiniteError};
+   *   {@link AbortError} when `signal` fires
    */
-  async trainStep(images: Float32Array, shape: readonly number[], labels: Int32Array): Promise<TrainStepResult> {
+  async trainStep(images: Float32Array, shape: readonly number[], labels: Int32Array, options: CallOptions = {}): Promise<TrainStepResult> {
+    const signal = checkSignal(options.signal);
     const dims = validateBatch(images, shape, this.config.inChannels);
     validateLabels(labels, dims[0]!, this.config.numClasses);
-    const r = await this.#enqueue(() => this.#native.trainStep(images, dims, labels));
+    const r = await this.#enqueue('trainStep', () => this.#native.trainStep(images, dims, labels), signal);
     return { loss: r.loss, correct: r.correct };
   }
 
@@ -589,53 +985,53 @@ export class DenseNet {
    * @param images - NCHW float32 batch
    * @param shape - `[n, c, h, w]`
    * @param labels - `Int32Array` of length n, each in `[0, numClasses)`
+   * @param options - signal
    */
-  async evalStep(images: Float32Array, shape: readonly number[], labels: Int32Array): Promise<EvalStepResult> {
+  async evalStep(images: Float32Array, shape: readonly number[], labels: Int32Array, options: CallOptions = {}): Promise<EvalStepResult> {
+    const signal = checkSignal(options.signal);
     const dims = validateBatch(images, shape, this.config.inChannels);
     validateLabels(labels, dims[0]!, this.config.numClasses);
-    const r = await this.#enqueue(() => this.#native.evalStep(images, dims, labels));
-    return { loss: r.loss, correct: r.correct, prediction: new Prediction(r.logits, [dims[0]!, this.config.numClasses]) };
+    const r = await this.#enqueue('evalStep', () => this.#native.evalStep(images, dims, labels), signal);
+    return {
+      loss: r.loss,
+      correct: r.correct,
+      prediction: new Prediction(r.logits, [dims[0]!, this.config.numClasses], this.#preprocessing?.classNames ?? null),
+    };
   }
 
   /**
-   * Sets the SGD optimizer (resets its momentum state).
+   * Sets the SGD optimizer (resets its momentum state). The native core validates the values
+   * and fills the defaults of missing fields (lr 0.1, momentum 0.9, Nesterov, weight decay 1e-4).
    *
-   * @param options - lr, momentum (0.9), nesterov (true), weightDecay (1e-4)
-   * @throws {@link InvalidArgumentError} for out-of-range values
+   * @param options - lr, momentum, nesterov, weightDecay
+   * @throws {@link InvalidArgumentError} naming the field for a wrong type or an out-of-range value
    */
   setOptimizer(options: OptimizerOptions): void {
-    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('optimizer options must be an object');
-    const { lr, momentum = 0.9, nesterov = true, weightDecay = 1e-4 } = options;
-    if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) throw new InvalidArgumentError(`lr must be a finite number >= 0, got ${String(lr)}`);
-    if (typeof momentum !== 'number' || !(momentum >= 0 && momentum < 1)) {
-      throw new InvalidArgumentError(`momentum must be in [0, 1), got ${String(momentum)}`);
-    }
-    if (typeof nesterov !== 'boolean') throw new InvalidArgumentError(`nesterov must be a boolean, got ${String(nesterov)}`);
-    if (nesterov && momentum === 0) throw new InvalidArgumentError('nesterov requires momentum > 0');
-    if (typeof weightDecay !== 'number' || !Number.isFinite(weightDecay) || weightDecay < 0) {
-      throw new InvalidArgumentError(`weightDecay must be a finite number >= 0, got ${String(weightDecay)}`);
-    }
-    const json = JSON.stringify({ lr, momentum, nesterov, weightDecay });
+    this.#checkAlive('setOptimizer');
+    const json = optimizerJson(options);
     callNative(() => this.#native.setOptimizer(json));
   }
 
   /**
    * Changes the learning rate of the current optimizer (keeps its momentum state).
    *
-   * @param lr - a finite number >= 0
+   * @param lr - a finite number >= 0 (checked by the native core)
    */
   setLearningRate(lr: number): void {
-    if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) throw new InvalidArgumentError(`lr must be a finite number >= 0, got ${String(lr)}`);
+    this.#checkAlive('setLearningRate');
+    if (typeof lr !== 'number' || !Number.isFinite(lr)) throw new InvalidArgumentError(`lr must be a finite number, got ${String(lr)}`);
     callNative(() => this.#native.setLearningRate(lr));
   }
 
   /** The current optimizer settings, as the native core reports them. */
   get optimizer(): Required<OptimizerOptions> {
+    this.#checkAlive('optimizer');
     return JSON.parse(callNative(() => this.#native.optimizerJson())) as Required<OptimizerOptions>;
   }
 
   /** Number of completed optimizer steps (restored by {@link DenseNet.loadCheckpoint}). */
   get step(): number {
+    this.#checkAlive('step');
     return callNative(() => this.#native.step);
   }
 
@@ -645,10 +1041,12 @@ export class DenseNet {
    * @param threads - a positive integer, or 0 for all cores
    */
   setThreads(threads: number): void {
+    this.#checkAlive('setThreads');
     if (typeof threads !== 'number' || !Number.isSafeInteger(threads) || threads < 0) {
       throw new InvalidArgumentError(`threads must be a non-negative integer (0 = all cores), got ${String(threads)}`);
     }
-    callNative(() => this.#native.setThreads(threads));
+    const n = threads === 0 ? availableParallelism() : threads;
+    callNative(() => this.#native.setThreads(n));
   }
 
   /** The training memory mode (`'efficient'` by default); assigning it calls {@link DenseNet.setMemoryMode}. */
@@ -668,6 +1066,7 @@ export class DenseNet {
    * @throws {@link InvalidArgumentError} for another value
    */
   setMemoryMode(mode: MemoryMode): void {
+    this.#checkAlive('setMemoryMode');
     if (!MEMORY_MODES.includes(mode)) {
       throw new InvalidArgumentError(`memory mode must be one of ${MEMORY_MODES.join(', ')}, got ${String(mode)}`);
     }
@@ -681,23 +1080,88 @@ export class DenseNet {
    *
    * @param path - destination file
    * @param extra - caller state stored alongside
+   * @param options - signal
    */
-  async saveCheckpoint(path: string, extra: unknown = null): Promise<void> {
+  async saveCheckpoint(path: string, extra: unknown = null, options: CallOptions = {}): Promise<void> {
     checkPath('path', path);
+    const signal = checkSignal(options.signal);
     const json = JSON.stringify(extra ?? null);
-    await this.#enqueue(() => this.#native.saveCheckpoint(path, json));
+    await this.#enqueue('saveCheckpoint', () => this.#native.saveCheckpoint(path, json), signal);
   }
 
   /**
    * Restores a checkpoint written by {@link DenseNet.saveCheckpoint}.
    *
    * @param path - checkpoint file
+   * @param options - signal
    * @returns the `extra` value stored with it
    */
-  async loadCheckpoint(path: string): Promise<unknown> {
+  async loadCheckpoint(path: string, options: CallOptions = {}): Promise<unknown> {
     checkPath('path', path);
+    const signal = checkSignal(options.signal);
+    this.#checkAlive('loadCheckpoint');
     if (!existsSync(path)) throw new IoError(`checkpoint file not found: ${path}`);
-    const json = await this.#enqueue(() => this.#native.loadCheckpoint(path));
+    const json = await this.#enqueue('loadCheckpoint', () => this.#native.loadCheckpoint(path), signal);
     return JSON.parse(json) as unknown;
   }
+
+  /**
+   * Frees the model's native memory (weights, optimizer state, buffers) as soon as the calls
+   * already made on it have settled, without waiting for garbage collection. Every later call
+   * throws (or rejects with) an {@link InvalidArgumentError} ("the model was disposed").
+   * Calling it again returns the same promise.
+   *
+   * @example
+   * ```ts
+   * const model = DenseNet.create('densenet121');
+   * try {
+   *   console.log((await model.predictImages('cat.jpg')).topK(5));
+   * } finally {
+   *   await model.dispose();
+   * }
+   * ```
+   *
+   * @returns resolves once the native memory is freed
+   */
+  dispose(): Promise<void> {
+    if (this.#disposed) return this.#disposed;
+    this.#disposed = this.#tail.then(() => {
+      this.#native.dispose();
+    });
+    return this.#disposed;
+  }
+}
+
+function checkStoredPreprocessing(p: Preprocessing, model: DenseNet, path: string): Preprocessing {
+  try {
+    return checkPreprocessing(p, model);
+  } catch (err) {
+    throw new WeightsError(`${path}: its stored preprocessing does not fit this model: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * The JSON of SGD options for the native core: checks only that each given field has the right
+ * JavaScript type (naming it); values and defaults are the native core's.
+ *
+ * @param options - SGD options
+ * @internal
+ */
+export function optimizerJson(options: OptimizerOptions): string {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new InvalidArgumentError(`optimizer options must be an object, got ${typeName(options)}`);
+  }
+  const out: Record<string, number | boolean> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    if (key === 'nesterov') {
+      if (typeof value !== 'boolean') throw new InvalidArgumentError(`nesterov must be a boolean, got ${String(value)}`);
+    } else if (key === 'lr' || key === 'momentum' || key === 'weightDecay') {
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw new InvalidArgumentError(`${key} must be a finite number, got ${String(value)}`);
+    } else {
+      throw new InvalidArgumentError(`unknown optimizer option "${key}"; known: lr, momentum, nesterov, weightDecay`);
+    }
+    out[key] = value as number | boolean;
+  }
+  return JSON.stringify(out);
 }

@@ -1,6 +1,9 @@
 /**
  * Loading the native addon (napi-rs, crates/densenet-node) and calling it with typed errors.
  *
+ * The addon is loaded lazily: importing the SDK loads nothing; the first call that needs the
+ * core (`DenseNet.create`, `createConfig`, `loadNative`, ...) loads it, once per process.
+ *
  * Lookup order (the first one that loads wins):
  * 1. `$DENSENET_NATIVE_PATH`, when set (an explicit `.node` file);
  * 2. `native/densenet.<platform>.node` under the package root (built by `npm run build:native`);
@@ -15,10 +18,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-import { InvalidArgumentError, NativeLoadError, toDenseNetError, type NativeLoadAttempt } from './errors.js';
+import { InvalidArgumentError, NativeLoadError, toDenseNetError, type NATIVE_ERROR_CODES, type NativeLoadAttempt } from './errors.js';
 import { internalDir, internalRequire } from './internal/here.cjs';
 
-/** Result of one training step, as returned by the native addon. */
+/**
+ * Result of one training step, as returned by the native addon.
+ *
+ * @category Native addon
+ */
 export interface NativeStepResult {
   /** Mean cross-entropy loss of the batch. */
   loss: number;
@@ -26,13 +33,23 @@ export interface NativeStepResult {
   correct: number;
 }
 
-/** Result of one evaluation step, as returned by the native addon. */
+/**
+ * Result of one evaluation step, as returned by the native addon.
+ *
+ * @category Native addon
+ */
 export interface NativeEvalResult extends NativeStepResult {
   /** Logits, `N * numClasses`, row-major. */
   logits: Float32Array;
 }
 
-/** The native model object (`NativeModel` of crates/densenet-node); see ts/native-api.md. */
+/**
+ * The native model object (`NativeModel` of crates/densenet-node); see ts/native-api.md.
+ * Every method throws (or rejects with) a JS `Error` whose `code` property is one of
+ * {@link NATIVE_ERROR_CODES}.
+ *
+ * @category Native addon
+ */
 export interface NativeModel {
   /** Storage dtype of the weights: `'f32'` or `'f64'`. */
   readonly dtype: string;
@@ -44,21 +61,25 @@ export interface NativeModel {
   summaryJson(height: number, width: number): string;
   /** Eval-mode forward of an NCHW float32 batch; resolves to `N * numClasses` logits. */
   predict(input: Float32Array, shape: number[]): Promise<Float32Array>;
-  /** Writes the weights (safetensors, torchvision names). */
-  save(path: string): Promise<void>;
+  /**
+   * Writes the weights (safetensors, torchvision names) with the config under the header's
+   * `__metadata__` key `densenet.config`, plus `metadataJson`: a JSON object of string → string
+   * pairs stored next to it (the key `densenet.config` is reserved and rejected).
+   */
+  save(path: string, metadataJson?: string | null): Promise<void>;
   /** Reads weights written by `save` (or converted torchvision weights). */
   load(path: string): Promise<void>;
   /** One optimizer step in train mode. */
   trainStep(input: Float32Array, shape: number[], labels: Int32Array): Promise<NativeStepResult>;
   /** Eval-mode loss, accuracy and logits. */
   evalStep(input: Float32Array, shape: number[], labels: Int32Array): Promise<NativeEvalResult>;
-  /** Sets the optimizer from JSON `{"lr","momentum","nesterov","weightDecay"}`. */
+  /** Sets the optimizer from JSON `{"lr","momentum","nesterov","weightDecay"}` (validated; missing fields take the defaults). */
   setOptimizer(optJson: string): void;
   /** Sets the learning rate of the current optimizer. */
   setLearningRate(lr: number): void;
   /** The current optimizer settings as JSON. */
   optimizerJson(): string;
-  /** Number of CPU threads this model uses. */
+  /** Number of CPU threads this model uses (>= 1). */
   setThreads(threads: number): void;
   /** Completed optimizer steps. */
   readonly step: number;
@@ -68,33 +89,61 @@ export interface NativeModel {
   saveCheckpoint(path: string, extraJson: string): Promise<void>;
   /** Restores a checkpoint; resolves to the caller JSON stored with it. */
   loadCheckpoint(path: string): Promise<string>;
+  /**
+   * Frees the native memory at once. Every later call — and every call queued but not yet
+   * started — fails with code `ERR_INVALID_ARG`, message "the model was disposed".
+   */
+  dispose(): void;
 }
 
-/** Constructor of {@link NativeModel}. */
+/**
+ * Constructor of {@link NativeModel}.
+ *
+ * @category Native addon
+ */
 export interface NativeModelConstructor {
   /** @param configJson - ModelConfig JSON; @param dtype - `'f32'` | `'f64'`; @param seed - init seed */
   new (configJson: string, dtype: string, seed: number): NativeModel;
 }
 
-/** The exports of the native addon (see ts/native-api.md). */
+/**
+ * The exports of the native addon (see ts/native-api.md).
+ *
+ * @category Native addon
+ */
 export interface NativeBinding {
   /** The model class. */
   NativeModel: NativeModelConstructor;
-  /** JSON of a preset's config; throws for unknown names, listing the known ones. */
+  /** JSON of a preset's config; throws `ERR_INVALID_CONFIG` for unknown names, listing the known ones. */
   presetConfig(name: string): string;
   /** Names of all presets. */
   presetNames(): string[];
-  /** Validates a (partial) config JSON and fills defaults; throws naming the field. */
+  /** Validates a config JSON and fills defaults; throws `ERR_INVALID_CONFIG` naming the field. */
   normalizeConfig(json: string): string;
+  /** Config JSON of a CIFAR DenseNet of the given depth (basic 3n+4, BC 6n+4); throws `ERR_INVALID_CONFIG` for another depth. */
+  cifarConfig(depth: number, growthRate: number, bc: boolean, numClasses: number): string;
+  /**
+   * Validates SGD options JSON `{lr, momentum, nesterov, weightDecay}`, fills the defaults (the
+   * reference recipe) and returns it normalized; throws `ERR_INVALID_ARG` naming the field.
+   */
+  normalizeOptimizer(json: string): string;
+  /**
+   * Learning rate of a schedule at a (fractional) epoch. Schedule JSON:
+   * `{"type":"multiStep","lr":0.1,"milestones":[150,225],"gamma":0.1}` or
+   * `{"type":"cosine","lr":0.1,"epochs":300}`; validated (`ERR_INVALID_ARG`).
+   */
+  scheduleLr(scheduleJson: string, epoch: number): number;
+  /** The reference recipe's schedule for `epochs` epochs (lr ÷ 10 at 50% and 75%), as multiStep JSON. */
+  referenceSchedule(lr: number, epochs: number): string;
   /** Sets the number of CPU threads of models created afterwards (0 = all cores). */
   setNumThreads(n: number): void;
-  /** Config JSON of a CIFAR DenseNet of the given depth (basic 3n+4, BC 6n+4). */
-  cifarConfig?(depth: number, growthRate: number, bc: boolean, numClasses: number): string;
-  /** Learning rate of a schedule (JSON) at an epoch. */
-  scheduleLr?(scheduleJson: string, epoch: number): number;
 }
 
-/** Options of {@link loadNative}. */
+/**
+ * Options of {@link loadNative}.
+ *
+ * @category Native addon
+ */
 export interface LoadNativeOptions {
   /**
    * Prefer the CUDA build: the `-cuda` platform package is tried instead of the CPU one.
@@ -103,7 +152,11 @@ export interface LoadNativeOptions {
   cuda?: boolean;
 }
 
-/** Information about the addon that was loaded. */
+/**
+ * Information about the addon that was loaded.
+ *
+ * @category Native addon
+ */
 export interface NativeInfo {
   /** The file path or package name it was loaded from. */
   readonly source: string;
@@ -111,7 +164,11 @@ export interface NativeInfo {
   readonly cuda: boolean;
 }
 
-/** A loaded addon and where it came from (see {@link loadNativeWithInfo}). */
+/**
+ * A loaded addon and where it came from (see {@link loadNativeWithInfo}).
+ *
+ * @category Native addon
+ */
 export interface LoadedNative {
   /** The addon's exports. */
   binding: NativeBinding;
@@ -119,7 +176,17 @@ export interface LoadedNative {
   info: NativeInfo;
 }
 
-const REQUIRED_EXPORTS = ['NativeModel', 'presetConfig', 'presetNames', 'normalizeConfig', 'setNumThreads'] as const;
+const REQUIRED_EXPORTS = [
+  'NativeModel',
+  'presetConfig',
+  'presetNames',
+  'normalizeConfig',
+  'cifarConfig',
+  'normalizeOptimizer',
+  'scheduleLr',
+  'referenceSchedule',
+  'setNumThreads',
+] as const;
 
 const requireNative = internalRequire;
 const cache = new Map<string, LoadedNative>();
@@ -174,8 +241,10 @@ function firstLine(err: unknown): string {
 
 function checkExports(mod: unknown): string | undefined {
   if (mod === null || (typeof mod !== 'object' && typeof mod !== 'function')) return 'module has no exports';
-  const missing = REQUIRED_EXPORTS.filter((k) => typeof (mod as Record<string, unknown>)[k] !== 'function');
-  return missing.length ? `missing exports: ${missing.join(', ')}` : undefined;
+  const missing: string[] = REQUIRED_EXPORTS.filter((k) => typeof (mod as Record<string, unknown>)[k] !== 'function');
+  const proto = (mod as { NativeModel?: { prototype?: Record<string, unknown> } }).NativeModel?.prototype;
+  if (proto && typeof proto['dispose'] !== 'function') missing.push('NativeModel.prototype.dispose');
+  return missing.length ? `missing exports (an older build of the addon?): ${missing.join(', ')}` : undefined;
 }
 
 /**
@@ -184,6 +253,8 @@ function checkExports(mod: unknown): string | undefined {
  * @param options - `cuda: true` to prefer the CUDA build
  * @returns the addon's exports
  * @throws {@link NativeLoadError} listing every path/package tried and why each failed
+ *
+ * @category Native addon
  */
 export function loadNative(options: LoadNativeOptions = {}): NativeBinding {
   return loadNativeWithInfo(options).binding;
@@ -193,6 +264,8 @@ export function loadNative(options: LoadNativeOptions = {}): NativeBinding {
  * Like {@link loadNative} but also says where the addon came from.
  *
  * @param options - `cuda: true` to prefer the CUDA build
+ *
+ * @category Native addon
  */
 export function loadNativeWithInfo(options: LoadNativeOptions = {}): LoadedNative {
   const cuda = options.cuda ?? process.env.DENSENET_CUDA === '1';
@@ -272,6 +345,8 @@ export async function callNativeAsync<T>(fn: () => Promise<T>): Promise<T> {
  * Sets how many CPU threads the native core uses for models created afterwards.
  *
  * @param n - a positive integer, or 0 for all cores
+ *
+ * @category Native addon
  */
 export function setNumThreads(n: number): void {
   if (!Number.isSafeInteger(n) || n < 0) {

@@ -9,7 +9,8 @@
  * sleeps 40 ms after every batch of the epochs after E (timing only: the numbers do not change),
  * so that a kill sent after epoch E's checkpoint lands in the middle of the next epoch.
  */
-import { DenseNet, SubsetDataset, loadDataset, splitIndices } from '../../ts/index.js';
+import { DenseNet, SubsetDataset, loadDataset } from '../../ts/index.js';
+import { splitIndices } from '../../ts/data/split.js';
 import { train } from '../../ts/train/index.js';
 import { CHILD_CONFIG, CHILD_RECIPE } from './train-fixtures.js';
 

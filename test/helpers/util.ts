@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 
 import type { ModelConfig } from '../../ts/index.js';
 
@@ -59,4 +60,19 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
+}
+
+/**
+ * Whether two safetensors files hold the same tensors, bit for bit, and the same header (compared
+ * as JSON: the native core writes the `__metadata__` pairs in no fixed order, so the header bytes
+ * of two identical models may differ).
+ */
+export function sameSafetensors(a: Buffer, b: Buffer): boolean {
+  const split = (buf: Buffer): [unknown, Buffer] => {
+    const n = Number(buf.readBigUInt64LE(0));
+    return [JSON.parse(buf.subarray(8, 8 + n).toString('utf8')), buf.subarray(8 + n)];
+  };
+  const [ha, da] = split(a);
+  const [hb, db] = split(b);
+  return isDeepStrictEqual(ha, hb) && da.equals(db);
 }

@@ -3,12 +3,13 @@
  *
  * @module
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 import { InvalidArgumentError as CommanderArgError } from 'commander';
 
 import { ConfigError, DenseNetError, IoError } from '../errors.js';
-import { PRESET_NAMES, createConfig, isPresetName, type ModelConfig, type PresetName } from '../config.js';
+import { createConfig, isPresetName, type ModelConfig, type PresetName } from '../config.js';
+import { loadNative } from '../native.js';
 
 /** A config named on the command line: a preset or a JSON file, resolved and normalized. */
 export interface ResolvedConfig {
@@ -32,7 +33,7 @@ export function resolveConfigArg(arg: string): ResolvedConfig {
   const looksLikeFile = arg.endsWith('.json') || arg.includes('/') || arg.includes('\\');
   if (!existsSync(arg)) {
     if (looksLikeFile) throw new IoError(`config file not found: ${arg}`);
-    throw new ConfigError(`unknown preset "${arg}" (and no such file); known presets: ${PRESET_NAMES.join(', ')}`);
+    throw new ConfigError(`unknown preset "${arg}" (and no such file); known presets: ${loadNative().presetNames().join(', ')}`);
   }
   let text: string;
   try {
@@ -52,42 +53,6 @@ export function resolveConfigArg(arg: string): ResolvedConfig {
   const preset = (json as { preset?: unknown }).preset;
   const config = createConfig(json as Parameters<typeof createConfig>[0]);
   return { preset: isPresetName(preset) ? preset : null, config, source: arg };
-}
-
-/**
- * The architecture a weights file was saved with: files written by this SDK carry their config
- * in the safetensors metadata (`densenet.config`). Returns null when the file has none (for
- * example a converted torchvision file).
- *
- * @param path - a .safetensors file
- * @throws {@link IoError} when the file cannot be read; {@link ConfigError} for a malformed header
- */
-export function configFromWeights(path: string): ResolvedConfig | null {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw new IoError(`cannot read weights file ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  try {
-    const lenBuf = Buffer.alloc(8);
-    if (readSync(fd, lenBuf, 0, 8, 0) !== 8) throw new ConfigError(`${path}: not a safetensors file (shorter than 8 bytes)`);
-    const len = Number(lenBuf.readBigUInt64LE(0));
-    if (!(len > 0 && len < 100_000_000)) throw new ConfigError(`${path}: not a safetensors file (header length ${len})`);
-    const header = Buffer.alloc(len);
-    if (readSync(fd, header, 0, len, 8) !== len) throw new ConfigError(`${path}: truncated safetensors header`);
-    let json: { __metadata__?: Record<string, string> };
-    try {
-      json = JSON.parse(header.toString('utf8')) as typeof json;
-    } catch (err) {
-      throw new ConfigError(`${path}: safetensors header is not valid JSON`, { cause: err });
-    }
-    const text = json.__metadata__?.['densenet.config'];
-    if (!text) return null;
-    return { preset: null, config: createConfig(JSON.parse(text) as Parameters<typeof createConfig>[0]), source: path };
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**
@@ -138,6 +103,16 @@ export function parseNumberList(value: string): number[] {
  */
 export function formatInt(n: number): string {
   return Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+/**
+ * Writes a CLI warning to stderr: `densenet <command>: warning: <message>`.
+ *
+ * @param command - the subcommand, e.g. `predict`
+ * @param message - the warning
+ */
+export function warn(command: string, message: string): void {
+  process.stderr.write(`densenet ${command}: warning: ${message}\n`);
 }
 
 /**

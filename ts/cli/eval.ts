@@ -10,12 +10,14 @@ import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 
 import { createConfig } from '../config.js';
-import { InvalidArgumentError, IoError } from '../errors.js';
+import { InvalidArgumentError, IoError, WeightsError } from '../errors.js';
+import { readWeightsInfo } from '../weights.js';
+import type { EvalJson } from '../cli-types.js';
 import { DenseNet, type DType } from '../model.js';
 import { loadTrainingData, MNIST_DEFAULT_CONFIG, TRAIN_DATASET_NAMES, type TrainDatasetName } from '../train/data.js';
 import { evaluate, evaluateTenCrop, type EvaluationResult } from '../train/evaluate.js';
 import type { ImageFolderDataset } from '../data/index.js';
-import { formatInt, parsePositiveInt, configFromWeights, resolveConfigArg } from './common.js';
+import { formatInt, parsePositiveInt, resolveConfigArg, warn } from './common.js';
 
 /** Options of the `eval` command. */
 export interface EvalCommandOptions {
@@ -32,16 +34,6 @@ export interface EvalCommandOptions {
   dtype?: DType;
   json?: boolean;
   limit?: number;
-}
-
-/** What `densenet eval --json` prints. */
-export interface EvalJson {
-  dataset: string;
-  images: number;
-  /** Single-crop results (errors are fractions). */
-  singleCrop: EvaluationResult;
-  /** 10-crop results (image folders). */
-  tenCrop: EvaluationResult | null;
 }
 
 function line(name: string, r: EvaluationResult): string {
@@ -61,11 +53,20 @@ export async function runEval(opts: EvalCommandOptions): Promise<EvalJson> {
   if (!existsSync(opts.model)) throw new IoError(`weights file not found: ${opts.model}`);
   if (opts.preset && opts.config) throw new InvalidArgumentError('give either --preset or --config, not both');
   const arg = opts.preset ?? opts.config;
-  const base = arg ? resolveConfigArg(arg).config : (configFromWeights(opts.model)?.config ?? null);
-  if (!base && opts.dataset !== 'mnist') {
-    throw new InvalidArgumentError('name the architecture of the weights with --preset NAME or --config FILE');
+  const info = readWeightsInfo(opts.model);
+  const given = arg ? resolveConfigArg(arg).config : null;
+  if (!given && !info.config && opts.dataset !== 'mnist') {
+    throw new WeightsError(
+      `${opts.model} carries no architecture (it was not saved by densenet-sdk): name it with --preset NAME or --config FILE`,
+    );
   }
-  const imageSize = opts.imageSize ?? (base?.smallInputs ? 32 : 224);
+  const stored = info.preprocessing;
+  const base = given ?? info.config;
+  let imageSize = opts.imageSize ?? (stored ? Math.max(...stored.inputSize) : base?.smallInputs ? 32 : 224);
+  if (stored && opts.imageSize !== undefined && (opts.imageSize !== stored.inputSize[0] || opts.imageSize !== stored.inputSize[1])) {
+    warn('eval', `--image-size ${opts.imageSize} differs from the preprocessing stored with the model (input size ${stored.inputSize.join('x')}); using ${opts.imageSize}`);
+    imageSize = opts.imageSize;
+  }
   const data = await loadTrainingData(opts.dataset, {
     ...(opts.data !== undefined ? { root: opts.data } : {}),
     ...(opts.download ? { download: true } : {}),
@@ -75,29 +76,40 @@ export async function runEval(opts: EvalCommandOptions): Promise<EvalJson> {
   });
   const test = data.test;
   if (!test) throw new InvalidArgumentError(`${opts.dataset} has no test images`);
-  const config = createConfig(base ?? MNIST_DEFAULT_CONFIG, { numClasses: data.numClasses, inChannels: data.channels });
+  // The stored architecture as it is; a named one (or the default MNIST model) sized for the data.
+  const config = !given && info.config ? null : createConfig(given ?? MNIST_DEFAULT_CONFIG, { numClasses: data.numClasses, inChannels: data.channels });
   const model = await DenseNet.load(opts.model, config, { dtype: opts.dtype ?? 'f32' });
-  const batchSize = opts.batchSize ?? 64;
-  const single = await evaluate(model, test, { batchSize, normalization: data.normalization });
-  const isFolder = 'kind' in test && test.kind === 'image-folder';
-  if (opts.tenCrop && !isFolder) throw new InvalidArgumentError('10-crop evaluation applies to image folders (--dataset folder)');
-  const ten =
-    isFolder && opts.tenCrop !== false
-      ? await evaluateTenCrop(model, test as ImageFolderDataset, {
-          batchSize: Math.max(1, Math.floor(batchSize / 10)),
-          normalization: data.normalization,
-          ...(opts.resize !== undefined ? { resize: opts.resize } : {}),
-        })
-      : null;
-  const out: EvalJson = { dataset: opts.dataset, images: single.images, singleCrop: single, tenCrop: ten };
-  if (opts.json) {
-    process.stdout.write(JSON.stringify(out) + '\n');
-  } else {
-    const lines = [`${opts.model} on ${opts.dataset} test (${formatInt(single.images)} images)`, line('single-crop', single)];
-    if (ten) lines.push(line('10-crop', ten));
-    process.stdout.write(lines.join('\n') + '\n');
+  try {
+    // The normalization the model was trained with (stored with the weights), else the data set's.
+    const normalization = stored && stored.channels === data.channels ? { mean: stored.mean, std: stored.std } : data.normalization;
+    const batchSize = opts.batchSize ?? 64;
+    const single = await evaluate(model, test, { batchSize, normalization });
+    const isFolder = 'kind' in test && test.kind === 'image-folder';
+    if (opts.tenCrop && !isFolder) throw new InvalidArgumentError('10-crop evaluation applies to image folders (--dataset folder)');
+    const resize = opts.resize ?? stored?.resize;
+    if (stored?.resize !== undefined && opts.resize !== undefined && opts.resize !== stored.resize) {
+      warn('eval', `--resize ${opts.resize} differs from the preprocessing stored with the model (resize ${stored.resize}); using ${opts.resize}`);
+    }
+    const ten =
+      isFolder && opts.tenCrop !== false
+        ? await evaluateTenCrop(model, test as ImageFolderDataset, {
+            batchSize: Math.max(1, Math.floor(batchSize / 10)),
+            normalization,
+            ...(resize !== undefined ? { resize } : {}),
+          })
+        : null;
+    const out: EvalJson = { dataset: opts.dataset, images: single.images, singleCrop: single, tenCrop: ten };
+    if (opts.json) {
+      process.stdout.write(JSON.stringify(out) + '\n');
+    } else {
+      const lines = [`${opts.model} on ${opts.dataset} test (${formatInt(single.images)} images)`, line('single-crop', single)];
+      if (ten) lines.push(line('10-crop', ten));
+      process.stdout.write(lines.join('\n') + '\n');
+    }
+    return out;
+  } finally {
+    await model.dispose();
   }
-  return out;
 }
 
 /**
@@ -117,8 +129,8 @@ export function registerEval(program: Command): Command {
     .option('--data <dir>', 'data root (cifar10/cifar100/svhn), or an image folder (DIR/val, DIR/test or DIR itself with class subfolders)')
     .option('--download', 'download a missing data set (CIFAR, SVHN)')
     .option('--batch-size <n>', 'images per forward pass (default 64)', parsePositiveInt)
-    .option('--image-size <n>', 'image folders: crop size (default 224, or 32 for CIFAR-style models)', parsePositiveInt)
-    .option('--resize <n>', 'image folders: shorter side before cropping (default size·256/224)', parsePositiveInt)
+    .option('--image-size <n>', 'image folders: crop size (default: stored with the model; else 224, or 32 for CIFAR-style models)', parsePositiveInt)
+    .option('--resize <n>', 'image folders: shorter side before cropping (default: stored with the model, else size·256/224)', parsePositiveInt)
     .option('--ten-crop', 'image folders: also 10-crop (default)')
     .option('--no-ten-crop', 'image folders: single-crop only')
     .addOption(new Option('--dtype <dtype>', 'weight precision (default f32)').choices(['f32', 'f64']))

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 
 import { DenseNet, type ModelSummary } from '../model.js';
 import type { ModelConfig } from '../config.js';
+import type { InfoJson } from '../cli-types.js';
 import { formatInt, parseInputSize, resolveConfigArg } from './common.js';
 
 /** Options of the `info` command. */
@@ -15,20 +16,6 @@ export interface InfoOptions {
   json?: boolean;
   /** `[height, width]` of the input (default 32x32 for `smallInputs` configs, else 224x224). */
   inputSize?: [number, number];
-}
-
-/** What `densenet info --json` prints. */
-export interface InfoJson {
-  /** Preset name, or `null` for a config file without a `preset` field. */
-  preset: string | null;
-  /** The normalized config. */
-  config: ModelConfig;
-  /** `[height, width]` of the input the table is for. */
-  inputSize: [number, number];
-  /** Total trainable parameters. */
-  parameters: number;
-  /** The per-stage rows. */
-  stages: ModelSummary['stages'];
 }
 
 function describeConfig(c: ModelConfig): string {

@@ -1,5 +1,6 @@
 /**
- * `densenet predict --model w.safetensors --config <preset|config.json> image...`: top-k classes per image.
+ * `densenet predict --model w.safetensors [--config <preset|config.json>] image...`: top-k classes per image,
+ * prepared as the preprocessing stored with the weights says.
  *
  * @module
  */
@@ -8,8 +9,9 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 
 import { InvalidArgumentError, IoError } from '../errors.js';
-import { DenseNet, type TopKEntry } from '../model.js';
-import { parseNumberList, parsePositiveInt, configFromWeights, resolveConfigArg } from './common.js';
+import { DenseNet } from '../model.js';
+import type { PredictJsonEntry } from '../cli-types.js';
+import { parseNumberList, parsePositiveInt, resolveConfigArg, warn } from './common.js';
 
 /** Options of the `predict` command. */
 export interface PredictOptions {
@@ -17,7 +19,7 @@ export interface PredictOptions {
   model: string;
   /** Preset name or config JSON file (default: the config stored in the weights file). */
   config?: string;
-  /** Crop size (default 32 for `smallInputs` configs, else 224). */
+  /** Crop size (default: the stored preprocessing; else 32 for `smallInputs` configs, else 224). */
   size?: number;
   /** Shorter side after resizing, before the center crop (default: size). */
   resize?: number;
@@ -31,17 +33,6 @@ export interface PredictOptions {
   std?: number[];
   /** Print JSON. */
   json?: boolean;
-}
-
-/** One image's result in `densenet predict --json`. */
-export interface PredictJsonEntry {
-  /** The image path as given. */
-  image: string;
-  /** Top classes, most likely first. */
-  top: (TopKEntry & {
-    /** The class name from `--labels`, when given. */
-    label?: string;
-  })[];
 }
 
 /**
@@ -66,44 +57,54 @@ export function readLabels(path: string, numClasses: number): string[] {
 }
 
 /**
- * Runs `predict`.
+ * Runs `predict`. The architecture, input size, channels, normalization and class names come
+ * from the weights file when it stores them (files written by this SDK do); a flag that
+ * contradicts the stored preprocessing is used, with a warning on stderr.
  *
  * @param images - image paths
  * @param opts - command options
  */
 export async function runPredict(images: string[], opts: PredictOptions): Promise<void> {
-  const resolved = opts.config ? resolveConfigArg(opts.config) : configFromWeights(opts.model);
-  if (!resolved) {
-    throw new InvalidArgumentError(`${opts.model} carries no architecture (it was not saved by this SDK): pass --config <preset|file>`);
-  }
-  const { config } = resolved;
-  const labels = opts.labels ? readLabels(opts.labels, config.numClasses) : undefined;
+  const config = opts.config ? resolveConfigArg(opts.config).config : null;
   const model = await DenseNet.load(opts.model, config);
-  const pred = await model.predictImages(images, {
-    ...(opts.size !== undefined ? { size: opts.size } : {}),
-    ...(opts.resize !== undefined ? { resize: opts.resize } : {}),
-    ...(opts.mean ? { mean: opts.mean } : {}),
-    ...(opts.std ? { std: opts.std } : {}),
-  });
-  const top = pred.topK(opts.top ?? 5);
-  if (opts.json) {
-    const out: PredictJsonEntry[] = images.map((image, i) => ({
-      image,
-      top: top[i]!.map((e) => (labels ? { ...e, label: labels[e.index]! } : e)),
-    }));
-    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
-    return;
-  }
-  const lines: string[] = [];
-  images.forEach((image, i) => {
-    lines.push(image);
-    top[i]!.forEach((e, r) => {
-      const pct = `${(e.probability * 100).toFixed(2)}%`.padStart(7);
-      const name = labels ? `  ${labels[e.index]}` : '';
-      lines.push(`  ${String(r + 1).padStart(2)}. ${pct}  class ${e.index}${name}`);
+  try {
+    const stored = model.preprocessing?.classNames;
+    let labels: readonly string[] | undefined = stored;
+    if (opts.labels) {
+      labels = readLabels(opts.labels, model.numClasses);
+      if (stored && labels.some((name, i) => name !== stored[i])) {
+        warn('predict', `--labels ${opts.labels} differs from the class names stored with the model; using --labels`);
+      }
+    }
+    const pred = await model.predictImages(images, {
+      ...(opts.size !== undefined ? { size: opts.size } : {}),
+      ...(opts.resize !== undefined ? { resize: opts.resize } : {}),
+      ...(opts.mean ? { mean: opts.mean } : {}),
+      ...(opts.std ? { std: opts.std } : {}),
+      onWarning: (message) => warn('predict', message.replace(/^size /, '--size ').replace(/^resize /, '--resize ').replace(/^mean /, '--mean ').replace(/^std /, '--std ')),
     });
-  });
-  process.stdout.write(lines.join('\n') + '\n');
+    const top = pred.topK(opts.top ?? 5);
+    if (opts.json) {
+      const out: PredictJsonEntry[] = images.map((image, i) => ({
+        image,
+        top: top[i]!.map(({ index, logit, probability }) => ({ index, logit, probability, ...(labels ? { label: labels[index]! } : {}) })),
+      }));
+      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+      return;
+    }
+    const lines: string[] = [];
+    images.forEach((image, i) => {
+      lines.push(image);
+      top[i]!.forEach((e, r) => {
+        const pct = `${(e.probability * 100).toFixed(2)}%`.padStart(7);
+        const name = labels ? `  ${labels[e.index]}` : '';
+        lines.push(`  ${String(r + 1).padStart(2)}. ${pct}  class ${e.index}${name}`);
+      });
+    });
+    process.stdout.write(lines.join('\n') + '\n');
+  } finally {
+    await model.dispose();
+  }
 }
 
 /**
@@ -118,12 +119,12 @@ export function registerPredict(program: Command): Command {
     .argument('<images...>', 'image files (PNG, JPEG, WebP, ...)')
     .requiredOption('--model <file>', 'weights file (.safetensors)')
     .option('--config <preset|file>', 'preset name or config JSON file of the architecture (default: the config saved in the weights file)')
-    .option('--size <n>', 'center-crop size fed to the network (default 32 for CIFAR configs, 224 otherwise)', parsePositiveInt)
-    .option('--resize <n>', 'shorter side after resizing, before the crop (default: size)', parsePositiveInt)
-    .option('--labels <file>', 'class names, one per line')
+    .option('--size <n>', 'center-crop size fed to the network (default: the size stored with the model; else 32 for CIFAR configs, 224 otherwise)', parsePositiveInt)
+    .option('--resize <n>', 'shorter side after resizing, before the crop (default: stored with the model, else just enough for the crop)', parsePositiveInt)
+    .option('--labels <file>', 'class names, one per line (default: the names stored with the model)')
     .option('--top <k>', 'classes to print per image', parsePositiveInt, 5)
-    .option('--mean <list>', 'per-channel mean, e.g. 0.485,0.456,0.406', parseNumberList)
-    .option('--std <list>', 'per-channel std, e.g. 0.229,0.224,0.225', parseNumberList)
+    .option('--mean <list>', 'per-channel mean, e.g. 0.485,0.456,0.406 (default: stored with the model)', parseNumberList)
+    .option('--std <list>', 'per-channel std, e.g. 0.229,0.224,0.225 (default: stored with the model)', parseNumberList)
     .option('--json', 'print JSON')
     .action(async (images: string[], opts: PredictOptions) => {
       await runPredict(images, opts);

@@ -16,6 +16,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { DenseNet, MEMORY_MODES, type DType, type MemoryMode } from '../model.js';
 import { loadTrainingData, TRAIN_DATASET_NAMES, type TrainDatasetName, type TrainingData } from '../train/data.js';
 import { writeJsonAtomic } from '../train/io.js';
+import type { TrainJsonEpoch, TrainJsonResult } from '../cli-types.js';
 import { train, trainPaths, type BatchEvent, type EpochEvent, type TrainEvent, type TrainResult } from '../train/train.js';
 import { formatInt, parseNumberList, parsePositiveInt, resolveConfigArg } from './common.js';
 
@@ -122,7 +123,7 @@ export function formatEpochLine(e: EpochEvent): string {
 }
 
 /** The JSON line of an epoch (`--json`). */
-export function epochJson(e: EpochEvent): Record<string, unknown> {
+export function epochJson(e: EpochEvent): TrainJsonEpoch {
   const r = e.record;
   return {
     type: 'epoch',
@@ -337,9 +338,13 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
       testSet: data.test,
       outDir,
       epochs,
-      lr: opts.lr ?? d.lr,
       schedule: opts.schedule ?? d.schedule,
-      milestones: opts.milestones ?? d.milestoneFractions.map((f) => f * epochs),
+      ...(opts.lr !== undefined ? { lr: opts.lr } : {}),
+      ...(opts.milestones !== undefined
+        ? { milestones: opts.milestones }
+        : d.milestoneFractions
+          ? { milestones: d.milestoneFractions.map((f) => f * epochs) }
+          : {}),
       // The data set's default hold-out, or a tenth of the images for small subsets (--limit).
       validationSize: opts.validationSize ?? (d.validationSize < data.train.length / 2 ? d.validationSize : Math.floor(data.train.length / 10)),
       augment: augment ? data.augmentation : false,
@@ -361,7 +366,7 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
     process.off('SIGTERM', onSigint);
   }
 
-  reporter.json({
+  const resultLine: TrainJsonResult = {
     type: 'result',
     aborted: result.aborted,
     epochs_completed: result.epochsCompleted,
@@ -372,7 +377,8 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
     images_per_second: result.imagesPerSecond,
     data_share: result.dataShare,
     out: outDir,
-  });
+  };
+  reporter.json(resultLine);
   if (result.aborted) {
     reporter.warn(
       `stopped after ${result.epochsCompleted} complete epoch(s); checkpoint ${result.paths.checkpoint}\n` +

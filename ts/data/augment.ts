@@ -7,7 +7,11 @@
 import { checkArg } from './errors.js';
 import type { Rng } from './rng.js';
 
-/** Random crop with zero padding (see {@link Augmentation.crop}). */
+/**
+ * Random crop with zero padding (see {@link Augmentation.crop}).
+ *
+ * @category Data
+ */
 export interface CropAugmentation {
   /** Pixels of padding on each side; the crop offset is uniform in `[-padding, padding]` per axis. */
   padding: number;
@@ -15,7 +19,11 @@ export interface CropAugmentation {
   fill?: 'black' | 'mean';
 }
 
-/** Ranges of a random-resized crop (see {@link Augmentation.randomResizedCrop}). */
+/**
+ * Ranges of a random-resized crop (see {@link Augmentation.randomResizedCrop}).
+ *
+ * @category Data
+ */
 export interface RandomResizedCropOptions {
   /** Range of the crop area as a fraction of the image area. Default `[0.08, 1]`. */
   scale?: [number, number];
@@ -23,7 +31,11 @@ export interface RandomResizedCropOptions {
   ratio?: [number, number];
 }
 
-/** What random transforms the loader applies to training images. All fields optional; `{}` = none. */
+/**
+ * What random transforms the loader applies to training images. All fields optional; `{}` = none.
+ *
+ * @category Data
+ */
 export interface Augmentation {
   /**
    * Random crop: pad each side with `padding` pixels, then crop back to the original size at a random
@@ -41,13 +53,25 @@ export interface Augmentation {
   randomResizedCrop?: boolean | RandomResizedCropOptions;
 }
 
-/** The paper's "+" augmentation for 32×32 sets: random crop with 4 px zero padding + horizontal flip. */
+/**
+ * The paper's "+" augmentation for 32×32 sets: random crop with 4 px zero padding + horizontal flip.
+ *
+ * @category Data
+ */
 export const CIFAR_AUGMENTATION: Augmentation = Object.freeze({ crop: Object.freeze({ padding: 4 }), flip: true });
 
-/** ImageNet-style training augmentation for image folders: random-resized crop + horizontal flip. */
+/**
+ * ImageNet-style training augmentation for image folders: random-resized crop + horizontal flip.
+ *
+ * @category Data
+ */
 export const IMAGENET_AUGMENTATION: Augmentation = Object.freeze({ randomResizedCrop: true, flip: true });
 
-/** No augmentation (evaluation, or SVHN/MNIST as in the paper). */
+/**
+ * No augmentation (evaluation, or SVHN/MNIST as in the paper).
+ *
+ * @category Data
+ */
 export const NO_AUGMENTATION: Augmentation = Object.freeze({});
 
 /** One sample's concrete transform: output(y, x) = input(y + dy, flip ? W−1−x+dx : x+dx), `fill` outside. */
@@ -156,7 +180,11 @@ export function writeSample(
   }
 }
 
-/** A crop rectangle in source-image pixels. */
+/**
+ * A crop rectangle in source-image pixels.
+ *
+ * @category Data
+ */
 export interface CropBox {
   /** Left edge. */
   left: number;

@@ -12,10 +12,18 @@ import { unpickle, pyGet, type PyValue, type NdArray } from './pickle.js';
 import { readTar } from './tar.js';
 import { missingDatasetError, DATASET_SOURCES } from './sources.js';
 
-/** Which part of a data set to read. */
+/**
+ * Which part of a data set to read.
+ *
+ * @category Data
+ */
 export type TrainTest = 'train' | 'test';
 
-/** The ten CIFAR-10 class names, index = label. */
+/**
+ * The ten CIFAR-10 class names, index = label.
+ *
+ * @category Data
+ */
 export const CIFAR10_CLASSES: readonly string[] = Object.freeze([
   'airplane',
   'automobile',
@@ -55,16 +63,16 @@ export interface CifarBinaryFormat {
  * @param file - file name for errors
  * @param fmt - record layout
  * @returns pixels (N·3072) and labels (N)
- * @throws DataError `BAD_RECORD_SIZE` (naming the truncated record) when the size is not a multiple of the
- *   record size, `TRUNCATED` for an empty file, `LABEL_OUT_OF_RANGE` naming the record.
+ * @throws DataError `ERR_DATA_BAD_RECORD_SIZE` (naming the truncated record) when the size is not a multiple of the
+ *   record size, `ERR_DATA_TRUNCATED` for an empty file, `ERR_DATA_LABEL_OUT_OF_RANGE` naming the record.
  */
 export function parseCifarBinary(buf: Uint8Array, file: string, fmt: CifarBinaryFormat): LabelledPixels {
   const { recordSize, labelOffset, numClasses } = fmt;
-  if (buf.length === 0) throw new DataError('TRUNCATED', 'file is empty', { file });
+  if (buf.length === 0) throw new DataError('ERR_DATA_TRUNCATED', 'file is empty', { file });
   if (buf.length % recordSize !== 0) {
     const n = Math.floor(buf.length / recordSize);
     throw new DataError(
-      'BAD_RECORD_SIZE',
+      'ERR_DATA_BAD_RECORD_SIZE',
       `size ${buf.length} is not a multiple of the ${recordSize}-byte record: record ${n} is truncated ` +
         `(${buf.length - n * recordSize} of ${recordSize} bytes)`,
       { file, index: n },
@@ -78,7 +86,7 @@ export function parseCifarBinary(buf: Uint8Array, file: string, fmt: CifarBinary
     const off = i * recordSize;
     const label = buf[off + labelOffset]!;
     if (label >= numClasses) {
-      throw new DataError('LABEL_OUT_OF_RANGE', `label ${label} out of range [0, ${numClasses})`, { file, index: i });
+      throw new DataError('ERR_DATA_LABEL_OUT_OF_RANGE', `label ${label} out of range [0, ${numClasses})`, { file, index: i });
     }
     labels[i] = label;
     pixels.set(buf.subarray(off + head, off + recordSize), i * PIXELS);
@@ -131,7 +139,11 @@ function concat(parts: { pixels: Uint8Array; labels: Int32Array }[]): LabelledPi
   return { pixels, labels };
 }
 
-/** Options of {@link loadCifar10}. */
+/**
+ * Options of {@link loadCifar10}.
+ *
+ * @category Data
+ */
 export interface Cifar10Options {
   /** `train` (data_batch_1..5, 50,000 images) or `test` (test_batch, 10,000). Default `train`. */
   split?: TrainTest;
@@ -142,7 +154,9 @@ export interface Cifar10Options {
  * 3,073-byte records; class names from `batches.meta.txt` (the built-in list if absent).
  * @param root - the `cifar-10-batches-bin` folder, or a data root that contains it
  * @returns a 3×32×32 in-memory data set named `cifar10-train` / `cifar10-test`
- * @throws DataError `NOT_FOUND` listing where it looked and how to download; file-level errors from {@link parseCifarBinary}.
+ * @throws DataError `ERR_DATA_NOT_FOUND` listing where it looked and how to download; file-level errors of the binary reader (`ERR_DATA_BAD_RECORD_SIZE`, `ERR_DATA_LABEL_OUT_OF_RANGE`).
+ *
+ * @category Data
  */
 export async function loadCifar10(root: string, opts: Cifar10Options = {}): Promise<InMemoryDataset> {
   const split = opts.split ?? 'train';
@@ -169,7 +183,11 @@ export async function loadCifar10(root: string, opts: Cifar10Options = {}): Prom
   });
 }
 
-/** Options of {@link loadCifar100}. */
+/**
+ * Options of {@link loadCifar100}.
+ *
+ * @category Data
+ */
 export interface Cifar100Options {
   /** `train` (`train.bin`, 50,000) or `test` (`test.bin`, 10,000). Default `train`. */
   split?: TrainTest;
@@ -182,7 +200,9 @@ export interface Cifar100Options {
  * Class names come from `fine_label_names.txt` / `coarse_label_names.txt` when present.
  * @param root - the `cifar-100-binary` folder, or a data root that contains it
  * @returns a 3×32×32 in-memory data set named `cifar100-train` / `cifar100-test` (`-coarse` appended for coarse labels)
- * @throws DataError `NOT_FOUND`, `BAD_RECORD_SIZE`, `TRUNCATED`, `LABEL_OUT_OF_RANGE` (file and record named)
+ * @throws DataError `ERR_DATA_NOT_FOUND`, `ERR_DATA_BAD_RECORD_SIZE`, `ERR_DATA_TRUNCATED`, `ERR_DATA_LABEL_OUT_OF_RANGE` (file and record named)
+ *
+ * @category Data
  */
 export async function loadCifar100(root: string, opts: Cifar100Options = {}): Promise<InMemoryDataset> {
   const split = opts.split ?? 'train';
@@ -217,7 +237,7 @@ function toInts(v: PyValue | undefined, what: string, file: string): Int32Array 
     for (let i = 0; i < v.length; i++) {
       const x = v[i];
       if (typeof x !== 'number' || !Number.isInteger(x)) {
-        throw new DataError('BAD_FORMAT', `${what}[${i}] is ${typeof x}, expected an integer`, { file, index: i });
+        throw new DataError('ERR_DATA_BAD_FORMAT', `${what}[${i}] is ${typeof x}, expected an integer`, { file, index: i });
       }
       out[i] = x;
     }
@@ -227,7 +247,7 @@ function toInts(v: PyValue | undefined, what: string, file: string): Int32Array 
     const a = v as NdArray;
     const dv = new DataView(a.data.buffer, a.data.byteOffset, a.data.byteLength);
     const m = /^([<>|])([iu])([1248])$/.exec(a.dtype);
-    if (!m) throw new DataError('BAD_FORMAT', `${what} has dtype ${a.dtype}, expected integers`, { file });
+    if (!m) throw new DataError('ERR_DATA_BAD_FORMAT', `${what} has dtype ${a.dtype}, expected integers`, { file });
     const le = m[1] !== '>';
     const size = Number(m[3]);
     const n = a.data.length / size;
@@ -249,7 +269,7 @@ function toInts(v: PyValue | undefined, what: string, file: string): Int32Array 
     }
     return out;
   }
-  throw new DataError('BAD_FORMAT', `missing or malformed ${what}`, { file });
+  throw new DataError('ERR_DATA_BAD_FORMAT', `missing or malformed ${what}`, { file });
 }
 
 /**
@@ -259,7 +279,7 @@ function toInts(v: PyValue | undefined, what: string, file: string): Int32Array 
  * @param file - name for errors
  * @param numClasses - labels must be in `[0, numClasses)`
  * @param labelKey - dict key of the labels (default `labels`)
- * @throws DataError `BAD_FORMAT` on a wrong dtype/shape, `LABEL_OUT_OF_RANGE` naming the record.
+ * @throws DataError `ERR_DATA_BAD_FORMAT` on a wrong dtype/shape, `ERR_DATA_LABEL_OUT_OF_RANGE` naming the record.
  */
 export function decodeCifarPythonBatch(
   batch: PyValue,
@@ -269,15 +289,15 @@ export function decodeCifarPythonBatch(
 ): LabelledPixels {
   const data = pyGet(batch, 'data');
   if (!data || typeof data !== 'object' || (data as NdArray).kind !== 'ndarray') {
-    throw new DataError('BAD_FORMAT', `batch has no numpy 'data' array (keys: ${batch instanceof Map ? [...batch.keys()].join(', ') : typeof batch})`, { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `batch has no numpy 'data' array (keys: ${batch instanceof Map ? [...batch.keys()].join(', ') : typeof batch})`, { file });
   }
   const arr = data as NdArray;
   if (arr.dtype !== '|u1' || arr.shape.length !== 2 || arr.shape[1] !== PIXELS) {
-    throw new DataError('BAD_FORMAT', `'data' is ${arr.dtype} [${arr.shape.join(', ')}], expected |u1 [N, ${PIXELS}]`, { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `'data' is ${arr.dtype} [${arr.shape.join(', ')}], expected |u1 [N, ${PIXELS}]`, { file });
   }
   const n = arr.shape[0]!;
   if (arr.data.length !== n * PIXELS) {
-    throw new DataError('TRUNCATED', `'data' holds ${arr.data.length} bytes, shape needs ${n * PIXELS}`, { file, index: Math.floor(arr.data.length / PIXELS) });
+    throw new DataError('ERR_DATA_TRUNCATED', `'data' holds ${arr.data.length} bytes, shape needs ${n * PIXELS}`, { file, index: Math.floor(arr.data.length / PIXELS) });
   }
   let pixels: Uint8Array;
   if (arr.fortranOrder) {
@@ -287,10 +307,10 @@ export function decodeCifarPythonBatch(
     pixels = arr.data.slice(); // do not keep the whole pickle/archive buffer alive
   }
   const labels = toInts(pyGet(batch, labelKey), labelKey, file);
-  if (labels.length !== n) throw new DataError('BAD_FORMAT', `${labels.length} labels for ${n} images`, { file });
+  if (labels.length !== n) throw new DataError('ERR_DATA_BAD_FORMAT', `${labels.length} labels for ${n} images`, { file });
   for (let i = 0; i < n; i++) {
     if (labels[i]! < 0 || labels[i]! >= numClasses) {
-      throw new DataError('LABEL_OUT_OF_RANGE', `label ${labels[i]} out of range [0, ${numClasses})`, { file, index: i });
+      throw new DataError('ERR_DATA_LABEL_OUT_OF_RANGE', `label ${labels[i]} out of range [0, ${numClasses})`, { file, index: i });
     }
   }
   return { pixels, labels };
@@ -307,7 +327,9 @@ function classNamesFromMeta(meta: PyValue): string[] | undefined {
  * or from the extracted `cifar-10-batches-py` folder (pickles `data_batch_1`…`data_batch_5`, `test_batch`, `batches.meta`).
  * @param source - the `.tar.gz`, the `cifar-10-batches-py` folder, or a data root holding either
  * @returns a 3×32×32 in-memory data set named `cifar10-train` / `cifar10-test`
- * @throws DataError `NOT_FOUND`, archive/pickle format errors (`BAD_FORMAT`, `TRUNCATED`), `LABEL_OUT_OF_RANGE`.
+ * @throws DataError `ERR_DATA_NOT_FOUND`, archive/pickle format errors (`ERR_DATA_BAD_FORMAT`, `ERR_DATA_TRUNCATED`), `ERR_DATA_LABEL_OUT_OF_RANGE`.
+ *
+ * @category Data
  */
 export async function loadCifar10Python(source: string, opts: Cifar10Options = {}): Promise<InMemoryDataset> {
   const split = opts.split ?? 'train';
@@ -347,13 +369,13 @@ export async function loadCifar10Python(source: string, opts: Cifar10Options = {
     try {
       tarBytes = gunzipSync(await readFile(archive));
     } catch (e) {
-      throw new DataError('TRUNCATED', `not a complete gzip file (${(e as Error).message})`, { file: archive, cause: e });
+      throw new DataError('ERR_DATA_TRUNCATED', `not a complete gzip file (${(e as Error).message})`, { file: archive, cause: e });
     }
     const entries = readTar(tarBytes, archive);
     const byBase = new Map(entries.filter((e) => e.type === 'file').map((e) => [path.posix.basename(e.name), e] as const));
     for (const n of names) {
       const e = byBase.get(n);
-      if (!e) throw new DataError('BAD_FORMAT', `archive has no member named */${n}`, { file: archive });
+      if (!e) throw new DataError('ERR_DATA_BAD_FORMAT', `archive has no member named */${n}`, { file: archive });
       const where = `${archive}:${e.name}`;
       parts.push(decodeCifarPythonBatch(unpickle(e.data, where), where));
     }

@@ -5,7 +5,11 @@
  */
 import { DataError, checkArg } from './errors.js';
 
-/** One labelled image. */
+/**
+ * One labelled image.
+ *
+ * @category Data
+ */
 export interface Sample {
   /** Pixels, uint8, channel-major (CHW): `channels * height * width` bytes. Often a view into a larger buffer: do not modify. */
   pixels: Uint8Array;
@@ -13,7 +17,11 @@ export interface Sample {
   label: number;
 }
 
-/** Shape and class facts shared by every data set. */
+/**
+ * Shape and class facts shared by every data set.
+ *
+ * @category Data
+ */
 export interface DatasetInfo {
   /** Short name, e.g. `"cifar10-train"`. */
   readonly name: string;
@@ -34,9 +42,11 @@ export interface DatasetInfo {
 /**
  * A data set with synchronous, random access: every built-in reader except image folders returns one.
  * `get(i)` is O(1) and allocation-light (a view, not a copy).
+ *
+ * @category Data
  */
 export interface Dataset extends DatasetInfo {
-  /** Sample `i` (`0 <= i < length`). Throws `DataError('INVALID_ARGUMENT')` for an index out of range. */
+  /** Sample `i` (`0 <= i < length`). Throws `DataError('ERR_DATA_INVALID_ARG')` for an index out of range. */
   get(i: number): Sample;
 }
 
@@ -45,7 +55,11 @@ export function imageSize(info: DatasetInfo): number {
   return info.channels * info.height * info.width;
 }
 
-/** Constructor options of {@link InMemoryDataset}. */
+/**
+ * Constructor options of {@link InMemoryDataset}.
+ *
+ * @category Data
+ */
 export interface InMemoryDatasetInit {
   /** See {@link DatasetInfo.name}. */
   name: string;
@@ -68,6 +82,8 @@ export interface InMemoryDatasetInit {
 /**
  * A data set held in two flat arrays: `pixels` (N·C·H·W uint8) and `labels` (N int32).
  * This is what the CIFAR, SVHN and MNIST readers return; the loader reads its arrays directly.
+ *
+ * @category Data
  */
 export class InMemoryDataset implements Dataset {
   /** {@inheritDoc DatasetInfo.name} */
@@ -93,7 +109,7 @@ export class InMemoryDataset implements Dataset {
 
   /**
    * Wraps existing arrays (no copy). Validates the sizes and that every label is in range.
-   * @throws DataError `INVALID_ARGUMENT` on a size mismatch, `LABEL_OUT_OF_RANGE` naming the record on a bad label.
+   * @throws DataError `ERR_DATA_INVALID_ARG` on a size mismatch, `ERR_DATA_LABEL_OUT_OF_RANGE` naming the record on a bad label.
    */
   constructor(init: InMemoryDatasetInit) {
     const { name, numClasses, channels, height, width, pixels, labels } = init;
@@ -116,7 +132,7 @@ export class InMemoryDataset implements Dataset {
     for (let i = 0; i < labels.length; i++) {
       const l = labels[i]!;
       if (l < 0 || l >= numClasses) {
-        throw new DataError('LABEL_OUT_OF_RANGE', `label ${l} out of range [0, ${numClasses})`, { file: name, index: i });
+        throw new DataError('ERR_DATA_LABEL_OUT_OF_RANGE', `label ${l} out of range [0, ${numClasses})`, { file: name, index: i });
       }
     }
     this.name = name;
@@ -142,13 +158,15 @@ export class InMemoryDataset implements Dataset {
 /** @internal */
 export function checkIndex(i: number, length: number, name: string): void {
   if (!Number.isInteger(i) || i < 0 || i >= length) {
-    throw new DataError('INVALID_ARGUMENT', `${name}: index ${i} out of range [0, ${length})`);
+    throw new DataError('ERR_DATA_INVALID_ARG', `${name}: index ${i} out of range [0, ${length})`);
   }
 }
 
 /**
  * A view of selected samples of another data set (no pixel copy). `get(i)` returns `base.get(indices[i])`.
  * Used for train/validation splits.
+ *
+ * @category Data
  */
 export class SubsetDataset<D extends Dataset = Dataset> implements Dataset {
   /** {@inheritDoc DatasetInfo.name} */
@@ -197,7 +215,9 @@ export class SubsetDataset<D extends Dataset = Dataset> implements Dataset {
 
 /**
  * Concatenates data sets of identical shape and class count (e.g. SVHN train + extra) into one in-memory set.
- * @throws DataError `INVALID_ARGUMENT` when shapes or class counts differ.
+ * @throws DataError `ERR_DATA_INVALID_ARG` when shapes or class counts differ.
+ *
+ * @category Data
  */
 export function concatDatasets(name: string, parts: readonly Dataset[]): InMemoryDataset {
   checkArg(parts.length > 0, 'concatDatasets needs at least one data set');

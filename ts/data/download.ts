@@ -9,12 +9,17 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb } from 'node:zlib';
 import { DataError } from './errors.js';
+import { abortErrorFor, throwIfAborted } from '../errors.js';
 import { readTar } from './tar.js';
 import { DATASET_SOURCES, DATASET_MD5, type DownloadableDataset } from './sources.js';
 
 const gunzip = promisify(gunzipCb);
 
-/** Progress of one file, reported by {@link DownloadOptions.onProgress}. */
+/**
+ * Progress of one file, reported by {@link DownloadOptions.onProgress}.
+ *
+ * @category Data
+ */
 export interface DownloadProgress {
   /** File name being fetched. */
   file: string;
@@ -24,7 +29,11 @@ export interface DownloadProgress {
   total?: number;
 }
 
-/** Options of {@link downloadDataset}. */
+/**
+ * Options of {@link downloadDataset}.
+ *
+ * @category Data
+ */
 export interface DownloadOptions {
   /** Fetch `${baseUrl}/${file}` instead of the official URL (a mirror, or a loopback server in tests). */
   baseUrl?: string;
@@ -38,11 +47,15 @@ export interface DownloadOptions {
   keepArchive?: boolean;
   /** The `fetch` implementation. Default: the global `fetch`. */
   fetch?: typeof fetch;
-  /** Cancels the download. */
+  /** Cancels the download: the promise rejects with an `AbortError` and no partial file is left behind. */
   signal?: AbortSignal;
 }
 
-/** What {@link downloadDataset} did. */
+/**
+ * What {@link downloadDataset} did.
+ *
+ * @category Data
+ */
 export interface DownloadResult {
   /** The data set. */
   dataset: DownloadableDataset;
@@ -107,20 +120,24 @@ async function removeIfEmpty(dirs: string[]): Promise<void> {
 /**
  * Fetches `url` to `dest`: streams into a temporary file next to it while computing the MD5, and renames it
  * into place only when the MD5 equals `md5`. On any failure the temporary file is deleted.
- * @throws DataError `DOWNLOAD_FAILED` (HTTP status or network error), `CHECKSUM_MISMATCH`.
+ * @throws DataError `ERR_DATA_DOWNLOAD_FAILED` (HTTP status or network error), `ERR_DATA_CHECKSUM_MISMATCH`;
+ *   `AbortError` when `opts.signal` fires.
  */
 export async function downloadFile(url: string, dest: string, md5: string, opts: DownloadOptions = {}): Promise<void> {
   const doFetch = opts.fetch ?? globalThis.fetch;
   const tmp = `${dest}.${randomBytes(6).toString('hex')}.part`;
   const file = path.basename(dest);
+  const signal = opts.signal;
+  throwIfAborted(signal, `downloading ${url}`);
   let res: Response;
   try {
-    res = await doFetch(url, opts.signal ? { signal: opts.signal } : {});
+    res = await doFetch(url, signal ? { signal } : {});
   } catch (e) {
-    throw new DataError('DOWNLOAD_FAILED', `cannot fetch: ${(e as Error).message}`, { file: url, cause: e });
+    if (signal?.aborted) throw abortErrorFor(`downloading ${url}`, signal);
+    throw new DataError('ERR_DATA_DOWNLOAD_FAILED', `cannot fetch: ${(e as Error).message}`, { file: url, cause: e });
   }
   if (!res.ok || !res.body) {
-    throw new DataError('DOWNLOAD_FAILED', `HTTP ${res.status} ${res.statusText}`, { file: url });
+    throw new DataError('ERR_DATA_DOWNLOAD_FAILED', `HTTP ${res.status} ${res.statusText}`, { file: url });
   }
   const lenHeader = res.headers.get('content-length');
   const total = lenHeader !== null ? Number(lenHeader) : undefined;
@@ -131,22 +148,24 @@ export async function downloadFile(url: string, dest: string, md5: string, opts:
   try {
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        throwIfAborted(signal, `downloading ${url}`);
         hash.update(chunk);
         received += chunk.length;
         await fh.write(chunk);
         opts.onProgress?.({ file, received, ...(total !== undefined ? { total } : {}) });
       }
     } catch (e) {
-      throw new DataError('DOWNLOAD_FAILED', `transfer interrupted after ${received} bytes: ${(e as Error).message}`, { file: url, cause: e });
+      if (signal?.aborted) throw abortErrorFor(`downloading ${url}`, signal);
+      throw new DataError('ERR_DATA_DOWNLOAD_FAILED', `transfer interrupted after ${received} bytes: ${(e as Error).message}`, { file: url, cause: e });
     }
     await fh.sync();
     await fh.close();
     if (total !== undefined && received !== total) {
-      throw new DataError('DOWNLOAD_FAILED', `received ${received} of ${total} bytes`, { file: url });
+      throw new DataError('ERR_DATA_DOWNLOAD_FAILED', `received ${received} of ${total} bytes`, { file: url });
     }
     const got = hash.digest('hex');
     if (got !== md5.toLowerCase()) {
-      throw new DataError('CHECKSUM_MISMATCH', `MD5 ${got} does not match the expected ${md5} (${received} bytes); file discarded`, { file: url });
+      throw new DataError('ERR_DATA_CHECKSUM_MISMATCH', `MD5 ${got} does not match the expected ${md5} (${received} bytes); file discarded`, { file: url });
     }
     await rename(tmp, dest);
     ok = true;
@@ -163,7 +182,7 @@ function safeJoin(root: string, name: string, archive: string): string | undefin
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.length === 0) return undefined;
   if (name.startsWith('/') || parts.includes('..') || /^[A-Za-z]:/.test(name)) {
-    throw new DataError('BAD_FORMAT', `archive member ${JSON.stringify(name)} escapes the target folder`, { file: archive });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `archive member ${JSON.stringify(name)} escapes the target folder`, { file: archive });
   }
   return path.join(root, ...parts);
 }
@@ -172,14 +191,14 @@ function safeJoin(root: string, name: string, archive: string): string | undefin
  * Extracts a `.tar.gz` into `root`. Members are written into a temporary folder first and the top-level
  * entries renamed into place at the end, so an interrupted extraction never leaves a half-written data set.
  * @returns the top-level names extracted
- * @throws DataError `TRUNCATED` / `BAD_FORMAT` for a damaged archive, or a member path escaping `root`.
+ * @throws DataError `ERR_DATA_TRUNCATED` / `ERR_DATA_BAD_FORMAT` for a damaged archive, or a member path escaping `root`.
  */
 export async function extractTarGz(archive: string, root: string, force = true): Promise<string[]> {
   let tar: Uint8Array;
   try {
     tar = await gunzip(await readFile(archive));
   } catch (e) {
-    throw new DataError('TRUNCATED', `not a complete gzip file (${(e as Error).message})`, { file: archive, cause: e });
+    throw new DataError('ERR_DATA_TRUNCATED', `not a complete gzip file (${(e as Error).message})`, { file: archive, cause: e });
   }
   const entries = readTar(tar, archive);
   const staging = path.join(root, `.extract-${randomBytes(6).toString('hex')}`);
@@ -220,12 +239,15 @@ export async function extractTarGz(archive: string, root: string, force = true):
  * @param name - which data set
  * @param root - the data root
  * @param opts - mirror URL, MD5 overrides, progress callback, ...
- * @throws DataError `INVALID_ARGUMENT` (unknown name), `DOWNLOAD_FAILED`, `CHECKSUM_MISMATCH` (nothing is left behind), `BAD_FORMAT`/`TRUNCATED` (damaged archive).
+ * @throws DataError `ERR_DATA_INVALID_ARG` (unknown name), `ERR_DATA_DOWNLOAD_FAILED`, `ERR_DATA_CHECKSUM_MISMATCH` (nothing is left behind), `ERR_DATA_BAD_FORMAT`/`ERR_DATA_TRUNCATED` (damaged archive);
+ *   `AbortError` when `opts.signal` fires (nothing partial is left behind).
+ *
+ * @category Data
  */
 export async function downloadDataset(name: DownloadableDataset, root: string, opts: DownloadOptions = {}): Promise<DownloadResult> {
   const src = DATASET_SOURCES[name];
   if (!src) {
-    throw new DataError('INVALID_ARGUMENT', `unknown data set ${JSON.stringify(name)}; downloadable: ${Object.keys(DATASET_SOURCES).join(', ')}`);
+    throw new DataError('ERR_DATA_INVALID_ARG', `unknown data set ${JSON.stringify(name)}; downloadable: ${Object.keys(DATASET_SOURCES).join(', ')}`);
   }
   const rootAbs = path.resolve(root);
   const dir = path.join(rootAbs, src.subdir);
@@ -233,6 +255,7 @@ export async function downloadDataset(name: DownloadableDataset, root: string, o
     for (const f of src.expect) if (!(await exists(path.join(dir, f)))) return false;
     return true;
   };
+  throwIfAborted(opts.signal, `downloading ${name}`);
   if (!opts.force && (await present())) return { dataset: name, dir, downloaded: [], alreadyPresent: true };
 
   const downloadDir = path.join(rootAbs, src.downloadSubdir);
@@ -240,6 +263,7 @@ export async function downloadDataset(name: DownloadableDataset, root: string, o
   const downloaded: string[] = [];
   try {
     for (const f of src.files) {
+      throwIfAborted(opts.signal, `downloading ${name}`);
       const md5 = opts.md5?.[f.file] ?? DATASET_MD5[f.file] ?? f.md5;
       const dest = path.join(downloadDir, f.file);
       const reuse = !opts.force && (await exists(dest)) && (await md5File(dest)) === md5.toLowerCase();
@@ -258,7 +282,7 @@ export async function downloadDataset(name: DownloadableDataset, root: string, o
     throw e;
   }
   if (!(await present())) {
-    throw new DataError('BAD_FORMAT', `download finished but ${src.expect.map((f) => path.join(dir, f)).join(', ')} are not all present`, { file: dir });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `download finished but ${src.expect.map((f) => path.join(dir, f)).join(', ')} are not all present`, { file: dir });
   }
   return { dataset: name, dir, downloaded, alreadyPresent: false };
 }

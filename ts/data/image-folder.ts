@@ -5,12 +5,17 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Metadata, OutputInfo, default as SharpFn } from 'sharp';
+import type { Metadata, OutputInfo } from 'sharp';
+import { loadSharp, type Sharp } from '../internal/sharp.js';
 import { InMemoryDataset, type DatasetInfo, type Sample, checkIndex } from './dataset.js';
 import { DataError, checkArg } from './errors.js';
 import { centerCropBox, type CropBox } from './augment.js';
 
-/** Options of {@link loadImageFolder}. */
+/**
+ * Options of {@link loadImageFolder}.
+ *
+ * @category Data
+ */
 export interface ImageFolderOptions {
   /** Output size: `n` for n×n or `[height, width]`. Default 224. */
   size?: number | [number, number];
@@ -27,16 +32,12 @@ export interface ImageFolderOptions {
   name?: string;
 }
 
-let sharpModule: Promise<typeof SharpFn> | undefined;
-
 /** sharp, imported on first use: readers of CIFAR/SVHN/MNIST work even where sharp's native binary cannot load. */
-async function getSharp(file: string, index: number): Promise<typeof SharpFn> {
-  sharpModule ??= import('sharp').then((m) => m.default);
+async function getSharp(file: string, index: number): Promise<Sharp> {
   try {
-    return await sharpModule;
+    return await loadSharp();
   } catch (e) {
-    sharpModule = undefined;
-    throw new DataError('UNDECODABLE_IMAGE', `the image decoder (sharp) could not be loaded: ${(e as Error).message}`, { file, index, cause: e });
+    throw new DataError('ERR_DATA_UNDECODABLE_IMAGE', `the image decoder (sharp) could not be loaded: ${(e as Error).message}`, { file, index, cause: e });
   }
 }
 
@@ -55,6 +56,8 @@ type FolderData = ImageFolderIndex;
  * A lazily decoded image folder. Unlike {@link Dataset} its `get` is asynchronous (sharp decodes in libuv's
  * thread pool, so the loader decodes many images in parallel). Samples come out as RGB uint8 CHW at
  * `height`×`width`.
+ *
+ * @category Data
  */
 export class ImageFolderDataset implements DatasetInfo {
   /** {@inheritDoc DatasetInfo.name} */
@@ -101,7 +104,7 @@ export class ImageFolderDataset implements DatasetInfo {
 
   /**
    * Width and height of source image `i` (read from its header once, then cached).
-   * @throws DataError `UNDECODABLE_IMAGE` naming the file and sample index.
+   * @throws DataError `ERR_DATA_UNDECODABLE_IMAGE` naming the file and sample index.
    */
   async sourceSize(i: number): Promise<[number, number]> {
     checkIndex(i, this.length, this.name);
@@ -113,9 +116,9 @@ export class ImageFolderDataset implements DatasetInfo {
       try {
         meta = await sharp(file, { failOn: 'error' }).metadata();
       } catch (e) {
-        throw new DataError('UNDECODABLE_IMAGE', `cannot decode image: ${(e as Error).message}`, { file, index: i, cause: e });
+        throw new DataError('ERR_DATA_UNDECODABLE_IMAGE', `cannot decode image: ${(e as Error).message}`, { file, index: i, cause: e });
       }
-      if (!meta.width || !meta.height) throw new DataError('UNDECODABLE_IMAGE', 'image has no size', { file, index: i });
+      if (!meta.width || !meta.height) throw new DataError('ERR_DATA_UNDECODABLE_IMAGE', 'image has no size', { file, index: i });
       d[2 * i] = meta.width;
       d[2 * i + 1] = meta.height;
     }
@@ -126,7 +129,7 @@ export class ImageFolderDataset implements DatasetInfo {
    * Decodes image `i`, crops `box` (in source pixels; computed from the source size when a function) and
    * resizes it to `height`×`width`.
    * @returns RGB uint8 CHW pixels
-   * @throws DataError `UNDECODABLE_IMAGE` naming the file and sample index.
+   * @throws DataError `ERR_DATA_UNDECODABLE_IMAGE` naming the file and sample index.
    */
   async loadCropped(i: number, box: CropBox | ((width: number, height: number) => CropBox)): Promise<Uint8Array> {
     const [w0, h0] = await this.sourceSize(i);
@@ -144,12 +147,12 @@ export class ImageFolderDataset implements DatasetInfo {
         .raw()
         .toBuffer({ resolveWithObject: true }));
     } catch (e) {
-      throw new DataError('UNDECODABLE_IMAGE', `cannot decode image: ${(e as Error).message}`, { file, index: i, cause: e });
+      throw new DataError('ERR_DATA_UNDECODABLE_IMAGE', `cannot decode image: ${(e as Error).message}`, { file, index: i, cause: e });
     }
     const hw = this.width * this.height;
     const C = info.channels;
     if (info.width !== this.width || info.height !== this.height || C < 1 || data.length !== hw * C) {
-      throw new DataError('UNDECODABLE_IMAGE', `decoder returned ${info.width}x${info.height}x${C}`, { file, index: i });
+      throw new DataError('ERR_DATA_UNDECODABLE_IMAGE', `decoder returned ${info.width}x${info.height}x${C}`, { file, index: i });
     }
     const out = new Uint8Array(3 * hw);
     for (let c = 0; c < 3; c++) {
@@ -224,7 +227,9 @@ async function walk(dir: string, exts: Set<string>, out: string[]): Promise<void
  * Indexes an image folder: one subfolder per class (searched recursively), images decoded on demand.
  * Nothing is decoded here; an undecodable file is reported when it is first read.
  * @param root - the folder holding one subfolder per class
- * @throws DataError `NOT_FOUND` when `root` is missing, has no class folders, or a class has no images.
+ * @throws DataError `ERR_DATA_NOT_FOUND` when `root` is missing, has no class folders, or a class has no images.
+ *
+ * @category Data
  */
 export async function loadImageFolder(root: string, opts: ImageFolderOptions = {}): Promise<ImageFolderDataset> {
   const size = opts.size ?? 224;
@@ -236,7 +241,7 @@ export async function loadImageFolder(root: string, opts: ImageFolderOptions = {
   try {
     if (!(await stat(root)).isDirectory()) throw new Error('not a directory');
   } catch {
-    throw new DataError('NOT_FOUND', 'image folder not found (expected <root>/<class>/<image>.jpg|png)', { file: path.resolve(root) });
+    throw new DataError('ERR_DATA_NOT_FOUND', 'image folder not found (expected <root>/<class>/<image>.jpg|png)', { file: path.resolve(root) });
   }
   let classNames: string[];
   if (opts.classNames) classNames = [...opts.classNames];
@@ -248,7 +253,7 @@ export async function loadImageFolder(root: string, opts: ImageFolderOptions = {
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
   if (classNames.length === 0) {
-    throw new DataError('NOT_FOUND', 'no class subfolders (expected <root>/<class>/<image>.jpg|png)', { file: path.resolve(root) });
+    throw new DataError('ERR_DATA_NOT_FOUND', 'no class subfolders (expected <root>/<class>/<image>.jpg|png)', { file: path.resolve(root) });
   }
   const files: string[] = [];
   const labels: number[] = [];
@@ -268,7 +273,7 @@ export async function loadImageFolder(root: string, opts: ImageFolderOptions = {
     }
   }
   if (empty.length > 0) {
-    throw new DataError('NOT_FOUND', `no ${[...exts].join('/')} images for class(es) ${empty.join(', ')}`, { file: path.resolve(root) });
+    throw new DataError('ERR_DATA_NOT_FOUND', `no ${[...exts].join('/')} images for class(es) ${empty.join(', ')}`, { file: path.resolve(root) });
   }
   return new ImageFolderDataset(opts.name ?? path.basename(path.resolve(root)), classNames, height, width, evalResize, {
     files,

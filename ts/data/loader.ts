@@ -11,7 +11,11 @@ import { resolveNormalization, normalizationTable, type Normalization, type Norm
 import { drawCropFlip, writeSample, randomResizedCropBox, centerCropBox, type Augmentation, type CropFlip } from './augment.js';
 import type { ImageFolderDataset } from './image-folder.js';
 
-/** One batch, ready for `trainStep`/`evalStep`. */
+/**
+ * One batch, ready for `trainStep`/`evalStep`.
+ *
+ * @category Data
+ */
 export interface Batch {
   /** Images, N·C·H·W float32, normalized. */
   images: Float32Array;
@@ -27,7 +31,11 @@ export interface Batch {
   index: number;
 }
 
-/** Where a loader stands: enough to resume the exact same batches (order and augmentation). JSON-serializable. */
+/**
+ * Where a loader stands: enough to resume the exact same batches (order and augmentation). JSON-serializable.
+ *
+ * @category Data
+ */
 export interface LoaderState {
   /** The loader's seed. */
   seed: number | string;
@@ -37,7 +45,11 @@ export interface LoaderState {
   batch: number;
 }
 
-/** Options of {@link DataLoader}. */
+/**
+ * Options of {@link DataLoader}.
+ *
+ * @category Data
+ */
 export interface LoaderOptions {
   /** Images per batch. Default 64. */
   batchSize?: number;
@@ -60,7 +72,11 @@ export interface LoaderOptions {
 const ORDER_KEY = 0x4f524452; // "ORDR"
 const AUG_KEY = 0x41554721; // "AUG!"
 
-/** What a {@link DataLoader} reads: an in-memory data set (or a view of one) or an image folder. */
+/**
+ * What a {@link DataLoader} reads: an in-memory data set (or a view of one) or an image folder.
+ *
+ * @category Data
+ */
 export type LoaderSource = Dataset | ImageFolderDataset;
 type Source = LoaderSource;
 
@@ -84,6 +100,8 @@ function isFolder(ds: Source): ds is ImageFolderDataset {
  *   saveCheckpoint(JSON.stringify(loader.state()));
  * }
  * ```
+ *
+ * @category Data
  */
 export class DataLoader implements AsyncIterable<Batch> {
   /** The data set read. */
@@ -111,7 +129,7 @@ export class DataLoader implements AsyncIterable<Batch> {
   /**
    * @param dataset - an in-memory data set, a view of one, or an image folder
    * @param opts - see {@link LoaderOptions}
-   * @throws DataError `INVALID_ARGUMENT` for bad options (augmentation not applicable to the data set, etc.)
+   * @throws DataError `ERR_DATA_INVALID_ARG` for bad options (augmentation not applicable to the data set, etc.)
    */
   constructor(dataset: Source, opts: LoaderOptions = {}) {
     this.dataset = dataset;
@@ -161,7 +179,7 @@ export class DataLoader implements AsyncIterable<Batch> {
 
   /**
    * Moves to a saved position.
-   * @throws DataError `INVALID_ARGUMENT` if the state's seed differs or the position is out of range.
+   * @throws DataError `ERR_DATA_INVALID_ARG` if the state's seed differs or the position is out of range.
    */
   restore(state: LoaderState): void {
     checkArg(state.seed === this.seed, `loader state has seed ${JSON.stringify(state.seed)}, this loader ${JSON.stringify(this.seed)}`);
@@ -315,11 +333,11 @@ export class DataLoader implements AsyncIterable<Batch> {
 
 /**
  * Checks that a value parsed from a checkpoint is a {@link LoaderState}.
- * @throws DataError `INVALID_ARGUMENT` otherwise
+ * @throws DataError `ERR_DATA_INVALID_ARG` otherwise
  */
 export function assertLoaderState(x: unknown): asserts x is LoaderState {
   const s = x as LoaderState;
   if (!s || (typeof s.seed !== 'number' && typeof s.seed !== 'string') || !Number.isInteger(s.epoch) || !Number.isInteger(s.batch)) {
-    throw new DataError('INVALID_ARGUMENT', `not a loader state: ${JSON.stringify(x)}`);
+    throw new DataError('ERR_DATA_INVALID_ARG', `not a loader state: ${JSON.stringify(x)}`);
   }
 }

@@ -93,30 +93,30 @@ const ascii = new TextDecoder('latin1');
  * @param input - the whole file
  * @param file - file name for error messages
  * @returns variables by name
- * @throws DataError `BAD_FORMAT` for a bad header, a v7.3/HDF5 or v4 file, an inconsistent element;
- *   `TRUNCATED` when an element runs past the end of the file (the element index is named).
+ * @throws DataError `ERR_DATA_BAD_FORMAT` for a bad header, a v7.3/HDF5 or v4 file, an inconsistent element;
+ *   `ERR_DATA_TRUNCATED` when an element runs past the end of the file (the element index is named).
  */
 export function readMat(input: Uint8Array, file = '<mat>', opts: ReadMatOptions = {}): Map<string, MatVariable> {
   const buf = Object.getPrototypeOf(input) === Uint8Array.prototype ? input : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   if (buf.length < 128) {
-    throw new DataError('BAD_FORMAT', `bad .mat header: file has ${buf.length} bytes, a MAT v5 header needs 128`, { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `bad .mat header: file has ${buf.length} bytes, a MAT v5 header needs 128`, { file });
   }
   const text = ascii.decode(buf.subarray(0, 116));
   const endian = ascii.decode(buf.subarray(126, 128));
   if (!text.startsWith('MATLAB')) {
-    throw new DataError('BAD_FORMAT', `bad .mat header: not a MAT v5 file (header text ${JSON.stringify(text.slice(0, 20))}; MAT v4 is not supported)`, { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `bad .mat header: not a MAT v5 file (header text ${JSON.stringify(text.slice(0, 20))}; MAT v4 is not supported)`, { file });
   }
   if (/MATLAB 7\.3/.test(text) || (buf.length >= 520 && ascii.decode(buf.subarray(512, 516)) === '\x89HDF')) {
-    throw new DataError('BAD_FORMAT', 'bad .mat header: MAT v7.3 (HDF5) is not supported; save with -v7 or -v6', { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', 'bad .mat header: MAT v7.3 (HDF5) is not supported; save with -v7 or -v6', { file });
   }
   if (endian !== 'IM' && endian !== 'MI') {
-    throw new DataError('BAD_FORMAT', `bad .mat header: endian indicator ${JSON.stringify(endian)} is neither "IM" nor "MI"`, { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `bad .mat header: endian indicator ${JSON.stringify(endian)} is neither "IM" nor "MI"`, { file });
   }
   const le = endian === 'IM';
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const version = dv.getUint16(124, le);
   if (version !== 0x0100) {
-    throw new DataError('BAD_FORMAT', `bad .mat header: version 0x${version.toString(16)}, expected 0x0100`, { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `bad .mat header: version 0x${version.toString(16)}, expected 0x0100`, { file });
   }
   const out = new Map<string, MatVariable>();
   let pos = 128;
@@ -124,7 +124,7 @@ export function readMat(input: Uint8Array, file = '<mat>', opts: ReadMatOptions 
   while (pos < buf.length) {
     if (buf.length - pos < 8) {
       if (buf.subarray(pos).every((b) => b === 0)) break;
-      throw new DataError('TRUNCATED', `data element ${index}: ${buf.length - pos} bytes left, a tag needs 8`, { file });
+      throw new DataError('ERR_DATA_TRUNCATED', `data element ${index}: ${buf.length - pos} bytes left, a tag needs 8`, { file });
     }
     const tag = readTag(dv, pos, buf.length, le, file, `data element ${index}`);
     if (tag.type === MI_COMPRESSED) {
@@ -142,7 +142,7 @@ export function readMat(input: Uint8Array, file = '<mat>', opts: ReadMatOptions 
         const b = inflateSync(z);
         inner = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
       } catch (e) {
-        throw new DataError('TRUNCATED', `data element ${index}: compressed data is corrupt or truncated (${(e as Error).message})`, { file, cause: e });
+        throw new DataError('ERR_DATA_TRUNCATED', `data element ${index}: compressed data is corrupt or truncated (${(e as Error).message})`, { file, cause: e });
       }
       const idv = new DataView(inner.buffer, inner.byteOffset, inner.byteLength);
       const itag = readTag(idv, 0, inner.length, le, file, `data element ${index} (inflated)`);
@@ -161,19 +161,19 @@ export function readMat(input: Uint8Array, file = '<mat>', opts: ReadMatOptions 
 }
 
 function readTag(dv: DataView, pos: number, end: number, le: boolean, file: string, what: string): Tag {
-  if (end - pos < 8) throw new DataError('TRUNCATED', `${what}: tag needs 8 bytes, ${end - pos} left`, { file });
+  if (end - pos < 8) throw new DataError('ERR_DATA_TRUNCATED', `${what}: tag needs 8 bytes, ${end - pos} left`, { file });
   const w0 = dv.getUint32(pos, le);
   if (w0 >>> 16 !== 0) {
     // Small data element: 2-byte size, 2-byte type and up to 4 bytes of data in one 8-byte block.
     const nbytes = w0 >>> 16;
-    if (nbytes > 4) throw new DataError('BAD_FORMAT', `${what}: small element declares ${nbytes} bytes (max 4)`, { file });
+    if (nbytes > 4) throw new DataError('ERR_DATA_BAD_FORMAT', `${what}: small element declares ${nbytes} bytes (max 4)`, { file });
     return { type: w0 & 0xffff, nbytes, data: pos + 4, next: pos + 8 };
   }
   const type = w0;
   const nbytes = dv.getUint32(pos + 4, le);
   const data = pos + 8;
   if (data + nbytes > end) {
-    throw new DataError('TRUNCATED', `${what}: type ${type} declares ${nbytes} bytes, only ${end - data} left`, { file });
+    throw new DataError('ERR_DATA_TRUNCATED', `${what}: type ${type} declares ${nbytes} bytes, only ${end - data} left`, { file });
   }
   const next = type === MI_COMPRESSED ? data + nbytes : data + Math.ceil(nbytes / 8) * 8;
   return { type, nbytes, data, next: Math.min(next, end) };
@@ -202,7 +202,7 @@ function readMatrix(buf: Uint8Array, dv: DataView, tag: Tag, le: boolean, file: 
   let p = tag.data;
   const flagsTag = readTag(dv, p, end, le, file, `${what} (array flags)`);
   if (flagsTag.type !== MI_UINT32 || flagsTag.nbytes < 8) {
-    throw new DataError('BAD_FORMAT', `${what}: array flags must be miUINT32[2], got type ${flagsTag.type} of ${flagsTag.nbytes} bytes`, { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `${what}: array flags must be miUINT32[2], got type ${flagsTag.type} of ${flagsTag.nbytes} bytes`, { file });
   }
   const flags = dv.getUint32(flagsTag.data, le);
   const classId = flags & 0xff;
@@ -212,18 +212,18 @@ function readMatrix(buf: Uint8Array, dv: DataView, tag: Tag, le: boolean, file: 
   p = flagsTag.next;
   const dimsTag = readTag(dv, p, end, le, file, `${what} (dimensions)`);
   if (dimsTag.type !== MI_INT32 || dimsTag.nbytes % 4 !== 0 || dimsTag.nbytes < 8) {
-    throw new DataError('BAD_FORMAT', `${what}: dimensions must be miINT32[>=2], got type ${dimsTag.type} of ${dimsTag.nbytes} bytes`, { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `${what}: dimensions must be miINT32[>=2], got type ${dimsTag.type} of ${dimsTag.nbytes} bytes`, { file });
   }
   const dims: number[] = [];
   for (let i = 0; i < dimsTag.nbytes / 4; i++) {
     const d = dv.getInt32(dimsTag.data + 4 * i, le);
-    if (d < 0) throw new DataError('BAD_FORMAT', `${what}: negative dimension ${d}`, { file });
+    if (d < 0) throw new DataError('ERR_DATA_BAD_FORMAT', `${what}: negative dimension ${d}`, { file });
     dims.push(d);
   }
   p = dimsTag.next;
   const nameTag = readTag(dv, p, end, le, file, `${what} (array name)`);
   if (nameTag.type !== MI_INT8 && nameTag.type !== MI_UINT8) {
-    throw new DataError('BAD_FORMAT', `${what}: array name must be miINT8, got type ${nameTag.type}`, { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `${what}: array name must be miINT8, got type ${nameTag.type}`, { file });
   }
   const name = ascii.decode(buf.subarray(nameTag.data, nameTag.data + nameTag.nbytes));
   p = nameTag.next;
@@ -234,12 +234,12 @@ function readMatrix(buf: Uint8Array, dv: DataView, tag: Tag, le: boolean, file: 
   const realTag = readTag(dv, p, end, le, file, `${what} (${name} real part)`);
   const esize = MI_SIZES[realTag.type];
   if (esize === undefined) {
-    throw new DataError('BAD_FORMAT', `${what}: variable ${name} has unsupported storage type ${realTag.type}`, { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `${what}: variable ${name} has unsupported storage type ${realTag.type}`, { file });
   }
   const count = realTag.nbytes / esize;
   if (count !== numel) {
     throw new DataError(
-      count < numel ? 'TRUNCATED' : 'BAD_FORMAT',
+      count < numel ? 'ERR_DATA_TRUNCATED' : 'ERR_DATA_BAD_FORMAT',
       `${what}: variable ${name} has ${count} values, dimensions ${dims.join('x')} need ${numel}`,
       { file },
     );

@@ -14,14 +14,22 @@ import { DataError } from './errors.js';
 /** Path of the committed MNIST asset (built by `scripts/data/build-mnist-asset.mjs`). */
 export const MNIST_ASSET_PATH: string = join(packageRoot(), 'assets', 'mnist-10k.bin.gz');
 
-/** Digit class names, label = digit. */
+/**
+ * Digit class names, label = digit.
+ *
+ * @category Data
+ */
 export const MNIST_CLASSES: readonly string[] = Object.freeze(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
 
-/** Options of {@link loadMnist}. */
+/**
+ * Options of {@link loadMnist}.
+ *
+ * @category Data
+ */
 export interface MnistOptions {
   /** Zero-pad the 28×28 digits to 32×32 (2 pixels per side), e.g. to reuse a CIFAR-shaped model. Default `false`. */
   pad32?: boolean;
-  /** Read the asset from another path (default {@link MNIST_ASSET_PATH}). */
+  /** Read the asset from another path (default: `assets/mnist-10k.bin.gz` in the package). */
   assetPath?: string;
 }
 
@@ -31,24 +39,24 @@ export interface MnistOptions {
  * @param gz - the gzip'd asset
  * @param file - name for errors
  * @param pad32 - zero-pad to 32×32
- * @throws DataError `BAD_FORMAT`/`TRUNCATED` for a damaged asset, `LABEL_OUT_OF_RANGE` naming the record.
+ * @throws DataError `ERR_DATA_BAD_FORMAT`/`ERR_DATA_TRUNCATED` for a damaged asset, `ERR_DATA_LABEL_OUT_OF_RANGE` naming the record.
  */
 export function decodeMnistAsset(gz: Uint8Array, file = 'mnist asset', pad32 = false): InMemoryDataset {
   let raw: Uint8Array;
   try {
     raw = gunzipSync(gz);
   } catch (e) {
-    throw new DataError('TRUNCATED', `not a complete gzip stream (${(e as Error).message})`, { file, cause: e });
+    throw new DataError('ERR_DATA_TRUNCATED', `not a complete gzip stream (${(e as Error).message})`, { file, cause: e });
   }
   if (raw.length < 12 || String.fromCharCode(raw[0]!, raw[1]!, raw[2]!, raw[3]!) !== 'DNMN' || raw[4] !== 1) {
-    throw new DataError('BAD_FORMAT', 'not a version-1 DNMN MNIST asset', { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', 'not a version-1 DNMN MNIST asset', { file });
   }
   const rows = raw[5]!;
   const cols = raw[6]!;
   const n = new DataView(raw.buffer, raw.byteOffset, raw.byteLength).getUint32(8, true);
   const size = rows * cols;
   if (raw.length !== 12 + n + n * size) {
-    throw new DataError('TRUNCATED', `asset has ${raw.length} bytes, header needs ${12 + n + n * size}`, { file });
+    throw new DataError('ERR_DATA_TRUNCATED', `asset has ${raw.length} bytes, header needs ${12 + n + n * size}`, { file });
   }
   const labels = Int32Array.from(raw.subarray(12, 12 + n));
   const src = raw.subarray(12 + n);
@@ -57,7 +65,7 @@ export function decodeMnistAsset(gz: Uint8Array, file = 'mnist asset', pad32 = f
   }
   const H = 32;
   const W = 32;
-  if (rows > H || cols > W) throw new DataError('INVALID_ARGUMENT', `cannot pad ${rows}x${cols} digits to 32x32`, { file });
+  if (rows > H || cols > W) throw new DataError('ERR_DATA_INVALID_ARG', `cannot pad ${rows}x${cols} digits to 32x32`, { file });
   const top = (H - rows) >> 1;
   const left = (W - cols) >> 1;
   const pixels = new Uint8Array(n * H * W);
@@ -74,6 +82,8 @@ export function decodeMnistAsset(gz: Uint8Array, file = 'mnist asset', pad32 = f
  * Loads the 10,000 embedded MNIST digits as a 1×28×28 (or padded 1×32×32) in-memory data set, labels 0–9.
  * The digits are ordered by class (all 0s, then all 1s, …); use a shuffled loader or a split.
  * This subset has no official train/test division: hold out a validation set with `splitTrainValidation`.
+ *
+ * @category Data
  */
 export async function loadMnist(opts: MnistOptions = {}): Promise<InMemoryDataset> {
   const file = opts.assetPath ?? MNIST_ASSET_PATH;
@@ -81,7 +91,7 @@ export async function loadMnist(opts: MnistOptions = {}): Promise<InMemoryDatase
   try {
     gz = await readFile(file);
   } catch (e) {
-    throw new DataError('NOT_FOUND', `MNIST asset missing (${(e as Error).message}); rebuild it with node scripts/data/build-mnist-asset.mjs`, { file, cause: e });
+    throw new DataError('ERR_DATA_NOT_FOUND', `MNIST asset missing (${(e as Error).message}); rebuild it with node scripts/data/build-mnist-asset.mjs`, { file, cause: e });
   }
   return decodeMnistAsset(gz, file, opts.pad32 ?? false);
 }

@@ -6,7 +6,11 @@
 import type { Dataset, DatasetInfo } from './dataset.js';
 import { DataError, checkArg } from './errors.js';
 
-/** Per-channel mean and standard deviation, on pixel values scaled to [0, 1]. Output = (x/255 − mean) / std. */
+/**
+ * Per-channel mean and standard deviation, on pixel values scaled to [0, 1]. Output = (x/255 − mean) / std.
+ *
+ * @category Data
+ */
 export interface Normalization {
   /** One mean per channel. */
   readonly mean: readonly number[];
@@ -14,7 +18,11 @@ export interface Normalization {
   readonly std: readonly number[];
 }
 
-/** Names of the built-in {@link NORMALIZATION} presets. */
+/**
+ * Names of the built-in {@link NORMALIZATION} presets.
+ *
+ * @category Data
+ */
 export type NormalizationName = 'cifar10' | 'cifar100' | 'svhn' | 'mnist' | 'mnist-32' | 'imagenet';
 
 /**
@@ -25,6 +33,8 @@ export type NormalizationName = 'cifar10' | 'cifar100' | 'svhn' | 'mnist' | 'mni
  * - `mnist`: computed from the embedded 10,000 digits at 28×28 (the test suite recomputes it);
  *   `mnist-32`: the same digits zero-padded to 32×32.
  * - `imagenet`: torchvision's ImageNet values, the default for image folders.
+ *
+ * @category Data
  */
 export const NORMALIZATION: Readonly<Record<NormalizationName, Normalization>> = Object.freeze({
   cifar10: { mean: [0.49139968, 0.48215841, 0.44653091], std: [0.24703223, 0.24348513, 0.26158784] },
@@ -37,12 +47,12 @@ export const NORMALIZATION: Readonly<Record<NormalizationName, Normalization>> =
 
 /**
  * Resolves a preset name or checks a custom normalization against a channel count.
- * @throws DataError `INVALID_ARGUMENT` for an unknown name, a channel-count mismatch or a non-positive std.
+ * @throws DataError `ERR_DATA_INVALID_ARG` for an unknown name, a channel-count mismatch or a non-positive std.
  */
 export function resolveNormalization(n: Normalization | NormalizationName, channels: number): Normalization {
   const norm = typeof n === 'string' ? NORMALIZATION[n] : n;
   if (!norm) {
-    throw new DataError('INVALID_ARGUMENT', `unknown normalization ${JSON.stringify(n)}; known: ${Object.keys(NORMALIZATION).join(', ')}`);
+    throw new DataError('ERR_DATA_INVALID_ARG', `unknown normalization ${JSON.stringify(n)}; known: ${Object.keys(NORMALIZATION).join(', ')}`);
   }
   checkArg(
     norm.mean.length === channels && norm.std.length === channels,
@@ -71,6 +81,8 @@ export function normalizationTable(info: DatasetInfo, norm: Normalization | null
  * what to pass as `normalization` for a new data set (compute it on the training split only).
  * @param ds - the data set
  * @param maxSamples - use at most this many samples, evenly spaced (default: all)
+ *
+ * @category Data
  */
 export function computeNormalization(ds: Dataset, maxSamples = Infinity): Normalization {
   checkArg(ds.length > 0, `${ds.name} is empty`);

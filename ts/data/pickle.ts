@@ -3,7 +3,7 @@
  * dicts, lists, tuples, numbers, strings, bytes and numpy arrays, as in the CIFAR python batches.
  * It never executes code: only a short whitelist of globals (`numpy` array reconstruction,
  * `numpy.dtype`, `_codecs.encode`, `bytearray`, `set`, `OrderedDict`) is understood;
- * any other global is a `DataError('BAD_FORMAT')`.
+ * any other global is a `DataError('ERR_DATA_BAD_FORMAT')`.
  *
  * @module
  */
@@ -89,7 +89,7 @@ function dtypeString(d: DType): string {
  * @param input - the pickle bytes
  * @param file - name used in error messages
  * @returns the unpickled value (see {@link PyValue})
- * @throws DataError `TRUNCATED` when the bytes end inside an opcode, `BAD_FORMAT` for an unknown opcode,
+ * @throws DataError `ERR_DATA_TRUNCATED` when the bytes end inside an opcode, `ERR_DATA_BAD_FORMAT` for an unknown opcode,
  *   a non-whitelisted global, or an inconsistent structure (the message gives the byte offset).
  */
 export function unpickle(input: Uint8Array, file = '<pickle>'): PyValue {
@@ -101,11 +101,11 @@ export function unpickle(input: Uint8Array, file = '<pickle>'): PyValue {
   const stack: (Item | typeof MARK)[] = [];
   const memo = new Map<number, Item>();
 
-  const fail = (msg: string, code: 'BAD_FORMAT' | 'TRUNCATED' = 'BAD_FORMAT'): never => {
+  const fail = (msg: string, code: 'ERR_DATA_BAD_FORMAT' | 'ERR_DATA_TRUNCATED' = 'ERR_DATA_BAD_FORMAT'): never => {
     throw new DataError(code, `pickle opcode 0x${op.toString(16)} at offset ${opPos}: ${msg}`, { file });
   };
   const need = (n: number) => {
-    if (pos + n > buf.length) fail(`needs ${n} bytes, only ${buf.length - pos} left`, 'TRUNCATED');
+    if (pos + n > buf.length) fail(`needs ${n} bytes, only ${buf.length - pos} left`, 'ERR_DATA_TRUNCATED');
   };
   const bytes = (n: number): Uint8Array => {
     if (!Number.isSafeInteger(n) || n < 0) fail(`bad length ${n}`);
@@ -127,7 +127,7 @@ export function unpickle(input: Uint8Array, file = '<pickle>'): PyValue {
   };
   const line = (): string => {
     const end = buf.indexOf(0x0a, pos);
-    if (end < 0) fail('unterminated text argument', 'TRUNCATED');
+    if (end < 0) fail('unterminated text argument', 'ERR_DATA_TRUNCATED');
     const s = latin1.decode(buf.subarray(pos, end));
     pos = end + 1;
     return s;
@@ -294,7 +294,7 @@ export function unpickle(input: Uint8Array, file = '<pickle>'): PyValue {
   for (;;) {
     if (pos >= buf.length) {
       opPos = pos;
-      fail('pickle ends without STOP', 'TRUNCATED');
+      fail('pickle ends without STOP', 'ERR_DATA_TRUNCATED');
     }
     opPos = pos;
     op = buf[pos++]!;

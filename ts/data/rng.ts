@@ -26,7 +26,7 @@ function seedWords(seed: number | string): number[] {
     return [h >>> 0, seed.length];
   }
   if (!Number.isFinite(seed) || !Number.isInteger(seed)) {
-    throw new DataError('INVALID_ARGUMENT', `seed must be an integer or a string, got ${seed}`);
+    throw new DataError('ERR_DATA_INVALID_ARG', `seed must be an integer or a string, got ${seed}`);
   }
   const neg = seed < 0 ? 1 : 0;
   const a = Math.abs(seed);
@@ -62,7 +62,7 @@ export class Rng {
     let h = 0x6a09e667;
     const words = seedWords(seed);
     for (const k of keys) {
-      if (!Number.isInteger(k)) throw new DataError('INVALID_ARGUMENT', `Rng key must be an integer, got ${k}`);
+      if (!Number.isInteger(k)) throw new DataError('ERR_DATA_INVALID_ARG', `Rng key must be an integer, got ${k}`);
       words.push(k >>> 0, Math.floor(k / 0x100000000) >>> 0);
     }
     for (const w of words) h = mix32(h ^ mix32(w + 0x632be5ab));
@@ -73,7 +73,7 @@ export class Rng {
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
   }
 
-  /** Restores a generator from {@link Rng.state}. @throws DataError `INVALID_ARGUMENT` for a malformed state. */
+  /** Restores a generator from {@link Rng.state}. @throws DataError `ERR_DATA_INVALID_ARG` for a malformed state. */
   static fromState(state: RngState): Rng {
     if (
       !Array.isArray(state) ||
@@ -81,7 +81,7 @@ export class Rng {
       !state.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff) ||
       state.every((w) => w === 0)
     ) {
-      throw new DataError('INVALID_ARGUMENT', `invalid Rng state ${JSON.stringify(state)}: expected 4 uint32 words, not all 0`);
+      throw new DataError('ERR_DATA_INVALID_ARG', `invalid Rng state ${JSON.stringify(state)}: expected 4 uint32 words, not all 0`);
     }
     const r = new Rng(0);
     [r.s0, r.s1, r.s2, r.s3] = state;
@@ -125,7 +125,7 @@ export class Rng {
   /** Uniform integer in `[0, n)`, unbiased (rejection sampling); `n` in `[1, 2^32]`. */
   int(n: number): number {
     if (!Number.isInteger(n) || n < 1 || n > 4294967296) {
-      throw new DataError('INVALID_ARGUMENT', `Rng.int: n must be an integer in [1, 2^32], got ${n}`);
+      throw new DataError('ERR_DATA_INVALID_ARG', `Rng.int: n must be an integer in [1, 2^32], got ${n}`);
     }
     const limit = 4294967296 - (4294967296 % n);
     let x = this.nextUint32();

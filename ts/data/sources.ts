@@ -6,7 +6,11 @@
 import * as path from 'node:path';
 import { DataError } from './errors.js';
 
-/** Names accepted by `downloadDataset`. `svhn` is train + test; `svhn-extra` is the 531,131-image extra set (1.3 GB). */
+/**
+ * Names accepted by `downloadDataset`. `svhn` is train + test; `svhn-extra` is the 531,131-image extra set (1.3 GB).
+ *
+ * @category Data
+ */
 export type DownloadableDataset = 'cifar10' | 'cifar10-python' | 'cifar100' | 'svhn' | 'svhn-extra';
 
 /** One file to fetch. */
@@ -90,7 +94,11 @@ export const DATASET_SOURCES: Readonly<Record<DownloadableDataset, DatasetSource
   },
 };
 
-/** Every downloadable data set name. */
+/**
+ * Every downloadable data set name.
+ *
+ * @category Data
+ */
 export const DOWNLOADABLE_DATASETS = Object.keys(DATASET_SOURCES) as DownloadableDataset[];
 
 /**
@@ -112,7 +120,7 @@ export function missingDatasetError(dataset: DownloadableDataset, root: string, 
   const size = src.files.reduce((a, f) => a + f.approxMiB, 0);
   const urls = src.files.map((f) => f.url).join(', ');
   return new DataError(
-    'NOT_FOUND',
+    'ERR_DATA_NOT_FOUND',
     `${src.description} not found. Looked for:\n  ${lookedFor.join('\n  ')}\n` +
       `Get it with --download (CLI), { download: true } (loadDataset), or downloadDataset('${dataset}', ${JSON.stringify(path.resolve(root))}) ` +
       `— about ${size} MiB from ${urls}.`,

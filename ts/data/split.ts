@@ -8,7 +8,11 @@ import { checkArg } from './errors.js';
 import { Rng } from './rng.js';
 import type { ImageFolderDataset } from './image-folder.js';
 
-/** Options of {@link splitTrainValidation}. */
+/**
+ * Options of {@link splitTrainValidation}.
+ *
+ * @category Data
+ */
 export interface SplitOptions {
   /** Number of samples held out for validation. Default 5,000 (the DenseNet recipe). */
   validationSize?: number;
@@ -30,7 +34,7 @@ const SPLIT_KEY = 0x53504c54; // "SPLT"
 /**
  * Splits `0..n-1` into disjoint, sorted train and validation index sets, uniformly at random.
  * The same `(n, validationSize, seed)` always gives the same split, on every platform.
- * @throws DataError `INVALID_ARGUMENT` unless `0 <= validationSize < n`.
+ * @throws DataError `ERR_DATA_INVALID_ARG` unless `0 <= validationSize < n`.
  */
 export function splitIndices(n: number, validationSize: number, seed: number | string = 0): SplitIndices {
   checkArg(
@@ -43,7 +47,11 @@ export function splitIndices(n: number, validationSize: number, seed: number | s
   return { train, validation };
 }
 
-/** A train/validation pair of views. */
+/**
+ * A train/validation pair of views.
+ *
+ * @category Data
+ */
 export interface TrainValidation<D> {
   /** The samples left for training. */
   train: D;
@@ -54,10 +62,17 @@ export interface TrainValidation<D> {
 /**
  * Holds out `validationSize` samples (default 5,000) for validation, chosen with a seeded shuffle.
  * Returns views (no pixel copy), named `<name>-train` / `<name>-valid`.
+ *
+ * @category Data
  */
 export function splitTrainValidation(ds: Dataset, opts?: SplitOptions): TrainValidation<SubsetDataset>;
-/** Same for an image folder (returns image-folder views). */
+/**
+ * Same for an image folder (returns image-folder views).
+ *
+ * @category Data
+ */
 export function splitTrainValidation(ds: ImageFolderDataset, opts?: SplitOptions): TrainValidation<ImageFolderDataset>;
+/** @category Data */
 export function splitTrainValidation(
   ds: Dataset | ImageFolderDataset,
   opts: SplitOptions = {},

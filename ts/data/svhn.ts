@@ -11,10 +11,18 @@ import { readMat } from './mat.js';
 import { findDir } from './cifar.js';
 import { missingDatasetError, DATASET_SOURCES } from './sources.js';
 
-/** SVHN class names: label `d` is the digit `d` (the files' label 10 is digit 0, mapped to 0). */
+/**
+ * SVHN class names: label `d` is the digit `d` (the files' label 10 is digit 0, mapped to 0).
+ *
+ * @category Data
+ */
 export const SVHN_CLASSES: readonly string[] = Object.freeze(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
 
-/** Options of {@link loadSvhn}. */
+/**
+ * Options of {@link loadSvhn}.
+ *
+ * @category Data
+ */
 export interface SvhnOptions {
   /** `train` (73,257), `test` (26,032) or `extra` (531,131). Default `train`. */
   split?: 'train' | 'test' | 'extra';
@@ -27,31 +35,31 @@ export interface SvhnOptions {
  * @param buf - the file bytes (modified)
  * @param file - name for errors
  * @param name - name of the returned data set
- * @throws DataError `BAD_FORMAT` (bad header, missing X/y, wrong shapes/classes), `TRUNCATED`, `LABEL_OUT_OF_RANGE` naming the record.
+ * @throws DataError `ERR_DATA_BAD_FORMAT` (bad header, missing X/y, wrong shapes/classes), `ERR_DATA_TRUNCATED`, `ERR_DATA_LABEL_OUT_OF_RANGE` naming the record.
  */
 export function parseSvhnMat(buf: Uint8Array, file: string, name = 'svhn'): InMemoryDataset {
   const vars = readMat(buf, file, { only: ['X', 'y'] });
   const X = vars.get('X');
   const y = vars.get('y');
   if (!X || !y) {
-    throw new DataError('BAD_FORMAT', `expected variables X and y, found ${[...vars.keys()].join(', ') || 'none'}`, { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `expected variables X and y, found ${[...vars.keys()].join(', ') || 'none'}`, { file });
   }
   if (!(X.real instanceof Uint8Array) || X.className !== 'uint8') {
-    throw new DataError('BAD_FORMAT', `X must be a uint8 array stored as bytes, got class ${X.className}`, { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `X must be a uint8 array stored as bytes, got class ${X.className}`, { file });
   }
   const dims = X.dims.length === 3 ? [...X.dims, 1] : X.dims;
   if (dims.length !== 4 || dims[2] !== 3) {
-    throw new DataError('BAD_FORMAT', `X has dimensions ${X.dims.join('x')}, expected HxWx3xN`, { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `X has dimensions ${X.dims.join('x')}, expected HxWx3xN`, { file });
   }
   const [H, W, C, N] = dims as [number, number, number, number];
   if (y.real.length !== N) {
-    throw new DataError('BAD_FORMAT', `y has ${y.real.length} labels for ${N} images`, { file });
+    throw new DataError('ERR_DATA_BAD_FORMAT', `y has ${y.real.length} labels for ${N} images`, { file });
   }
   const labels = new Int32Array(N);
   for (let i = 0; i < N; i++) {
     const v = y.real[i]!;
     if (!Number.isInteger(v) || v < 1 || v > 10) {
-      throw new DataError('LABEL_OUT_OF_RANGE', `label ${v} out of range 1..10`, { file, index: i });
+      throw new DataError('ERR_DATA_LABEL_OUT_OF_RANGE', `label ${v} out of range 1..10`, { file, index: i });
     }
     labels[i] = v === 10 ? 0 : v;
   }
@@ -74,7 +82,9 @@ export function parseSvhnMat(buf: Uint8Array, file: string, name = 'svhn'): InMe
  * Reads one split of SVHN format 2 (MAT v5, compressed or not).
  * @param root - a folder with the `.mat` files, or a data root holding `svhn/`
  * @returns a 3×32×32 in-memory data set named `svhn-<split>`
- * @throws DataError `NOT_FOUND` (listing where it looked and how to download) and the errors of {@link parseSvhnMat}.
+ * @throws DataError `ERR_DATA_NOT_FOUND` (listing where it looked and how to download) and the errors of the MAT reader (`ERR_DATA_BAD_FORMAT`, `ERR_DATA_TRUNCATED`, `ERR_DATA_LABEL_OUT_OF_RANGE`).
+ *
+ * @category Data
  */
 export async function loadSvhn(root: string, opts: SvhnOptions = {}): Promise<InMemoryDataset> {
   const split = opts.split ?? 'train';

@@ -37,7 +37,7 @@ function octal(b: Uint8Array, off: number, len: number, what: string, file: stri
   }
   const s = latin1.decode(b.subarray(off, off + len)).replace(/[\0 ]+$/g, '').replace(/^[ ]+/, '');
   if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw new DataError('BAD_FORMAT', `tar entry ${index}: bad ${what} field ${JSON.stringify(s)}`, { file });
+  if (!/^[0-7]+$/.test(s)) throw new DataError('ERR_DATA_BAD_FORMAT', `tar entry ${index}: bad ${what} field ${JSON.stringify(s)}`, { file });
   return parseInt(s, 8);
 }
 
@@ -68,8 +68,8 @@ function parsePax(data: Uint8Array): Map<string, string> {
  * @param input - the archive bytes
  * @param file - archive name used in error messages
  * @returns the entries in archive order; file data are views into `buf`
- * @throws DataError `TRUNCATED` (entry index named) if the archive ends inside a header or a file body,
- *   `BAD_FORMAT` on a header checksum mismatch or malformed numeric field.
+ * @throws DataError `ERR_DATA_TRUNCATED` (entry index named) if the archive ends inside a header or a file body,
+ *   `ERR_DATA_BAD_FORMAT` on a header checksum mismatch or malformed numeric field.
  */
 export function readTar(input: Uint8Array, file = '<tar>'): TarEntry[] {
   const buf = Object.getPrototypeOf(input) === Uint8Array.prototype ? input : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
@@ -82,7 +82,7 @@ export function readTar(input: Uint8Array, file = '<tar>'): TarEntry[] {
     if (pos + BLOCK > buf.length) {
       // Some writers leave a short tail of zeros; anything else is a cut archive.
       if (buf.subarray(pos).every((x) => x === 0)) break;
-      throw new DataError('TRUNCATED', `tar entry ${index}: archive ends inside a header (offset ${pos})`, { file });
+      throw new DataError('ERR_DATA_TRUNCATED', `tar entry ${index}: archive ends inside a header (offset ${pos})`, { file });
     }
     if (isZeroBlock(buf, pos)) break; // end-of-archive marker
     const h = buf.subarray(pos, pos + BLOCK);
@@ -90,7 +90,7 @@ export function readTar(input: Uint8Array, file = '<tar>'): TarEntry[] {
     let sum = 0;
     for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
     if (sum !== stored) {
-      throw new DataError('BAD_FORMAT', `tar entry ${index}: header checksum ${stored} != computed ${sum} (offset ${pos}; not a tar archive?)`, { file });
+      throw new DataError('ERR_DATA_BAD_FORMAT', `tar entry ${index}: header checksum ${stored} != computed ${sum} (offset ${pos}; not a tar archive?)`, { file });
     }
     let size = octal(h, 124, 12, 'size', file, index);
     const mode = octal(h, 100, 8, 'mode', file, index);
@@ -105,7 +105,7 @@ export function readTar(input: Uint8Array, file = '<tar>'): TarEntry[] {
     const dataStart = pos + BLOCK;
     const dataEnd = dataStart + size;
     if (dataEnd > buf.length) {
-      throw new DataError('TRUNCATED', `tar entry ${index} (${longName ?? pax?.get('path') ?? name}): needs ${size} bytes, archive ends after ${buf.length - dataStart}`, { file });
+      throw new DataError('ERR_DATA_TRUNCATED', `tar entry ${index} (${longName ?? pax?.get('path') ?? name}): needs ${size} bytes, archive ends after ${buf.length - dataStart}`, { file });
     }
     const data = buf.subarray(dataStart, dataEnd);
     pos = dataStart + Math.ceil(size / BLOCK) * BLOCK;

@@ -13,5 +13,9 @@
  */
 export const internalDir: string = __dirname;
 
-/** CommonJS `require`, used to load `.node` addons and the optional platform packages. */
-export const internalRequire: NodeJS.Require = require;
+/**
+ * A plain CommonJS `require` (from `module.createRequire`), used to load `.node` addons and the
+ * optional platform packages. Not this module's own `require`: when Node's ESM loader runs
+ * CommonJS with loader hooks (a `.cts` file under tsx), that one cannot load JSON files.
+ */
+export const internalRequire: NodeJS.Require = (require('node:module') as typeof import('node:module')).createRequire(__filename);

@@ -26,16 +26,32 @@ import {
   type NormalizationName,
 } from '../data/index.js';
 
-/** Data set names of the `train`/`eval` commands: the built-in readers plus `folder` (`<dir>/<class>/*.jpg|png`). */
+/**
+ * Data set names of the `train`/`eval` commands: the built-in readers plus `folder` (`<dir>/<class>/*.jpg|png`).
+ *
+ * @category Training
+ */
 export type TrainDatasetName = 'cifar10' | 'cifar100' | 'svhn' | 'mnist' | 'folder';
 
-/** Every {@link TrainDatasetName}. */
+/**
+ * Every {@link TrainDatasetName}.
+ *
+ * @category Training
+ */
 export const TRAIN_DATASET_NAMES: readonly TrainDatasetName[] = ['cifar10', 'cifar100', 'svhn', 'mnist', 'folder'];
 
-/** Images of the embedded MNIST set (10,000 digits) held out as its test split. */
+/**
+ * Images of the embedded MNIST set (10,000 digits) held out as its test split.
+ *
+ * @category Training
+ */
 export const MNIST_TEST_SIZE = 2000;
 
-/** Seed of the fixed MNIST train/test division (independent of the training seed, so test images never leak into training). */
+/**
+ * Seed of the fixed MNIST train/test division (independent of the training seed, so test images never leak into training).
+ *
+ * @category Training
+ */
 export const MNIST_TEST_SEED = 'mnist-test';
 
 /**
@@ -43,6 +59,8 @@ export const MNIST_TEST_SEED = 'mnist-test';
  * 4-4-4 bottleneck layers, compression 0.5, 103,306 parameters) with the ImageNet-style stem
  * (7×7 conv stride 2 + 3×3 max pool stride 2), so the dense blocks run at 7×7, 3×3 and 1×1 — about
  * 25× cheaper than the CIFAR stem on 28×28 digits, which keeps the default run to a few minutes on two cores.
+ *
+ * @category Training
  */
 export const MNIST_DEFAULT_CONFIG: ModelConfigInput = Object.freeze({
   growthRate: 12,
@@ -57,23 +75,32 @@ export const MNIST_DEFAULT_CONFIG: ModelConfigInput = Object.freeze({
   smallInputs: false,
 });
 
-/** Recipe defaults of a data set (where they differ from the CIFAR reference). */
+/**
+ * Recipe defaults of a data set (where they differ from the CIFAR reference).
+ *
+ * @category Training
+ */
 export interface DatasetDefaults {
   /** Epochs. */
   epochs: number;
   /** Images held out of the training set for validation. */
   validationSize: number;
-  /** Learning rate. */
-  lr: number;
   /** Schedule. */
   schedule: 'multistep' | 'cosine';
-  /** Multistep milestones as fractions of the epochs. */
-  milestoneFractions: number[];
+  /**
+   * Multistep milestones as fractions of the epochs, where they differ from the native reference
+   * schedule (50% and 75%): image folders use the ImageNet recipe's 1/3 and 2/3 (epochs 30 and 60 of 90).
+   */
+  milestoneFractions?: number[];
   /** Model preset (or config) used when none is given. */
   model: PresetName | ModelConfigInput;
 }
 
-/** What {@link loadTrainingData} returns. */
+/**
+ * What {@link loadTrainingData} returns.
+ *
+ * @category Training
+ */
 export interface TrainingData {
   /** The data set name. */
   name: TrainDatasetName;
@@ -99,7 +126,11 @@ export interface TrainingData {
   defaults: DatasetDefaults;
 }
 
-/** Options of {@link loadTrainingData}. */
+/**
+ * Options of {@link loadTrainingData}.
+ *
+ * @category Training
+ */
 export interface TrainingDataOptions {
   /** Data root (CIFAR/SVHN; default `$DENSENET_DATA` or `~/.cache/densenet/data`), or the image folder (`folder`). */
   root?: string;
@@ -111,6 +142,8 @@ export interface TrainingDataOptions {
   limit?: number;
   /** Load only the test split (`eval`). */
   testOnly?: boolean;
+  /** Cancels a download; the promise rejects with an `AbortError`. */
+  signal?: AbortSignal;
 }
 
 function limitTo(ds: LoaderSource, n: number | undefined, key: string): LoaderSource {
@@ -141,6 +174,23 @@ function isDir(p: string): boolean {
  * @param options - root, download, image size, limit
  * @throws {@link InvalidArgumentError} for an unknown name; {@link IoError} when `root` does not exist;
  *   the readers' `DataError` when files are missing or damaged
+ *
+ * @example
+ * ```ts
+ * import { DenseNet, createConfig, loadTrainingData, train } from 'densenet-sdk';
+ *
+ * const data = await loadTrainingData('cifar10', { root: 'data', download: true });
+ * // data.train / data.test, data.numClasses, data.augmentation, data.normalization, data.defaults
+ * const model = DenseNet.create(createConfig(data.defaults.model, { numClasses: data.numClasses }), { seed: 1 });
+ * await train(model, {
+ *   trainSet: data.train, testSet: data.test, outDir: 'runs/c10',
+ *   epochs: data.defaults.epochs, augment: data.augmentation, normalization: data.normalization,
+ * });
+ *
+ * const quick = await loadTrainingData('mnist', { limit: 1000 }); // 1,000 of the embedded digits
+ * ```
+ *
+ * @category Training
  */
 export async function loadTrainingData(name: TrainDatasetName, options: TrainingDataOptions = {}): Promise<TrainingData> {
   if (!TRAIN_DATASET_NAMES.includes(name)) {
@@ -163,7 +213,7 @@ export async function loadTrainingData(name: TrainDatasetName, options: Training
       augmentation: { crop: { padding: 2 } },
       augmentByDefault: true,
       normalization: 'mnist',
-      defaults: { epochs: 15, validationSize: 1000, lr: 0.1, schedule: 'cosine', milestoneFractions: [0.5, 0.75], model: MNIST_DEFAULT_CONFIG },
+      defaults: { epochs: 15, validationSize: 1000, schedule: 'cosine', model: MNIST_DEFAULT_CONFIG },
     };
   }
   if (name === 'folder') {
@@ -195,7 +245,7 @@ export async function loadTrainingData(name: TrainDatasetName, options: Training
       augmentByDefault: true,
       normalization: 'imagenet',
       // The ImageNet recipe: 90 epochs, lr ÷ 10 at epochs 30 and 60.
-      defaults: { epochs: 90, validationSize: 0, lr: 0.1, schedule: 'multistep', milestoneFractions: [1 / 3, 2 / 3], model: 'densenet121' },
+      defaults: { epochs: 90, validationSize: 0, schedule: 'multistep', milestoneFractions: [1 / 3, 2 / 3], model: 'densenet121' },
     };
   }
   const root = options.root ?? defaultDataRoot();
@@ -203,8 +253,9 @@ export async function loadTrainingData(name: TrainDatasetName, options: Training
     throw new IoError(`data directory not found: ${resolve(root)} (pass the folder that holds the ${name} files, or add --download)`);
   }
   const dl = options.download ?? false;
-  const test = await loadDataset(name, { root, split: 'test', download: dl });
-  const train = options.testOnly ? test : await loadDataset(name, { root, split: 'train', download: dl });
+  const signal = options.signal ? { signal: options.signal } : {};
+  const test = await loadDataset(name, { root, split: 'test', download: dl, ...signal });
+  const train = options.testOnly ? test : await loadDataset(name, { root, split: 'train', download: dl, ...signal });
   const svhn = name === 'svhn';
   return {
     name,
@@ -220,9 +271,7 @@ export async function loadTrainingData(name: TrainDatasetName, options: Training
     defaults: {
       epochs: svhn ? 40 : 300,
       validationSize: 5000,
-      lr: 0.1,
       schedule: 'multistep',
-      milestoneFractions: [0.5, 0.75],
       model: 'densenet-bc-100',
     },
   };

@@ -5,9 +5,10 @@
  *
  * @module
  */
-import sharp, { type OutputInfo } from 'sharp';
+import type { OutputInfo } from 'sharp';
 
-import { InvalidArgumentError, ImageError } from '../errors.js';
+import { AbortError, InvalidArgumentError, ImageError, throwIfAborted } from '../errors.js';
+import { loadSharp, type Sharp } from '../internal/sharp.js';
 import type { DenseNet } from '../model.js';
 import {
   DataLoader,
@@ -18,11 +19,18 @@ import {
   type NormalizationName,
 } from '../data/index.js';
 
-/** Options of {@link evaluate}. */
+/**
+ * Options of {@link evaluate}.
+ *
+ * @category Training
+ */
 export interface EvaluateOptions {
   /** Images per forward pass (default 64). */
   batchSize?: number;
-  /** Normalization of the inputs (the one used in training); `null`: pixels scaled to [0, 1] only. Default `null`. */
+  /**
+   * Normalization of the inputs (the one used in training); `null`: pixels scaled to [0, 1] only.
+   * Default: the mean/std of the model's stored `preprocessing`, else `null`.
+   */
   normalization?: Normalization | NormalizationName | null;
   /** Stops after the current batch; the promise then rejects with an `AbortError`. */
   signal?: AbortSignal;
@@ -32,7 +40,11 @@ export interface EvaluateOptions {
   prefetch?: number;
 }
 
-/** Result of {@link evaluate} and {@link evaluateTenCrop}. Errors are fractions in [0, 1]. */
+/**
+ * Result of {@link evaluate} and {@link evaluateTenCrop}. Errors are fractions in [0, 1].
+ *
+ * @category Training
+ */
 export interface EvaluationResult {
   /** Images evaluated. */
   images: number;
@@ -52,20 +64,6 @@ export interface EvaluationResult {
   seconds: number;
 }
 
-/** The error `evaluate` and `train` reject with when their `AbortSignal` fires. */
-export class AbortError extends Error {
-  /** @param message - what was aborted */
-  constructor(message = 'the operation was aborted') {
-    super(message);
-    this.name = 'AbortError';
-  }
-}
-
-/** Whether `err` is an {@link AbortError} (or any error named `AbortError`). */
-export function isAbortError(err: unknown): boolean {
-  return err instanceof Error && err.name === 'AbortError';
-}
-
 /**
  * How many rows of `logits` ([n, k], row-major) have `labels[i]` among their `top` largest logits
  * (rank = number of classes with a strictly larger logit).
@@ -82,6 +80,12 @@ export function countTopK(logits: Float32Array, labels: Int32Array, classes: num
   return hits;
 }
 
+/** The mean/std of the model's stored preprocessing, or `null`. */
+function storedNormalization(model: DenseNet): Normalization | null {
+  const p = model.preprocessing;
+  return p ? { mean: p.mean, std: p.std } : null;
+}
+
 function checkBatchSize(v: number | undefined, fallback: number): number {
   const b = v ?? fallback;
   if (!Number.isSafeInteger(b) || b < 1) throw new InvalidArgumentError(`batchSize must be a positive integer, got ${String(v)}`);
@@ -91,20 +95,41 @@ function checkBatchSize(v: number | undefined, fallback: number): number {
 /**
  * Evaluates `model` on a labelled data set in eval mode (BN running statistics), single crop:
  * in-memory sets as they are, image folders with their evaluation transform (shorter side to
- * `evalResize`, center crop).
+ * `evalResize`, center crop). The inputs are normalized as the model's stored `preprocessing`
+ * says unless `normalization` is given.
+ *
+ * @example
+ * ```ts
+ * import { DenseNet, evaluate, loadDataset, loadTrainingData } from 'densenet-sdk';
+ *
+ * // A model saved by this SDK normalizes its inputs as it was trained.
+ * const model = await DenseNet.load('runs/mnist/best.safetensors');
+ * const { test } = await loadTrainingData('mnist');
+ * const r = await evaluate(model, test!, { batchSize: 256 });
+ * console.log(`top-1 error ${(r.top1Error * 100).toFixed(2)}%, top-5 ${(r.top5Error * 100).toFixed(2)}%`);
+ *
+ * // Weights without stored preprocessing: name the normalization; give up after a minute.
+ * const c10 = await loadDataset('cifar10', { split: 'test' });
+ * const bc100 = await DenseNet.load('bc100.safetensors', 'densenet-bc-100');
+ * await evaluate(bc100, c10, { normalization: 'cifar10', signal: AbortSignal.timeout(60_000) });
+ * ```
  *
  * @param model - the model
  * @param dataset - labelled images with `model.inChannels` channels
  * @param options - batch size, normalization, signal
- * @throws {@link AbortError} when `signal` fires (after the current batch)
+ * @throws {@link AbortError} when `signal` fires (the batch in flight is dropped)
+ *
+ * @category Training
  */
 export async function evaluate(model: DenseNet, dataset: LoaderSource, options: EvaluateOptions = {}): Promise<EvaluationResult> {
   const t0 = performance.now();
   const batchSize = checkBatchSize(options.batchSize, 64);
+  const signal = options.signal;
+  throwIfAborted(signal, 'evaluate');
   const loader = new DataLoader(dataset, {
     batchSize,
     shuffle: false,
-    normalization: options.normalization ?? null,
+    normalization: options.normalization === undefined ? storedNormalization(model) : options.normalization,
     prefetch: options.prefetch ?? 2,
   });
   const classes = model.numClasses;
@@ -114,15 +139,15 @@ export async function evaluate(model: DenseNet, dataset: LoaderSource, options: 
   let correctTop5 = 0;
   let images = 0;
   for await (const b of loader.epoch(0)) {
-    if (options.signal?.aborted) throw new AbortError();
-    const r = await model.evalStep(b.images, b.shape, b.labels);
+    throwIfAborted(signal, 'evaluate');
+    const r = await model.evalStep(b.images, b.shape, b.labels, signal ? { signal } : {});
     const n = b.labels.length;
     lossSum += r.loss * n;
     correct += r.correct;
     correctTop5 += countTopK(r.prediction.logits, b.labels, classes, top);
     images += n;
     options.onProgress?.(images, dataset.length);
-    if (options.signal?.aborted) throw new AbortError();
+    throwIfAborted(options.signal, 'evaluate');
   }
   return {
     images,
@@ -136,7 +161,11 @@ export async function evaluate(model: DenseNet, dataset: LoaderSource, options: 
   };
 }
 
-/** Options of {@link evaluateTenCrop}. */
+/**
+ * Options of {@link evaluateTenCrop}.
+ *
+ * @category Training
+ */
 export interface TenCropOptions extends Omit<EvaluateOptions, 'prefetch'> {
   /** Shorter side after resizing, before cropping (default: the folder's `evalResize`, e.g. 256 for 224 crops). */
   resize?: number;
@@ -215,21 +244,37 @@ function lutFor(norm: Normalization | null, c: number): Float32Array {
  *
  * @param model - the model (3 input channels)
  * @param folder - an image folder; its `height`×`width` is the crop size
- * @param options - batch size (images, each 10 crops; default 8), normalization (default ImageNet), resize
+ * @param options - batch size (images, each 10 crops; default 8), normalization (default: the model's
+ *   stored preprocessing, else ImageNet), resize (default: stored, else the folder's `evalResize`)
  * @throws {@link AbortError} when `signal` fires; {@link ImageError} for an undecodable image
+ *
+ * @category Training
  */
 export async function evaluateTenCrop(model: DenseNet, folder: ImageFolderDataset, options: TenCropOptions = {}): Promise<EvaluationResult> {
   const t0 = performance.now();
   const batchSize = checkBatchSize(options.batchSize, 8);
   const h = folder.height;
   const w = folder.width;
-  const resize = options.resize ?? folder.evalResize;
+  const signal = options.signal;
+  throwIfAborted(signal, 'evaluateTenCrop');
+  const resize = options.resize ?? model.preprocessing?.resize ?? folder.evalResize;
   if (!Number.isSafeInteger(resize) || resize < Math.max(h, w)) {
     throw new InvalidArgumentError(`resize must be an integer >= the crop size ${Math.max(h, w)}, got ${String(resize)}`);
   }
   const c = model.inChannels;
   if (c !== 3 && c !== 1) throw new InvalidArgumentError(`10-crop evaluation needs a model with 1 or 3 input channels, got ${c}`);
-  const norm = options.normalization === undefined ? resolveNormalization('imagenet', c === 3 ? 3 : 1) : options.normalization === null ? null : resolveNormalization(options.normalization, c);
+  const norm =
+    options.normalization === undefined
+      ? (storedNormalization(model) ?? resolveNormalization('imagenet', c === 3 ? 3 : 1))
+      : options.normalization === null
+        ? null
+        : resolveNormalization(options.normalization, c);
+  let sharp: Sharp;
+  try {
+    sharp = await loadSharp();
+  } catch (err) {
+    throw new ImageError(`the image decoder (sharp) could not be loaded: ${(err as Error).message}`, { cause: err });
+  }
   const lut = lutFor(norm, c);
   const classes = model.numClasses;
   const top = Math.min(5, classes);
@@ -240,7 +285,7 @@ export async function evaluateTenCrop(model: DenseNet, folder: ImageFolderDatase
   let correct = 0;
   let correctTop5 = 0;
   for (let start = 0; start < files.length; start += batchSize) {
-    if (options.signal?.aborted) throw new AbortError();
+    throwIfAborted(signal, 'evaluateTenCrop');
     const end = Math.min(files.length, start + batchSize);
     const n = end - start;
     const input = new Float32Array(n * per);
@@ -260,7 +305,7 @@ export async function evaluateTenCrop(model: DenseNet, folder: ImageFolderDatase
         writeTenCrops(data, info.width, info.height, info.channels, h, w, c, lut, input, j * per);
       }),
     );
-    const pred = await model.predict(input, [n * 10, c, h, w]);
+    const pred = await model.predict(input, [n * 10, c, h, w], signal ? { signal } : {});
     const probs = pred.probabilities();
     const avg = new Float32Array(n * classes);
     for (let i = 0; i < n; i++) {

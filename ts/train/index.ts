@@ -1,5 +1,5 @@
 /**
- * Training, evaluation and plotting: {@link train} (the DenseNet paper's recipe with resumable
+ * Training, evaluation and plotting (the module's full surface; the package root exports the public part): {@link train} (the DenseNet paper's recipe with resumable
  * checkpoints), {@link evaluate} / {@link evaluateTenCrop}, `results.csv` helpers and {@link plotResults}.
  *
  * @module
@@ -7,7 +7,7 @@
 export {
   train,
   trainPaths,
-  AbortError,
+  trainingPreprocessing,
   type TrainOptions,
   type TrainResult,
   type TrainPaths,
@@ -38,7 +38,6 @@ export {
   evaluateTenCrop,
   writeTenCrops,
   countTopK,
-  isAbortError,
   type EvaluateOptions,
   type TenCropOptions,
   type EvaluationResult,

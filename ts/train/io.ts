@@ -59,7 +59,11 @@ export function writeJsonAtomic(path: string, value: unknown): void {
   writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
 }
 
-/** One row of `results.csv`: the metrics of one epoch. Errors are fractions in [0, 1] (not percent). */
+/**
+ * One row of `results.csv`: the metrics of one epoch. Errors are fractions in [0, 1] (not percent).
+ *
+ * @category Training
+ */
 export interface EpochRecord {
   /** 1-based epoch number. */
   epoch: number;
@@ -75,7 +79,11 @@ export interface EpochRecord {
   testError: number | null;
 }
 
-/** The header of `results.csv`, exactly as the reference training code writes it. */
+/**
+ * The header of `results.csv`, exactly as the reference training code writes it.
+ *
+ * @category Training
+ */
 export const RESULTS_HEADER = 'epoch,train_loss,train_error,valid_loss,valid_error,test_error';
 
 function fmt(v: number | null): string {
@@ -103,6 +111,8 @@ export function writeResultsCsv(path: string, records: readonly EpochRecord[]): 
  * @param text - file contents
  * @param file - name for error messages
  * @throws {@link InvalidArgumentError} naming the line for a bad header or row
+ *
+ * @category Training
  */
 export function parseResultsCsv(text: string, file = 'results.csv'): EpochRecord[] {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
@@ -133,7 +143,11 @@ export function parseResultsCsv(text: string, file = 'results.csv'): EpochRecord
   });
 }
 
-/** Reads and parses a `results.csv` file (see {@link parseResultsCsv}). */
+/**
+ * Reads and parses a `results.csv` file (see {@link parseResultsCsv}).
+ *
+ * @category Training
+ */
 export function readResultsCsv(path: string): EpochRecord[] {
   let text: string;
   try {

@@ -5,7 +5,8 @@
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';
-import { loadNative } from '../native.js';
+import { callNative, loadNative } from '../native.js';
+import { optimizerJson, type OptimizerOptions } from '../model.js';
 import {
   CIFAR_AUGMENTATION,
   IMAGENET_AUGMENTATION,
@@ -19,29 +20,28 @@ import {
   type NormalizationName,
 } from '../data/index.js';
 
-/** Learning-rate schedules. */
+/**
+ * Learning-rate schedules.
+ *
+ * @category Training
+ */
 export type ScheduleName = 'multistep' | 'cosine';
 
-/** The defaults of the reference recipe (CIFAR, paper Section 4.2). */
+/**
+ * The defaults of the training loop that the TypeScript side owns (CIFAR, paper Section 4.2).
+ * The optimizer defaults (SGD, lr 0.1, Nesterov momentum 0.9, weight decay 1e-4) and the
+ * schedule (lr ÷ 10 at 50% and 75% of the epochs) come from the native core, the one authority:
+ * see {@link resolveRecipe}.
+ *
+ * @category Training
+ */
 export const REFERENCE_RECIPE = Object.freeze({
   /** 300 epochs (SVHN: 40). */
   epochs: 300,
   /** Mini-batch of 64. */
   batchSize: 64,
-  /** Initial learning rate. */
-  lr: 0.1,
-  /** Momentum 0.9. */
-  momentum: 0.9,
-  /** Nesterov momentum. */
-  nesterov: true,
-  /** Weight decay 1e-4. */
-  weightDecay: 1e-4,
-  /** Multistep schedule... */
+  /** The multistep schedule. */
   schedule: 'multistep' as ScheduleName,
-  /** ...with milestones at 50% and 75% of the epochs... */
-  milestoneFractions: Object.freeze([0.5, 0.75]) as readonly number[],
-  /** ...dividing the lr by 10. */
-  gamma: 0.1,
   /** 5,000 training images held out for validation. */
   validationSize: 5000,
   /** Random crop with 4 px zero padding + horizontal flip. */
@@ -51,6 +51,8 @@ export const REFERENCE_RECIPE = Object.freeze({
 /**
  * Everything that determines a training run's numbers, resolved and JSON-serializable.
  * Stored in every checkpoint and in `summary.json`.
+ *
+ * @category Training
  */
 export interface TrainRecipe {
   /** Number of epochs. */
@@ -85,7 +87,11 @@ export interface TrainRecipe {
   dropLast: boolean;
 }
 
-/** Training options that pick data and numbers (see {@link TrainOptions} for the rest). */
+/**
+ * Training options that pick data and numbers (see {@link TrainOptions} for the rest).
+ *
+ * @category Training
+ */
 export interface RecipeOptions {
   /** Number of epochs (default 300, the CIFAR recipe; use 40 for SVHN). */
   epochs?: number;
@@ -93,19 +99,19 @@ export interface RecipeOptions {
   batchSize?: number;
   /** Mini-batch size of validation/test passes (default: `batchSize`). */
   evalBatchSize?: number;
-  /** Initial learning rate (default 0.1). */
+  /** Initial learning rate (default: the native core's, 0.1). */
   lr?: number;
-  /** Momentum (default 0.9). */
+  /** Momentum (default: the native core's, 0.9). */
   momentum?: number;
-  /** Nesterov momentum (default `true`). */
+  /** Nesterov momentum (default `true`, or `false` when `momentum` is 0). */
   nesterov?: boolean;
-  /** Weight decay (default 1e-4). */
+  /** Weight decay (default: the native core's, 1e-4). */
   weightDecay?: number;
   /** `multistep` (default, the reference) or `cosine`. */
   schedule?: ScheduleName;
-  /** Multistep milestones in epochs (default `[0.5·epochs, 0.75·epochs]`). */
+  /** Multistep milestones in epochs (default: the native reference schedule, 50% and 75% of the epochs). */
   milestones?: number[];
-  /** Multistep factor (default 0.1). */
+  /** Multistep factor (default: the native reference schedule's, 0.1). */
   gamma?: number;
   /**
    * Images held out of `trainSet` for validation, chosen with a seeded shuffle (default 5,000, the
@@ -134,10 +140,6 @@ function isInt(v: unknown, min: number): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
 }
 
-function isNum(v: unknown, min: number, maxExclusive = Infinity): v is number {
-  return typeof v === 'number' && Number.isFinite(v) && v >= min && v < maxExclusive;
-}
-
 function bad(name: string, want: string, got: unknown): never {
   throw new InvalidArgumentError(`${name} must be ${want}, got ${JSON.stringify(got) ?? String(got)}`);
 }
@@ -161,36 +163,45 @@ export function autoNormalization(ds: LoaderSource): Normalization {
 }
 
 /**
- * Validates recipe options and fills in the reference defaults.
+ * Validates recipe options and fills in the reference defaults. The optimizer settings are
+ * validated and completed by the native core (`normalizeOptimizer`), the default milestones and
+ * gamma are the native reference schedule (`referenceSchedule`), and the schedule is validated
+ * by the native `scheduleLr`; this function checks the loop's own options.
  *
  * @param o - the options
  * @param trainSet - the training images (for `'auto'` normalization)
  * @param validationGiven - whether a separate validation set is given (then `validationSize` is 0)
  * @throws {@link InvalidArgumentError} naming the option
+ *
+ * @category Training
  */
 export function resolveRecipe(o: RecipeOptions, trainSet: LoaderSource, validationGiven: boolean): TrainRecipe {
   const R = REFERENCE_RECIPE;
   const epochs = o.epochs ?? R.epochs;
-  if (!isInt(epochs, 1)) bad('epochs', 'a positive integer', epochs);
+  if (!isInt(epochs, 1) || epochs > 0xffffffff) bad('epochs', 'a positive integer', epochs);
   const batchSize = o.batchSize ?? R.batchSize;
   if (!isInt(batchSize, 1)) bad('batchSize', 'a positive integer', batchSize);
   const evalBatchSize = o.evalBatchSize ?? batchSize;
   if (!isInt(evalBatchSize, 1)) bad('evalBatchSize', 'a positive integer', evalBatchSize);
-  const lr = o.lr ?? R.lr;
-  if (!isNum(lr, 0)) bad('lr', 'a finite number >= 0', lr);
-  const momentum = o.momentum ?? R.momentum;
-  if (!isNum(momentum, 0, 1)) bad('momentum', 'in [0, 1)', momentum);
-  const nesterov = o.nesterov ?? (momentum > 0 ? R.nesterov : false);
-  if (typeof nesterov !== 'boolean') bad('nesterov', 'a boolean', nesterov);
-  if (nesterov && momentum === 0) throw new InvalidArgumentError('nesterov needs momentum > 0');
-  const weightDecay = o.weightDecay ?? R.weightDecay;
-  if (!isNum(weightDecay, 0)) bad('weightDecay', 'a finite number >= 0', weightDecay);
+  const native = loadNative();
+  // The optimizer: types checked here, values and defaults by the native core.
+  const given: OptimizerOptions = {};
+  if (o.lr !== undefined) given.lr = o.lr;
+  if (o.momentum !== undefined) given.momentum = o.momentum;
+  if (o.weightDecay !== undefined) given.weightDecay = o.weightDecay;
+  if (o.nesterov !== undefined) given.nesterov = o.nesterov;
+  else if (o.momentum === 0) given.nesterov = false; // plain SGD when momentum is switched off
+  const json = optimizerJson(given);
+  const opt = JSON.parse(callNative(() => native.normalizeOptimizer(json))) as Required<OptimizerOptions>;
   const schedule = o.schedule ?? R.schedule;
   if (schedule !== 'multistep' && schedule !== 'cosine') bad('schedule', "'multistep' or 'cosine'", schedule);
-  const milestones = o.milestones ? [...o.milestones] : R.milestoneFractions.map((f) => f * epochs);
-  if (!Array.isArray(milestones) || milestones.some((m) => !isNum(m, 0))) bad('milestones', 'an array of epochs >= 0', o.milestones);
-  const gamma = o.gamma ?? R.gamma;
-  if (!isNum(gamma, 0) || gamma === 0) bad('gamma', 'a number > 0', gamma);
+  const reference = JSON.parse(callNative(() => native.referenceSchedule(opt.lr, epochs))) as { milestones: number[]; gamma: number };
+  if (o.milestones !== undefined && (!Array.isArray(o.milestones) || o.milestones.some((m) => typeof m !== 'number'))) {
+    bad('milestones', 'an array of epochs (numbers)', o.milestones);
+  }
+  const milestones = o.milestones ? [...o.milestones].sort((a, b) => a - b) : reference.milestones;
+  const gamma = o.gamma ?? reference.gamma;
+  if (typeof gamma !== 'number') bad('gamma', 'a number', gamma);
   const validationSize = validationGiven ? 0 : (o.validationSize ?? R.validationSize);
   if (!isInt(validationSize, 0)) bad('validationSize', 'an integer >= 0', validationSize);
   if (validationSize >= trainSet.length) {
@@ -207,16 +218,16 @@ export function resolveRecipe(o: RecipeOptions, trainSet: LoaderSource, validati
   const normalization = n === null ? null : n === 'auto' ? autoNormalization(trainSet) : resolveNormalization(n, trainSet.channels);
   const dropLast = o.dropLast ?? false;
   if (typeof dropLast !== 'boolean') bad('dropLast', 'a boolean', dropLast);
-  return {
+  const recipe: TrainRecipe = {
     epochs,
     batchSize,
     evalBatchSize,
-    lr,
-    momentum,
-    nesterov,
-    weightDecay,
+    lr: opt.lr,
+    momentum: opt.momentum,
+    nesterov: opt.nesterov,
+    weightDecay: opt.weightDecay,
     schedule,
-    milestones: milestones.sort((a, b) => a - b),
+    milestones,
     gamma,
     validationSize,
     seed,
@@ -224,9 +235,12 @@ export function resolveRecipe(o: RecipeOptions, trainSet: LoaderSource, validati
     normalization: normalization ? { mean: [...normalization.mean], std: [...normalization.std] } : null,
     dropLast,
   };
+  // The native core validates the schedule (milestones, gamma) when it is first used: do it now.
+  callNative(() => native.scheduleLr(scheduleJson({ ...recipe, schedule: 'multistep' }), 0));
+  return recipe;
 }
 
-/** The schedule JSON of the native `scheduleLr` for a recipe. */
+/** The schedule JSON of the native `scheduleLr` for a recipe. @internal */
 export function scheduleJson(r: TrainRecipe): string {
   return r.schedule === 'cosine'
     ? JSON.stringify({ type: 'cosine', lr: r.lr, epochs: r.epochs })
@@ -234,16 +248,17 @@ export function scheduleJson(r: TrainRecipe): string {
 }
 
 /**
- * The learning rate of a recipe at a (fractional) epoch, computed by the native core's `scheduleLr`
- * (the same formula in TypeScript when the loaded addon predates it).
+ * The learning rate of a recipe at a (fractional) epoch, computed by the native core's `scheduleLr`.
  *
  * @param r - the recipe
  * @param epoch - 0-based epoch; `multistep` uses its integer part
+ * @throws {@link InvalidArgumentError} for an invalid schedule
+ *
+ * @category Training
  */
 export function learningRateAt(r: TrainRecipe, epoch: number): number {
   const e = r.schedule === 'multistep' ? Math.floor(epoch) : epoch;
+  if (typeof e !== 'number' || !Number.isFinite(e)) throw new InvalidArgumentError(`epoch must be a finite number, got ${String(epoch)}`);
   const native = loadNative();
-  if (typeof native.scheduleLr === 'function') return native.scheduleLr(scheduleJson(r), e);
-  if (r.schedule === 'cosine') return r.lr * 0.5 * (1 + Math.cos((Math.PI * e) / r.epochs));
-  return r.lr * Math.pow(r.gamma, r.milestones.filter((m) => m <= e).length);
+  return callNative(() => native.scheduleLr(scheduleJson(r), e));
 }

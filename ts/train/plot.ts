@@ -4,12 +4,16 @@
  *
  * @module
  */
-import sharp from 'sharp';
 
-import { InvalidArgumentError, IoError } from '../errors.js';
+import { ImageError, InvalidArgumentError, IoError } from '../errors.js';
+import { loadSharp, type Sharp } from '../internal/sharp.js';
 import { readResultsCsv, writeFileAtomic, type EpochRecord } from './io.js';
 
-/** Options of {@link renderResultsSvg} and {@link plotResults}. */
+/**
+ * Options of {@link renderResultsSvg} and {@link plotResults}.
+ *
+ * @category Training
+ */
 export interface PlotOptions {
   /** Image width in pixels (default 1200). */
   width?: number;
@@ -126,6 +130,8 @@ function panel(x: number, y: number, w: number, h: number, title: string, yLabel
  * @param records - rows of `results.csv`
  * @param options - size and title
  * @throws {@link InvalidArgumentError} when there are no rows
+ *
+ * @category Training
  */
 export function renderResultsSvg(records: readonly EpochRecord[], options: PlotOptions = {}): string {
   if (records.length === 0) throw new InvalidArgumentError('results.csv has no epochs to plot yet');
@@ -164,9 +170,17 @@ export function renderResultsSvg(records: readonly EpochRecord[], options: PlotO
  *
  * @param records - rows of `results.csv`
  * @param options - size and title
+ *
+ * @category Training
  */
 export async function plotResults(records: readonly EpochRecord[], options: PlotOptions = {}): Promise<Buffer> {
   const svg = renderResultsSvg(records, options);
+  let sharp: Sharp;
+  try {
+    sharp = await loadSharp();
+  } catch (err) {
+    throw new ImageError(`the image library (sharp) could not be loaded: ${(err as Error).message}`, { cause: err });
+  }
   return sharp(Buffer.from(svg), { density: 72 }).png().toBuffer();
 }
 
@@ -177,6 +191,8 @@ export async function plotResults(records: readonly EpochRecord[], options: Plot
  * @param out - output file
  * @param options - size and title
  * @returns the number of epochs plotted
+ *
+ * @category Training
  */
 export async function writeResultsPlot(csvPath: string, out: string, options: PlotOptions = {}): Promise<number> {
   const records = readResultsCsv(csvPath);
@@ -187,7 +203,7 @@ export async function writeResultsPlot(csvPath: string, out: string, options: Pl
     try {
       png = await plotResults(records, options);
     } catch (err) {
-      if (err instanceof InvalidArgumentError) throw err;
+      if (err instanceof InvalidArgumentError || err instanceof ImageError) throw err;
       throw new IoError(`cannot render the plot: ${(err as Error).message}`, { cause: err });
     }
     writeFileAtomic(out, png);

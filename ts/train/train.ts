@@ -8,14 +8,19 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, isAbortError } from '../errors.js';
 import type { DenseNet } from '../model.js';
-import { DataLoader, splitTrainValidation, type Batch, type LoaderSource, type LoaderState } from '../data/index.js';
-import { AbortError, evaluate, isAbortError, type EvaluationResult } from './evaluate.js';
+import type { Preprocessing } from '../weights.js';
+import { DataLoader, splitTrainValidation, type Batch, type LoaderSource, type LoaderState, type Normalization } from '../data/index.js';
+import { evaluate, type EvaluationResult } from './evaluate.js';
 import { writeJsonAtomic, writeResultsCsv, type EpochRecord } from './io.js';
 import { learningRateAt, resolveRecipe, type RecipeOptions, type TrainRecipe } from './options.js';
 
-/** The best epoch on the validation set so far. */
+/**
+ * The best epoch on the validation set so far.
+ *
+ * @category Training
+ */
 export interface BestRecord {
   /** 1-based epoch. */
   epoch: number;
@@ -27,7 +32,11 @@ export interface BestRecord {
   testError: number | null;
 }
 
-/** Emitted once before the first batch. */
+/**
+ * Emitted once before the first batch.
+ *
+ * @category Training
+ */
 export interface StartEvent {
   /** Discriminator. */
   type: 'start';
@@ -51,7 +60,11 @@ export interface StartEvent {
   outDir: string;
 }
 
-/** Emitted after every training step. */
+/**
+ * Emitted after every training step.
+ *
+ * @category Training
+ */
 export interface BatchEvent {
   /** Discriminator. */
   type: 'batch';
@@ -87,7 +100,11 @@ export interface BatchEvent {
   etaSeconds: number;
 }
 
-/** Emitted after each epoch's evaluation and checkpoint. */
+/**
+ * Emitted after each epoch's evaluation and checkpoint.
+ *
+ * @category Training
+ */
 export interface EpochEvent {
   /** Discriminator. */
   type: 'epoch';
@@ -113,7 +130,11 @@ export interface EpochEvent {
   etaSeconds: number;
 }
 
-/** Emitted after a checkpoint was written. */
+/**
+ * Emitted after a checkpoint was written.
+ *
+ * @category Training
+ */
 export interface CheckpointEvent {
   /** Discriminator. */
   type: 'checkpoint';
@@ -127,7 +148,11 @@ export interface CheckpointEvent {
   batch: number;
 }
 
-/** Emitted for a non-fatal problem (e.g. an option that differs from the checkpoint's). */
+/**
+ * Emitted for a non-fatal problem (e.g. an option that differs from the checkpoint's).
+ *
+ * @category Training
+ */
 export interface WarningEvent {
   /** Discriminator. */
   type: 'warning';
@@ -135,7 +160,11 @@ export interface WarningEvent {
   message: string;
 }
 
-/** Emitted while the validation and test sets are evaluated. */
+/**
+ * Emitted while the validation and test sets are evaluated.
+ *
+ * @category Training
+ */
 export interface EvaluateEvent {
   /** Discriminator. */
   type: 'evaluate';
@@ -149,7 +178,11 @@ export interface EvaluateEvent {
   total: number;
 }
 
-/** Emitted once at the end (also after an abort). */
+/**
+ * Emitted once at the end (also after an abort).
+ *
+ * @category Training
+ */
 export interface EndEvent {
   /** Discriminator. */
   type: 'end';
@@ -157,10 +190,18 @@ export interface EndEvent {
   result: TrainResult;
 }
 
-/** Every event of {@link train}, discriminated by `type`. */
+/**
+ * Every event of {@link train}, discriminated by `type`.
+ *
+ * @category Training
+ */
 export type TrainEvent = StartEvent | BatchEvent | EvaluateEvent | EpochEvent | CheckpointEvent | WarningEvent | EndEvent;
 
-/** Paths of the files {@link train} writes in `outDir`. */
+/**
+ * Paths of the files {@link train} writes in `outDir`.
+ *
+ * @category Training
+ */
 export interface TrainPaths {
   /** `results.csv`: `epoch,train_loss,train_error,valid_loss,valid_error,test_error`, one row per epoch. */
   results: string;
@@ -174,7 +215,11 @@ export interface TrainPaths {
   summary: string;
 }
 
-/** What {@link train} resolves to. */
+/**
+ * What {@link train} resolves to.
+ *
+ * @category Training
+ */
 export interface TrainResult {
   /** `true` when the signal stopped training before the last epoch. */
   aborted: boolean;
@@ -200,7 +245,11 @@ export interface TrainResult {
   paths: TrainPaths;
 }
 
-/** Options of {@link train}: the data, the output directory and the recipe (defaults: the reference). */
+/**
+ * Options of {@link train}: the data, the output directory and the recipe (defaults: the reference).
+ *
+ * @category Training
+ */
 export interface TrainOptions extends RecipeOptions {
   /** Training images. Unless `validationSet` is given, `validationSize` of them are held out for validation. */
   trainSet: LoaderSource;
@@ -231,7 +280,11 @@ export interface TrainOptions extends RecipeOptions {
   checkpointEvery?: number;
 }
 
-/** The caller JSON stored in every training checkpoint (`extra` of {@link DenseNet.saveCheckpoint}). */
+/**
+ * The caller JSON stored in every training checkpoint (`extra` of {@link DenseNet.saveCheckpoint}).
+ *
+ * @category Training
+ */
 export interface TrainCheckpointState {
   /** Marks the JSON as a training checkpoint of this SDK. */
   kind: 'densenet-sdk/train';
@@ -265,7 +318,11 @@ export interface TrainCheckpointState {
   };
 }
 
-/** Running sums of one epoch. */
+/**
+ * Running sums of one epoch.
+ *
+ * @category Training
+ */
 export interface EpochPartial {
   /** Sum of batch loss × batch size. */
   lossSum: number;
@@ -281,9 +338,39 @@ export interface EpochPartial {
   stepMs: number;
 }
 
+/**
+ * The {@link Preprocessing} a model trained on `ds` with `normalization` expects: the images'
+ * size and channels, the normalization (none: mean 0, std 1), the evaluation resize of an image
+ * folder, and the class names when the data set has one per model class. `null` for images that
+ * are neither grayscale nor RGB.
+ *
+ * @param ds - the training images
+ * @param normalization - the recipe's normalization
+ * @param numClasses - the model's classes
+ *
+ * @category Training
+ */
+export function trainingPreprocessing(ds: LoaderSource, normalization: Normalization | null, numClasses: number): Preprocessing | null {
+  const c = ds.channels;
+  if (c !== 1 && c !== 3) return null;
+  const p: Preprocessing = {
+    inputSize: [ds.height, ds.width],
+    channels: c,
+    mean: normalization ? [...normalization.mean] : Array<number>(c).fill(0),
+    std: normalization ? [...normalization.std] : Array<number>(c).fill(1),
+  };
+  if ('kind' in ds && ds.kind === 'image-folder') p.resize = ds.evalResize;
+  if (ds.classNames && ds.classNames.length === numClasses) p.classNames = [...ds.classNames];
+  return p;
+}
+
 const zeroPartial = (): EpochPartial => ({ lossSum: 0, correct: 0, seen: 0, batches: 0, dataMs: 0, stepMs: 0 });
 
-/** The files of a training run in `outDir`. */
+/**
+ * The files of a training run in `outDir`.
+ *
+ * @category Training
+ */
 export function trainPaths(outDir: string): TrainPaths {
   const d = resolve(outDir);
   return {
@@ -310,6 +397,11 @@ function isCheckpointState(x: unknown): x is TrainCheckpointState {
  * `best.safetensors` when the validation error is the lowest so far (ties: the earlier epoch), and a
  * checkpoint. The result's `testError` is the test error of the best model.
  *
+ * The weights files store the preprocessing the model was trained with (input size, channels,
+ * normalization, class names; see {@link trainingPreprocessing}), so that `DenseNet.load` +
+ * `predictImages` and `densenet predict` need no preprocessing options; `train` also sets it as
+ * the model's `preprocessing`.
+ *
  * @example
  * ```ts
  * const full = await loadDataset('cifar10', { root: 'data' });
@@ -324,6 +416,8 @@ function isCheckpointState(x: unknown): x is TrainCheckpointState {
  * @param model - the model (its optimizer is set from the recipe, or restored from the checkpoint)
  * @param options - data, output directory, recipe, resume, signal, callbacks
  * @throws {@link InvalidArgumentError} for bad options or a checkpoint of another run
+ *
+ * @category Training
  */
 export async function train(model: DenseNet, options: TrainOptions): Promise<TrainResult> {
   const t0 = performance.now();
@@ -358,6 +452,8 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     validationSet = split.validation;
   }
   const testSet = options.testSet ?? null;
+  const preprocessing = trainingPreprocessing(fullTrain, recipe.normalization, model.numClasses);
+  model.setPreprocessing(preprocessing);
   const sizes = { train: trainSet.length, validation: validationSet?.length ?? 0, test: testSet?.length ?? 0 };
   if (options.threads !== undefined) model.setThreads(options.threads);
 
@@ -604,13 +700,13 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     const isBest = valid ? best === null || best.validError === null || valid.top1Error < best.validError : true;
     if (isBest) {
       best = { epoch: epoch + 1, validLoss: record.validLoss, validError: record.validError, testError: record.testError };
-      await model.save(paths.best);
+      await model.save(paths.best, { preprocessing });
     }
     records = [...records, record];
     const last = epoch + 1 === recipe.epochs;
     if (last || (epoch + 1) % checkpointEvery === 0) await saveCheckpoint('epoch', epoch + 1, 0, zeroPartial());
     writeResultsCsv(paths.results, records);
-    if (last) await model.save(paths.final);
+    if (last) await model.save(paths.final, { preprocessing });
     await emit({
       type: 'epoch',
       record,
@@ -628,4 +724,3 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
   return finish(false);
 }
 
-export { AbortError };

@@ -1,0 +1,212 @@
+/**
+ * What a weights file says about itself: the safetensors header's `__metadata__`, with the
+ * architecture (`densenet.config`, written by the native core) and the input preprocessing
+ * (`densenet.preprocessing`, written by the SDK) of models saved by this SDK.
+ *
+ * @module
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+
+import { createConfig, type ModelConfig } from './config.js';
+import { DenseNetError, InvalidArgumentError, IoError, WeightsError } from './errors.js';
+
+/** Metadata key of the architecture (the normalized {@link ModelConfig} as JSON), written by the native core. */
+export const CONFIG_METADATA_KEY = 'densenet.config';
+
+/** Metadata key of the input {@link Preprocessing} (JSON), written by `DenseNet.save` and the training loop. */
+export const PREPROCESSING_METADATA_KEY = 'densenet.preprocessing';
+
+/**
+ * How images must be prepared for a model: what it was trained on. Stored with the weights
+ * (safetensors metadata key `densenet.preprocessing`) by the training loop and by
+ * `DenseNet.save(path, { preprocessing })`, and used by default by `predictImages`, `evaluate`
+ * and the CLI's `predict` and `eval`.
+ *
+ * An image is decoded to `channels` channels (1: grayscale, 3: RGB), its shorter side scaled to
+ * `resize` (default: the smallest size that covers `inputSize`), center-cropped to `inputSize`,
+ * scaled to [0, 1], and normalized per channel: `(x - mean[c]) / std[c]`.
+ *
+ * @example
+ * ```json
+ * {"inputSize":[28,28],"channels":1,"mean":[0.13112575],"std":[0.30869855],"classNames":["0","1","2","3","4","5","6","7","8","9"]}
+ * ```
+ *
+ * @category Model
+ */
+export interface Preprocessing {
+  /** `[height, width]` of the network's input. */
+  inputSize: [height: number, width: number];
+  /** Image channels: 1 (grayscale) or 3 (RGB); equals the model's `inChannels`. */
+  channels: number;
+  /** Per-channel mean on [0, 1]-scaled pixels (`channels` values). */
+  mean: number[];
+  /** Per-channel standard deviation (`channels` positive values). */
+  std: number[];
+  /** Shorter side after resizing, before the center crop (default: cover `inputSize` exactly; ImageNet-style models use 256 for 224). */
+  resize?: number;
+  /** Class names, index = class (`numClasses` names). */
+  classNames?: string[];
+}
+
+/**
+ * What {@link readWeightsInfo} finds in a weights file.
+ *
+ * @category Model
+ */
+export interface WeightsInfo {
+  /** The file. */
+  path: string;
+  /** The architecture stored with the weights (normalized), or `null` (e.g. converted torchvision weights). */
+  config: ModelConfig | null;
+  /** The preprocessing stored with the weights, or `null`. */
+  preprocessing: Preprocessing | null;
+  /** The whole `__metadata__` map of the safetensors header (string → string). */
+  metadata: Record<string, string>;
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (Array.isArray(v)) return `[${v.map((x) => JSON.stringify(x)).join(', ')}]`;
+  return JSON.stringify(v) ?? String(v);
+}
+
+function isPositiveInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1;
+}
+
+/**
+ * Checks a {@link Preprocessing} value and returns a normalized copy.
+ *
+ * @param value - the value to check
+ * @param model - when given, `channels` must equal `inChannels` and `classNames` must have `numClasses` names
+ * @returns a plain copy with only the known fields
+ * @throws {@link InvalidArgumentError} naming the field
+ * @internal
+ */
+export function checkPreprocessing(
+  value: unknown,
+  model?: { readonly inChannels: number; readonly numClasses: number },
+): Preprocessing {
+  const bad = (field: string, want: string, got: unknown): never => {
+    throw new InvalidArgumentError(`preprocessing.${field} must be ${want}, got ${describe(got)}`);
+  };
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) bad('', 'an object', value);
+  const p = value as Record<string, unknown>;
+  const known = new Set(['inputSize', 'channels', 'mean', 'std', 'resize', 'classNames']);
+  for (const key of Object.keys(p)) {
+    if (!known.has(key)) throw new InvalidArgumentError(`unknown preprocessing field "${key}"; known: ${[...known].join(', ')}`);
+  }
+  const size = p['inputSize'];
+  if (!Array.isArray(size) || size.length !== 2 || !size.every(isPositiveInt)) bad('inputSize', '[height, width] (positive integers)', size);
+  const [h, w] = size as [number, number];
+  const channels = p['channels'];
+  if (channels !== 1 && channels !== 3) bad('channels', '1 or 3', channels);
+  const c = channels as number;
+  if (model && c !== model.inChannels) bad('channels', `the model's inChannels ${model.inChannels}`, c);
+  const mean = p['mean'];
+  if (!Array.isArray(mean) || mean.length !== c || !mean.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+    bad('mean', `${c} finite number(s)`, mean);
+  }
+  const std = p['std'];
+  if (!Array.isArray(std) || std.length !== c || !std.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
+    bad('std', `${c} positive finite number(s)`, std);
+  }
+  const out: Preprocessing = { inputSize: [h, w], channels: c, mean: [...(mean as number[])], std: [...(std as number[])] };
+  const resize = p['resize'];
+  if (resize !== undefined) {
+    if (!isPositiveInt(resize) || resize < Math.min(h, w)) bad('resize', `an integer >= ${Math.min(h, w)} (the shorter side of inputSize)`, resize);
+    out.resize = resize as number;
+  }
+  const names = p['classNames'];
+  if (names !== undefined) {
+    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) bad('classNames', 'an array of strings', names);
+    if (model && (names as string[]).length !== model.numClasses) {
+      bad('classNames', `${model.numClasses} names (the model's numClasses)`, `${(names as string[]).length} names`);
+    }
+    out.classNames = [...(names as string[])];
+  }
+  return out;
+}
+
+/**
+ * Reads the `__metadata__` of a safetensors header (string → string; `{}` when there is none).
+ *
+ * @param path - a .safetensors file
+ * @throws {@link IoError} when the file cannot be read; {@link WeightsError} when it is not a safetensors file
+ * @internal
+ */
+export function readSafetensorsMetadata(path: string): Record<string, string> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new IoError(`cannot read weights file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const lenBuf = Buffer.alloc(8);
+    if (readSync(fd, lenBuf, 0, 8, 0) !== 8) throw new WeightsError(`${path}: not a safetensors file (shorter than 8 bytes)`);
+    const len = Number(lenBuf.readBigUInt64LE(0));
+    if (!(len > 1 && len < 100_000_000)) throw new WeightsError(`${path}: not a safetensors file (header length ${len})`);
+    const header = Buffer.alloc(len);
+    if (readSync(fd, header, 0, len, 8) !== len) throw new WeightsError(`${path}: truncated safetensors header`);
+    let json: unknown;
+    try {
+      json = JSON.parse(header.toString('utf8'));
+    } catch (err) {
+      throw new WeightsError(`${path}: the safetensors header is not valid JSON`, { cause: err });
+    }
+    if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new WeightsError(`${path}: the safetensors header is not a JSON object`);
+    const meta = (json as { __metadata__?: unknown }).__metadata__;
+    if (meta === undefined || meta === null) return {};
+    if (typeof meta !== 'object' || Array.isArray(meta) || !Object.values(meta).every((v) => typeof v === 'string')) {
+      throw new WeightsError(`${path}: the safetensors __metadata__ must map strings to strings`);
+    }
+    return { ...(meta as Record<string, string>) };
+  } catch (err) {
+    if (err instanceof DenseNetError) throw err;
+    throw new IoError(`cannot read weights file ${path}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * What a weights file says about itself: the architecture and the preprocessing stored with the
+ * weights by this SDK (each `null` when absent), and the raw metadata. Reads only the header.
+ *
+ * @param path - a .safetensors file
+ * @throws {@link IoError} when the file cannot be read; {@link WeightsError} when it is not a
+ *   safetensors file or its stored config / preprocessing is malformed
+ *
+ * @example
+ * ```ts
+ * const info = readWeightsInfo('runs/mnist/best.safetensors');
+ * info.config?.numClasses;        // 10
+ * info.preprocessing?.inputSize;  // [28, 28]
+ * ```
+ *
+ * @category Model
+ */
+export function readWeightsInfo(path: string): WeightsInfo {
+  if (typeof path !== 'string' || path === '') throw new InvalidArgumentError(`path must be a non-empty string, got ${describe(path)}`);
+  const metadata = readSafetensorsMetadata(path);
+  let config: ModelConfig | null = null;
+  const configText = metadata[CONFIG_METADATA_KEY];
+  if (configText !== undefined) {
+    try {
+      config = createConfig(JSON.parse(configText) as Parameters<typeof createConfig>[0]);
+    } catch (err) {
+      throw new WeightsError(`${path}: the stored architecture (${CONFIG_METADATA_KEY}) is invalid: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  let preprocessing: Preprocessing | null = null;
+  const ppText = metadata[PREPROCESSING_METADATA_KEY];
+  if (ppText !== undefined) {
+    try {
+      preprocessing = checkPreprocessing(JSON.parse(ppText), config ?? undefined);
+    } catch (err) {
+      throw new WeightsError(`${path}: the stored preprocessing (${PREPROCESSING_METADATA_KEY}) is invalid: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return { path, config, preprocessing, metadata };
+}
