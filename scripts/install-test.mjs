@@ -107,18 +107,8 @@ function lastJson(r) {
   return JSON.parse(lines[lines.length - 1] ?? '');
 }
 
-const TINY = {
-  growthRate: 4,
-  blockConfig: [2, 2, 2],
-  numInitFeatures: 8,
-  bottleneck: true,
-  bnSize: 4,
-  compression: 0.5,
-  dropRate: 0,
-  numClasses: 10,
-  inChannels: 3,
-  smallInputs: true,
-};
+/** The tests' tiny DenseNet-BC (test/fixtures/tiny-config.json, shared with test/helpers/util.ts). */
+const TINY = JSON.parse(readFileSync(join(root, 'test/fixtures/tiny-config.json'), 'utf8'));
 
 // Creates a model, then predict + one training batch + the embedded MNIST, printing one JSON line.
 const CONSUMER_BODY = `

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,30 +6,10 @@ import test from 'ava';
 import sharp from 'sharp';
 
 import { DenseNet } from '../ts/index.js';
+import { cli } from './helpers/cli.js';
 import { TINY, tempDir } from './helpers/util.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI from source (node --import tsx ts/cli/main.ts ...). */
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', join(root, 'ts/cli/main.ts'), ...args],
-      { cwd: root, env: { ...process.env, DENSENET_DEBUG: '', ...env }, maxBuffer: 64 << 20 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 const STACK = /^\s+at /m;
 

@@ -4,7 +4,6 @@
  * training loop storing it, and the acceptance check (`densenet train --epochs 1` then
  * `densenet predict` of a rendered MNIST 3 with no preprocessing flags).
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +31,7 @@ import {
 } from '../ts/index.js';
 import { splitIndices } from '../ts/data/split.js';
 import { CHILD_CONFIG } from './helpers/train-fixtures.js';
+import { cli } from './helpers/cli.js';
 import { maxAbsDiff, tempDir } from './helpers/util.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -44,23 +44,6 @@ function gradient(w: number, h: number): Promise<Buffer> {
   const px = Buffer.alloc(w * h);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) px[y * w + x] = (x * 13 + y * 7) % 256;
   return sharp(px, { raw: { width: w, height: h, channels: 1 } }).png().toBuffer();
-}
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', join(root, 'ts/cli/main.ts'), ...args],
-      { cwd: root, env: { ...process.env, DENSENET_DEBUG: '' }, maxBuffer: 64 << 20 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-    );
-  });
 }
 
 test('save stores the preprocessing and the architecture; DenseNet.load(path) needs no config and restores both', async (t) => {

@@ -2,7 +2,7 @@
  * The `train`, `eval` and `plot` commands, run from source in a child process on tiny MNIST subsets
  * (`--limit`, a hidden flag).
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,27 +12,11 @@ import sharp from 'sharp';
 
 import { DenseNet } from '../ts/index.js';
 import { readResultsCsv } from '../ts/train/index.js';
+import { cli } from './helpers/cli.js';
 import { tempDir } from './helpers/util.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const main = join(root, 'ts/cli/main.ts');
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', main, ...args],
-      { cwd: root, env: { ...process.env, DENSENET_DEBUG: '' }, maxBuffer: 64 << 20 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 const TINY_RUN = ['--limit', '256', '--validation-size', '64', '--batch-size', '32', '--threads', '2'];
 const STACK = /^\s+at /m;

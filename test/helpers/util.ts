@@ -1,24 +1,14 @@
 /** Shared helpers of the SDK tests (not a test file: ava only runs test/**\/*.test.ts). */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 
 import type { ModelConfig } from '../../ts/index.js';
 
-/** A tiny DenseNet-BC (k=4, 2 layers per block) that runs in milliseconds. */
-export const TINY: ModelConfig = {
-  growthRate: 4,
-  blockConfig: [2, 2, 2],
-  numInitFeatures: 8,
-  bottleneck: true,
-  bnSize: 4,
-  compression: 0.5,
-  dropRate: 0,
-  numClasses: 10,
-  inChannels: 3,
-  smallInputs: true,
-};
+/** A tiny DenseNet-BC (k=4, 2 layers per block) that runs in milliseconds (shared with scripts/install-test.mjs). */
+export const TINY: ModelConfig = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../fixtures/tiny-config.json'), 'utf8')) as ModelConfig;
 
 /** Deterministic pseudo-random floats with mean 0 and std about 1 (sum of uniforms). */
 export function randn(n: number, seed = 1): Float32Array {

@@ -50,6 +50,20 @@ fn default_in_channels() -> usize {
     3
 }
 
+/// Upper bounds of a config's fields (far above any published DenseNet).
+pub struct Limits {
+    pub growth_rate: usize,
+    pub channels: usize,
+    pub bn_size: usize,
+    pub classes: usize,
+    pub blocks: usize,
+    pub layers_per_block: usize,
+    /// Trainable parameters in all (2³¹: 8 GiB of float32 weights).
+    pub parameters: usize,
+}
+
+pub const LIMITS: Limits = Limits { growth_rate: 4096, channels: 65_536, bn_size: 64, classes: 1_000_000, blocks: 16, layers_per_block: 10_000, parameters: 1 << 31 };
+
 /// Every preset name, in the order of design.md's table.
 pub const PRESET_NAMES: [&str; 11] = [
     "densenet-40",
@@ -140,6 +154,22 @@ impl DenseNetConfig {
         if self.growth_rate == 0 {
             return bad("growthRate", "> 0", "0".into());
         }
+        // Sane bounds first: a typo must be an error, never an allocation the machine cannot make.
+        for (field, value, max) in [
+            ("growthRate", self.growth_rate, LIMITS.growth_rate),
+            ("numInitFeatures", self.num_init_features, LIMITS.channels),
+            ("bnSize", self.bn_size, LIMITS.bn_size),
+            ("numClasses", self.num_classes, LIMITS.classes),
+            ("inChannels", self.in_channels, LIMITS.channels),
+            ("blockConfig length", self.block_config.len(), LIMITS.blocks),
+        ] {
+            if value > max {
+                return bad(field, &format!("<= {max}"), value.to_string());
+            }
+        }
+        if let Some(&n) = self.block_config.iter().find(|&&n| n > LIMITS.layers_per_block) {
+            return bad("blockConfig", &format!("layer counts <= {}", LIMITS.layers_per_block), n.to_string());
+        }
         if self.block_config.is_empty() || self.block_config.contains(&0) {
             return bad("blockConfig", "a non-empty list of positive layer counts", format!("{:?}", self.block_config));
         }
@@ -172,7 +202,33 @@ impl DenseNetConfig {
                 c = out;
             }
         }
+        let params = self.parameter_count_estimate();
+        if params > LIMITS.parameters as u128 {
+            return Err(Error::Config(format!("this config has {params} parameters ({} GiB in float32); the limit is {} parameters", (params * 4) >> 30, LIMITS.parameters)));
+        }
         Ok(())
+    }
+
+    /// Trainable parameters, computed in u128 before anything is allocated (the same count as
+    /// the plan's; the plan is exact, this only guards the bounds).
+    pub fn parameter_count_estimate(&self) -> u128 {
+        let (k, bw) = (self.growth_rate as u128, self.bottleneck_width() as u128);
+        let mut c = self.num_init_features as u128;
+        let stem_k = if self.small_inputs { 9 } else { 49 };
+        let mut total = self.in_channels as u128 * c * stem_k + if self.small_inputs { 0 } else { 2 * c };
+        for (i, &n) in self.block_config.iter().enumerate() {
+            for l in 0..n as u128 {
+                let cin = c + l * k;
+                total += 2 * cin + if self.bottleneck { cin * bw + 2 * bw + bw * k * 9 } else { cin * k * 9 };
+            }
+            c += n as u128 * k;
+            if i + 1 < self.block_config.len() {
+                let out = (self.compression * c as f64).floor() as u128;
+                total += 2 * c + c * out;
+                c = out;
+            }
+        }
+        total + 2 * c + c * self.num_classes as u128 + self.num_classes as u128
     }
 
     /// Channels of the 1x1 bottleneck conv of a BC layer.

@@ -80,7 +80,8 @@ impl<T: Float> Params<T> {
             let view = TensorView::new(dtype, shape.clone(), T::bytes_of(data)).map_err(|e| Error::Weights(e.to_string()))?;
             views.push((name.clone(), view));
         }
-        safetensors::serialize(views, metadata).map_err(|e| Error::Weights(e.to_string()))
+        let bytes = safetensors::serialize(views, metadata).map_err(|e| Error::Weights(e.to_string()))?;
+        Ok(canonical_header(bytes))
     }
 
     /// Loads every tensor of the plan from safetensors bytes (any float dtype), checking names
@@ -97,7 +98,9 @@ impl<T: Float> Params<T> {
             }
             if let Some(prefix) = extra_prefix {
                 if name.starts_with(prefix) {
-                    extra.insert(name.clone(), view_to_vec::<T>(&view, &name, path)?);
+                    let values = view_to_vec::<T>(&view, &name, path)?;
+                    check_values(&values, TensorKind::ConvWeight, &name, path)?;
+                    extra.insert(name.clone(), values);
                     continue;
                 }
             }
@@ -115,7 +118,9 @@ impl<T: Float> Params<T> {
             if view.shape() != spec.shape.as_slice() {
                 return Err(Error::Weights(format!("{path}: tensor '{}' has shape {:?}, expected {:?} for this config", spec.name, view.shape(), spec.shape)));
             }
-            params.tensors[i] = view_to_vec::<T>(&view, &spec.name, path)?;
+            let values = view_to_vec::<T>(&view, &spec.name, path)?;
+            check_values(&values, spec.kind, &spec.name, path)?;
+            params.tensors[i] = values;
         }
         if let Some(name) = found.keys().min() {
             return Err(Error::Weights(format!("{path}: unexpected tensor '{name}' ({} unexpected in all): the file was saved for a different config", found.len())));
@@ -136,6 +141,20 @@ fn view_to_vec<T: Float>(view: &TensorView, name: &str, path: &str) -> Result<Ve
         other => return Err(Error::Weights(format!("{path}: tensor '{name}' has dtype {other:?}; expected a float type (F16, BF16, F32, F64)"))),
     };
     Ok(values.into_iter().map(T::from_f64).collect())
+}
+
+/// Refuses NaN/Inf anywhere and a negative running variance, naming the tensor and the index
+/// (also when the value only overflows in the model's element type).
+fn check_values<T: Float>(values: &[T], kind: TensorKind, name: &str, path: &str) -> Result<()> {
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Weights(format!("{path}: tensor '{name}' holds {:?} at index {i}; weights must be finite", values[i])));
+    }
+    if kind == TensorKind::BnRunningVar {
+        if let Some(i) = values.iter().position(|v| v.to_f64() < 0.0) {
+            return Err(Error::Weights(format!("{path}: tensor '{name}' holds the negative variance {:?} at index {i}", values[i])));
+        }
+    }
+    Ok(())
 }
 
 /// IEEE half precision to f64 (subnormals, infinities and NaN included).
@@ -160,4 +179,33 @@ pub fn init_params<T: Float>(plan: &Plan, seed: u64) -> Vec<Vec<T>> {
 pub fn decode_safetensors_metadata(bytes: &[u8], source: &str) -> Result<HashMap<String, String>> {
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| Error::Weights(format!("{source}: not a valid safetensors file: {e}")))?;
     Ok(meta.metadata().clone().unwrap_or_default())
+}
+
+/// Rewrites a safetensors header with its keys sorted (the metadata comes from a HashMap), so
+/// that the same model always gives the same bytes. Offsets are relative to the data section,
+/// which is unchanged; the header stays padded to 8 bytes with spaces, as the format asks.
+fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("safetensors starts with its header length")) as usize;
+    let value: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("safetensors wrote valid JSON");
+    let mut header = serde_json::to_vec(&sorted(value)).expect("a JSON value serializes");
+    while !header.len().is_multiple_of(8) {
+        header.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
+}
+
+/// The same JSON value with every object's keys inserted in sorted order.
+fn sorted(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        other => other,
+    }
 }

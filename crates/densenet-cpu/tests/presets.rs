@@ -60,3 +60,32 @@ fn presets_round_trip_through_json() {
         assert_eq!(DenseNetConfig::from_json(&cfg.to_json()).unwrap(), cfg);
     }
 }
+
+/// The bound check's parameter count (computed before anything is allocated) equals the plan's.
+#[test]
+fn parameter_estimate_equals_the_plan() {
+    let mut configs: Vec<DenseNetConfig> = densenet_core::PRESET_NAMES.iter().map(|n| DenseNetConfig::preset(n).unwrap()).collect();
+    configs.push(
+        DenseNetConfig::from_json(r#"{"growthRate":7,"blockConfig":[3,5],"numInitFeatures":9,"bottleneck":false,"compression":0.7,"numClasses":13,"inChannels":1}"#).unwrap(),
+    );
+    configs.push(DenseNetConfig::from_json(r#"{"growthRate":5,"blockConfig":[2,1,4],"numInitFeatures":11,"bnSize":3,"numClasses":2,"smallInputs":true}"#).unwrap());
+    for c in configs {
+        assert_eq!(c.parameter_count_estimate(), densenet_core::plan::Plan::new(&c).parameter_count() as u128, "{}", c.to_json());
+    }
+}
+
+/// Absurd sizes are refused before any allocation, naming the field and the bound.
+#[test]
+fn absurd_configs_are_refused_naming_the_field() {
+    let base = r#""blockConfig":[6,12,24,16],"numInitFeatures":64"#;
+    for (json, field) in [
+        (format!(r#"{{"growthRate":1000000000,{base}}}"#), "growthRate must be <= 4096"),
+        (r#"{"growthRate":32,"blockConfig":[1000000],"numInitFeatures":64}"#.to_string(), "blockConfig must be layer counts <= 10000"),
+        (format!(r#"{{"growthRate":32,{base},"numClasses":10000000000}}"#), "numClasses must be <= 1000000"),
+        (r#"{"growthRate":4096,"blockConfig":[100,100,100],"numInitFeatures":64}"#.to_string(), "parameters"),
+    ] {
+        let e = DenseNetConfig::from_json(&json).unwrap_err();
+        assert_eq!(e.code(), "ERR_INVALID_CONFIG");
+        assert!(e.message().contains(field), "{json}: {e}");
+    }
+}

@@ -221,3 +221,53 @@ fn weight_files_report_clear_errors() {
     assert_eq!(f64_model.params_host()[0][3], m.params_host()[0][3] as f64, "f32 files load into f64 models");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Weights or running statistics with NaN/Inf, a negative variance, or integer dtypes are
+/// refused at load, naming the tensor and the first bad index; the model is unchanged.
+#[test]
+fn invalid_weight_values_are_refused() {
+    use safetensors::tensor::{Dtype, TensorView};
+    let mut m = new_model::<f32>(tiny(0.0), 1);
+    let good = m.weights_bytes(HashMap::new()).unwrap();
+    let before = m.params_host();
+    let specs = m.plan().specs.clone();
+    let original = m.params_host();
+    let with = |name: &str, f: &dyn Fn(&mut Vec<f32>)| -> Vec<u8> {
+        let tensors = &original;
+        let bytes: Vec<Vec<u8>> = specs
+            .iter()
+            .zip(tensors)
+            .map(|(s, t)| {
+                let mut t = t.clone();
+                if s.name == name {
+                    f(&mut t);
+                }
+                t.iter().flat_map(|v| v.to_le_bytes()).collect()
+            })
+            .collect();
+        let views: Vec<(String, TensorView)> = specs.iter().zip(&bytes).map(|(s, b)| (s.name.clone(), TensorView::new(Dtype::F32, s.shape.clone(), b).unwrap())).collect();
+        safetensors::serialize(views, None).unwrap()
+    };
+    let nan = with("features.denseblock2.denselayer1.conv1.weight", &|t| t[7] = f32::NAN);
+    let e = m.load_weights(&nan, "nan.safetensors").unwrap_err().to_string();
+    assert!(e.contains("nan.safetensors") && e.contains("'features.denseblock2.denselayer1.conv1.weight'") && e.contains("index 7"), "{e}");
+    let var = with("features.norm5.running_var", &|t| t[2] = -0.5);
+    let e = m.load_weights(&var, "var.safetensors").unwrap_err().to_string();
+    assert!(e.contains("'features.norm5.running_var'") && e.contains("negative variance") && e.contains("index 2"), "{e}");
+    assert!(m.params_host() == before, "a refused load changes nothing");
+
+    // An integer tensor is refused, not cast.
+    let tensors = m.params_host();
+    let ints: Vec<u8> = tensors[0].iter().flat_map(|v| (*v as i32).to_le_bytes()).collect();
+    let floats: Vec<Vec<u8>> = tensors.iter().map(|t| t.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+    let views: Vec<(String, TensorView)> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            (s.name.clone(), if i == 0 { TensorView::new(Dtype::I32, s.shape.clone(), &ints).unwrap() } else { TensorView::new(Dtype::F32, s.shape.clone(), &floats[i]).unwrap() })
+        })
+        .collect();
+    let e = m.load_weights(&safetensors::serialize(views, None).unwrap(), "int.safetensors").unwrap_err().to_string();
+    assert!(e.contains("I32") && e.contains(&specs[0].name), "{e}");
+    m.load_weights(&good, "good").unwrap();
+}
