@@ -45,6 +45,7 @@ const CLASS_OF: Record<ErrorCode, string> = {
   ERR_NONFINITE: 'NonFiniteError',
   ERR_INVALID_ARG: 'InvalidArgumentError',
   ERR_INTERNAL: 'InternalError',
+  ERR_MEMORY: 'MemoryError',
   ERR_DTYPE: 'DTypeError',
   ERR_IMAGE: 'ImageError',
   ERR_NATIVE_LOAD: 'NativeLoadError',
@@ -85,7 +86,7 @@ test('every code except ABORT_ERR has the ERR_ prefix; the data codes are ERR_DA
   for (const code of DATA_ERROR_CODES) t.regex(code, /^ERR_DATA_/);
   t.deepEqual(
     [...NATIVE_ERROR_CODES].sort(),
-    ['ERR_INTERNAL', 'ERR_INVALID_ARG', 'ERR_INVALID_CONFIG', 'ERR_IO', 'ERR_LABEL', 'ERR_NONFINITE', 'ERR_SHAPE', 'ERR_WEIGHTS'],
+    ['ERR_INTERNAL', 'ERR_INVALID_ARG', 'ERR_INVALID_CONFIG', 'ERR_IO', 'ERR_LABEL', 'ERR_MEMORY', 'ERR_NONFINITE', 'ERR_SHAPE', 'ERR_WEIGHTS'],
   );
 });
 
@@ -138,7 +139,7 @@ test('a real native error arrives as its class with the native Error as cause (c
   const opt = t.throws(() => model.setOptimizer({ lr: 0.1, momentum: 1 }), { instanceOf: InvalidArgumentError, message: /momentum/ });
   t.is((opt!.cause as { code?: string }).code, 'ERR_INVALID_ARG');
   // Weights that do not fit: WeightsError from the core.
-  const tv = join(root, 'crates/densenet-core/tests/fixtures/torchvision_small.safetensors');
+  const tv = join(root, 'crates/densenet-cpu/tests/fixtures/torchvision_small.safetensors');
   const w = await t.throwsAsync(model.load(tv), { instanceOf: WeightsError });
   t.is((w!.cause as { code?: string }).code, 'ERR_WEIGHTS');
   await Promise.all([model.dispose(), big.dispose()]);

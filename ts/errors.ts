@@ -27,6 +27,7 @@ export const NATIVE_ERROR_CODES = [
   'ERR_LABEL',
   'ERR_NONFINITE',
   'ERR_INVALID_ARG',
+  'ERR_MEMORY',
   'ERR_INTERNAL',
 ] as const;
 
@@ -230,6 +231,20 @@ export class InternalError extends DenseNetError {
 }
 
 /**
+ * A model or a pass would need more memory than the budget: the message names the operation,
+ * the bytes it needs and the budget (see `DenseNet.memoryEstimate` and `setMemoryBudget`).
+ * Refused before anything is allocated; the model stays usable. Code `ERR_MEMORY`.
+ *
+ * @category Errors
+ */
+export class MemoryError extends DenseNetError {
+  /** @param message - what needs how much; @param options - optional cause */
+  constructor(message: string, options?: DenseNetErrorOptions) {
+    super('ERR_MEMORY', message, options);
+  }
+}
+
+/**
  * An image could not be decoded or preprocessed. Code `ERR_IMAGE`.
  *
  * @category Errors
@@ -358,6 +373,7 @@ const FACTORY_BY_CODE: Readonly<Record<Exclude<ErrorCode, DataErrorCode>, ErrorF
   ERR_NONFINITE: (m, o) => new NonFiniteError(m, o),
   ERR_INVALID_ARG: (m, o) => new InvalidArgumentError(m, o),
   ERR_INTERNAL: (m, o) => new InternalError(m, o),
+  ERR_MEMORY: (m, o) => new MemoryError(m, o),
   ERR_IMAGE: (m, o) => new ImageError(m, o),
   ERR_NATIVE_LOAD: (m, o) => new NativeLoadError(m, [], o),
   ABORT_ERR: (m, o) => new AbortError(m, o),

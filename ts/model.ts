@@ -22,6 +22,7 @@ import {
   InvalidArgumentError,
   IoError,
   LabelError,
+  MemoryError,
   NonFiniteError,
   ShapeError,
   WeightsError,
@@ -29,8 +30,41 @@ import {
   throwIfAborted,
 } from './errors.js';
 import { loadSharp } from './internal/sharp.js';
-import { callNative, callNativeAsync, loadNative, type NativeModel } from './native.js';
+import { callNative, callNativeAsync, loadNative, type MemoryEstimateJson, type NativeModel } from './native.js';
 import { PREPROCESSING_METADATA_KEY, checkPreprocessing, readWeightsInfo, type Preprocessing } from './weights.js';
+
+
+/**
+ * Peak memory in bytes, by what holds it: parameters (and BN statistics), gradients, optimizer
+ * state, and the activations of one predict and of one training step in each memory mode.
+ *
+ * @category Model
+ */
+export type MemoryEstimate = MemoryEstimateJson;
+
+/**
+ * The memory a config needs on an NCHW input shape, from the network's plan alone (nothing is
+ * allocated). Compare {@link MemoryEstimate.trainingEfficient} and `trainingNaive` to see what
+ * the memory-efficient implementation saves.
+ *
+ * @example
+ * ```ts
+ * const est = estimateMemory('densenet-bc-100', [64, 3, 32, 32]);
+ * console.log(est.trainingEfficient / 2 ** 20, 'MiB of activations per training step');
+ * ```
+ * @param presetOrConfig - a preset name or a (partial) config
+ * @param shape - `[N, C, H, W]`
+ * @param dtype - element type, `'f32'` (default) or `'f64'`
+ * @category Model
+ */
+export function estimateMemory(presetOrConfig: ConfigInput, shape: readonly number[], dtype: DType = 'f32'): MemoryEstimate {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new ShapeError(`shape must be an array of non-negative integers [N, C, H, W], got ${JSON.stringify(shape)}`);
+  }
+  const config = createConfig(presetOrConfig);
+  const native = loadNative();
+  return JSON.parse(callNative(() => native.memoryEstimate(JSON.stringify(config), [...shape], dtype))) as MemoryEstimate;
+}
 
 /**
  * Storage precision of the weights on the native side. Inputs and logits are always float32.
@@ -1047,6 +1081,44 @@ export class DenseNet {
     }
     const n = threads === 0 ? availableParallelism() : threads;
     callNative(() => this.#native.setThreads(n));
+  }
+
+  /**
+   * Peak memory in bytes of this model and one pass on an NCHW `shape`: parameters, gradients,
+   * optimizer state, and the activations of a predict and of a training step in each memory mode.
+   * Computed from the network's plan; nothing is allocated.
+   *
+   * @example
+   * ```ts
+   * const est = model.memoryEstimate([64, 3, 32, 32]);
+   * console.log((est.parameters + est.gradients + est.optimizer + est.trainingEfficient) / 2 ** 20, 'MiB');
+   * ```
+   */
+  memoryEstimate(shape: readonly number[]): MemoryEstimate {
+    this.#checkAlive('memoryEstimate');
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new ShapeError(`shape must be an array of non-negative integers [N, C, H, W], got ${JSON.stringify(shape)}`);
+    }
+    return JSON.parse(callNative(() => this.#native.memoryEstimate([...shape]))) as MemoryEstimate;
+  }
+
+  /**
+   * Sets the memory budget in bytes: a predict or training step whose estimated peak (model
+   * included) exceeds it is refused with a {@link MemoryError} before anything is allocated.
+   * `null` (the default) uses the memory the machine has available at each call.
+   */
+  setMemoryBudget(bytes: number | null): void {
+    this.#checkAlive('setMemoryBudget');
+    if (bytes !== null && !(typeof bytes === 'number' && Number.isFinite(bytes) && bytes > 0)) {
+      throw new InvalidArgumentError(`memory budget must be a positive number of bytes or null, got ${String(bytes)}`);
+    }
+    callNative(() => this.#native.setMemoryBudget(bytes));
+  }
+
+  /** The memory budget in bytes set by {@link DenseNet.setMemoryBudget}, or null (the machine's available memory). */
+  get memoryBudget(): number | null {
+    this.#checkAlive('memoryBudget');
+    return callNative(() => this.#native.memoryBudget());
   }
 
   /** The training memory mode (`'efficient'` by default); assigning it calls {@link DenseNet.setMemoryMode}. */

@@ -94,6 +94,32 @@ export interface NativeModel {
    * started — fails with code `ERR_INVALID_ARG`, message "the model was disposed".
    */
   dispose(): void;
+  /** Peak bytes of the model and one pass on `shape` (JSON of {@link MemoryEstimateJson}). */
+  memoryEstimate(shape: number[]): string;
+  /** The memory budget in bytes, or null for the machine's available memory at each call. */
+  setMemoryBudget(bytes: number | null): void;
+  /** The budget set by {@link NativeModel.setMemoryBudget}, or null. */
+  memoryBudget(): number | null;
+}
+
+/**
+ * Peak memory in bytes, by what holds it (the native core's estimate from the plan).
+ *
+ * @category Model
+ */
+export interface MemoryEstimateJson {
+  /** Parameters and BN running statistics. */
+  parameters: number;
+  /** Gradients (allocated by the first training step). */
+  gradients: number;
+  /** SGD momentum buffers. */
+  optimizer: number;
+  /** Peak activations of one predict (no training tape). */
+  inference: number;
+  /** Peak activations of one training step in the efficient memory mode. */
+  trainingEfficient: number;
+  /** Peak activations of one training step in the naive memory mode. */
+  trainingNaive: number;
 }
 
 /**
@@ -137,6 +163,8 @@ export interface NativeBinding {
   referenceSchedule(lr: number, epochs: number): string;
   /** Sets the number of CPU threads of models created afterwards (0 = all cores). */
   setNumThreads(n: number): void;
+  /** Peak bytes of a config on an NCHW shape in a dtype, as JSON of {@link MemoryEstimateJson}. */
+  memoryEstimate(configJson: string, shape: number[], dtype: string): string;
 }
 
 /**
@@ -186,6 +214,7 @@ const REQUIRED_EXPORTS = [
   'scheduleLr',
   'referenceSchedule',
   'setNumThreads',
+  'memoryEstimate',
 ] as const;
 
 const requireNative = internalRequire;

@@ -6,6 +6,7 @@ use crate::config::DenseNetConfig;
 use crate::error::Result;
 use crate::float::Float;
 use crate::layers::context::MemoryMode;
+use crate::memory::MemoryEstimate;
 use crate::model::{DenseNet, StepOutput};
 use crate::optim::SgdConfig;
 use std::collections::HashMap;
@@ -31,6 +32,11 @@ pub trait Model: Send + Sync {
     fn load_weights(&mut self, bytes: &[u8], source: &str) -> Result<()>;
     fn checkpoint_bytes(&self, extra_json: &str) -> Result<Vec<u8>>;
     fn load_checkpoint(&mut self, bytes: &[u8], source: &str) -> Result<String>;
+    fn memory_estimate(&self, shape: &[usize]) -> Result<MemoryEstimate>;
+    fn set_memory_budget(&mut self, bytes: Option<u64>);
+    fn memory_budget(&self) -> Option<u64>;
+    /// Bytes the model holds now: parameters, and gradients and momentum once trained.
+    fn memory_estimate_held(&self) -> u64;
 }
 
 impl<T: Float, B: Backend<T> + 'static> Model for DenseNet<T, B> {
@@ -81,5 +87,17 @@ impl<T: Float, B: Backend<T> + 'static> Model for DenseNet<T, B> {
     }
     fn load_checkpoint(&mut self, bytes: &[u8], source: &str) -> Result<String> {
         DenseNet::load_checkpoint(self, bytes, source)
+    }
+    fn memory_estimate(&self, shape: &[usize]) -> Result<MemoryEstimate> {
+        DenseNet::memory_estimate(self, shape)
+    }
+    fn set_memory_budget(&mut self, bytes: Option<u64>) {
+        DenseNet::set_memory_budget(self, bytes)
+    }
+    fn memory_budget(&self) -> Option<u64> {
+        DenseNet::memory_budget(self)
+    }
+    fn memory_estimate_held(&self) -> u64 {
+        DenseNet::held_bytes(self)
     }
 }

@@ -19,6 +19,9 @@ pub enum Error {
     NonFinite(String),
     #[error("[ERR_INVALID_ARG] {0}")]
     InvalidArg(String),
+    /// A model or a pass would need more memory than the budget (or than can be had).
+    #[error("[ERR_MEMORY] {0}")]
+    Memory(String),
     /// A bug: a panic or a broken invariant caught at a boundary.
     #[error("[ERR_INTERNAL] {0}")]
     Internal(String),
@@ -35,6 +38,7 @@ impl Error {
             Error::Label(_) => "ERR_LABEL",
             Error::NonFinite(_) => "ERR_NONFINITE",
             Error::InvalidArg(_) => "ERR_INVALID_ARG",
+            Error::Memory(_) => "ERR_MEMORY",
             Error::Internal(_) => "ERR_INTERNAL",
         }
     }
@@ -42,7 +46,15 @@ impl Error {
     /// The message without the code.
     pub fn message(&self) -> &str {
         match self {
-            Error::Config(m) | Error::Shape(m) | Error::Weights(m) | Error::Io(m) | Error::Label(m) | Error::NonFinite(m) | Error::InvalidArg(m) | Error::Internal(m) => m,
+            Error::Config(m)
+            | Error::Shape(m)
+            | Error::Weights(m)
+            | Error::Io(m)
+            | Error::Label(m)
+            | Error::NonFinite(m)
+            | Error::InvalidArg(m)
+            | Error::Memory(m)
+            | Error::Internal(m) => m,
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::geometry::Geometry;
 use crate::layers::context::{Ctx, MemoryMode, PendingUpdate, Scratch};
+use crate::memory::{self, MemoryEstimate};
 use crate::optim::SgdConfig;
 use crate::params::Params;
 use crate::passes;
@@ -43,6 +44,8 @@ pub struct DenseNet<T: Float, B: Backend<T>> {
     step: u64,
     seed: u64,
     mask_overrides: Option<HashMap<String, B::Buf>>,
+    /// Bytes a pass may need at its peak (model included); None: no limit.
+    memory_budget: Option<u64>,
     _elem: PhantomData<T>,
 }
 
@@ -66,6 +69,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             step: 0,
             seed,
             mask_overrides: None,
+            memory_budget: None,
             _elem: PhantomData,
         })
     }
@@ -99,6 +103,43 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
     pub fn optimizer(&self) -> SgdConfig {
         self.optimizer
     }
+    /// Refuses (with `ERR_MEMORY`, before allocating) any pass whose estimated peak, model
+    /// included, exceeds `bytes`. None removes the limit.
+    pub fn set_memory_budget(&mut self, bytes: Option<u64>) {
+        self.memory_budget = bytes;
+    }
+    pub fn memory_budget(&self) -> Option<u64> {
+        self.memory_budget
+    }
+
+    /// What this model and one pass on `shape` need (see [`MemoryEstimate`]).
+    pub fn memory_estimate(&self, shape: &[usize]) -> Result<MemoryEstimate> {
+        let geo = Geometry::new(&self.config, shape)?;
+        Ok(memory::estimate_for(&self.plan, &geo, std::mem::size_of::<T>()))
+    }
+
+    /// Bytes held now: parameters and running statistics, and gradients and momentum once trained.
+    pub fn held_bytes(&self) -> u64 {
+        let size = std::mem::size_of::<T>() as u64;
+        let count = |bufs: &mut dyn Iterator<Item = &B::Buf>| bufs.map(|b| B::len(b) as u64).sum::<u64>();
+        let n = count(&mut self.params.iter()) + self.grads.as_ref().map_or(0, |g| count(&mut g.iter())) + count(&mut self.momentum.iter().flatten());
+        n * size
+    }
+
+    fn check_budget(&self, geo: &Geometry, train: bool) -> Result<()> {
+        let Some(budget) = self.memory_budget else { return Ok(()) };
+        let est = memory::estimate_for(&self.plan, geo, std::mem::size_of::<T>());
+        let (what, needed) = if train {
+            (format!("a training step on a batch of {} ({:?} mode)", geo.n, self.mode), est.training_total(self.mode))
+        } else {
+            (format!("predict on a batch of {}", geo.n), est.inference_total())
+        };
+        if needed > budget {
+            return Err(memory::over_budget(&what, needed, budget));
+        }
+        Ok(())
+    }
+
     pub fn set_optimizer(&mut self, cfg: SgdConfig) -> Result<()> {
         cfg.validate()?;
         self.optimizer = cfg;
@@ -164,6 +205,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
     /// Eval-mode logits [N, classes] for an NCHW input. Keeps no training tape.
     pub fn predict<I: Float>(&self, input: &[I], shape: &[usize]) -> Result<Vec<T>> {
         let geo = self.check_input(input.len(), shape)?;
+        self.check_budget(&geo, false)?;
         let x = self.backend.upload(&to_cnhw::<I, T>(input, &geo, self.config.in_channels))?;
         let mut cx = self.context(false, 0, None);
         let logits = passes::infer(&self.plan, x, &geo, &mut cx)?;
@@ -174,6 +216,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
     pub fn eval_step<I: Float>(&self, input: &[I], shape: &[usize], labels: &[i64]) -> Result<StepOutput> {
         let labels = self.check_labels(labels, shape)?;
         let geo = self.check_input(input.len(), shape)?;
+        self.check_budget(&geo, false)?;
         let x = self.backend.upload(&to_cnhw::<I, T>(input, &geo, self.config.in_channels))?;
         let mut cx = self.context(false, 0, None);
         let logits = passes::infer(&self.plan, x, &geo, &mut cx)?;
@@ -194,6 +237,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
     pub fn compute_gradients<I: Float>(&mut self, input: &[I], shape: &[usize], labels: &[i64]) -> Result<PendingStep<B::Buf>> {
         let geo = self.check_input(input.len(), shape)?;
         let labels = self.check_labels(labels, shape)?;
+        self.check_budget(&geo, true)?;
         let x = self.backend.upload(&to_cnhw::<I, T>(input, &geo, self.config.in_channels))?;
         let mut grads = match self.grads.take() {
             Some(g) => g,

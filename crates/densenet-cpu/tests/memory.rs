@@ -106,4 +106,14 @@ fn efficient_training_memory_is_linear_in_depth() {
     for i in 0..4 {
         assert!(infer[i] < eff[i], "inference must use less than a training step at {} layers", depths[i]);
     }
+
+    // The plan's estimate (what a memory budget is checked against) follows the measurement.
+    for (i, &l) in depths.iter().enumerate() {
+        let est = model(l).memory_estimate(&[16, 3, 32, 32]).unwrap();
+        let ratios = [est.training_efficient as f64 / eff[i] as f64, est.training_naive as f64 / naive[i] as f64, est.inference as f64 / infer[i] as f64];
+        eprintln!("  estimate/measured at {l} layers: efficient {:.2}, naive {:.2}, predict {:.2}", ratios[0], ratios[1], ratios[2]);
+        for r in ratios {
+            assert!((0.8..=1.6).contains(&r), "estimate off by {r:.2} at {l} layers: {est:?}");
+        }
+    }
 }

@@ -271,3 +271,27 @@ fn invalid_weight_values_are_refused() {
     assert!(e.contains("I32") && e.contains(&specs[0].name), "{e}");
     m.load_weights(&good, "good").unwrap();
 }
+
+/// A memory budget refuses a pass before allocating, naming the bytes; the model stays usable.
+#[test]
+fn memory_budget_refuses_a_batch_that_does_not_fit() {
+    let mut m = new_model::<f32>(tiny(0.0), 1);
+    let (x, shape, y) = batch(1, 8, 32, 10);
+    let est = m.memory_estimate(&shape).unwrap();
+    assert!(est.inference_total() < est.training_total(MemoryMode::Efficient));
+    assert!(est.training_total(MemoryMode::Efficient) < est.training_total(MemoryMode::Naive));
+    m.set_memory_budget(Some(est.inference_total() - 1));
+    let e = m.predict(&x, &shape).unwrap_err();
+    assert_eq!(e.code(), "ERR_MEMORY", "{e}");
+    assert!(e.message().contains(&format!("{} bytes", est.inference_total())), "{e}");
+    m.set_memory_budget(Some(est.inference_total()));
+    m.predict(&x, &shape).unwrap();
+    let e = m.train_step(&x, &shape, &y).unwrap_err();
+    assert!(e.message().contains("training step on a batch of 8"), "{e}");
+    assert_eq!(m.step(), 0, "nothing was done");
+    m.set_memory_budget(None);
+    m.train_step(&x, &shape, &y).unwrap();
+    // The estimate refuses impossible sizes without overflowing.
+    let big = densenet_core::memory::estimate(&DenseNetConfig::preset("densenet264").unwrap(), &[1 << 20, 3, 4096, 4096], 4).unwrap();
+    assert!(big.training_naive > big.training_efficient && big.training_efficient > 1 << 50);
+}

@@ -231,6 +231,34 @@ impl NativeModel {
         sync(&env, with(&self.inner, |s| Ok(s.model().step() as f64)))
     }
 
+    /// Peak memory (bytes) of this model and one pass on an NCHW `shape`, as JSON
+    /// `{parameters, gradients, optimizer, inference, trainingEfficient, trainingNaive}`.
+    #[napi]
+    pub fn memory_estimate(&self, env: Env, shape: Vec<u32>) -> Result<String> {
+        let r = with(&self.inner, |s| s.model().memory_estimate(&to_shape(&shape)).map(|e| serde_json::to_string(&e).unwrap()));
+        sync(&env, r)
+    }
+
+    /// Refuses (ERR_MEMORY, before allocating) a pass whose estimated peak, model included,
+    /// exceeds `bytes`; null: the memory available on the machine at each call (the default).
+    #[napi]
+    pub fn set_memory_budget(&self, env: Env, bytes: Option<f64>) -> Result<()> {
+        let r = match bytes {
+            Some(b) if !(b.is_finite() && b > 0.0) => Err(invalid_arg(format!("memory budget must be a positive number of bytes or null, got {b}"))),
+            other => with(&self.inner, |s| {
+                s.set_budget(other.map(|b| b as u64));
+                Ok(())
+            }),
+        };
+        sync(&env, r)
+    }
+
+    /// The user's memory budget in bytes, or null (the machine's available memory).
+    #[napi]
+    pub fn memory_budget(&self, env: Env) -> Result<Option<f64>> {
+        sync(&env, with(&self.inner, |s| Ok(s.budget().map(|b| b as f64))))
+    }
+
     /// Frees the model's native memory now; every later call fails with `ERR_INVALID_ARG`
     /// ("the model was disposed"), including calls queued but not yet started.
     #[napi]
@@ -267,6 +295,22 @@ pub fn cifar_config(env: Env, depth: u32, growth_rate: u32, bc: bool, num_classe
 #[napi]
 pub fn normalize_optimizer(env: Env, json: String) -> Result<String> {
     sync(&env, SgdConfig::from_json(&json).map(|c| serde_json::to_string(&c).unwrap()))
+}
+
+/// Peak memory (bytes) of a config on an NCHW `shape` in `dtype` ('f32' | 'f64'), as JSON
+/// `{parameters, gradients, optimizer, inference, trainingEfficient, trainingNaive}`.
+#[napi]
+pub fn memory_estimate(env: Env, config_json: String, shape: Vec<u32>, dtype: String) -> Result<String> {
+    let r = errors::guarded(|| {
+        let config = DenseNetConfig::from_json(&config_json)?;
+        let size = match dtype.as_str() {
+            "f32" => 4,
+            "f64" => 8,
+            other => return Err(invalid_arg(format!("dtype must be 'f32' or 'f64', got '{other}'"))),
+        };
+        densenet_core::memory::estimate(&config, &to_shape(&shape), size).map(|e| serde_json::to_string(&e).unwrap())
+    });
+    sync(&env, r)
 }
 
 /// Threads for models created afterwards (0 = all cores).

@@ -10,6 +10,16 @@ pub const MAX_THREADS: usize = 1024;
 pub struct Session {
     model: Box<dyn Model>,
     pool: rayon::ThreadPool,
+    /// The user's memory budget in bytes; None: what the machine has available at each call.
+    budget: Option<u64>,
+}
+
+/// MemAvailable of /proc/meminfo in bytes (None where there is no such file).
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
 }
 
 /// A session shared with its async tasks; `None` once disposed.
@@ -29,17 +39,31 @@ pub fn default_threads() -> usize {
 
 impl Session {
     pub fn new(model: Box<dyn Model>, threads: usize) -> Result<Self> {
-        Ok(Session { model, pool: thread_pool(threads)? })
+        Ok(Session { model, pool: thread_pool(threads)?, budget: None })
     }
 
     pub fn model(&self) -> &dyn Model {
         &*self.model
     }
 
-    /// Runs `f` on the model inside this session's thread pool.
+    /// Runs `f` on the model inside this session's thread pool, with the memory budget in force:
+    /// the user's, or else the memory available now plus what the model already holds.
     pub fn run<R: Send>(&mut self, f: impl FnOnce(&mut dyn Model) -> R + Send) -> R {
+        let budget = self.budget.or_else(|| {
+            let held = self.model.memory_estimate_held();
+            available_memory().map(|a| a.saturating_add(held))
+        });
+        self.model.set_memory_budget(budget);
         let model = &mut *self.model;
         self.pool.install(|| f(model))
+    }
+
+    pub fn set_budget(&mut self, bytes: Option<u64>) {
+        self.budget = bytes;
+    }
+
+    pub fn budget(&self) -> Option<u64> {
+        self.budget
     }
 
     pub fn set_threads(&mut self, threads: usize) -> Result<()> {

@@ -1,0 +1,126 @@
+//! Memory a model and a pass need, from the plan alone, before anything is allocated: the
+//! buffers the passes in `passes.rs` create, summed the way they are alive at the same time.
+//! Backend-private workspace (the CPU's im2col columns, at most a few MiB) is not counted.
+
+use crate::config::DenseNetConfig;
+use crate::error::{Error, Result};
+use crate::geometry::Geometry;
+use crate::layers::context::MemoryMode;
+use crate::plan::Plan;
+use serde::Serialize;
+
+/// Bytes, by what holds them. Activations are the peak of one pass at the given input shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryEstimate {
+    /// Parameters and BN running statistics.
+    pub parameters: u64,
+    /// Gradients (allocated by the first training step).
+    pub gradients: u64,
+    /// Momentum buffers of SGD.
+    pub optimizer: u64,
+    /// Peak activation memory of one `predict` (no tape).
+    pub inference: u64,
+    /// Peak activation memory of one training step, efficient mode.
+    pub training_efficient: u64,
+    /// Peak activation memory of one training step, naive mode.
+    pub training_naive: u64,
+}
+
+impl MemoryEstimate {
+    /// Everything a training step in `mode` needs at its peak, the model included.
+    pub fn training_total(&self, mode: MemoryMode) -> u64 {
+        let act = match mode {
+            MemoryMode::Efficient => self.training_efficient,
+            MemoryMode::Naive => self.training_naive,
+        };
+        self.parameters.saturating_add(self.gradients).saturating_add(self.optimizer).saturating_add(act)
+    }
+
+    /// Everything a `predict` needs at its peak, the parameters included.
+    pub fn inference_total(&self) -> u64 {
+        self.parameters.saturating_add(self.inference)
+    }
+}
+
+/// The estimate for `config` on an NCHW input `shape` with elements of `elem_bytes` bytes.
+pub fn estimate(config: &DenseNetConfig, shape: &[usize], elem_bytes: usize) -> Result<MemoryEstimate> {
+    config.validate()?;
+    let geo = Geometry::new(config, shape)?;
+    let plan = Plan::new(config);
+    Ok(estimate_for(&plan, &geo, elem_bytes))
+}
+
+pub(crate) fn estimate_for(plan: &Plan, geo: &Geometry, elem_bytes: usize) -> MemoryEstimate {
+    let e = elem_bytes as u128;
+    let bytes = |elements: u128| -> u64 { u64::try_from(elements.saturating_mul(e)).unwrap_or(u64::MAX) };
+    let n = geo.n as u128;
+    let input = n * plan.stem.conv0.cin as u128 * (geo.h * geo.w) as u128;
+    let plane = |b: usize| geo.plane(b) as u128;
+    let buffer = |b: usize| plan.blocks[b].width() as u128 * plane(b);
+    let blocks = plan.blocks.len();
+
+    // The ImageNet stem's conv output and BN-ReLU output (and the pool's argmax, u32, in training).
+    let stem_conv = match plan.stem.norm0 {
+        Some(_) => plan.stem.conv0.cout as u128 * n * (geo.stem_conv.0 * geo.stem_conv.1) as u128,
+        None => 0,
+    };
+    let argmax_elems = if plan.stem.norm0.is_some() { (plan.blocks[0].c0 as u128 * plane(0) * 4).div_ceil(e.max(1)) } else { 0 };
+
+    // Scratch shared by every layer: z (BN-ReLU of the widest input), b and z2 (bottleneck),
+    // d (a layer's output gradient), t (a transition's conv output).
+    let mut z = plan.head.features as u128 * plane(blocks - 1);
+    let (mut bz, mut d, mut t) = (0u128, 0u128, 0u128);
+    let mut naive_layers = 0u128;
+    for (bi, block) in plan.blocks.iter().enumerate() {
+        for l in &block.layers {
+            let p = plane(bi);
+            z = z.max(l.cin as u128 * p);
+            let bw = if l.bottleneck.is_some() { l.conv1.cout as u128 } else { 0 };
+            bz = bz.max(bw * p);
+            d = d.max(l.out_conv().cout as u128 * p);
+            // Naive: the concatenated input copy, its BN-ReLU, the bottleneck output and its BN-ReLU.
+            naive_layers += (2 * l.cin as u128 + 2 * bw) * p;
+        }
+        if let Some(tr) = plan.transitions.get(bi) {
+            z = z.max(tr.conv.cin as u128 * plane(bi));
+            t = t.max(tr.conv.cout as u128 * plane(bi));
+        }
+    }
+    let scratch = z + 2 * bz + d + t;
+    let head = (plan.head.features as u128 + plan.head.classes as u128) * n * 2;
+
+    // Inference: the stem's intermediates, then at most two block buffers at once.
+    let pair = (0..blocks).map(|b| buffer(b) + if b + 1 < blocks { buffer(b + 1) } else { 0 }).max().unwrap_or(0);
+    let inference = input + (2 * stem_conv + buffer(0)).max(pair) + scratch + head;
+
+    // Training: every block buffer kept, the stem's tape, one gradient buffer per block (two at
+    // a transition), scratch, the head.
+    let kept: u128 = (0..blocks).map(buffer).sum();
+    let grads_pair = (0..blocks).map(|b| buffer(b) + if b > 0 { buffer(b - 1) } else { 0 }).max().unwrap_or(0);
+    let stem_tape = 2 * stem_conv + argmax_elems;
+    let efficient = input + kept + stem_tape + grads_pair + scratch + head;
+    // Naive adds the stored per-layer intermediates and the transient gradients of one layer.
+    let naive = efficient + naive_layers + z + bz;
+
+    let params: u128 = plan.specs.iter().map(|s| s.numel() as u128).sum();
+    let trainable = plan.parameter_count() as u128;
+    MemoryEstimate {
+        parameters: bytes(params),
+        gradients: bytes(params),
+        optimizer: bytes(trainable),
+        inference: bytes(inference),
+        training_efficient: bytes(efficient),
+        training_naive: bytes(naive),
+    }
+}
+
+/// An error naming what needs `needed` bytes against a `budget`.
+pub(crate) fn over_budget(what: &str, needed: u64, budget: u64) -> Error {
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    Error::Memory(format!(
+        "{what} needs about {needed} bytes ({:.1} MiB), over the memory budget of {budget} bytes ({:.1} MiB); use a smaller batch or input, the efficient memory mode, or raise the budget",
+        mib(needed),
+        mib(budget)
+    ))
+}
