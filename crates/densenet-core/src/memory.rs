@@ -67,32 +67,24 @@ pub(crate) fn estimate_for(plan: &Plan, geo: &Geometry, elem_bytes: usize) -> Me
     };
     let argmax_elems = if plan.stem.norm0.is_some() { (plan.blocks[0].c0 as u128 * plane(0) * 4).div_ceil(e.max(1)) } else { 0 };
 
-    // Scratch shared by every layer: z (BN-ReLU of the widest input), b and z2 (bottleneck),
-    // d (a layer's output gradient), t (a transition's conv output).
-    let mut z = plan.head.features as u128 * plane(blocks - 1);
-    let (mut bz, mut d, mut t) = (0u128, 0u128, 0u128);
+    let ScratchSizes { z, bz, d, t } = scratch_sizes(plan, geo);
+    let (z, bz, d, t) = (z as u128, bz as u128, d as u128, t as u128);
+    let scratch = z + 2 * bz + d + t;
+    // Naive: per layer the concatenated input copy, its BN-ReLU, the bottleneck output and its BN-ReLU.
     let mut naive_layers = 0u128;
     for (bi, block) in plan.blocks.iter().enumerate() {
         for l in &block.layers {
-            let p = plane(bi);
-            z = z.max(l.cin as u128 * p);
             let bw = if l.bottleneck.is_some() { l.conv1.cout as u128 } else { 0 };
-            bz = bz.max(bw * p);
-            d = d.max(l.out_conv().cout as u128 * p);
-            // Naive: the concatenated input copy, its BN-ReLU, the bottleneck output and its BN-ReLU.
-            naive_layers += (2 * l.cin as u128 + 2 * bw) * p;
-        }
-        if let Some(tr) = plan.transitions.get(bi) {
-            z = z.max(tr.conv.cin as u128 * plane(bi));
-            t = t.max(tr.conv.cout as u128 * plane(bi));
+            naive_layers += (2 * l.cin as u128 + 2 * bw) * plane(bi);
         }
     }
-    let scratch = z + 2 * bz + d + t;
     let head = (plan.head.features as u128 + plan.head.classes as u128) * n * 2;
 
-    // Inference: the stem's intermediates, then at most two block buffers at once.
+    // Inference: first the input, the stem's intermediates and the first block buffer; the
+    // input and the stem's buffers are freed before the blocks allocate their scratch, and then
+    // at most two block buffers are alive at once.
     let pair = (0..blocks).map(|b| buffer(b) + if b + 1 < blocks { buffer(b + 1) } else { 0 }).max().unwrap_or(0);
-    let inference = input + (2 * stem_conv + buffer(0)).max(pair) + scratch + head;
+    let inference = (input + 2 * stem_conv + buffer(0)).max(pair + scratch) + head;
 
     // Training: every block buffer kept, the stem's tape, one gradient buffer per block (two at
     // a transition), scratch, the head.
@@ -113,6 +105,36 @@ pub(crate) fn estimate_for(plan: &Plan, geo: &Geometry, elem_bytes: usize) -> Me
         training_efficient: bytes(efficient),
         training_naive: bytes(naive),
     }
+}
+
+/// Elements of the scratch buffers every layer of a pass shares: z (BN-ReLU of the widest
+/// input), b and z2 (bottleneck, `bz` each), d (a layer's output gradient), t (a transition's
+/// conv output). A pass allocates them once, at these sizes.
+pub(crate) struct ScratchSizes {
+    pub z: usize,
+    pub bz: usize,
+    pub d: usize,
+    pub t: usize,
+}
+
+pub(crate) fn scratch_sizes(plan: &Plan, geo: &Geometry) -> ScratchSizes {
+    let last = plan.blocks.len() - 1;
+    let mut s = ScratchSizes { z: plan.head.features * geo.plane(last), bz: 0, d: 0, t: 0 };
+    for (bi, block) in plan.blocks.iter().enumerate() {
+        let p = geo.plane(bi);
+        for l in &block.layers {
+            s.z = s.z.max(l.cin * p);
+            if l.bottleneck.is_some() {
+                s.bz = s.bz.max(l.conv1.cout * p);
+            }
+            s.d = s.d.max(l.out_conv().cout * p);
+        }
+        if let Some(tr) = plan.transitions.get(bi) {
+            s.z = s.z.max(tr.conv.cin * p);
+            s.t = s.t.max(tr.conv.cout * p);
+        }
+    }
+    s
 }
 
 /// An error naming what needs `needed` bytes against a `budget`.

@@ -6,7 +6,7 @@ use crate::config::DenseNetConfig;
 use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::geometry::Geometry;
-use crate::layers::context::{Ctx, MemoryMode, PendingUpdate, Scratch};
+use crate::layers::context::{Ctx, MemoryMode, PendingUpdate, Scratch, Slot};
 use crate::memory::{self, MemoryEstimate};
 use crate::optim::SgdConfig;
 use crate::params::Params;
@@ -207,9 +207,21 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         let geo = self.check_input(input.len(), shape)?;
         self.check_budget(&geo, false)?;
         let x = self.backend.upload(&to_cnhw::<I, T>(input, &geo, self.config.in_channels))?;
-        let mut cx = self.context(false, 0, None);
+        let mut cx = self.context(false, 0, None, &geo)?;
         let logits = passes::infer(&self.plan, x, &geo, &mut cx)?;
+        self.check_logits(&logits)?;
         Ok(self.backend.download(B::src(&logits)))
+    }
+
+    /// Non-finite logits (an input or weights that overflow) are an error, never a silent NaN.
+    fn check_logits(&self, logits: &B::Buf) -> Result<()> {
+        match self.backend.first_non_finite(B::src(logits)) {
+            None => Ok(()),
+            Some((i, v)) => {
+                let k = self.config.num_classes;
+                Err(Error::NonFinite(format!("the logit of sample {} for class {} is {v}: the input or the weights overflow in {}", i / k, i % k, T::NAME)))
+            }
+        }
     }
 
     /// Eval-mode loss, correct count and logits.
@@ -218,8 +230,9 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         let geo = self.check_input(input.len(), shape)?;
         self.check_budget(&geo, false)?;
         let x = self.backend.upload(&to_cnhw::<I, T>(input, &geo, self.config.in_channels))?;
-        let mut cx = self.context(false, 0, None);
+        let mut cx = self.context(false, 0, None, &geo)?;
         let logits = passes::infer(&self.plan, x, &geo, &mut cx)?;
+        self.check_logits(&logits)?;
         let l = self.backend.softmax_cross_entropy(B::src(&logits), &labels, self.config.num_classes)?;
         Ok(StepOutput { loss: l.loss, correct: l.correct, logits: self.backend.download(B::src(&logits)).iter().map(|v| v.to_f64()).collect() })
     }
@@ -248,7 +261,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         }
         let dropout_seed = splitmix64(self.seed ^ splitmix64(self.step.wrapping_add(0x5eed)));
         let result = (|| {
-            let mut cx = self.context(true, dropout_seed, Some(&mut grads));
+            let mut cx = self.context(true, dropout_seed, Some(&mut grads), &geo)?;
             let tape = passes::forward_train(&self.plan, x, &geo, self.mode, &mut cx)?;
             let l = self.backend.softmax_cross_entropy(B::src(&tape.head.logits), &labels, self.config.num_classes)?;
             let logits: Vec<f64> = self.backend.download(B::src(&tape.head.logits)).iter().map(|v| v.to_f64()).collect();
@@ -307,8 +320,12 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         Ok(())
     }
 
-    fn context<'a>(&'a self, train: bool, dropout_seed: u64, grads: Option<&'a mut [B::Buf]>) -> Ctx<'a, T, B> {
-        Ctx {
+    /// The context of one pass; its scratch buffers are sized from the plan (each allocated once,
+    /// on first use, at the largest size the pass needs).
+    fn context<'a>(&'a self, train: bool, dropout_seed: u64, grads: Option<&'a mut [B::Buf]>, geo: &Geometry) -> Result<Ctx<'a, T, B>> {
+        let sizes = memory::scratch_sizes(&self.plan, geo);
+        let scratch = Scratch { z: Slot::planned(sizes.z), b: Slot::planned(sizes.bz), z2: Slot::planned(sizes.bz), d: Slot::planned(sizes.d), t: Slot::planned(sizes.t) };
+        Ok(Ctx {
             be: &self.backend,
             params: &self.params,
             grads,
@@ -316,9 +333,9 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             drop_rate: self.plan.drop_rate,
             dropout_seed,
             masks: if train { self.mask_overrides.as_ref() } else { None },
-            scratch: Scratch::default(),
+            scratch,
             bn_updates: Vec::new(),
-        }
+        })
     }
 
     fn check_input(&self, len: usize, shape: &[usize]) -> Result<Geometry> {

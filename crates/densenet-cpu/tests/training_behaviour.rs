@@ -295,3 +295,18 @@ fn memory_budget_refuses_a_batch_that_does_not_fit() {
     let big = densenet_core::memory::estimate(&DenseNetConfig::preset("densenet264").unwrap(), &[1 << 20, 3, 4096, 4096], 4).unwrap();
     assert!(big.training_naive > big.training_efficient && big.training_efficient > 1 << 50);
 }
+
+/// An input that overflows gives a NonFinite error naming the sample, not NaN logits.
+#[test]
+fn overflowing_logits_are_an_error() {
+    let m = new_model::<f32>(tiny(0.0), 1);
+    let (mut x, shape, y) = batch(1, 4, 16, 10);
+    let per_sample = x.len() / 4;
+    for v in &mut x[2 * per_sample..3 * per_sample] {
+        *v = 3e38;
+    }
+    let e = m.predict(&x, &shape).unwrap_err();
+    assert_eq!(e.code(), "ERR_NONFINITE");
+    assert!(e.message().contains("sample 2"), "{e}");
+    assert_eq!(m.eval_step(&x, &shape, &y).unwrap_err().code(), "ERR_NONFINITE");
+}

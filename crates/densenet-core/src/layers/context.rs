@@ -15,24 +15,48 @@ pub enum MemoryMode {
     Naive,
 }
 
-/// Scratch buffers shared by every layer of a pass, grown to the widest use.
-pub struct Scratch<Buf> {
-    /// BN-ReLU output of a layer's concatenated input (and its gradient in backward).
-    pub z: Option<Buf>,
-    /// Bottleneck conv output.
-    pub b: Option<Buf>,
-    /// BN2-ReLU2 output (and its gradient in backward).
-    pub z2: Option<Buf>,
-    /// Dropout-masked output gradient.
-    pub d: Option<Buf>,
-    /// Transition conv output before pooling (and its gradient).
-    pub t: Option<Buf>,
+/// One scratch buffer of a pass: allocated on first use at the largest size the pass will need
+/// (`planned`, from the plan), so that no layer grows it again, and not before it is needed (the
+/// stem's own intermediates are gone by then).
+pub struct Slot<Buf> {
+    buf: Option<Buf>,
+    planned: usize,
 }
 
-impl<Buf> Default for Scratch<Buf> {
-    fn default() -> Self {
-        Scratch { z: None, b: None, z2: None, d: None, t: None }
+impl<Buf> Slot<Buf> {
+    pub fn planned(planned: usize) -> Self {
+        Slot { buf: None, planned }
     }
+
+    /// The buffer, at least `len` elements long.
+    pub fn take<T: Float, B: Backend<T, Buf = Buf>>(&mut self, be: &B, len: usize) -> Result<Buf> {
+        match self.buf.take() {
+            Some(buf) if B::len(&buf) >= len => Ok(buf),
+            other => {
+                drop(other);
+                be.alloc(len.max(self.planned))
+            }
+        }
+    }
+
+    /// Gives the buffer back for the next layer.
+    pub fn put(&mut self, buf: Buf) {
+        self.buf = Some(buf);
+    }
+}
+
+/// Scratch buffers shared by every layer of a pass.
+pub struct Scratch<Buf> {
+    /// BN-ReLU output of a layer's concatenated input (and its gradient in backward).
+    pub z: Slot<Buf>,
+    /// Bottleneck conv output.
+    pub b: Slot<Buf>,
+    /// BN2-ReLU2 output (and its gradient in backward).
+    pub z2: Slot<Buf>,
+    /// Dropout-masked output gradient.
+    pub d: Slot<Buf>,
+    /// Transition conv output before pooling (and its gradient).
+    pub t: Slot<Buf>,
 }
 
 /// A running-statistics update waiting for the step to commit: (BN, batch mean, unbiased variance).
@@ -87,17 +111,6 @@ pub fn head<T: Float, B: Backend<T>>(buf: &B::Buf, len: usize) -> B::Src<'_> {
 /// The first `len` elements of a buffer, writable.
 pub fn head_mut<T: Float, B: Backend<T>>(buf: &mut B::Buf, len: usize) -> B::Dst<'_> {
     B::slice_mut(B::dst(buf), 0..len)
-}
-
-/// Takes a scratch buffer out of its slot, grown to at least `len` elements.
-pub fn take<T: Float, B: Backend<T>>(be: &B, slot: &mut Option<B::Buf>, len: usize) -> Result<B::Buf> {
-    match slot.take() {
-        Some(buf) if B::len(&buf) >= len => Ok(buf),
-        other => {
-            drop(other);
-            be.alloc(len)
-        }
-    }
 }
 
 /// A new buffer with the same contents.

@@ -8,7 +8,7 @@
 //! Backward recomputes z, b and z2 into shared scratch from x and the saved statistics, and
 //! accumulates d(x) straight into the prefix of the block's shared gradient buffer.
 
-use super::context::{bn_args, head, head_mut, take, two_mut, Ctx};
+use super::context::{bn_args, head, head_mut, two_mut, Ctx};
 use crate::backend::{Backend, BatchStats, GradOut, MaskSource};
 use crate::error::Result;
 use crate::float::Float;
@@ -38,26 +38,26 @@ pub fn forward<T: Float, B: Backend<T>>(l: &LayerPlan, buf: &mut B::Buf, n: usiz
     let x = B::as_src(&xd);
 
     let s1 = cx.stats(&l.norm1, x, p)?;
-    let mut z = take(be, &mut cx.scratch.z, l.cin * p)?;
+    let mut z = cx.scratch.z.take(be, l.cin * p)?;
     be.bn_forward(x, l.cin, p, &bn_args::<T, B>(params, &l.norm1, &s1, true), head_mut::<T, B>(&mut z, l.cin * p));
     let z_in = head::<T, B>(&z, l.cin * p);
     let mut s2 = None;
     match &l.bottleneck {
         Some((norm2, conv2)) => {
             let bw = l.conv1.cout;
-            let mut b = take(be, &mut cx.scratch.b, bw * p)?;
-            let mut z2 = take(be, &mut cx.scratch.z2, bw * p)?;
+            let mut b = cx.scratch.b.take(be, bw * p)?;
+            let mut z2 = cx.scratch.z2.take(be, bw * p)?;
             be.conv_forward(z_in, B::src(&params[l.conv1.weight]), &ConvGeom::of(&l.conv1, n, h, w), head_mut::<T, B>(&mut b, bw * p), false);
             let st = cx.stats(norm2, head::<T, B>(&b, bw * p), p)?;
             be.bn_forward(head::<T, B>(&b, bw * p), bw, p, &bn_args::<T, B>(params, norm2, &st, true), head_mut::<T, B>(&mut z2, bw * p));
             be.conv_forward(head::<T, B>(&z2, bw * p), B::src(&params[conv2.weight]), &ConvGeom::of(conv2, n, h, w), B::reborrow(&mut out), false);
             s2 = Some(st);
-            cx.scratch.b = Some(b);
-            cx.scratch.z2 = Some(z2);
+            cx.scratch.b.put(b);
+            cx.scratch.z2.put(z2);
         }
         None => be.conv_forward(z_in, B::src(&params[l.conv1.weight]), &ConvGeom::of(&l.conv1, n, h, w), B::reborrow(&mut out), false),
     }
-    cx.scratch.z = Some(z);
+    cx.scratch.z.put(z);
     if cx.train && cx.drop_rate > 0.0 {
         be.dropout(out, cx.drop_rate, mask_source(cx, l));
     }
@@ -72,7 +72,7 @@ pub fn backward<T: Float, B: Backend<T>>(l: &LayerPlan, tape: Tape<B::Buf>, buf:
     let (be, params) = (cx.be, cx.params);
     let (cin, k) = (l.cin, l.out_conv().cout);
     let (gx, gout) = B::split_mut(B::slice_mut(B::dst(grad), 0..(cin + k) * p), cin * p);
-    let mut d = take(be, &mut cx.scratch.d, k * p)?;
+    let mut d = cx.scratch.d.take(be, k * p)?;
     be.copy(B::as_src(&gout), head_mut::<T, B>(&mut d, k * p));
     if cx.drop_rate > 0.0 {
         be.dropout(head_mut::<T, B>(&mut d, k * p), cx.drop_rate, mask_source(cx, l));
@@ -80,7 +80,7 @@ pub fn backward<T: Float, B: Backend<T>>(l: &LayerPlan, tape: Tape<B::Buf>, buf:
     let dout = head::<T, B>(&d, k * p);
     let x = head::<T, B>(buf, cin * p);
     let args1 = bn_args::<T, B>(params, &l.norm1, &tape.s1, true);
-    let mut z = take(be, &mut cx.scratch.z, cin * p)?;
+    let mut z = cx.scratch.z.take(be, cin * p)?;
     be.bn_forward(x, cin, p, &args1, head_mut::<T, B>(&mut z, cin * p));
     let g1 = ConvGeom::of(&l.conv1, n, h, w);
     // d(input of the layer's first conv) lands in `z` (z itself is no longer needed then).
@@ -89,8 +89,8 @@ pub fn backward<T: Float, B: Backend<T>>(l: &LayerPlan, tape: Tape<B::Buf>, buf:
             let bw = l.conv1.cout;
             let g2 = ConvGeom::of(conv2, n, h, w);
             let args2 = bn_args::<T, B>(params, norm2, s2, true);
-            let mut b = take(be, &mut cx.scratch.b, bw * p)?;
-            let mut z2 = take(be, &mut cx.scratch.z2, bw * p)?;
+            let mut b = cx.scratch.b.take(be, bw * p)?;
+            let mut z2 = cx.scratch.z2.take(be, bw * p)?;
             be.conv_forward(head::<T, B>(&z, cin * p), B::src(&params[l.conv1.weight]), &g1, head_mut::<T, B>(&mut b, bw * p), false);
             be.bn_forward(head::<T, B>(&b, bw * p), bw, p, &args2, head_mut::<T, B>(&mut z2, bw * p));
             let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
@@ -100,8 +100,8 @@ pub fn backward<T: Float, B: Backend<T>>(l: &LayerPlan, tape: Tape<B::Buf>, buf:
             be.bn_backward(head::<T, B>(&b, bw * p), head_mut::<T, B>(&mut z2, bw * p), bw, p, &args2, B::dst(dg), B::dst(db), GradOut::InPlace);
             be.conv_backward_weight(head::<T, B>(&z, cin * p), head::<T, B>(&z2, bw * p), &g1, B::dst(&mut grads[l.conv1.weight]));
             be.conv_backward_input(head::<T, B>(&z2, bw * p), B::src(&params[l.conv1.weight]), &g1, head_mut::<T, B>(&mut z, cin * p), false);
-            cx.scratch.b = Some(b);
-            cx.scratch.z2 = Some(z2);
+            cx.scratch.b.put(b);
+            cx.scratch.z2.put(z2);
         }
         _ => {
             let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
@@ -112,7 +112,7 @@ pub fn backward<T: Float, B: Backend<T>>(l: &LayerPlan, tape: Tape<B::Buf>, buf:
     let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
     let (dg, db) = two_mut(grads, l.norm1.weight, l.norm1.bias);
     be.bn_backward(x, head_mut::<T, B>(&mut z, cin * p), cin, p, &args1, B::dst(dg), B::dst(db), GradOut::Accumulate(gx));
-    cx.scratch.z = Some(z);
-    cx.scratch.d = Some(d);
+    cx.scratch.z.put(z);
+    cx.scratch.d.put(d);
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The head: BN → ReLU → global average pool → linear.
 
-use super::context::{bn_args, head, head_mut, take, two_mut, Ctx};
+use super::context::{bn_args, head, head_mut, two_mut, Ctx};
 use crate::backend::{Backend, BatchStats, GradOut};
 use crate::error::Result;
 use crate::float::Float;
@@ -20,11 +20,11 @@ pub fn forward<T: Float, B: Backend<T>>(hd: &HeadPlan, x: B::Src<'_>, n: usize, 
     let (be, params) = (cx.be, cx.params);
     let c = hd.features;
     let stats = cx.stats(&hd.norm, x, p)?;
-    let mut z = take(be, &mut cx.scratch.z, c * p)?;
+    let mut z = cx.scratch.z.take(be, c * p)?;
     be.bn_forward(x, c, p, &bn_args::<T, B>(params, &hd.norm, &stats, true), head_mut::<T, B>(&mut z, c * p));
     let mut pooled = be.alloc(c * n)?;
     be.global_avg_forward(head::<T, B>(&z, c * p), c * n, hw, B::dst(&mut pooled));
-    cx.scratch.z = Some(z);
+    cx.scratch.z.put(z);
     let mut logits = be.alloc(n * hd.classes)?;
     be.linear_forward(B::src(&pooled), B::src(&params[hd.weight]), B::src(&params[hd.bias]), n, c, hd.classes, B::dst(&mut logits));
     Ok(HeadOut { stats, pooled, logits })
@@ -46,13 +46,13 @@ pub fn backward<T: Float, B: Backend<T>>(
     let (be, params) = (cx.be, cx.params);
     let c = hd.features;
     let mut dpooled = be.alloc(c * n)?;
-    let mut dz = take(be, &mut cx.scratch.z, c * p)?;
+    let mut dz = cx.scratch.z.take(be, c * p)?;
     let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
     let (dw, db) = two_mut(grads, hd.weight, hd.bias);
     be.linear_backward(B::src(&out.pooled), B::src(&params[hd.weight]), dlogits, n, c, hd.classes, B::dst(dw), B::dst(db), B::dst(&mut dpooled));
     be.global_avg_backward(B::src(&dpooled), c * n, hw, head_mut::<T, B>(&mut dz, c * p));
     let (dg, dbeta) = two_mut(grads, hd.norm.weight, hd.norm.bias);
     be.bn_backward(x, head_mut::<T, B>(&mut dz, c * p), c, p, &bn_args::<T, B>(params, &hd.norm, &out.stats, true), B::dst(dg), B::dst(dbeta), GradOut::Accumulate(gx));
-    cx.scratch.z = Some(dz);
+    cx.scratch.z.put(dz);
     Ok(())
 }

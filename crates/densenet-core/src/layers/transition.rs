@@ -1,7 +1,7 @@
 //! Transition between blocks: BN-ReLU → 1×1 conv (⌊θ·m⌋ channels) → 2×2 average pool.
 //! Its input is a whole block buffer; its output is written into the prefix of the next one.
 
-use super::context::{bn_args, head, head_mut, take, two_mut, Ctx};
+use super::context::{bn_args, head, head_mut, two_mut, Ctx};
 use crate::backend::{Backend, BatchStats, GradOut};
 use crate::error::Result;
 use crate::float::Float;
@@ -14,13 +14,13 @@ pub fn forward<T: Float, B: Backend<T>>(t: &TransitionPlan, x: B::Src<'_>, next:
     let (be, params) = (cx.be, cx.params);
     let (cin, cout) = (t.conv.cin, t.conv.cout);
     let s = cx.stats(&t.norm, x, p)?;
-    let mut z = take(be, &mut cx.scratch.z, cin * p)?;
-    let mut out = take(be, &mut cx.scratch.t, cout * p)?;
+    let mut z = cx.scratch.z.take(be, cin * p)?;
+    let mut out = cx.scratch.t.take(be, cout * p)?;
     be.bn_forward(x, cin, p, &bn_args::<T, B>(params, &t.norm, &s, true), head_mut::<T, B>(&mut z, cin * p));
     be.conv_forward(head::<T, B>(&z, cin * p), B::src(&params[t.conv.weight]), &ConvGeom::of(&t.conv, n, h, w), head_mut::<T, B>(&mut out, cout * p), false);
     be.avg_pool2_forward(head::<T, B>(&out, cout * p), cout * n, h, w, next);
-    cx.scratch.z = Some(z);
-    cx.scratch.t = Some(out);
+    cx.scratch.z.put(z);
+    cx.scratch.t.put(out);
     Ok(s)
 }
 
@@ -41,8 +41,8 @@ pub fn backward<T: Float, B: Backend<T>>(
     let (be, params) = (cx.be, cx.params);
     let (cin, cout) = (t.conv.cin, t.conv.cout);
     let g = ConvGeom::of(&t.conv, n, h, w);
-    let mut dout = take(be, &mut cx.scratch.t, cout * p)?;
-    let mut z = take(be, &mut cx.scratch.z, cin * p)?;
+    let mut dout = cx.scratch.t.take(be, cout * p)?;
+    let mut z = cx.scratch.z.take(be, cin * p)?;
     be.avg_pool2_backward(dnext, cout * n, h, w, head_mut::<T, B>(&mut dout, cout * p));
     let args = bn_args::<T, B>(params, &t.norm, s, true);
     be.bn_forward(x, cin, p, &args, head_mut::<T, B>(&mut z, cin * p));
@@ -51,7 +51,7 @@ pub fn backward<T: Float, B: Backend<T>>(
     be.conv_backward_input(head::<T, B>(&dout, cout * p), B::src(&params[t.conv.weight]), &g, head_mut::<T, B>(&mut z, cin * p), false);
     let (dg, db) = two_mut(grads, t.norm.weight, t.norm.bias);
     be.bn_backward(x, head_mut::<T, B>(&mut z, cin * p), cin, p, &args, B::dst(dg), B::dst(db), GradOut::Accumulate(gx));
-    cx.scratch.z = Some(z);
-    cx.scratch.t = Some(dout);
+    cx.scratch.z.put(z);
+    cx.scratch.t.put(dout);
     Ok(())
 }
