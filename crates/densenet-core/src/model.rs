@@ -379,6 +379,10 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
     /// Loads weights (any float dtype; `norm_final` accepted for `norm5`); all or nothing.
     /// `source` names the bytes in errors (a path, a URL).
     pub fn load_weights(&mut self, bytes: &[u8], source: &str) -> Result<()> {
+        let meta = crate::params::decode_safetensors_metadata(bytes, source)?;
+        if meta.contains_key("densenet.optimizer") && meta.contains_key("densenet.step") {
+            return Err(Error::Weights(format!("{source} is a training checkpoint, not a weights file: restore it with loadCheckpoint (it holds the optimizer state too)")));
+        }
         let (params, _, _) = Params::<T>::from_safetensors(&self.plan, bytes, source, None)?;
         self.set_params_host(&params.tensors)
     }
@@ -407,7 +411,8 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         let p = source;
         let (params, extra, meta) = Params::<T>::from_safetensors(&self.plan, bytes, p, Some("optimizer."))?;
         let get = |k: &str| meta.get(k).ok_or_else(|| Error::Weights(format!("{p}: not a checkpoint (metadata '{k}' missing)")));
-        let config = DenseNetConfig::from_json(get("densenet.config")?)?;
+        let config =
+            DenseNetConfig::from_json(get("densenet.config")?).map_err(|e| Error::Weights(format!("{p}: metadata 'densenet.config' is not a valid config: {}", e.message())))?;
         if config != self.config {
             return Err(Error::Weights(format!("{p}: checkpoint was saved for config {} but the model has {}", config.to_json(), self.config.to_json())));
         }

@@ -310,3 +310,23 @@ fn overflowing_logits_are_an_error() {
     assert!(e.message().contains("sample 2"), "{e}");
     assert_eq!(m.eval_step(&x, &shape, &y).unwrap_err().code(), "ERR_NONFINITE");
 }
+
+/// A checkpoint given where weights are expected says so and names the right call; a checkpoint
+/// with a broken config names the file and the metadata field. Nothing changes on either.
+#[test]
+fn checkpoints_and_weights_are_told_apart() {
+    let mut m = new_model::<f32>(tiny(0.0), 1);
+    let (x, shape, y) = batch(1, 4, 16, 10);
+    m.train_step(&x, &shape, &y).unwrap();
+    let ckpt = m.checkpoint_bytes("{}").unwrap();
+    let before = m.params_host();
+    let e = m.load_weights(&ckpt, "run/checkpoint.safetensors").unwrap_err();
+    assert!(e.message().contains("run/checkpoint.safetensors is a training checkpoint") && e.message().contains("loadCheckpoint"), "{e}");
+    // The same checkpoint with its config metadata damaged.
+    let mut broken = ckpt.clone();
+    let at = broken.windows(10).position(|w| w == b"growthRate").expect("the config is in the header");
+    broken[at + 9] = b'x';
+    let e = m.load_checkpoint(&broken, "bad.safetensors").unwrap_err();
+    assert!(e.message().starts_with("bad.safetensors: metadata 'densenet.config'"), "{e}");
+    assert!(m.params_host() == before);
+}
