@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 
 import { createConfig, type ModelConfig } from './config.js';
 import { DenseNetError, InvalidArgumentError, IoError, WeightsError } from './errors.js';
@@ -138,8 +138,15 @@ export function checkPreprocessing(
 export function readSafetensorsMetadata(path: string): Record<string, string> {
   let fd: number;
   try {
+    // A directory, FIFO or device is refused before it is opened (opening a FIFO would block).
+    const st = statSync(path);
+    if (!st.isFile()) {
+      const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device or other special file';
+      throw new IoError(`cannot read weights file ${path}: it is ${kind}, not a regular file`);
+    }
     fd = openSync(path, 'r');
   } catch (err) {
+    if (err instanceof IoError) throw err;
     throw new IoError(`cannot read weights file ${path}: ${(err as Error).message}`, { cause: err });
   }
   try {
