@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Packs the per-platform npm package of the native addon (the napi-rs pattern):
-// copies native/densenet.<triple>.node (built by `npm run build:native`) and LICENSE into
-// npm/<triple>/ and runs `npm pack` there.
+// Packs the per-platform npm package of the native addon (the pattern of napi-rs and sharp: one
+// scoped package per platform, @densenet-sdk/<triple>, an optional dependency of densenet-sdk
+// that npm installs only where its os/cpu/libc match): copies native/densenet.<triple>.node (built
+// by `npm run build:native`) and LICENSE into npm/<triple>/ and runs `npm pack` there.
+// (`npm run pack:tarballs`, scripts/pack.mjs, packs it together with the main package.)
 //
 //   npm run pack:platform                          -> npm/linux-x64-gnu/densenet-sdk-linux-x64-gnu-<v>.tgz
 //   npm run pack:platform -- --pack-destination D  -> the tarball goes to D
@@ -20,6 +22,18 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** The platform triples that have a package directory under npm/. */
 export const TRIPLES = ['linux-x64-gnu'];
 
+/** The npm scope of the platform packages. */
+export const PLATFORM_SCOPE = '@densenet-sdk';
+
+/**
+ * The name of a platform package: `@densenet-sdk/<triple>` or `@densenet-sdk/<triple>-cuda`.
+ * @param {string} triple
+ * @param {boolean} [cuda]
+ */
+export function platformPackageName(triple, cuda = false) {
+  return `${PLATFORM_SCOPE}/${triple}${cuda ? '-cuda' : ''}`;
+}
+
 function readJson(path) {
   return JSON.parse(readFileSync(path, 'utf8'));
 }
@@ -37,7 +51,11 @@ export function packPlatform(options = {}) {
   const main = readJson(join(root, 'package.json'));
   const plat = readJson(join(pkgDir, 'package.json'));
 
-  if (plat.name !== `densenet-sdk-${suffix}`) throw new Error(`${pkgDir}/package.json: name must be densenet-sdk-${suffix}, is ${plat.name}`);
+  const expected = platformPackageName(triple, !!options.cuda);
+  if (plat.name !== expected) throw new Error(`${pkgDir}/package.json: name must be ${expected}, is ${plat.name}`);
+  for (const key of ['scripts', 'dependencies', 'devDependencies']) {
+    if (plat[key] !== undefined) throw new Error(`${pkgDir}/package.json: a platform package has no ${key}`);
+  }
   if (plat.version !== main.version) {
     throw new Error(`${plat.name} has version ${plat.version} but densenet-sdk has ${main.version}; keep them equal`);
   }
