@@ -147,6 +147,7 @@ export {
 
 // ---- Training ----
 export {
+  TrainAbortError,
   train,
   trainPaths,
   trainingPreprocessing,
