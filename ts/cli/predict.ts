@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, IoError } from '../errors.js';
 import { DenseNet } from '../model.js';
 import type { PredictJsonEntry } from '../cli-types.js';
-import { roundSig, roundTo } from '../internal/round.js';
+import { roundTo } from '../internal/round.js';
 import { parseNumberList, parsePositiveInt, resolveConfigArg, warn } from './common.js';
 import { displayPath, lastRunModel, LAST_RUN_FILE } from './last-run.js';
 
@@ -97,7 +97,7 @@ export async function runPredict(images: string[], opts: PredictOptions): Promis
         image,
         top: top[i]!.map(({ index, logit, probability }) => ({
           index,
-          logit: roundSig(logit, 6),
+          logit: roundTo(logit, 6),
           probability: roundTo(probability, 6),
           ...(labels ? { label: labels[index]! } : {}),
         })),

@@ -420,7 +420,7 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
           : 'no epoch completed',
         `${plural(result.epochsCompleted, 'epoch')} in ${time}, ${formatInt(result.imagesPerSecond)} img/s, ` +
           `waiting for data ${(result.dataShare * 100).toFixed(2)}% of step time`,
-        `files in ${displayPath(outDir)}: results.csv, best.safetensors (the model eval and predict use by default), final.safetensors`,
+        `files in ${displayPath(outDir)}: results.csv, best.safetensors (the default of eval/predict), final.safetensors`,
       ].join('\n'),
     );
   }
