@@ -32,7 +32,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { publishedManifest, packAll } from './pack.mjs';
-import { platformPackageName } from './pack-platform.mjs';
+import { formatBytesLikeNpm, platformPackageName } from './pack-platform.mjs';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const npmCmd = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -332,6 +332,16 @@ export const checks = {
     for (const f of ['package.json', 'README.md', 'LICENSE', 'assets/mnist-10k.bin.gz', 'dist/index.js', 'dist/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'dist/cli/main.js']) {
       assert(ctx.mainFiles.includes(f), `${f} is missing from the tarball`);
     }
+  },
+
+  'the README quotes the sizes npm pack prints for the main package'(ctx) {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const row = readme.split('\n').find((l) => l.startsWith('| `densenet-sdk` |'));
+    assert(row, 'the README has no Packaging row for densenet-sdk');
+    const cells = row.split('|').map((c) => c.trim());
+    const packedSize = formatBytesLikeNpm(ctx.mainInfo.size);
+    const unpacked = formatBytesLikeNpm(ctx.mainInfo.unpackedSize);
+    assert(cells[3] === packedSize && cells[4] === unpacked, `README says ${cells[3]} / ${cells[4]}, npm pack prints ${packedSize} / ${unpacked}`);
   },
 
   'npm pack --dry-run of the repository excludes sources, tests, fixtures and native builds'() {

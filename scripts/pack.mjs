@@ -22,7 +22,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-import { packPlatform } from './pack-platform.mjs';
+import { formatBytesLikeNpm, packPlatform } from './pack-platform.mjs';
+
+export { formatBytesLikeNpm };
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const npmCmd = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -103,6 +105,7 @@ export function packMain({ destination, stage, env = process.env, log = () => {}
       filename: info.filename,
       size: statSync(tarball).size,
       unpackedSize: info.unpackedSize,
+      npm: { packageSize: formatBytesLikeNpm(statSync(tarball).size), unpackedSize: formatBytesLikeNpm(info.unpackedSize) },
       files: info.files.map((f) => f.path).sort(),
       manifest,
     };
@@ -129,9 +132,11 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const destination = resolve(root, destIdx >= 0 ? args[destIdx + 1] ?? '' : 'packs');
   try {
     const result = packAll({ destination, log: (l) => console.error(`pack: ${l}`) });
-    const mb = (n) => `${(n / 1e6).toFixed(2)} MB`;
     for (const p of [result.main, ...result.platforms]) {
-      console.log(`${p.tarball}: ${mb(p.size)} packed, ${mb(p.unpackedSize)} unpacked, ${p.files.length} files`);
+      console.log(
+        `${p.tarball}: package size ${p.npm.packageSize}, unpacked size ${p.npm.unpackedSize} (as npm pack prints them; ` +
+          `${p.size} bytes packed, ${p.unpackedSize} unpacked), ${p.files.length} files`,
+      );
     }
     console.log(`install both: npm install ${[result.main, ...result.platforms].map((p) => p.tarball).join(' ')}`);
     if (args.includes('--json')) console.log(JSON.stringify(result));

@@ -309,7 +309,7 @@ export function nativeLoadAdvice(facts: {
     } else {
       lines.push(
         `The addon is the platform package ${pkg}, an optional dependency of densenet-sdk that was not installed`,
-        '(npm leaves optional dependencies out with --omit=optional, or when a lockfile from another platform is used). Install it:',
+        '(npm leaves an optional dependency out with --omit=optional, when it cannot fetch it, or with a lockfile from another platform). Install it:',
       );
     }
     lines.push(`  npm install ${spec}`, `(or its packed tarball: npm install ./${tarball})`);

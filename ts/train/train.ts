@@ -239,8 +239,13 @@ export interface TrainPaths {
 export class TrainAbortError extends AbortError {
   /** The checkpoint written when training stopped (`outDir/checkpoint.safetensors`). */
   readonly checkpoint: string;
-  /** Where training resumes: the 0-based epoch and the index of its next batch (= batches per epoch: evaluation pending). */
-  readonly position: { readonly epoch: number; readonly batch: number };
+  /** Where training resumes (the checkpoint's schedule position). */
+  readonly position: {
+    /** The 0-based epoch being trained. */
+    readonly epoch: number;
+    /** The index of its next batch (= batches per epoch: the epoch is trained, its evaluation pending). */
+    readonly batch: number;
+  };
   /** What {@link train} would have resolved to at this point (`aborted: true`): records, best epoch, times, paths. */
   readonly result: TrainResult;
 
