@@ -138,7 +138,7 @@ test('a real native error arrives as its class with the native Error as cause (c
   const opt = t.throws(() => model.setOptimizer({ lr: 0.1, momentum: 1 }), { instanceOf: InvalidArgumentError, message: /momentum/ });
   t.is((opt!.cause as { code?: string }).code, 'ERR_INVALID_ARG');
   // Weights that do not fit: WeightsError from the core.
-  const tv = join(root, 'crates/densenet-core/tests/fixtures/torchvision_small.safetensors');
+  const tv = join(root, 'crates/densenet-cpu/tests/fixtures/torchvision_small.safetensors');
   const w = await t.throwsAsync(model.load(tv), { instanceOf: WeightsError });
   t.is((w!.cause as { code?: string }).code, 'ERR_WEIGHTS');
   await Promise.all([model.dispose(), big.dispose()]);

@@ -76,7 +76,7 @@ test('save stores the preprocessing and the architecture; DenseNet.load(path) ne
 });
 
 test('a file without a stored architecture needs a config: a clear WeightsError naming the path', async (t) => {
-  const tv = join(root, 'crates/densenet-core/tests/fixtures/torchvision_small.safetensors');
+  const tv = join(root, 'crates/densenet-cpu/tests/fixtures/torchvision_small.safetensors');
   t.is(readWeightsInfo(tv).config, null);
   const err = await t.throwsAsync(DenseNet.load(tv), { instanceOf: WeightsError });
   t.true(err!.message.includes(tv));
