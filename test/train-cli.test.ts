@@ -312,6 +312,16 @@ test('eval and predict use the model of the last densenet train (runs/last-run.j
   t.regex(broken.stderr, /runs\/last-run\.json is not a record of a training run/);
 });
 
+test('a run that cannot record itself (runs/ is a file) still trains, with a warning', async (t) => {
+  const { dir, cleanup } = tempDir('densenet-cli-norecord-');
+  t.teardown(cleanup);
+  writeFileSync(join(dir, 'runs'), 'not a directory');
+  const r = await cli(['train', ...TINY_RUN, '--epochs', '1', '--out', join(dir, 'out')], {}, { cwd: dir });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /warning: could not record this run in runs\/last-run\.json .*eval and predict will need --model/);
+  t.true(existsSync(join(dir, 'out', 'final.safetensors')));
+});
+
 test('bad inputs print one clear line and exit 1', async (t) => {
   const { dir, cleanup } = tempDir('densenet-cli-bad-');
   t.teardown(cleanup);

@@ -21,7 +21,7 @@ import type { TrainJsonEpoch, TrainJsonResult } from '../cli-types.js';
 import { TrainAbortError, train, trainPaths, type BatchEvent, type EpochEvent, type TrainEvent, type TrainResult } from '../train/train.js';
 import { parseNumberList, parsePositiveInt, resolveConfigArg } from './common.js';
 import { epochTableHeader, formatDuration, formatEpochRow, formatInt, pct, plural, progressLine, terminalColumns, type ProgressState } from './format.js';
-import { displayPath, recordLastRun } from './last-run.js';
+import { displayPath, LAST_RUN_FILE, recordLastRun } from './last-run.js';
 
 /** Options of the `train` command (after parsing). */
 export interface TrainCommandOptions {
@@ -347,8 +347,13 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
         reporter.json(epochJson(e));
         if (!recorded) {
           // best.safetensors exists now: this run's model becomes the default of eval and predict.
-          recordLastRun({ outDir, dataset: opts.dataset, ...(opts.data !== undefined ? { data: opts.data } : {}) });
           recorded = true;
+          try {
+            recordLastRun({ outDir, dataset: opts.dataset, ...(opts.data !== undefined ? { data: opts.data } : {}) });
+          } catch (err) {
+            // Training goes on; only the default of eval/predict is missing.
+            reporter.warn(`warning: could not record this run in ${LAST_RUN_FILE} (${(err as Error).message}); eval and predict will need --model`);
+          }
         }
         break;
       case 'warning':
