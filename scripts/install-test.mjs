@@ -2,18 +2,25 @@
 // Install test: does the package work for a user who runs `npm install densenet-sdk` on a machine
 // without a Rust toolchain?
 //
-// 1. builds the TypeScript (ESM + CJS) into a staging copy of the package (never touching dist/,
-//    which other tests may be reading) and `npm pack`s it; packs the platform package
-//    (scripts/pack-platform.mjs, from native/densenet.linux-x64-gnu.node);
+// 1. packs both packages as a release does (scripts/pack.mjs: the main package from a staging
+//    copy with a fresh TypeScript build and the published package.json, never touching dist/,
+//    which other tests may be reading; the platform package @densenet-sdk/linux-x64-gnu from
+//    native/densenet.linux-x64-gnu.node);
 // 2. creates an empty project and `npm install`s both tarballs there (a normal install: lifecycle
 //    scripts enabled; dependencies from the npm registry or its cache), with cargo/rustc removed
-//    from PATH and DENSENET_NATIVE_PATH unset;
-// 3. runs, from that project: `npx densenet info densenet121`; an ESM and a CommonJS consumer that
-//    create a model (parameterCount), predict, run one training batch (trainStep) and read the
-//    embedded MNIST; a CUDA request that must fail listing the CUDA package; and `tsc --noEmit`
-//    of a `strict: true` TypeScript consumer (ESM .mts and CommonJS .cts) against the installed types;
-// 4. checks the file lists: the published tarball holds only dist/, assets/, README.md, LICENSE and
-//    package.json (also `npm pack --dry-run` of the repository itself), and no install scripts.
+//    from PATH and DENSENET_NATIVE_PATH unset; and a second project with the main tarball alone
+//    (`--omit=optional`: the platform package left out, as a user may);
+// 3. runs, from the first project: `npx densenet info densenet121`; an ESM and a CommonJS consumer
+//    that create a model (parameterCount), predict, run one training batch (trainStep) and read the
+//    embedded MNIST; an abort of a running `predict` (and of `train`) that must reject with the
+//    SDK's AbortError; a CUDA request that must fail naming the CUDA package; and `tsc --noEmit` of
+//    a `strict: true` TypeScript consumer (ESM .mts and CommonJS .cts) against the installed types;
+//    from the second: the first call and `npx densenet` must fail naming `npm install
+//    @densenet-sdk/linux-x64-gnu@<version>`;
+// 4. checks the install output (no install-script warning), the installed manifest (no lifecycle
+//    scripts, workspaces or devDependencies) and the file lists: the published tarball holds only
+//    dist/, assets/, README.md, LICENSE and package.json (also `npm pack --dry-run` of the
+//    repository itself).
 //
 // Standalone: `npm run test:install` (TAP output, exit code 0 when all pass). From `npm test` it
 // runs as the ava test file test/package.test.ts, which calls the same functions.
@@ -24,11 +31,16 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-import { packPlatform } from './pack-platform.mjs';
+import { publishedManifest, packAll } from './pack.mjs';
+import { formatBytesLikeNpm, platformPackageName } from './pack-platform.mjs';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const npmCmd = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const npxCmd = process.platform === 'win32' ? 'npx.cmd' : 'npx';
+/** The CPU platform package of this machine (the install test runs on linux-x64-gnu). */
+const PLATFORM_PKG = platformPackageName('linux-x64-gnu');
+const CUDA_PKG = platformPackageName('linux-x64-gnu', true);
+const VERSION = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
 
 /** Files a published tarball may contain (paths relative to the package root). */
 export function isAllowedPackageFile(path) {
@@ -147,6 +159,55 @@ main().catch((err) => { console.error(err && err.stack || err); process.exit(1);
 const ESM_CONSUMER = `import * as sdk from 'densenet-sdk';\n${CONSUMER_BODY}`;
 const CJS_CONSUMER = `'use strict';\nconst sdk = require('densenet-sdk');\n${CONSUMER_BODY}`;
 
+// Aborts a running predict (densenet121, 224x224: long enough to be caught in the native core) and
+// a running train; both must reject with the SDK's AbortError, the model staying usable.
+const ABORT_CONSUMER = `import { AbortError, DenseNet, DenseNetError, SubsetDataset, TrainAbortError, loadDataset, train } from 'densenet-sdk';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+const describe = (err) => ({ name: err?.name, code: err?.code, isAbortError: err instanceof AbortError, isDenseNetError: err instanceof DenseNetError });
+const model = DenseNet.create('densenet121', { seed: 1 });
+const shape = [8, 3, 224, 224];
+const x = new Float32Array(8 * 3 * 224 * 224);
+for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.01);
+let t0 = performance.now();
+const reference = await model.predict(x, shape);
+const fullMs = performance.now() - t0;
+const ac = new AbortController();
+t0 = performance.now();
+const running = model.predict(x, shape, { signal: ac.signal });
+setTimeout(() => ac.abort(), Math.min(20, fullMs / 8));
+let predictError;
+try { await running; } catch (err) { predictError = err; }
+const rejectedMs = performance.now() - t0;
+const again = await model.predict(x, shape);
+const sameLogits = again.logits.every((v, i) => v === reference.logits[i]);
+await model.dispose();
+
+const full = await loadDataset('mnist');
+const trainSet = new SubsetDataset(full, Int32Array.from({ length: 96 }, (_, i) => i));
+const tiny = DenseNet.create(${JSON.stringify({ ...TINY, inChannels: 1 })}, { seed: 1 });
+const outDir = mkdtempSync(join(tmpdir(), 'densenet-abort-'));
+const tac = new AbortController();
+let trainError;
+try {
+  await train(tiny, { trainSet, outDir, epochs: 2, batchSize: 16, validationSize: 0, signal: tac.signal, onBatch: (e) => { if (e.batch === 2) tac.abort(); } });
+} catch (err) { trainError = err; }
+console.log(JSON.stringify({
+  fullMs, rejectedMs, sameLogits, predict: describe(predictError),
+  train: { ...describe(trainError), isTrainAbortError: trainError instanceof TrainAbortError, checkpointExists: !!trainError?.checkpoint && existsSync(trainError.checkpoint), position: trainError?.position },
+}));
+`;
+
+const MISSING_PLATFORM_CONSUMER = `import { DenseNet, NativeLoadError } from 'densenet-sdk';
+try {
+  DenseNet.create('densenet121');
+  console.log(JSON.stringify({ loaded: true }));
+} catch (err) {
+  console.log(JSON.stringify({ loaded: false, isNativeLoadError: err instanceof NativeLoadError, code: err.code, message: err.message }));
+}
+`;
+
 const CUDA_CONSUMER = `import { loadNative, NativeLoadError } from 'densenet-sdk';
 try {
   loadNative({ cuda: true });
@@ -193,7 +254,7 @@ const TS_CONFIG = {
 /**
  * Builds and packs both packages, creates the consumer project and installs them there.
  * @param {{ log?: (line: string) => void }} options
- * @returns the context used by the checks: { dir, app, env, mainTarball, platformTarball, mainFiles, platformFiles, installOutput, cleanup }
+ * @returns the context used by the checks: { dir, app, bare, env, mainTarball, mainInfo, platformTarball, platformInfo, mainFiles, installOutput, bareOutput, cleanup }
  */
 export function prepareInstall({ log = () => {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'densenet-install-'));
@@ -201,52 +262,48 @@ export function prepareInstall({ log = () => {} } = {}) {
   try {
     const env = userEnv(join(dir, 'bin'));
 
-    // 1. Main package: a staging copy with a fresh build, packed without lifecycle scripts
-    // (`prepare` would rebuild the native addon; the staging copy has no Rust sources).
-    const stage = join(dir, 'stage');
-    mkdirSync(stage);
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'assets']) cpSync(join(root, f), join(stage, f), { recursive: true });
-    log('building dist (ESM + CJS) into the staging copy');
-    mustSucceed('scripts/build-ts.mjs', exec(process.execPath, [join(root, 'scripts/build-ts.mjs'), '--out', join(stage, 'dist')], { cwd: root }));
-    const packed = mustSucceed('npm pack (main)', exec(npmCmd, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: stage, env }));
-    const [mainInfo] = JSON.parse(packed.stdout);
-    const mainTarball = join(dir, mainInfo.filename);
-    log(`packed ${mainInfo.filename}: ${mainInfo.size} bytes`);
+    // 1. Both packages, packed as a release packs them (scripts/pack.mjs).
+    const packed = packAll({ destination: dir, stage: join(dir, 'stage'), env, log });
+    const mainInfo = packed.main;
+    const plat = packed.platforms[0];
 
-    // 2. Platform package (copies native/densenet.linux-x64-gnu.node into npm/linux-x64-gnu/).
-    const plat = packPlatform({ destination: dir, env });
-    log(`packed ${plat.tarball}: ${plat.size} bytes`);
-
-    // 3. The user's project.
-    const app = join(dir, 'app');
-    mkdirSync(app);
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'densenet-consumer', version: '1.0.0', private: true }, null, 2));
+    // 2. The user's project, with both tarballs.
     const typesNode = JSON.parse(readFileSync(join(root, 'node_modules/@types/node/package.json'), 'utf8')).version;
+    const install = (name, args) => {
+      const app = join(dir, name);
+      mkdirSync(app);
+      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'densenet-consumer', version: '1.0.0', private: true }, null, 2));
+      const r = mustSucceed(
+        `npm install (${name})`,
+        exec(npmCmd, ['install', '--no-audit', '--no-fund', '--prefer-offline', ...args], { cwd: app, env, timeout: 300_000 }),
+      );
+      return { app, output: r.stdout + r.stderr };
+    };
     log('npm install (both tarballs, @types/node) without cargo on PATH');
-    const install = mustSucceed(
-      'npm install',
-      exec(npmCmd, ['install', '--no-audit', '--no-fund', '--prefer-offline', mainTarball, plat.tarball, `@types/node@${typesNode}`], {
-        cwd: app,
-        env,
-        timeout: 300_000,
-      }),
-    );
+    const { app, output: installOutput } = install('app', [mainInfo.tarball, plat.tarball, `@types/node@${typesNode}`]);
+    // 3. A project with the main package alone: the platform package left out (--omit=optional).
+    log('npm install --omit=optional (the main tarball alone)');
+    const { app: bare, output: bareOutput } = install('app-without-platform', ['--omit=optional', mainInfo.tarball]);
+    writeFileSync(join(bare, 'missing-platform.mjs'), MISSING_PLATFORM_CONSUMER);
     writeFileSync(join(app, 'esm-consumer.mjs'), ESM_CONSUMER);
     writeFileSync(join(app, 'cjs-consumer.cjs'), CJS_CONSUMER);
     writeFileSync(join(app, 'cuda-consumer.mjs'), CUDA_CONSUMER);
+    writeFileSync(join(app, 'abort-consumer.mjs'), ABORT_CONSUMER);
     writeFileSync(join(app, 'consumer.mts'), TS_ESM);
     writeFileSync(join(app, 'consumer.cts'), TS_CJS);
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(TS_CONFIG, null, 2));
     return {
       dir,
       app,
+      bare,
       env,
-      mainTarball,
+      mainTarball: mainInfo.tarball,
       mainInfo,
       platformTarball: plat.tarball,
       platformInfo: plat,
-      mainFiles: mainInfo.files.map((f) => f.path).sort(),
-      installOutput: install.stdout + install.stderr,
+      mainFiles: mainInfo.files,
+      installOutput,
+      bareOutput,
       cleanup,
     };
   } catch (err) {
@@ -277,6 +334,16 @@ export const checks = {
     }
   },
 
+  'the README quotes the sizes npm pack prints for the main package'(ctx) {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const row = readme.split('\n').find((l) => l.startsWith('| `densenet-sdk` |'));
+    assert(row, 'the README has no Packaging row for densenet-sdk');
+    const cells = row.split('|').map((c) => c.trim());
+    const packedSize = formatBytesLikeNpm(ctx.mainInfo.size);
+    const unpacked = formatBytesLikeNpm(ctx.mainInfo.unpackedSize);
+    assert(cells[3] === packedSize && cells[4] === unpacked, `README says ${cells[3]} / ${cells[4]}, npm pack prints ${packedSize} / ${unpacked}`);
+  },
+
   'npm pack --dry-run of the repository excludes sources, tests, fixtures and native builds'() {
     const r = mustSucceed('npm pack --dry-run', exec(npmCmd, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, env: userEnv(join(tmpdir(), 'densenet-shim')) }));
     const files = JSON.parse(r.stdout)[0].files.map((f) => f.path);
@@ -289,27 +356,66 @@ export const checks = {
     const files = ctx.platformInfo.files;
     assert(files.includes('densenet.linux-x64-gnu.node') && files.includes('package.json'), `platform tarball files: ${files.join(', ')}`);
     assert(files.every((f) => ['densenet.linux-x64-gnu.node', 'package.json', 'README.md', 'LICENSE'].includes(f)), `platform tarball files: ${files.join(', ')}`);
+    assert(ctx.platformInfo.name === PLATFORM_PKG, `platform package name ${ctx.platformInfo.name}`);
     const main = JSON.parse(readFileSync(join(ctx.app, 'node_modules/densenet-sdk/package.json'), 'utf8'));
-    const plat = JSON.parse(readFileSync(join(ctx.app, 'node_modules/densenet-sdk-linux-x64-gnu/package.json'), 'utf8'));
-    assert(main.optionalDependencies?.['densenet-sdk-linux-x64-gnu'] === main.version, 'optionalDependencies does not pin the platform package at the main version');
+    const plat = JSON.parse(readFileSync(join(ctx.app, 'node_modules', PLATFORM_PKG, 'package.json'), 'utf8'));
+    assert(main.optionalDependencies?.[PLATFORM_PKG] === main.version, 'optionalDependencies does not pin the platform package at the main version');
     assert(plat.version === main.version, `platform package ${plat.version} != main ${main.version}`);
-    assert(!main.optionalDependencies?.['densenet-sdk-linux-x64-gnu-cuda'], 'the CUDA package must not be an optional dependency');
+    assert(!main.optionalDependencies?.[CUDA_PKG], 'the CUDA package must not be an optional dependency');
     const cuda = JSON.parse(readFileSync(join(root, 'npm/linux-x64-gnu-cuda/package.json'), 'utf8'));
-    assert(cuda.version === main.version && cuda.name === 'densenet-sdk-linux-x64-gnu-cuda', 'CUDA package name/version');
+    assert(cuda.version === main.version && cuda.name === CUDA_PKG, 'CUDA package name/version');
     for (const p of [plat, cuda]) {
       assert(JSON.stringify([p.os, p.cpu, p.libc]) === JSON.stringify([['linux'], ['x64'], ['glibc']]), `${p.name}: os/cpu/libc`);
+      assert(p.publishConfig?.access === 'public', `${p.name}: a scoped package is published with access public`);
+      assert(p.scripts === undefined, `${p.name} has scripts`);
     }
   },
 
-  'installing runs no build: no install scripts, no native/ or sources in the installed package'(ctx) {
+  'installing prints no install-script warning and runs no build: the installed manifest is the published one'(ctx) {
+    assert(!/install[- ]scripts?/i.test(ctx.installOutput), `npm warned about install scripts:\n${ctx.installOutput}`);
     const main = JSON.parse(readFileSync(join(ctx.app, 'node_modules/densenet-sdk/package.json'), 'utf8'));
-    for (const s of ['preinstall', 'install', 'postinstall']) assert(!main.scripts?.[s], `package.json has a ${s} script`);
+    for (const key of ['scripts', 'workspaces', 'devDependencies', 'private', 'ava', 'napi']) {
+      assert(main[key] === undefined, `the published package.json has "${key}": ${JSON.stringify(main[key])}`);
+    }
+    const repo = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+    const expected = publishedManifest(repo);
+    for (const [k, v] of Object.entries(expected)) assert(JSON.stringify(main[k]) === JSON.stringify(v), `published ${k} differs from the repository's`);
+    assert(repo.private === true, 'the repository manifest is private (npm publish there refuses; publish the packed tarball)');
     const installed = readdirSync(join(ctx.app, 'node_modules/densenet-sdk')).sort();
     assert(
       JSON.stringify(installed) === JSON.stringify(['LICENSE', 'README.md', 'assets', 'dist', 'package.json']),
       `installed package contents: ${installed.join(', ')}`,
     );
     assert(!/napi build|cargo build|Compiling densenet/.test(ctx.installOutput), `install ran a build:\n${ctx.installOutput}`);
+  },
+
+  'without the platform package the first call and the CLI fail naming `npm install @densenet-sdk/linux-x64-gnu@<version>`'(ctx) {
+    assert(!existsSync(join(ctx.bare, 'node_modules', PLATFORM_PKG)), 'the platform package was installed after all');
+    assert(!/install[- ]scripts?/i.test(ctx.bareOutput), `npm warned about install scripts:\n${ctx.bareOutput}`);
+    const fix = `npm install ${PLATFORM_PKG}@${VERSION}`;
+    const r = mustSucceed('missing-platform consumer', exec(process.execPath, ['missing-platform.mjs'], { cwd: ctx.bare, env: ctx.env }));
+    const out = lastJson(r);
+    assert(out.loaded === false && out.isNativeLoadError && out.code === 'ERR_NATIVE_LOAD', r.stdout);
+    assert(out.message.includes(fix), `the error does not name "${fix}":\n${out.message}`);
+    assert(out.message.includes(`${PLATFORM_PKG}: package is not installed`), out.message);
+    assert(!/build:native|scripts\//.test(out.message), `the error points at the repository:\n${out.message}`);
+    const cli = exec(npxCmd, ['--no', 'densenet', 'info', 'densenet121'], { cwd: ctx.bare, env: ctx.env });
+    assert(cli.code === 1, `npx densenet info exited ${cli.code}:\n${cli.stdout}${cli.stderr}`);
+    assert(cli.stderr.includes(fix) && /\[ERR_NATIVE_LOAD\]/.test(cli.stderr), `densenet's error does not name the fix:\n${cli.stderr}`);
+  },
+
+  'an abort of a running predict rejects at once with the AbortError; train rejects with it after its checkpoint'(ctx) {
+    const r = mustSucceed('abort consumer', exec(process.execPath, ['abort-consumer.mjs'], { cwd: ctx.app, env: ctx.env }));
+    const out = lastJson(r);
+    const abort = { name: 'AbortError', code: 'ABORT_ERR', isAbortError: true, isDenseNetError: true };
+    for (const [k, v] of Object.entries(abort)) {
+      assert(out.predict[k] === v, `predict: ${k} = ${JSON.stringify(out.predict[k])}, expected ${JSON.stringify(v)}`);
+      assert(out.train[k] === v, `train: ${k} = ${JSON.stringify(out.train[k])}, expected ${JSON.stringify(v)}`);
+    }
+    assert(out.rejectedMs < out.fullMs / 2, `the aborted predict rejected after ${out.rejectedMs} ms; a full one takes ${out.fullMs} ms`);
+    assert(out.sameLogits, 'the model gives other logits after the abort');
+    assert(out.train.isTrainAbortError && out.train.checkpointExists, `train: ${JSON.stringify(out.train)}`);
+    assert(JSON.stringify(out.train.position) === JSON.stringify({ epoch: 0, batch: 2 }), `train stopped at ${JSON.stringify(out.train.position)}`);
   },
 
   'npx densenet info densenet121'(ctx) {
@@ -331,7 +437,8 @@ export const checks = {
     const r = mustSucceed('cuda consumer', exec(process.execPath, ['cuda-consumer.mjs'], { cwd: ctx.app, env: ctx.env }));
     const out = lastJson(r);
     assert(out.loaded === false && out.isNativeLoadError && out.code === 'ERR_NATIVE_LOAD', r.stdout);
-    assert(/densenet-sdk-linux-x64-gnu-cuda: package is not installed/.test(out.message), out.message);
+    assert(out.message.includes(`${CUDA_PKG}: package is not installed`), out.message);
+    assert(out.message.includes(`npm install ${CUDA_PKG}@${VERSION}`), out.message);
   },
 
   'a strict TypeScript consumer (.mts and .cts) compiles against the published types'(ctx) {
@@ -350,7 +457,7 @@ function checkConsumer(ctx, file, format) {
   assert(JSON.stringify(out.predictShape) === '[4,10]' && out.logitsFinite && out.top3 === 3, `prediction ${JSON.stringify(out)}`);
   assert(out.losses.every((l) => Number.isFinite(l) && l > 0) && out.step === 2, `training ${JSON.stringify(out)}`);
   assert(out.mnist === 10000, `embedded MNIST has ${out.mnist} digits`);
-  assert(out.nativeSource === 'densenet-sdk-linux-x64-gnu', `addon loaded from ${out.nativeSource}, not the platform package`);
+  assert(out.nativeSource === PLATFORM_PKG, `addon loaded from ${out.nativeSource}, not the platform package`);
   assert(out.errorsAreClasses, 'error classes');
 }
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// Packs the per-platform npm package of the native addon (the napi-rs pattern):
-// copies native/densenet.<triple>.node (built by `npm run build:native`) and LICENSE into
-// npm/<triple>/ and runs `npm pack` there.
+// Packs the per-platform npm package of the native addon (the pattern of napi-rs and sharp: one
+// scoped package per platform, @densenet-sdk/<triple>, an optional dependency of densenet-sdk
+// that npm installs only where its os/cpu/libc match): copies native/densenet.<triple>.node (built
+// by `npm run build:native`) and LICENSE into npm/<triple>/ and runs `npm pack` there.
+// (`npm run pack:tarballs`, scripts/pack.mjs, packs it together with the main package.)
 //
 //   npm run pack:platform                          -> npm/linux-x64-gnu/densenet-sdk-linux-x64-gnu-<v>.tgz
 //   npm run pack:platform -- --pack-destination D  -> the tarball goes to D
 //   npm run pack:platform -- --cuda                -> npm/linux-x64-gnu-cuda (blocked: no CUDA build yet)
-//   npm run pack:platform -- --json                -> last line: {"name","version","tarball","size","unpackedSize","files"}
+//   npm run pack:platform -- --json                -> last line: {"name","version","tarball","size","unpackedSize","npm","files"}
 //
 // It refuses when the addon is missing, or when the platform package's version differs from
 // the main package's (or, for the CPU package, from the pin in its optionalDependencies).
@@ -17,8 +19,32 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+/**
+ * A size as `npm pack` prints it (`npm notice package size: 1.0 MB`): npm's formatBytes, decimal
+ * units with one decimal.
+ * @param {number} bytes
+ */
+export function formatBytesLikeNpm(bytes) {
+  if (bytes < 1000) return `${bytes} B`;
+  if (bytes < 1e6) return `${(bytes / 1e3).toFixed(1)} kB`;
+  if (bytes < 1e9) return `${(bytes / 1e6).toFixed(1)} MB`;
+  return `${(bytes / 1e9).toFixed(1)} GB`;
+}
+
 /** The platform triples that have a package directory under npm/. */
 export const TRIPLES = ['linux-x64-gnu'];
+
+/** The npm scope of the platform packages. */
+export const PLATFORM_SCOPE = '@densenet-sdk';
+
+/**
+ * The name of a platform package: `@densenet-sdk/<triple>` or `@densenet-sdk/<triple>-cuda`.
+ * @param {string} triple
+ * @param {boolean} [cuda]
+ */
+export function platformPackageName(triple, cuda = false) {
+  return `${PLATFORM_SCOPE}/${triple}${cuda ? '-cuda' : ''}`;
+}
 
 function readJson(path) {
   return JSON.parse(readFileSync(path, 'utf8'));
@@ -27,7 +53,7 @@ function readJson(path) {
 /**
  * Copies the addon into npm/<triple>[-cuda]/ and packs it.
  * @param {{ triple?: string, cuda?: boolean, destination?: string, env?: NodeJS.ProcessEnv }} options
- * @returns {{ name: string, version: string, tarball: string, size: number, unpackedSize: number, files: string[] }}
+ * @returns {{ name: string, version: string, tarball: string, size: number, unpackedSize: number, npm: { packageSize: string | null, unpackedSize: string | null }, files: string[] }}
  */
 export function packPlatform(options = {}) {
   const triple = options.triple ?? 'linux-x64-gnu';
@@ -37,7 +63,11 @@ export function packPlatform(options = {}) {
   const main = readJson(join(root, 'package.json'));
   const plat = readJson(join(pkgDir, 'package.json'));
 
-  if (plat.name !== `densenet-sdk-${suffix}`) throw new Error(`${pkgDir}/package.json: name must be densenet-sdk-${suffix}, is ${plat.name}`);
+  const expected = platformPackageName(triple, !!options.cuda);
+  if (plat.name !== expected) throw new Error(`${pkgDir}/package.json: name must be ${expected}, is ${plat.name}`);
+  for (const key of ['scripts', 'dependencies', 'devDependencies']) {
+    if (plat[key] !== undefined) throw new Error(`${pkgDir}/package.json: a platform package has no ${key}`);
+  }
   if (plat.version !== main.version) {
     throw new Error(`${plat.name} has version ${plat.version} but densenet-sdk has ${main.version}; keep them equal`);
   }
@@ -83,6 +113,7 @@ export function packPlatform(options = {}) {
     tarball,
     size: statSync(tarball).size,
     unpackedSize: info.unpackedSize,
+    npm: { packageSize: formatBytesLikeNpm(statSync(tarball).size), unpackedSize: formatBytesLikeNpm(info.unpackedSize) },
     files: info.files.map((f) => f.path).sort(),
   };
 }
@@ -95,8 +126,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       cuda: args.includes('--cuda'),
       destination: destIdx >= 0 ? args[destIdx + 1] : undefined,
     });
-    const mib = (n) => `${(n / 1048576).toFixed(2)} MiB`;
-    console.log(`${result.tarball}: ${mib(result.size)} packed, ${mib(result.unpackedSize)} unpacked, files: ${result.files.join(', ')}`);
+    console.log(
+      `${result.tarball}: package size ${result.npm.packageSize}, unpacked size ${result.npm.unpackedSize} (as npm pack prints them; ` +
+        `${result.size} bytes packed, ${result.unpackedSize} unpacked), files: ${result.files.join(', ')}`,
+    );
     if (args.includes('--json')) console.log(JSON.stringify(result));
   } catch (err) {
     console.error(`pack:platform: ${err instanceof Error ? err.message : String(err)}`);

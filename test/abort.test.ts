@@ -1,7 +1,8 @@
 /**
  * Every long async call takes an AbortSignal and rejects with the SDK's one AbortError, leaving
  * the model usable: predict, predictImages, trainStep, evalStep, load, DenseNet.load, evaluate,
- * downloads (train resolves with `aborted: true` instead: see train-abort.test.ts).
+ * downloads (and train, which rejects with TrainAbortError after writing its checkpoint: see
+ * train-abort.test.ts).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

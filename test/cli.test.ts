@@ -220,9 +220,10 @@ test('densenet predict: bad inputs exit 1 with a clear message and no stack trac
   t.is(lab.code, 1);
   t.regex(lab.stderr, /2 names.*10 classes/);
 
-  const noModelFlag = await cli(['predict', '--config', config, img]);
+  // No --model and no training run recorded in the working directory.
+  const noModelFlag = await cli(['predict', '--config', config, img], {}, { cwd: dir });
   t.is(noModelFlag.code, 1);
-  t.regex(noModelFlag.stderr, /--model/);
+  t.regex(noModelFlag.stderr, /no --model given.*pass --model FILE/);
 });
 
 test('densenet --version and unknown commands', async (t) => {

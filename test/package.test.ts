@@ -1,9 +1,11 @@
 /**
- * Packaging: the install test (scripts/install-test.mjs) packs the main and the platform package,
- * installs both into an empty project without cargo/rustc on PATH, and runs the CLI, an ESM and a
- * CommonJS consumer (model, parameterCount, predict, trainStep), a strict TypeScript consumer and
- * the tarball checks there. It runs once, in a child process (it takes about a minute); each of its
- * checks is reported here as its own test.
+ * Packaging: the install test (scripts/install-test.mjs) packs the main and the platform package
+ * as a release does (scripts/pack.mjs), installs both into an empty project without cargo/rustc on
+ * PATH, and runs the CLI, an ESM and a CommonJS consumer (model, parameterCount, predict,
+ * trainStep), an abort of a running predict and train, a strict TypeScript consumer and the tarball
+ * and install-output checks there; and installs the main package alone to check the error that
+ * names the missing platform package. It runs once, in a child process (it takes about a minute);
+ * each of its checks is reported here as its own test.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 
 import { checks } from '../scripts/install-test.mjs';
+import { PUBLISHED_FIELDS, publishedManifest } from '../scripts/pack.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SETUP = 'pack both packages and npm install them into an empty project';
@@ -63,7 +66,7 @@ for (const name of [SETUP, ...Object.keys(checks)]) {
   });
 }
 
-test('package.json: exports, files, platform packages and scripts', (t) => {
+test('package.json: exports, files, scoped platform packages and scripts', (t) => {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   t.deepEqual(pkg.exports['.'], {
     import: { types: './dist/index.d.ts', default: './dist/index.js' },
@@ -71,15 +74,30 @@ test('package.json: exports, files, platform packages and scripts', (t) => {
   });
   t.is(pkg.exports['./package.json'], './package.json');
   t.deepEqual(pkg.files, ['dist/', '!dist/**/*.map', 'assets/']);
-  t.is(pkg.optionalDependencies['densenet-sdk-linux-x64-gnu'], pkg.version);
-  t.false('densenet-sdk-linux-x64-gnu-cuda' in pkg.optionalDependencies);
+  t.deepEqual(pkg.optionalDependencies, { '@densenet-sdk/linux-x64-gnu': pkg.version });
   for (const s of ['preinstall', 'install', 'postinstall']) t.false(s in pkg.scripts, s);
+  t.true(pkg.private, 'the repository manifest is private: releases publish the packed tarballs');
+  t.is(pkg.scripts['pack:tarballs'], 'node scripts/pack.mjs');
   for (const dir of ['linux-x64-gnu', 'linux-x64-gnu-cuda']) {
     const p = JSON.parse(readFileSync(join(root, 'npm', dir, 'package.json'), 'utf8'));
-    t.is(p.name, `densenet-sdk-${dir}`);
+    t.is(p.name, `@densenet-sdk/${dir}`);
     t.is(p.version, pkg.version, `${p.name} version`);
     t.is(p.main, `densenet.${dir}.node`);
     t.deepEqual(p.files, [`densenet.${dir}.node`]);
     t.deepEqual([p.os, p.cpu, p.libc], [['linux'], ['x64'], ['glibc']]);
+    t.deepEqual(p.publishConfig, { access: 'public' });
+    t.is(p.scripts, undefined);
   }
+});
+
+test('the published manifest keeps what a user needs and drops scripts, workspaces, devDependencies and tool settings', (t) => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const published = publishedManifest(pkg);
+  for (const key of ['scripts', 'workspaces', 'devDependencies', 'private', 'ava', 'napi']) t.false(key in published, key);
+  for (const key of ['name', 'version', 'type', 'main', 'types', 'exports', 'files', 'bin', 'engines', 'dependencies', 'optionalDependencies']) {
+    t.deepEqual(published[key], pkg[key], key);
+  }
+  t.true(Object.keys(published).every((k) => PUBLISHED_FIELDS.includes(k)));
+  // Field order follows PUBLISHED_FIELDS, whatever the repository's order.
+  t.deepEqual(Object.keys(publishedManifest({ version: '1', name: 'x', scripts: { prepare: 'x' } })), ['name', 'version']);
 });

@@ -224,7 +224,7 @@ test('acceptance: `densenet train --epochs 1` then `densenet predict` classifies
   const { dir, cleanup } = tempDir('densenet-acceptance-');
   t.teardown(cleanup);
   const out = join(dir, 'run');
-  const tr = await cli(['train', '--epochs', '1', '--out', out]);
+  const tr = await cli(['train', '--epochs', '1', '--out', out], {}, { cwd: dir });
   t.is(tr.code, 0, tr.stderr);
   const weights = join(out, 'best.safetensors');
   t.like(readWeightsInfo(weights).preprocessing, { inputSize: [28, 28], channels: 1 });

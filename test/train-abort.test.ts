@@ -1,7 +1,8 @@
 /**
  * Aborting training: the AbortSignal stops within one batch (also during evaluation), leaves a
- * loadable checkpoint at the exact position, and resuming from it reproduces the uninterrupted run
- * bit for bit (mid-epoch, with cosine lr, augmentation and dropout).
+ * loadable checkpoint at the exact position, rejects with TrainAbortError (an AbortError: the one
+ * convention of every cancellable call) naming it, and resuming from it reproduces the
+ * uninterrupted run bit for bit (mid-epoch, with cosine lr, augmentation and dropout).
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { DenseNet, SubsetDataset, loadDataset, type Dataset } from '../ts/index.js';
+import { AbortError, DenseNet, DenseNetError, SubsetDataset, TrainAbortError, loadDataset, type Dataset } from '../ts/index.js';
 import { splitIndices } from '../ts/data/split.js';
 import { readResultsCsv, train, type TrainCheckpointState, type TrainOptions } from '../ts/train/index.js';
 import { CHILD_CONFIG, CHILD_RECIPE } from './helpers/train-fixtures.js';
@@ -22,6 +23,8 @@ async function data(): Promise<{ trainSet: Dataset; testSet: Dataset }> {
 }
 
 const recipe = { ...CHILD_RECIPE, epochs: 3, schedule: 'cosine' as const };
+/** What every abort of the SDK is: an AbortError by class, name and code. */
+const isTrainAbort = { instanceOf: TrainAbortError, name: 'AbortError', code: 'ABORT_ERR' } as const;
 
 async function reference(dir: string, base: Pick<TrainOptions, 'trainSet' | 'testSet'>): Promise<Buffer> {
   const model = DenseNet.create(CHILD_CONFIG, { seed: 2 });
@@ -41,21 +44,37 @@ test('abort mid-epoch stops within one batch, leaves a loadable checkpoint, and 
   const model = DenseNet.create(CHILD_CONFIG, { seed: 2 });
   let stepAtAbort = -1;
   let batchesAfterAbort = 0;
-  const r = await train(model, {
-    ...recipe,
-    ...d,
-    outDir: out,
-    threads: 1,
-    signal: ac.signal,
-    onBatch: (e) => {
-      if (ac.signal.aborted) batchesAfterAbort++;
-      if (e.epoch === 2 && e.batch === 3) {
-        ac.abort();
-        stepAtAbort = e.step;
-      }
-    },
-  });
+  const events: string[] = [];
+  const err = await t.throwsAsync(
+    train(model, {
+      ...recipe,
+      ...d,
+      outDir: out,
+      threads: 1,
+      signal: ac.signal,
+      onEvent: (e) => void events.push(e.type === 'checkpoint' ? `checkpoint:${e.reason}` : e.type),
+      onBatch: (e) => {
+        if (ac.signal.aborted) batchesAfterAbort++;
+        if (e.epoch === 2 && e.batch === 3) {
+          ac.abort(new Error('user pressed stop'));
+          stepAtAbort = e.step;
+        }
+      },
+    }),
+    isTrainAbort,
+  );
+  // The SDK's one abort convention, plus where to continue.
+  t.true(err instanceof AbortError && err instanceof DenseNetError);
+  t.is((err!.cause as Error).message, 'user pressed stop');
+  t.is(err!.checkpoint, join(out, 'checkpoint.safetensors'));
+  t.deepEqual(err!.position, { epoch: 1, batch: 3 });
+  t.regex(err!.message, /aborted in epoch 2 of 3 \(after 1 complete epoch\); checkpoint .*checkpoint\.safetensors/);
+  t.deepEqual(events.slice(-2), ['checkpoint:abort', 'end'], 'the checkpoint is written before the rejection');
+  const r = err!.result;
   t.true(r.aborted);
+  t.true(existsSync(err!.checkpoint));
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { aborted: boolean; epochsCompleted: number };
+  t.like(summary, { aborted: true, epochsCompleted: 1 });
   t.is(batchesAfterAbort, 0, 'no training step after the abort');
   t.is(model.step, stepAtAbort);
   t.is(r.epochsCompleted, 1);
@@ -78,6 +97,10 @@ test('abort mid-epoch stops within one batch, leaves a loadable checkpoint, and 
   const r2 = await train(again, { ...recipe, ...d, outDir: out, threads: 1, resume: true });
   t.false(r2.aborted);
   t.is(r2.epochsCompleted, 3);
+  // The run's total time includes the first session (up to its abort checkpoint).
+  const before = r2.totalSeconds - r2.seconds;
+  t.true(before > 0 && before <= r.seconds + 1e-6, `earlier sessions: ${before} s, the aborted call took ${r.seconds} s`);
+  t.is(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).totalSeconds, Number(r2.totalSeconds.toFixed(2)));
   t.true(sameSafetensors(readFileSync(join(out, 'final.safetensors')), refWeights), 'final weights differ from the uninterrupted run');
   t.is(readFileSync(join(out, 'results.csv'), 'utf8'), readFileSync(join(dir, 'ref', 'results.csv'), 'utf8'));
 });
@@ -90,16 +113,22 @@ test('abort during evaluation checkpoints "training done, evaluation pending"; r
   const out = join(dir, 'run');
   const ac = new AbortController();
   const model = DenseNet.create(CHILD_CONFIG, { seed: 2 });
-  const r = await train(model, {
-    ...recipe,
-    ...d,
-    outDir: out,
-    threads: 1,
-    signal: ac.signal,
-    onEvent: (e) => {
-      if (e.type === 'evaluate' && e.epoch === 2 && e.set === 'validation') ac.abort();
-    },
-  });
+  const err = await t.throwsAsync(
+    train(model, {
+      ...recipe,
+      ...d,
+      outDir: out,
+      threads: 1,
+      signal: ac.signal,
+      onEvent: (e) => {
+        if (e.type === 'evaluate' && e.epoch === 2 && e.set === 'validation') ac.abort();
+      },
+    }),
+    isTrainAbort,
+  );
+  t.is(err!.cause, undefined, 'no reason given: no cause');
+  t.deepEqual(err!.position, { epoch: 1, batch: 6 });
+  const r = err!.result;
   t.true(r.aborted);
   t.is(r.epochsCompleted, 1);
   const extra = (await DenseNet.create(CHILD_CONFIG).loadCheckpoint(join(out, 'checkpoint.safetensors'))) as TrainCheckpointState;
@@ -114,8 +143,9 @@ test('an already-aborted signal writes a checkpoint before the first batch; resu
   t.teardown(cleanup);
   const d = await data();
   const model = DenseNet.create(CHILD_CONFIG, { seed: 2 });
-  const r = await train(model, { ...recipe, ...d, outDir: dir, signal: AbortSignal.abort() });
-  t.true(r.aborted);
+  const err = await t.throwsAsync(train(model, { ...recipe, ...d, outDir: dir, signal: AbortSignal.abort() }), isTrainAbort);
+  t.deepEqual(err!.position, { epoch: 0, batch: 0 });
+  t.is(err!.result.epochsCompleted, 0);
   t.is(model.step, 0);
   t.true(existsSync(join(dir, 'checkpoint.safetensors')));
   await t.throwsAsync(train(DenseNet.create(CHILD_CONFIG), { ...recipe, ...d, batchSize: 16, outDir: dir, resume: true }), {

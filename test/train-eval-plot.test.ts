@@ -85,3 +85,56 @@ test('plotResults renders a PNG with the curves in their colors', async (t) => {
   t.true(near(0xff, 0x7f, 0x0e) > 200, 'valid curve');
   t.true(near(0x2c, 0xa0, 0x2c) > 100, 'test curve');
 });
+
+/** The y coordinates of the legend's sample lines and of every drawn data point (markers, not the legend's r=3 ones, and path vertices). */
+function layout(svg: string): { legendY: number[]; dataY: number[]; dataX: number[] } {
+  const legendY = [...svg.matchAll(/<line x1="[\d.]+" y1="([\d.]+)" x2="[\d.]+" y2="\1" stroke="#(?:1f77b4|ff7f0e|2ca02c)" stroke-width="2\.5"/g)].map((m) => Number(m[1]));
+  const dataY: number[] = [];
+  const dataX: number[] = [];
+  for (const m of svg.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)" r="(?!3")/g)) {
+    dataX.push(Number(m[1]));
+    dataY.push(Number(m[2]));
+  }
+  for (const m of svg.matchAll(/<path d="([^"]+)"/g)) {
+    for (const p of m[1]!.matchAll(/[ML]([\d.]+),([\d.]+)/g)) {
+      dataX.push(Number(p[1]));
+      dataY.push(Number(p[2]));
+    }
+  }
+  return { legendY, dataY, dataX };
+}
+
+test('one legend for both panels, in its own row above every curve, at any size', (t) => {
+  for (const [width, height] of [[1200, 480], [600, 300], [300, 200]] as const) {
+    const svg = renderResultsSvg(RECORDS, { width, height });
+    const { legendY, dataY } = layout(svg);
+    t.is(legendY.length, 3, `${width}x${height}: train, valid, test once each`);
+    t.true(Math.max(...legendY) + 10 < Math.min(...dataY), `${width}x${height}: the legend is above the highest point`);
+    t.is((svg.match(/>train</g) ?? []).length, 1);
+  }
+  // Small panels use the short axis labels.
+  const small = renderResultsSvg(RECORDS, { width: 300, height: 200 });
+  t.true(small.includes('>loss<') && small.includes('>error (%)<'));
+  t.true(renderResultsSvg(RECORDS).includes('>cross-entropy loss<'));
+});
+
+test('a one-epoch run: one marker per series over a centered epoch 1, no line, the legend shows markers', async (t) => {
+  const one = RECORDS.slice(0, 1);
+  const svg = renderResultsSvg(one);
+  t.is((svg.match(/<path /g) ?? []).length, 0, 'a single point makes no line');
+  const markers = [...svg.matchAll(/<circle cx="([\d.]+)" cy="[\d.]+" r="5"/g)].map((m) => Number(m[1]));
+  t.is(markers.length, 5, 'loss: train, valid; error: train, valid, test');
+  // Centered: each panel's markers sit in the middle of its plot area (panels at x 0..600 and 600..1200).
+  for (const x of markers) t.true(Math.abs((x % 600) - (64 + (600 - 64 - 14) / 2)) < 1, `marker at x=${x}`);
+  // The x axis has the single tick "1".
+  t.is((svg.match(/text-anchor="middle" font-size="12">1</g) ?? []).length, 2);
+  t.notRegex(svg, /text-anchor="middle" font-size="12">2</);
+  const { legendY, dataY } = layout(svg);
+  t.true(Math.max(...legendY) + 10 < Math.min(...dataY));
+  t.is((svg.match(/<circle cx="[\d.]+" cy="[\d.]+" r="3"/g) ?? []).length, 3, 'legend markers');
+  const png = await plotResults(one, { width: 400, height: 250 });
+  const { data } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  let green = 0;
+  for (let i = 0; i < data.length; i += 3) if (Math.abs(data[i]! - 0x2c) + Math.abs(data[i + 1]! - 0xa0) + Math.abs(data[i + 2]! - 0x2c) < 40) green++;
+  t.true(green > 30, 'the test marker is drawn');
+});

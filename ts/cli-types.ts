@@ -39,11 +39,14 @@ export interface PredictJsonEntry {
 }
 
 /**
- * What `densenet eval --json` prints. Errors are fractions in [0, 1].
+ * What `densenet eval --json` prints. Errors are fractions in [0, 1], rounded (like the loss) to 6
+ * decimals; seconds to 0.01.
  *
  * @category CLI output
  */
 export interface EvalJson {
+  /** The weights file evaluated. */
+  model: string;
   /** The data set name. */
   dataset: string;
   /** Images evaluated. */
@@ -55,8 +58,10 @@ export interface EvalJson {
 }
 
 /**
- * One line per epoch of `densenet train --json`. Errors are fractions; `valid_*` and `test_error`
- * are `null` without a validation / test set.
+ * One line per epoch of `densenet train --json`. Errors are fractions; `validLoss`, `validError`
+ * and `testError` are `null` without a validation / test set. Numbers are rounded: losses and
+ * errors to 6 decimals (as in `results.csv`), `lr` to 6 significant digits, seconds to 0.01,
+ * images/s to 0.1, `dataShare` to 4 decimals.
  *
  * @category CLI output
  */
@@ -68,55 +73,61 @@ export interface TrainJsonEpoch {
   /** Total epochs. */
   epochs: number;
   /** Mean training loss of the epoch. */
-  train_loss: number;
+  trainLoss: number;
   /** Training error of the epoch. */
-  train_error: number;
+  trainError: number;
   /** Validation loss at the end of the epoch. */
-  valid_loss: number | null;
+  validLoss: number | null;
   /** Validation error at the end of the epoch. */
-  valid_error: number | null;
+  validError: number | null;
   /** Test error of the current model at the end of the epoch. */
-  test_error: number | null;
+  testError: number | null;
   /** Learning rate at the start of the epoch. */
   lr: number;
   /** Seconds of training. */
-  train_seconds: number;
+  trainSeconds: number;
   /** Seconds of evaluation. */
-  eval_seconds: number;
+  evalSeconds: number;
   /** Training images per second. */
-  images_per_second: number;
+  imagesPerSecond: number;
   /** Share of the step time spent waiting for data. */
-  data_share: number;
+  dataShare: number;
   /** The best epoch so far (lowest validation error). */
-  best_epoch: number | null;
+  bestEpoch: number | null;
   /** Whether this epoch is the new best (`best.safetensors` was written). */
-  is_best: boolean;
+  isBest: boolean;
 }
 
 /**
- * The last line of `densenet train --json`.
+ * The last line of `densenet train --json` (rounded like {@link TrainJsonEpoch}).
  *
  * @category CLI output
  */
 export interface TrainJsonResult {
   /** Discriminator. */
   type: 'result';
-  /** Whether Ctrl-C (SIGINT/SIGTERM) stopped training. */
+  /** Whether Ctrl-C (SIGINT/SIGTERM) stopped training (the exit code is then 130). */
   aborted: boolean;
   /** Epochs completed. */
-  epochs_completed: number;
+  epochsCompleted: number;
+  /** Total epochs of the recipe. */
+  epochs: number;
   /** The best epoch on validation. */
-  best_epoch: number | null;
+  bestEpoch: number | null;
   /** Its validation error. */
-  best_valid_error: number | null;
+  bestValidError: number | null;
   /** Test error of the best model. */
-  test_error: number | null;
-  /** Seconds of the run. */
+  testError: number | null;
+  /** Seconds of this session. */
   seconds: number;
+  /** Seconds of the whole run, earlier sessions of a resumed run included. */
+  totalSeconds: number;
   /** Training images per second. */
-  images_per_second: number;
+  imagesPerSecond: number;
   /** Share of the step time spent waiting for data. */
-  data_share: number;
+  dataShare: number;
   /** The output directory. */
   out: string;
+  /** The checkpoint to resume from (`densenet train --resume --out DIR`). */
+  checkpoint: string;
 }

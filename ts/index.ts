@@ -150,6 +150,7 @@ export {
 
 // ---- Training ----
 export {
+  TrainAbortError,
   train,
   trainPaths,
   trainingPreprocessing,

@@ -7,11 +7,13 @@
  * Lookup order (the first one that loads wins):
  * 1. `$DENSENET_NATIVE_PATH`, when set (an explicit `.node` file);
  * 2. `native/densenet.<platform>.node` under the package root (built by `npm run build:native`);
- * 3. the platform package: `densenet-sdk-linux-x64-gnu-cuda` when CUDA is asked for,
- *    otherwise `densenet-sdk-linux-x64-gnu` (the suffix follows the running platform).
+ * 3. the platform package: `@densenet-sdk/linux-x64-gnu-cuda` when CUDA is asked for,
+ *    otherwise `@densenet-sdk/linux-x64-gnu` (the name follows the running platform; its version
+ *    must equal this package's).
  *
  * If none loads, {@link loadNative} throws a {@link NativeLoadError} listing every path and
- * package tried and why each failed.
+ * package tried and why each failed, and ending with the fix: the `npm install` command of the
+ * missing platform package, or the list of platforms that have one.
  *
  * @module
  */
@@ -263,6 +265,89 @@ export function platformTriple(): string {
   return base;
 }
 
+/** The npm scope of the platform packages (`@densenet-sdk/linux-x64-gnu`, ...). */
+export const PLATFORM_PACKAGE_SCOPE = '@densenet-sdk';
+
+/**
+ * The platform package of a triple: `@densenet-sdk/<triple>`, or `@densenet-sdk/<triple>-cuda`.
+ *
+ * @param triple - a platform triple (see {@link platformTriple})
+ * @param cuda - the CUDA variant
+ */
+export function platformPackageName(triple: string, cuda = false): string {
+  return `${PLATFORM_PACKAGE_SCOPE}/${triple}${cuda ? '-cuda' : ''}`;
+}
+
+/** This package's version and the triples that have a platform package (its optionalDependencies). */
+function packageFacts(): { version: string; triples: string[]; checkout: boolean } {
+  const rootDir = packageRoot();
+  let version = '';
+  let triples: string[] = [];
+  try {
+    const pkg = JSON.parse(readFileSync(join(rootDir, 'package.json'), 'utf8')) as {
+      version?: string;
+      optionalDependencies?: Record<string, string>;
+    };
+    version = pkg.version ?? '';
+    const prefix = `${PLATFORM_PACKAGE_SCOPE}/`;
+    triples = Object.keys(pkg.optionalDependencies ?? {})
+      .filter((n) => n.startsWith(prefix))
+      .map((n) => n.slice(prefix.length));
+  } catch {
+    /* an unreadable package.json: no facts */
+  }
+  // A git checkout holds the Rust sources: the addon can be built there.
+  const checkout = existsSync(join(rootDir, 'crates', 'densenet-node', 'Cargo.toml'));
+  return { version, triples, checkout };
+}
+
+/**
+ * What a user does about a failed load: the lines after the list of attempts in the
+ * {@link NativeLoadError} message.
+ *
+ * @param facts - the running platform, the variant, what was tried, this package's version, the
+ *   triples with a platform package and whether this is a source checkout
+ * @internal
+ */
+export function nativeLoadAdvice(facts: {
+  triple: string;
+  cuda: boolean;
+  attempts: readonly NativeLoadAttempt[];
+  version: string;
+  triples: readonly string[];
+  checkout: boolean;
+}): string {
+  const { triple, cuda, version, triples, checkout } = facts;
+  const pkg = platformPackageName(triple, cuda);
+  const spec = version ? `${pkg}@${version}` : pkg;
+  const tarball = `${pkg.slice(1).replace('/', '-')}${version ? `-${version}` : ''}.tgz`;
+  const lines: string[] = [];
+  if (!triples.includes(triple)) {
+    const known = triples.length ? triples.map((t) => `${t} (${platformPackageName(t)})`).join(', ') : 'none';
+    lines.push(
+      `There is no prebuilt addon for ${triple}. Platforms with a prebuilt addon: ${known}.`,
+      'Elsewhere, build densenet-sdk from source (Rust needed): see "Building from source" in its README.',
+    );
+  } else {
+    const attempt = facts.attempts.find((a) => a.target === pkg);
+    const installed = attempt !== undefined && attempt.reason !== 'package is not installed';
+    if (installed) {
+      lines.push(`${pkg} is installed but did not load (see above). Reinstall it at the version of densenet-sdk:`);
+    } else if (cuda) {
+      lines.push(`The CUDA addon is the package ${pkg}, which densenet-sdk does not install by itself. Install it:`);
+    } else {
+      lines.push(
+        `The addon is the platform package ${pkg}, an optional dependency of densenet-sdk that was not installed`,
+        '(npm leaves an optional dependency out with --omit=optional, when it cannot fetch it, or with a lockfile from another platform). Install it:',
+      );
+    }
+    lines.push(`  npm install ${spec}`, `(or its packed tarball: npm install ./${tarball})`);
+    if (cuda) lines.push('Without DENSENET_CUDA=1 (or with loadNative({ cuda: false })) the CPU addon is used.');
+  }
+  if (checkout) lines.push(`In this source checkout, \`npm run build:native\` builds native/densenet.${triple}.node.`);
+  return lines.join('\n');
+}
+
 function firstLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   return msg.split('\n')[0] ?? msg;
@@ -274,6 +359,16 @@ function checkExports(mod: unknown): string | undefined {
   const proto = (mod as { NativeModel?: { prototype?: Record<string, unknown> } }).NativeModel?.prototype;
   if (proto && typeof proto['dispose'] !== 'function') missing.push('NativeModel.prototype.dispose');
   return missing.length ? `missing exports (an older build of the addon?): ${missing.join(', ')}` : undefined;
+}
+
+/** The version in an installed package's package.json, or `undefined` when it cannot be read. */
+function installedVersion(name: string): string | undefined {
+  try {
+    const file = requireNative.resolve(`${name}/package.json`);
+    return (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -307,13 +402,22 @@ export function loadNativeWithInfo(options: LoadNativeOptions = {}): LoadedNativ
   const override = process.env.DENSENET_NATIVE_PATH;
   if (override) candidates.push({ target: override, kind: 'file' });
   candidates.push({ target: join(packageRoot(), 'native', `densenet.${triple}.node`), kind: 'file' });
-  candidates.push({ target: `densenet-sdk-${triple}${cuda ? '-cuda' : ''}`, kind: 'package' });
+  const pkgName = platformPackageName(triple, cuda);
+  candidates.push({ target: pkgName, kind: 'package' });
+  const facts = packageFacts();
 
   const attempts: NativeLoadAttempt[] = [];
   for (const c of candidates) {
     if (c.kind === 'file' && !existsSync(c.target)) {
       attempts.push({ target: c.target, reason: 'file does not exist' });
       continue;
+    }
+    if (c.kind === 'package') {
+      const version = installedVersion(c.target);
+      if (version !== undefined && facts.version && version !== facts.version) {
+        attempts.push({ target: c.target, reason: `version ${version} is installed, densenet-sdk ${facts.version} needs the same version` });
+        continue;
+      }
     }
     let mod: unknown;
     try {
@@ -335,9 +439,9 @@ export function loadNativeWithInfo(options: LoadNativeOptions = {}): LoadedNativ
     return entry;
   }
   const list = attempts.map((a) => `  - ${a.target}: ${a.reason}`).join('\n');
+  const advice = nativeLoadAdvice({ triple, cuda, attempts, ...facts });
   throw new NativeLoadError(
-    `could not load the densenet-sdk native addon${cuda ? ' (CUDA)' : ''} for ${triple}. Tried:\n${list}\n` +
-      'Build it with `npm run build:native`, or install the platform package.',
+    `could not load the densenet-sdk native addon${cuda ? ' (CUDA)' : ''} for ${triple}. Tried:\n${list}\n${advice}`,
     attempts,
   );
 }

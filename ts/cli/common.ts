@@ -96,23 +96,17 @@ export function parseNumberList(value: string): number[] {
   return nums;
 }
 
-/**
- * Formats an integer with thousands separators (`7,978,856`).
- *
- * @param n - the number
- */
-export function formatInt(n: number): string {
-  return Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-}
+export { formatInt } from './format.js';
 
 /**
- * Writes a CLI warning to stderr: `densenet <command>: warning: <message>`.
+ * Writes a CLI warning (or note) to stderr: `densenet <command>: warning: <message>`.
  *
  * @param command - the subcommand, e.g. `predict`
  * @param message - the warning
+ * @param kind - `warning` (default) or `note` (information, e.g. which default file is used)
  */
-export function warn(command: string, message: string): void {
-  process.stderr.write(`densenet ${command}: warning: ${message}\n`);
+export function warn(command: string, message: string, kind: 'warning' | 'note' = 'warning'): void {
+  process.stderr.write(`densenet ${command}: ${kind}: ${message}\n`);
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
- * `densenet eval --model w.safetensors --preset|--config … --dataset … [--data DIR]`: top-1/top-5
+ * `densenet eval [--model w.safetensors] [--preset|--config …] [--dataset …] [--data DIR]`: top-1/top-5
  * error of a trained model on a test set, single-crop; for image folders also 10-crop (four corners
- * + center, and their flips).
+ * + center, and their flips). Without `--model`: the best model of the last `densenet train` (see
+ * ./last-run.ts), on that run's data set.
  *
  * @module
  */
@@ -17,14 +18,19 @@ import { DenseNet, type DType } from '../model.js';
 import { loadTrainingData, MNIST_DEFAULT_CONFIG, TRAIN_DATASET_NAMES, type TrainDatasetName } from '../train/data.js';
 import { evaluate, evaluateTenCrop, type EvaluationResult } from '../train/evaluate.js';
 import type { ImageFolderDataset } from '../data/index.js';
-import { formatInt, parsePositiveInt, resolveConfigArg, warn } from './common.js';
+import { roundMetric, roundSeconds } from '../internal/round.js';
+import { parsePositiveInt, resolveConfigArg, warn } from './common.js';
+import { formatInt, plural } from './format.js';
+import { displayPath, lastRunModel, LAST_RUN_FILE } from './last-run.js';
 
 /** Options of the `eval` command. */
 export interface EvalCommandOptions {
-  model: string;
+  /** Weights file; default: the best model of the last `densenet train`. */
+  model?: string;
   preset?: string;
   config?: string;
-  dataset: TrainDatasetName;
+  /** Default: the last run's data set when `--model` is not given, else `mnist`. */
+  dataset?: TrainDatasetName;
   data?: string;
   download?: boolean;
   batchSize?: number;
@@ -43,13 +49,28 @@ function line(name: string, r: EvaluationResult): string {
   );
 }
 
+/** An evaluation result with meaningful digits (errors and loss to 6 decimals, seconds to 0.01). */
+function rounded(r: EvaluationResult): EvaluationResult {
+  return { ...r, loss: roundMetric(r.loss), top1Error: roundMetric(r.top1Error), top5Error: roundMetric(r.top5Error), seconds: roundSeconds(r.seconds) };
+}
+
 /**
  * Runs `eval`.
  *
- * @param opts - command options
+ * @param options - command options
  * @returns the printed results
  */
-export async function runEval(opts: EvalCommandOptions): Promise<EvalJson> {
+export async function runEval(options: EvalCommandOptions): Promise<EvalJson> {
+  const opts: EvalCommandOptions & { model: string; dataset: TrainDatasetName } = { ...options, model: options.model ?? '', dataset: options.dataset ?? 'mnist' };
+  if (options.model === undefined) {
+    const run = lastRunModel('eval');
+    opts.model = run.model;
+    if (options.dataset === undefined && (TRAIN_DATASET_NAMES as readonly string[]).includes(run.dataset)) {
+      opts.dataset = run.dataset as TrainDatasetName;
+      if (options.data === undefined && run.data !== undefined) opts.data = run.data;
+    }
+    warn('eval', `using ${displayPath(run.model)}, the best model of the last \`densenet train\` (recorded in ${LAST_RUN_FILE}), on ${opts.dataset}`, 'note');
+  }
   if (!existsSync(opts.model)) throw new IoError(`weights file not found: ${opts.model}`);
   if (opts.preset && opts.config) throw new InvalidArgumentError('give either --preset or --config, not both');
   const arg = opts.preset ?? opts.config;
@@ -98,11 +119,11 @@ export async function runEval(opts: EvalCommandOptions): Promise<EvalJson> {
             ...(resize !== undefined ? { resize } : {}),
           })
         : null;
-    const out: EvalJson = { dataset: opts.dataset, images: single.images, singleCrop: single, tenCrop: ten };
+    const out: EvalJson = { model: opts.model, dataset: opts.dataset, images: single.images, singleCrop: rounded(single), tenCrop: ten && rounded(ten) };
     if (opts.json) {
       process.stdout.write(JSON.stringify(out) + '\n');
     } else {
-      const lines = [`${opts.model} on ${opts.dataset} test (${formatInt(single.images)} images)`, line('single-crop', single)];
+      const lines = [`${displayPath(opts.model)} on ${opts.dataset} test (${plural(single.images, 'image')})`, line('single-crop', single)];
       if (ten) lines.push(line('10-crop', ten));
       process.stdout.write(lines.join('\n') + '\n');
     }
@@ -122,10 +143,10 @@ export function registerEval(program: Command): Command {
     .command('eval')
     .showHelpAfterError('(densenet eval --help lists the options)')
     .description('top-1/top-5 error of trained weights on a test set (single-crop; image folders also 10-crop)')
-    .requiredOption('--model <file>', 'weights file (.safetensors), e.g. runs/mnist/best.safetensors')
+    .option('--model <file>', `weights file (.safetensors); default: the best model of the last \`densenet train\` (${LAST_RUN_FILE})`)
     .option('--preset <name>', 'architecture preset of the weights (default for mnist: the `densenet train` model)')
     .option('--config <preset|file>', 'architecture config JSON file (or preset name)')
-    .addOption(new Option('--dataset <name>', 'data set').choices(TRAIN_DATASET_NAMES as string[]).default('mnist'))
+    .addOption(new Option('--dataset <name>', 'data set (default: that of the last run when --model is not given, else mnist)').choices(TRAIN_DATASET_NAMES as string[]))
     .option('--data <dir>', 'data root (cifar10/cifar100/svhn), or an image folder (DIR/val, DIR/test or DIR itself with class subfolders)')
     .option('--download', 'download a missing data set (CIFAR, SVHN)')
     .option('--batch-size <n>', 'images per forward pass (default 64)', parsePositiveInt)
@@ -134,7 +155,7 @@ export function registerEval(program: Command): Command {
     .option('--ten-crop', 'image folders: also 10-crop (default)')
     .option('--no-ten-crop', 'image folders: single-crop only')
     .addOption(new Option('--dtype <dtype>', 'weight precision (default f32)').choices(['f32', 'f64']))
-    .option('--json', 'print JSON: {dataset, images, singleCrop, tenCrop}')
+    .option('--json', 'print JSON: {model, dataset, images, singleCrop, tenCrop}')
     .addOption(new Option('--limit <n>', 'evaluate only N test images').argParser(parsePositiveInt).hideHelp())
     .action(async (opts: EvalCommandOptions) => {
       await runEval(opts);

@@ -1,6 +1,7 @@
 /**
- * `densenet predict --model w.safetensors [--config <preset|config.json>] image...`: top-k classes per image,
- * prepared as the preprocessing stored with the weights says.
+ * `densenet predict [--model w.safetensors] [--config <preset|config.json>] image...`: top-k classes per image,
+ * prepared as the preprocessing stored with the weights says. Without `--model`: the best model of
+ * the last `densenet train` (see ./last-run.ts).
  *
  * @module
  */
@@ -11,12 +12,14 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, IoError } from '../errors.js';
 import { DenseNet } from '../model.js';
 import type { PredictJsonEntry } from '../cli-types.js';
+import { roundTo } from '../internal/round.js';
 import { parseNumberList, parsePositiveInt, resolveConfigArg, warn } from './common.js';
+import { displayPath, lastRunModel, LAST_RUN_FILE } from './last-run.js';
 
 /** Options of the `predict` command. */
 export interface PredictOptions {
-  /** Weights file (safetensors). */
-  model: string;
+  /** Weights file (safetensors); default: the best model of the last `densenet train`. */
+  model?: string;
   /** Preset name or config JSON file (default: the config stored in the weights file). */
   config?: string;
   /** Crop size (default: the stored preprocessing; else 32 for `smallInputs` configs, else 224). */
@@ -65,8 +68,13 @@ export function readLabels(path: string, numClasses: number): string[] {
  * @param opts - command options
  */
 export async function runPredict(images: string[], opts: PredictOptions): Promise<void> {
+  let file = opts.model;
+  if (file === undefined) {
+    file = lastRunModel('predict').model;
+    warn('predict', `using ${displayPath(file)}, the best model of the last \`densenet train\` (recorded in ${LAST_RUN_FILE})`, 'note');
+  }
   const config = opts.config ? resolveConfigArg(opts.config).config : null;
-  const model = await DenseNet.load(opts.model, config);
+  const model = await DenseNet.load(file, config);
   try {
     const stored = model.preprocessing?.classNames;
     let labels: readonly string[] | undefined = stored;
@@ -87,7 +95,12 @@ export async function runPredict(images: string[], opts: PredictOptions): Promis
     if (opts.json) {
       const out: PredictJsonEntry[] = images.map((image, i) => ({
         image,
-        top: top[i]!.map(({ index, logit, probability }) => ({ index, logit, probability, ...(labels ? { label: labels[index]! } : {}) })),
+        top: top[i]!.map(({ index, logit, probability }) => ({
+          index,
+          logit: roundTo(logit, 6),
+          probability: roundTo(probability, 6),
+          ...(labels ? { label: labels[index]! } : {}),
+        })),
       }));
       process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       return;
@@ -117,7 +130,7 @@ export function registerPredict(program: Command): Command {
     .command('predict')
     .description('classify images with a trained model and print the top classes of each')
     .argument('<images...>', 'image files (PNG, JPEG, WebP, ...)')
-    .requiredOption('--model <file>', 'weights file (.safetensors)')
+    .option('--model <file>', `weights file (.safetensors); default: the best model of the last \`densenet train\` (${LAST_RUN_FILE})`)
     .option('--config <preset|file>', 'preset name or config JSON file of the architecture (default: the config saved in the weights file)')
     .option('--size <n>', 'center-crop size fed to the network (default: the size stored with the model; else 32 for CIFAR configs, 224 otherwise)', parsePositiveInt)
     .option('--resize <n>', 'shorter side after resizing, before the crop (default: stored with the model, else just enough for the crop)', parsePositiveInt)

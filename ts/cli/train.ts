@@ -13,12 +13,15 @@ import cliProgress from 'cli-progress';
 
 import { createConfig, type ModelConfig } from '../config.js';
 import { InvalidArgumentError } from '../errors.js';
+import { roundLr, roundMetric, roundRate, roundSeconds, roundShare } from '../internal/round.js';
 import { DenseNet, MEMORY_MODES, type DType, type MemoryMode } from '../model.js';
 import { loadTrainingData, TRAIN_DATASET_NAMES, type TrainDatasetName, type TrainingData } from '../train/data.js';
 import { writeJsonAtomic } from '../train/io.js';
 import type { TrainJsonEpoch, TrainJsonResult } from '../cli-types.js';
-import { train, trainPaths, type BatchEvent, type EpochEvent, type TrainEvent, type TrainResult } from '../train/train.js';
-import { formatInt, parseNumberList, parsePositiveInt, resolveConfigArg } from './common.js';
+import { TrainAbortError, train, trainPaths, type BatchEvent, type EpochEvent, type TrainEvent, type TrainResult } from '../train/train.js';
+import { parseNumberList, parsePositiveInt, resolveConfigArg } from './common.js';
+import { epochTableHeader, formatDuration, formatEpochRow, formatInt, pct, plural, progressLine, terminalColumns, type ProgressState } from './format.js';
+import { displayPath, LAST_RUN_FILE, recordLastRun } from './last-run.js';
 
 /** Options of the `train` command (after parsing). */
 export interface TrainCommandOptions {
@@ -91,56 +94,63 @@ function parseNonNegNumber(value: string): number {
   return n;
 }
 
-/** `1h02m03s` / `4m05s` / `12s`. */
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '--';
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const r = s % 60;
-  if (h > 0) return `${h}h${String(m).padStart(2, '0')}m${String(r).padStart(2, '0')}s`;
-  if (m > 0) return `${m}m${String(r).padStart(2, '0')}s`;
-  return `${r}s`;
-}
-
-const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(2)}%`);
-
-/** One plain line for an epoch (the non-TTY output). */
+/** One row of the per-epoch table (the text output; at most 100 columns). */
 export function formatEpochLine(e: EpochEvent): string {
   const r = e.record;
-  const w = String(e.epochs).length;
-  const parts = [
-    `epoch ${String(r.epoch).padStart(w)}/${e.epochs}`,
-    `train loss ${r.trainLoss.toFixed(4)} err ${pct(r.trainError)}`,
-  ];
-  if (r.validLoss !== null) parts.push(`valid loss ${r.validLoss.toFixed(4)} err ${pct(r.validError)}`);
-  if (r.testError !== null) parts.push(`test err ${pct(r.testError)}`);
-  parts.push(`lr ${Number(e.lr.toPrecision(3))}`);
-  parts.push(`${formatDuration(e.trainSeconds + e.evalSeconds)}`);
-  parts.push(`${Math.round(e.imagesPerSecond)} img/s`);
-  parts.push(`data ${(e.dataShare * 100).toFixed(1)}%`);
-  return parts.join(' | ') + (e.isBest ? ' *' : '');
+  return formatEpochRow({
+    epoch: r.epoch,
+    epochs: e.epochs,
+    trainLoss: r.trainLoss,
+    trainError: r.trainError,
+    validLoss: r.validLoss,
+    validError: r.validError,
+    testError: r.testError,
+    lr: e.lr,
+    seconds: e.trainSeconds + e.evalSeconds,
+    imagesPerSecond: e.imagesPerSecond,
+    dataShare: e.dataShare,
+    isBest: e.isBest,
+  });
 }
 
-/** The JSON line of an epoch (`--json`). */
+/** The JSON line of an epoch (`--json`): camelCase, rounded like `summary.json`. */
 export function epochJson(e: EpochEvent): TrainJsonEpoch {
   const r = e.record;
   return {
     type: 'epoch',
     epoch: r.epoch,
     epochs: e.epochs,
-    train_loss: r.trainLoss,
-    train_error: r.trainError,
-    valid_loss: r.validLoss,
-    valid_error: r.validError,
-    test_error: r.testError,
-    lr: e.lr,
-    train_seconds: e.trainSeconds,
-    eval_seconds: e.evalSeconds,
-    images_per_second: e.imagesPerSecond,
-    data_share: e.dataShare,
-    best_epoch: e.best?.epoch ?? null,
-    is_best: e.isBest,
+    trainLoss: roundMetric(r.trainLoss),
+    trainError: roundMetric(r.trainError),
+    validLoss: roundMetric(r.validLoss),
+    validError: roundMetric(r.validError),
+    testError: roundMetric(r.testError),
+    lr: roundLr(e.lr),
+    trainSeconds: roundSeconds(e.trainSeconds),
+    evalSeconds: roundSeconds(e.evalSeconds),
+    imagesPerSecond: roundRate(e.imagesPerSecond),
+    dataShare: roundShare(e.dataShare),
+    bestEpoch: e.best?.epoch ?? null,
+    isBest: e.isBest,
+  };
+}
+
+/** The last JSON line of `train --json`. */
+export function resultJson(result: TrainResult, outDir: string): TrainJsonResult {
+  return {
+    type: 'result',
+    aborted: result.aborted,
+    epochsCompleted: result.epochsCompleted,
+    epochs: result.epochs,
+    bestEpoch: result.best?.epoch ?? null,
+    bestValidError: roundMetric(result.best?.validError ?? null),
+    testError: roundMetric(result.testError),
+    seconds: roundSeconds(result.seconds),
+    totalSeconds: roundSeconds(result.totalSeconds),
+    imagesPerSecond: roundRate(result.imagesPerSecond),
+    dataShare: roundShare(result.dataShare),
+    out: outDir,
+    checkpoint: result.paths.checkpoint,
   };
 }
 
@@ -149,11 +159,16 @@ function describeModel(c: ModelConfig): string {
   return `${kind} k=${c.growthRate} blocks ${c.blockConfig.join('-')}${c.smallInputs ? '' : ' (ImageNet stem)'}`;
 }
 
-/** Progress output: a cli-progress bar on a TTY, else plain lines; nothing but JSON lines with `--json`. */
+/**
+ * Progress output: on a terminal a one-line progress bar fitted to its width (see
+ * {@link progressLine}) and the per-epoch table; when stdout is not a terminal only the table;
+ * with `--json` only JSON lines.
+ */
 class Reporter {
   readonly #json: boolean;
   readonly #tty: boolean;
   #bar: cliProgress.SingleBar | null = null;
+  #state: ProgressState | null = null;
 
   constructor(json: boolean) {
     this.#json = json;
@@ -176,35 +191,41 @@ class Reporter {
   }
 
   batch(e: BatchEvent): void {
-    if (!this.#tty) return;
-    const payload = {
-      ep: `${e.epoch}/${e.epochs}`,
-      loss: e.epochLoss.toFixed(4),
-      err: (e.epochError * 100).toFixed(2),
-      ips: Math.round(e.imagesPerSecond),
-      etaf: `ETA ${formatDuration(e.etaSeconds)}`,
-    };
-    if (!this.#bar) {
-      this.#bar = new cliProgress.SingleBar(
-        {
-          format: 'epoch {ep} [{bar}] {value}/{total} | loss {loss} | err {err}% | {ips} img/s | {etaf}',
-          barsize: 24,
-          hideCursor: true,
-          clearOnComplete: true,
-          stopOnComplete: false,
-          stream: process.stdout,
-          fps: 5,
-        },
-        cliProgress.Presets.shades_classic,
-      );
-      this.#bar.start(e.batches, e.batch, payload);
-    } else {
-      this.#bar.update(e.batch, payload);
-    }
+    this.#show({
+      epoch: e.epoch,
+      epochs: e.epochs,
+      value: e.batch,
+      total: e.batches,
+      loss: e.epochLoss,
+      error: e.epochError,
+      imagesPerSecond: e.imagesPerSecond,
+      etaSeconds: e.etaSeconds,
+    });
   }
 
-  evaluating(set: string): void {
-    if (this.#bar) this.#bar.update({ etaf: `evaluating ${set}` } as never);
+  evaluating(set: 'validation' | 'test', done: number, total: number): void {
+    if (!this.#state) return;
+    this.#show({ ...this.#state, evaluating: set, value: done, total });
+  }
+
+  #show(state: ProgressState): void {
+    if (!this.#tty) return;
+    this.#state = state;
+    if (!this.#bar) {
+      this.#bar = new cliProgress.SingleBar({
+        // The whole line is ours: laid out for the terminal's width at every redraw (resizes too).
+        format: () => (this.#state ? progressLine(this.#state, terminalColumns(process.stdout)) : ''),
+        hideCursor: true,
+        clearOnComplete: true,
+        stopOnComplete: false,
+        linewrap: false,
+        stream: process.stdout,
+        fps: 5,
+      });
+      this.#bar.start(state.total, state.value);
+    } else {
+      this.#bar.update(state.value);
+    }
   }
 
   #stopBar(): void {
@@ -234,7 +255,7 @@ function readStoredOptions(outDir: string): Partial<TrainCommandOptions> | null 
  *
  * @param given - parsed options
  * @param fromCli - which options were given on the command line (the others may come from a resumed run)
- * @returns the training result (`aborted` after Ctrl-C)
+ * @returns the training result (`aborted: true` after Ctrl-C; the exit code is then 130)
  */
 export async function runTrain(given: TrainCommandOptions, fromCli: (key: string) => boolean = () => true): Promise<TrainResult> {
   let opts: TrainCommandOptions = { ...given };
@@ -285,6 +306,7 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
     Object.fromEntries(STORED_KEYS.filter((k) => opts[k] !== undefined).map((k) => [k, opts[k]])),
   );
 
+  let recorded = false;
   const ac = new AbortController();
   let interrupts = 0;
   const onSigint = (): void => {
@@ -305,23 +327,34 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
         const parts = [
           `${modelName}: ${describeModel(config)}, ${formatInt(model.parameterCount)} parameters`,
           `data ${data.name}: ${formatInt(e.trainSize)} train / ${formatInt(e.validationSize)} valid / ${formatInt(e.testSize)} test`,
-          `${e.recipe.epochs} epochs, batch ${e.recipe.batchSize}, lr ${e.recipe.lr} ${e.recipe.schedule}` +
+          `${plural(e.recipe.epochs, 'epoch')}, batch ${e.recipe.batchSize}, lr ${e.recipe.lr} ${e.recipe.schedule}` +
             (e.recipe.schedule === 'multistep' ? ` (÷${Math.round(1 / e.recipe.gamma)} at ${e.recipe.milestones.join(', ')})` : '') +
             `, ${e.recipe.nesterov ? 'Nesterov ' : ''}momentum ${e.recipe.momentum}, wd ${e.recipe.weightDecay}, augment ${augment ? 'on' : 'off'}`,
-          `output ${e.outDir}` + (e.resumed ? ` (resumed at epoch ${e.startEpoch + 1}, batch ${e.startBatch})` : ''),
+          `output ${displayPath(e.outDir)}` + (e.resumed ? ` (resumed at epoch ${e.startEpoch + 1}, batch ${e.startBatch})` : ''),
         ];
         reporter.info(parts.join('\n'));
+        reporter.info(epochTableHeader(e.recipe.epochs));
         break;
       }
       case 'batch':
         reporter.batch(e);
         break;
       case 'evaluate':
-        reporter.evaluating(e.set);
+        reporter.evaluating(e.set, e.done, e.total);
         break;
       case 'epoch':
         reporter.info(formatEpochLine(e));
         reporter.json(epochJson(e));
+        if (!recorded) {
+          // best.safetensors exists now: this run's model becomes the default of eval and predict.
+          recorded = true;
+          try {
+            recordLastRun({ outDir, dataset: opts.dataset, ...(opts.data !== undefined ? { data: opts.data } : {}) });
+          } catch (err) {
+            // Training goes on; only the default of eval/predict is missing.
+            reporter.warn(`warning: could not record this run in ${LAST_RUN_FILE} (${(err as Error).message}); eval and predict will need --model`);
+          }
+        }
         break;
       case 'warning':
         reporter.warn(e.message);
@@ -360,29 +393,25 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
       ...(opts.weightDecay !== undefined ? { weightDecay: opts.weightDecay } : {}),
       ...(opts.gamma !== undefined ? { gamma: opts.gamma } : {}),
     });
+  } catch (err) {
+    if (!(err instanceof TrainAbortError)) throw err;
+    result = err.result;
   } finally {
     reporter.close();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
 
-  const resultLine: TrainJsonResult = {
-    type: 'result',
-    aborted: result.aborted,
-    epochs_completed: result.epochsCompleted,
-    best_epoch: result.best?.epoch ?? null,
-    best_valid_error: result.best?.validError ?? null,
-    test_error: result.testError,
-    seconds: result.seconds,
-    images_per_second: result.imagesPerSecond,
-    data_share: result.dataShare,
-    out: outDir,
-  };
-  reporter.json(resultLine);
+  reporter.json(resultJson(result, outDir));
+  const time =
+    result.totalSeconds - result.seconds > 0.005
+      ? `${formatDuration(result.totalSeconds)} in all (this session ${formatDuration(result.seconds)})`
+      : formatDuration(result.seconds);
   if (result.aborted) {
+    const done = result.epochsCompleted;
     reporter.warn(
-      `stopped after ${result.epochsCompleted} complete epoch(s); checkpoint ${result.paths.checkpoint}\n` +
-        `continue with: densenet train --resume --out ${outDir}`,
+      `stopped after ${plural(done, 'complete epoch')} of ${result.epochs} (${time}); checkpoint ${displayPath(result.paths.checkpoint)}\n` +
+        `continue with: densenet train --resume --out ${displayPath(outDir)}`,
     );
     process.exitCode = 130;
   } else {
@@ -394,8 +423,9 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
             (b.validError !== null ? `: valid error ${pct(b.validError)}` : ' (no validation set: the last epoch)') +
             (b.testError !== null ? `, test error ${pct(b.testError)} (accuracy ${((1 - b.testError) * 100).toFixed(2)}%)` : '')
           : 'no epoch completed',
-        `time ${formatDuration(result.seconds)}, ${Math.round(result.imagesPerSecond)} img/s, waiting for data ${(result.dataShare * 100).toFixed(2)}% of step time`,
-        `files: ${result.paths.results}, ${result.paths.best}, ${result.paths.final}`,
+        `${plural(result.epochsCompleted, 'epoch')} in ${time}, ${formatInt(result.imagesPerSecond)} img/s, ` +
+          `waiting for data ${(result.dataShare * 100).toFixed(2)}% of step time`,
+        `files in ${displayPath(outDir)}: results.csv, best.safetensors (the default of eval/predict), final.safetensors`,
       ].join('\n'),
     );
   }

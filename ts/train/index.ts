@@ -5,6 +5,7 @@
  * @module
  */
 export {
+  TrainAbortError,
   train,
   trainPaths,
   trainingPreprocessing,

@@ -8,7 +8,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { InvalidArgumentError, isAbortError } from '../errors.js';
+import { AbortError, InvalidArgumentError, isAbortError } from '../errors.js';
+import { roundLr, roundMetric, roundRate, roundSeconds, roundShare } from '../internal/round.js';
 import type { DenseNet } from '../model.js';
 import type { Preprocessing } from '../weights.js';
 import { DataLoader, splitTrainValidation, type Batch, type LoaderSource, type LoaderState, type Normalization } from '../data/index.js';
@@ -216,12 +217,66 @@ export interface TrainPaths {
 }
 
 /**
+ * The {@link AbortError} {@link train} rejects with when its `signal` fires: training stopped
+ * cleanly at a batch boundary (or between evaluation batches), and a resumable checkpoint,
+ * `results.csv` and `summary.json` were written first. Like every abort of the SDK it has
+ * `name === 'AbortError'` and `code === 'ABORT_ERR'` (and `instanceof AbortError`); `cause` is the
+ * signal's reason. Its properties say where training stopped and how to continue: call
+ * {@link train} again with the same options and `resume: true` (`densenet train --resume --out DIR`).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await train(model, { trainSet, outDir: 'runs/c10', signal });
+ * } catch (err) {
+ *   if (!(err instanceof TrainAbortError)) throw err;
+ *   console.log(`stopped after ${err.result.epochsCompleted} epochs; checkpoint ${err.checkpoint}`);
+ * }
+ * ```
+ *
+ * @category Errors
+ */
+export class TrainAbortError extends AbortError {
+  /** The checkpoint written when training stopped (`outDir/checkpoint.safetensors`). */
+  readonly checkpoint: string;
+  /** Where training resumes (the checkpoint's schedule position). */
+  readonly position: {
+    /** The 0-based epoch being trained. */
+    readonly epoch: number;
+    /** The index of its next batch (= batches per epoch: the epoch is trained, its evaluation pending). */
+    readonly batch: number;
+  };
+  /** What {@link train} would have resolved to at this point (`aborted: true`): records, best epoch, times, paths. */
+  readonly result: TrainResult;
+
+  /**
+   * @param result - the results up to the stop
+   * @param position - where training resumes
+   * @param options - optional cause (the signal's reason)
+   */
+  constructor(result: TrainResult, position: { epoch: number; batch: number }, options?: { cause?: unknown }) {
+    super(
+      `training was aborted in epoch ${position.epoch + 1} of ${result.epochs} (after ${result.epochsCompleted} complete ` +
+        `epoch${result.epochsCompleted === 1 ? '' : 's'}); checkpoint ${result.paths.checkpoint} (continue with resume: true)`,
+      options,
+    );
+    this.name = 'AbortError';
+    this.checkpoint = result.paths.checkpoint;
+    this.position = { epoch: position.epoch, batch: position.batch };
+    this.result = result;
+  }
+}
+
+/**
  * What {@link train} resolves to.
  *
  * @category Training
  */
 export interface TrainResult {
-  /** `true` when the signal stopped training before the last epoch. */
+  /**
+   * `false` when {@link train} resolves; `true` in the result a {@link TrainAbortError} carries (and
+   * in `summary.json` and the `end` event of a stopped run).
+   */
   aborted: boolean;
   /** Epochs completed (evaluated and logged). */
   epochsCompleted: number;
@@ -235,6 +290,11 @@ export interface TrainResult {
   testError: number | null;
   /** Seconds of this call (training + evaluation). */
   seconds: number;
+  /**
+   * Seconds of the whole run: this call plus, for a resumed run, the earlier sessions up to their
+   * last checkpoint (a session killed without one loses the time since its last epoch).
+   */
+  totalSeconds: number;
   /** Training images per second over this call. */
   imagesPerSecond: number;
   /** Time waiting for data as a share of (data wait + training steps) over this call. */
@@ -264,7 +324,11 @@ export interface TrainOptions extends RecipeOptions {
    * The continuation is bit-identical to an uninterrupted run. A string names another checkpoint file.
    */
   resume?: boolean | string;
-  /** Stops training after the current batch (or evaluation batch), writes a checkpoint and resolves with `aborted: true`. */
+  /**
+   * Stops training after the current batch (or evaluation batch), writes a checkpoint and rejects
+   * with a {@link TrainAbortError} (an {@link AbortError}) that names it. A signal that has already
+   * fired stops before the first batch, also with a checkpoint.
+   */
   signal?: AbortSignal;
   /** Every event (see {@link TrainEvent}); may return a promise, which is awaited. */
   onEvent?: (event: TrainEvent) => void | Promise<void>;
@@ -307,6 +371,8 @@ export interface TrainCheckpointState {
   best: BestRecord | null;
   /** The recipe (options) of the run. */
   recipe: TrainRecipe;
+  /** Wall time of the run up to this checkpoint, over all its sessions (absent in checkpoints of older versions). */
+  elapsedSeconds?: number;
   /** Data set sizes (train, validation, test), to refuse resuming on other data. */
   sizes: {
     /** Images in the training set (validation excluded). */
@@ -413,9 +479,15 @@ function isCheckpointState(x: unknown): x is TrainCheckpointState {
  * console.log(r.best, r.testError);
  * ```
  *
+ * Cancelling: when `options.signal` fires, training stops at the next batch boundary, writes a
+ * checkpoint and rejects with a {@link TrainAbortError} (`name` `'AbortError'`, `code`
+ * `'ABORT_ERR'`) that carries the checkpoint path, the position and the results so far; call
+ * `train` again with `resume: true` to continue, bit for bit.
+ *
  * @param model - the model (its optimizer is set from the recipe, or restored from the checkpoint)
  * @param options - data, output directory, recipe, resume, signal, callbacks
  * @throws {@link InvalidArgumentError} for bad options or a checkpoint of another run
+ * @throws {@link TrainAbortError} when the signal stopped training (after writing the checkpoint)
  *
  * @category Training
  */
@@ -484,6 +556,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
   let pos = { epoch: 0, batch: 0 };
   let partial = zeroPartial();
   let resumed = false;
+  let priorSeconds = 0;
   const warnings: string[] = [];
   const ckptPath = typeof options.resume === 'string' ? resolve(options.resume) : paths.checkpoint;
   if (options.resume && existsSync(ckptPath)) {
@@ -520,6 +593,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     best = extra.best;
     pos = extra.position;
     partial = extra.partial ?? zeroPartial();
+    priorSeconds = typeof extra.elapsedSeconds === 'number' && extra.elapsedSeconds >= 0 ? extra.elapsedSeconds : 0;
     resumed = true;
     // Rows written after the checkpoint (if the process died in between) are dropped: they will be recomputed identically.
     writeResultsCsv(paths.results, records);
@@ -561,31 +635,36 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
       records,
       best,
       recipe,
+      elapsedSeconds: priorSeconds + (performance.now() - t0) / 1000,
       sizes,
     };
     await model.saveCheckpoint(paths.checkpoint, state);
     await emit({ type: 'checkpoint', path: paths.checkpoint, reason, epoch, batch });
   };
 
-  const finish = async (aborted: boolean): Promise<TrainResult> => {
+  /** Writes summary.json and emits `end`; resolves to the result, or (aborted) rejects with TrainAbortError. */
+  const finish = async (abortedAt: { epoch: number; batch: number } | null): Promise<TrainResult> => {
     const last = records[records.length - 1];
     const noValidation = sizes.validation === 0;
     const bestRec = noValidation && last ? { epoch: last.epoch, validLoss: null, validError: null, testError: last.testError } : best;
+    const seconds = (performance.now() - t0) / 1000;
     const result: TrainResult = {
-      aborted,
+      aborted: abortedAt !== null,
       epochsCompleted: records.length,
       epochs: recipe.epochs,
       records,
       best: bestRec,
       testError: bestRec?.testError ?? null,
-      seconds: (performance.now() - t0) / 1000,
+      seconds,
+      totalSeconds: priorSeconds + seconds,
       imagesPerSecond: totalTrainMs > 0 ? (totalImages * 1000) / totalTrainMs : 0,
       dataShare: totalData + totalStep > 0 ? totalData / (totalData + totalStep) : 0,
       recipe,
       paths,
     };
-    writeJsonAtomic(paths.summary, { ...result, records: undefined, sizes });
+    writeJsonAtomic(paths.summary, summaryJson(result, sizes));
     await emit({ type: 'end', result });
+    if (abortedAt) throw new TrainAbortError(result, abortedAt, abortErrorCause(signal));
     return result;
   };
 
@@ -601,7 +680,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     const epochLr = learningRateAt(recipe, epoch);
     if (signal?.aborted) {
       await saveCheckpoint('abort', epoch, startBatch, p);
-      return finish(true);
+      return finish({ epoch, batch: startBatch });
     }
     // ---- training ----
     const epochT0 = performance.now();
@@ -655,7 +734,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
         if (signal?.aborted) {
           await it.return?.();
           await saveCheckpoint('abort', epoch, b.index + 1, p);
-          return finish(true);
+          return finish({ epoch, batch: b.index + 1 });
         }
         tWait = performance.now();
       }
@@ -685,7 +764,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     } catch (err) {
       if (!isAbortError(err)) throw err;
       await saveCheckpoint('abort', epoch, nb, p);
-      return finish(true);
+      return finish({ epoch, batch: nb });
     }
     lastEvalMs = performance.now() - evalT0;
     const record: EpochRecord = {
@@ -721,6 +800,41 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
       etaSeconds: eta(epoch + 1, 0),
     });
   }
-  return finish(false);
+  return finish(null);
+}
+
+/** The `cause` option of an abort error for `signal`: its reason, unless that is the default DOM AbortError. */
+function abortErrorCause(signal: AbortSignal | undefined): { cause?: unknown } | undefined {
+  const reason: unknown = signal?.reason;
+  if (reason === undefined) return undefined;
+  if (typeof reason === 'object' && reason !== null && (reason as { name?: unknown }).name === 'AbortError') return undefined;
+  return { cause: reason };
+}
+
+/**
+ * The contents of `summary.json`: the result without the per-epoch rows (they are in
+ * `results.csv`), the data set sizes, and every number rounded to meaningful digits.
+ */
+function summaryJson(r: TrainResult, sizes: { train: number; validation: number; test: number }): Record<string, unknown> {
+  const best = r.best && {
+    epoch: r.best.epoch,
+    validLoss: roundMetric(r.best.validLoss),
+    validError: roundMetric(r.best.validError),
+    testError: roundMetric(r.best.testError),
+  };
+  return {
+    aborted: r.aborted,
+    epochsCompleted: r.epochsCompleted,
+    epochs: r.epochs,
+    best,
+    testError: roundMetric(r.testError),
+    seconds: roundSeconds(r.seconds),
+    totalSeconds: roundSeconds(r.totalSeconds),
+    imagesPerSecond: roundRate(r.imagesPerSecond),
+    dataShare: roundShare(r.dataShare),
+    sizes,
+    recipe: { ...r.recipe, lr: roundLr(r.recipe.lr) },
+    paths: r.paths,
+  };
 }
 

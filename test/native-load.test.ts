@@ -1,0 +1,61 @@
+/**
+ * The advice a NativeLoadError ends with: the `npm install` command of the missing platform package
+ * (scoped, at this package's version), the supported platforms where none fits, the build command
+ * only in a source checkout. (The install test checks the real error in an installed copy.)
+ */
+import test from 'ava';
+
+import { PLATFORM_PACKAGE_SCOPE, nativeLoadAdvice, platformPackageName } from '../ts/native.js';
+import { platformPackageName as scriptName } from '../scripts/pack-platform.mjs';
+
+const base = { version: '0.1.0', triples: ['linux-x64-gnu'], checkout: false };
+const missing = (target: string) => [
+  { target: '/x/native/densenet.linux-x64-gnu.node', reason: 'file does not exist' },
+  { target, reason: 'package is not installed' },
+];
+
+test('platform packages are scoped, and the loader and the pack script agree on the names', (t) => {
+  t.is(PLATFORM_PACKAGE_SCOPE, '@densenet-sdk');
+  t.is(platformPackageName('linux-x64-gnu'), '@densenet-sdk/linux-x64-gnu');
+  t.is(platformPackageName('linux-x64-gnu', true), '@densenet-sdk/linux-x64-gnu-cuda');
+  for (const cuda of [false, true]) t.is(scriptName('linux-x64-gnu', cuda), platformPackageName('linux-x64-gnu', cuda));
+});
+
+test('a missing platform package: the npm install command at the same version (and the tarball)', (t) => {
+  const advice = nativeLoadAdvice({ ...base, triple: 'linux-x64-gnu', cuda: false, attempts: missing('@densenet-sdk/linux-x64-gnu') });
+  t.regex(advice, /^ {2}npm install @densenet-sdk\/linux-x64-gnu@0\.1\.0$/m);
+  t.regex(advice, /--omit=optional/);
+  t.regex(advice, /npm install \.\/densenet-sdk-linux-x64-gnu-0\.1\.0\.tgz/);
+  t.notRegex(advice, /build:native/, 'an installed copy has no sources to build');
+});
+
+test('the CUDA package: installed explicitly', (t) => {
+  const advice = nativeLoadAdvice({ ...base, triple: 'linux-x64-gnu', cuda: true, attempts: missing('@densenet-sdk/linux-x64-gnu-cuda') });
+  t.regex(advice, /^ {2}npm install @densenet-sdk\/linux-x64-gnu-cuda@0\.1\.0$/m);
+  t.regex(advice, /does not install by itself/);
+  t.regex(advice, /DENSENET_CUDA/);
+});
+
+test('an installed package that fails to load (or has another version): reinstall at the same version', (t) => {
+  const advice = nativeLoadAdvice({
+    ...base,
+    triple: 'linux-x64-gnu',
+    cuda: false,
+    attempts: [{ target: '@densenet-sdk/linux-x64-gnu', reason: 'version 0.0.9 is installed, densenet-sdk 0.1.0 needs the same version' }],
+  });
+  t.regex(advice, /is installed but did not load/);
+  t.regex(advice, /npm install @densenet-sdk\/linux-x64-gnu@0\.1\.0/);
+});
+
+test('an unsupported platform: the list of supported ones and how to build from source', (t) => {
+  const advice = nativeLoadAdvice({ ...base, triple: 'darwin-arm64', cuda: false, attempts: missing('@densenet-sdk/darwin-arm64') });
+  t.regex(advice, /no prebuilt addon for darwin-arm64/);
+  t.regex(advice, /Platforms with a prebuilt addon: linux-x64-gnu \(@densenet-sdk\/linux-x64-gnu\)/);
+  t.regex(advice, /Building from source/);
+  t.notRegex(advice, /npm install @densenet-sdk\/darwin-arm64/, 'no command for a package that does not exist');
+});
+
+test('a source checkout also names npm run build:native', (t) => {
+  const advice = nativeLoadAdvice({ ...base, checkout: true, triple: 'linux-x64-gnu', cuda: false, attempts: missing('@densenet-sdk/linux-x64-gnu') });
+  t.regex(advice, /npm run build:native` builds native\/densenet\.linux-x64-gnu\.node/);
+});
