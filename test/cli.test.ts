@@ -234,3 +234,17 @@ test('densenet --version and unknown commands', async (t) => {
   t.is(u.code, 1);
   t.regex(u.stderr, /unknown command/);
 });
+
+test('densenet info --batch 64 --train prints the memory estimate of predict and of a training step in both modes', async (t) => {
+  const r = await cli(['info', 'densenet-bc-100', '--batch', '64', '--train']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /Memory \(batch 64, estimated from the plan\)/);
+  for (const line of ['parameters and BN statistics', 'predict, peak', 'training step, efficient, peak', 'training step, naive, peak']) t.true(r.stdout.includes(line), line);
+  const j = await cli(['info', 'densenet-bc-100', '--batch', '64', '--json']);
+  const out = JSON.parse(j.stdout) as { batch: number; memory: Record<string, number> };
+  t.is(out.batch, 64);
+  t.true(out.memory['trainingNaive']! > out.memory['trainingEfficient']! && out.memory['trainingEfficient']! > out.memory['inference']!);
+  const bad = await cli(['info', 'densenet-bc-100', '--batch', '0']);
+  t.not(bad.code, 0);
+  t.regex(bad.stderr, /--batch/);
+});

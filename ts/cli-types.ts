@@ -5,7 +5,7 @@
  * @module
  */
 import type { ModelConfig } from './config.js';
-import type { ModelSummary, TopKEntry } from './model.js';
+import type { MemoryEstimate, ModelSummary, TopKEntry } from './model.js';
 import type { EvaluationResult } from './train/evaluate.js';
 
 /**
@@ -24,6 +24,10 @@ export interface InfoJson {
   parameters: number;
   /** The per-stage rows. */
   stages: ModelSummary['stages'];
+  /** Batch size of `memory`. */
+  batch: number;
+  /** Estimated peak memory in bytes (see `estimateMemory`). */
+  memory: MemoryEstimate;
 }
 
 /**

@@ -5,10 +5,23 @@
  */
 import type { Command } from 'commander';
 
-import { DenseNet, type ModelSummary } from '../model.js';
+import { DenseNet, estimateMemory, type MemoryEstimate, type ModelSummary } from '../model.js';
 import type { ModelConfig } from '../config.js';
 import type { InfoJson } from '../cli-types.js';
+import { InvalidArgumentError as CommanderArgError } from 'commander';
+
 import { formatInt, parseInputSize, resolveConfigArg } from './common.js';
+
+function parseBatch(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new CommanderArgError('must be a positive integer.');
+  return n;
+}
+
+function parseDType(v: string): 'f32' | 'f64' {
+  if (v !== 'f32' && v !== 'f64') throw new CommanderArgError('must be f32 or f64.');
+  return v;
+}
 
 /** Options of the `info` command. */
 export interface InfoOptions {
@@ -16,6 +29,41 @@ export interface InfoOptions {
   json?: boolean;
   /** `[height, width]` of the input (default 32x32 for `smallInputs` configs, else 224x224). */
   inputSize?: [number, number];
+  /** Batch size of the memory estimate (default 1). */
+  batch?: number;
+  /** Also print the memory of a training step (both memory modes), not only of inference. */
+  train?: boolean;
+  /** Element type of the memory estimate. */
+  dtype?: 'f32' | 'f64';
+}
+
+/** Bytes as MiB/GiB with 1 decimal. */
+function formatBytes(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+/**
+ * The memory lines of `info`: parameters, then the peak of a predict and, with `train`, of a
+ * training step in each memory mode (model, gradients and optimizer state included).
+ *
+ * @param est - the native estimate
+ * @param batch - batch size it is for
+ * @param train - include training
+ */
+export function renderMemory(est: MemoryEstimate, batch: number, train: boolean): string {
+  const held = est.parameters + est.gradients + est.optimizer;
+  const lines = [
+    `Memory (batch ${batch}, estimated from the plan):`,
+    `  parameters and BN statistics    ${formatBytes(est.parameters)}`,
+    `  predict, peak                   ${formatBytes(est.parameters + est.inference)}  (activations ${formatBytes(est.inference)})`,
+  ];
+  if (train) {
+    lines.push(
+      `  training step, efficient, peak  ${formatBytes(held + est.trainingEfficient)}  (activations ${formatBytes(est.trainingEfficient)})`,
+      `  training step, naive, peak      ${formatBytes(held + est.trainingNaive)}  (activations ${formatBytes(est.trainingNaive)})`,
+    );
+  }
+  return lines.join('\n') + '\n';
 }
 
 function describeConfig(c: ModelConfig): string {
@@ -103,13 +151,16 @@ export async function runInfo(target: string, options: InfoOptions): Promise<voi
   const [h, w] = options.inputSize ?? (config.smallInputs ? [32, 32] : [224, 224]);
   const summary = model.summary(h, w);
   const parameters = model.parameterCount;
+  const batch = options.batch ?? 1;
+  const memory = estimateMemory(model.config as ModelConfig, [batch, (model.config as ModelConfig).inChannels, h, w], options.dtype ?? 'f32');
+  model.dispose();
   if (options.json) {
-    const out: InfoJson = { preset, config: model.config as ModelConfig, inputSize: [h, w], parameters, stages: summary.stages };
+    const out: InfoJson = { preset, config: model.config as ModelConfig, inputSize: [h, w], parameters, stages: summary.stages, batch, memory };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     return;
   }
   const title = `${preset ?? source}: ${describeConfig(model.config as ModelConfig)}`;
-  process.stdout.write(renderTable(title, summary, model.config as ModelConfig));
+  process.stdout.write(renderTable(title, summary, model.config as ModelConfig) + '\n' + renderMemory(memory, batch, options.train ?? false));
 }
 
 /**
@@ -122,8 +173,11 @@ export function registerInfo(program: Command): Command {
     .command('info')
     .description("print a DenseNet's layer table (stage, output size, parameters) and its parameter count")
     .argument('<model>', 'preset name (e.g. densenet121) or path to a config JSON file')
-    .option('--json', 'print JSON: {preset, config, inputSize, parameters, stages}')
+    .option('--json', 'print JSON: {preset, config, inputSize, parameters, stages, batch, memory}')
     .option('--input-size <size>', 'input size N or HxW (default 32 for CIFAR configs, 224 otherwise)', parseInputSize)
+    .option('--batch <n>', 'batch size of the memory estimate (default 1)', parseBatch)
+    .option('--train', 'also estimate the memory of a training step (efficient and naive memory modes)')
+    .option('--dtype <f32|f64>', 'element type of the memory estimate (default f32)', parseDType)
     .action(async (target: string, opts: InfoOptions) => {
       await runInfo(target, opts);
     });
