@@ -248,3 +248,22 @@ test('densenet info --batch 64 --train prints the memory estimate of predict and
   t.not(bad.code, 0);
   t.regex(bad.stderr, /--batch/);
 });
+
+test('a CLI usage error is one line plus the --help hint, the same for every command, before any work', async (t) => {
+  for (const args of [
+    ['info', 'densenet-bc-100', '--batch', 'x'],
+    ['train', '--epochs', 'zero'],
+    ['predict', '--top', '-1', 'x.png'],
+    ['info'],
+    ['nosuchcommand'],
+  ]) {
+    const r = await cli(args);
+    t.not(r.code, 0, args.join(' '));
+    const lines = r.stderr.trim().split('\n');
+    t.true(lines.length <= 2, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(lines[0]!, /^error: /, args.join(' '));
+    const command = args[0] === 'nosuchcommand' ? 'densenet' : `densenet ${args[0]}`;
+    t.is(lines.at(-1), `(${command} --help lists the ${command === 'densenet' ? 'commands' : 'options'})`, args.join(' '));
+    t.false(r.stderr.includes('Usage:'), args.join(' '));
+  }
+});

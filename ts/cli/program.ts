@@ -34,7 +34,7 @@ export function buildProgram(): Command {
     .description('Train and run memory-efficient DenseNets (densenet-sdk)')
     .version(version())
     .option('--threads <n>', 'CPU threads of the native core', parsePositiveInt)
-    .showHelpAfterError()
+    .showHelpAfterError('(densenet --help lists the commands)')
     .hook('preAction', (cmd) => {
       const threads = cmd.opts<{ threads?: number }>().threads;
       if (threads !== undefined) setNumThreads(threads);
@@ -44,5 +44,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerEval(program);
   registerPlot(program);
+  // A usage error is one line plus this hint, the same for every command.
+  for (const cmd of program.commands) cmd.showHelpAfterError(`(densenet ${cmd.name()} --help lists the options)`);
   return program;
 }
