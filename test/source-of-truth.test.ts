@@ -67,6 +67,16 @@ test('setOptimizer: the native core validates and fills defaults (normalizeOptim
   t.throws(() => model.setOptimizer({ lrate: 1 } as never), { instanceOf: InvalidArgumentError, message: /unknown optimizer option "lrate"/ });
 });
 
+test('milestones or gamma with the cosine schedule are refused: it would ignore them', async (t) => {
+  const mnist = await loadDataset('mnist');
+  for (const extra of [{ milestones: [5] }, { gamma: 0.5 }]) {
+    t.throws(() => resolveRecipe({ schedule: 'cosine', ...extra, normalization: null }, mnist, false), {
+      instanceOf: InvalidArgumentError,
+      message: /multistep schedule only; the cosine schedule would ignore it/,
+    });
+  }
+});
+
 test('resolveRecipe takes the optimizer defaults from normalizeOptimizer and the milestones from referenceSchedule', async (t) => {
   const native = loadNative();
   const mnist = await loadDataset('mnist');
@@ -85,6 +95,7 @@ test('resolveRecipe takes the optimizer defaults from normalizeOptimizer and the
   for (const [bad, field] of [
     [{ gamma: 0 }, 'gamma'],
     [{ milestones: [-5] }, 'milestones'],
+    [{ milestones: [30, 20] }, 'milestones must be strictly increasing'],
     [{ lr: -1 }, 'lr'],
     [{ weightDecay: -1 }, 'weightDecay'],
   ] as const) {

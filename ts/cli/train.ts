@@ -375,7 +375,7 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
       ...(opts.lr !== undefined ? { lr: opts.lr } : {}),
       ...(opts.milestones !== undefined
         ? { milestones: opts.milestones }
-        : d.milestoneFractions
+        : d.milestoneFractions && (opts.schedule ?? d.schedule) === 'multistep'
           ? { milestones: d.milestoneFractions.map((f) => f * epochs) }
           : {}),
       // The data set's default hold-out, or a tenth of the images for small subsets (--limit).

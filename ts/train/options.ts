@@ -199,7 +199,15 @@ export function resolveRecipe(o: RecipeOptions, trainSet: LoaderSource, validati
   if (o.milestones !== undefined && (!Array.isArray(o.milestones) || o.milestones.some((m) => typeof m !== 'number'))) {
     bad('milestones', 'an array of epochs (numbers)', o.milestones);
   }
-  const milestones = o.milestones ? [...o.milestones].sort((a, b) => a - b) : reference.milestones;
+  if (schedule === 'cosine') {
+    for (const k of ['milestones', 'gamma'] as const) {
+      if (o[k] !== undefined) {
+        throw new InvalidArgumentError(`${k} applies to the multistep schedule only; the cosine schedule would ignore it (drop ${k}, or use schedule 'multistep')`);
+      }
+    }
+  }
+  // Out-of-order milestones are refused by the native core (never sorted silently).
+  const milestones = o.milestones ? [...o.milestones] : reference.milestones;
   const gamma = o.gamma ?? reference.gamma;
   if (typeof gamma !== 'number') bad('gamma', 'a number', gamma);
   const validationSize = validationGiven ? 0 : (o.validationSize ?? R.validationSize);

@@ -77,6 +77,9 @@ impl LrSchedule {
                 if let Some(m) = milestones.iter().find(|m| !(m.is_finite() && **m >= 0.0)) {
                     return bad(format!("schedule milestones must be finite epochs >= 0, got {m}"));
                 }
+                if milestones.windows(2).any(|w| w[1] <= w[0]) {
+                    return bad(format!("schedule milestones must be strictly increasing epochs, got {milestones:?}"));
+                }
             }
             LrSchedule::Cosine { lr, epochs } => {
                 if !(lr.is_finite() && *lr >= 0.0) {
