@@ -92,6 +92,28 @@ test('densenet train --json: camelCase lines with rounded numbers, results.csv, 
   t.is(again.code, 1);
   t.regex(again.stderr, /already holds a training run.*--resume/);
 
+  // --resume never starts afresh in silence, and never rewrites the run's files when it refuses.
+  const empty = join(dir, 'empty');
+  mkdirSync(empty);
+  const none = await cli(['train', '--resume', '--out', empty], {}, { cwd: dir });
+  t.is(none.code, 1);
+  t.regex(none.stderr, /holds no training run to resume/);
+  t.false(existsSync(join(empty, 'results.csv')));
+  const optionsFile = join(out, 'train-options.json');
+  const before = readFileSync(optionsFile, 'utf8');
+  const csv = readFileSync(join(out, 'results.csv'), 'utf8');
+  writeFileSync(optionsFile, '{bad');
+  const corrupt = await cli(['train', '--resume', '--out', out], {}, { cwd: dir });
+  t.is(corrupt.code, 1);
+  t.regex(corrupt.stderr, /train-options\.json is not valid JSON/);
+  t.is(readFileSync(optionsFile, 'utf8'), '{bad', 'the options file is left as it was');
+  t.is(readFileSync(join(out, 'results.csv'), 'utf8'), csv, 'results.csv is left as it was');
+  rmSync(optionsFile);
+  const missing = await cli(['train', '--resume', '--out', out], {}, { cwd: dir });
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /train-options\.json is missing/);
+  writeFileSync(optionsFile, before);
+
   // eval of the best model: top-1/top-5 single crop, camelCase, rounded.
   const ev = await cli(['eval', '--model', join(out, 'best.safetensors'), '--dataset', 'mnist', '--limit', '200', '--json'], {}, { cwd: dir });
   t.is(ev.code, 0, ev.stderr);

@@ -222,3 +222,13 @@ test('results.csv round-trips and rejects other headers', (t) => {
   t.throws(() => parseResultsCsv('epoch,loss\n1,2\n'), { instanceOf: InvalidArgumentError, message: /header/ });
   t.throws(() => parseResultsCsv(`${RESULTS_HEADER}\n1,x,0,0,0,0\n`), { instanceOf: InvalidArgumentError, message: /train_loss/ });
 });
+
+test('train({resume: true}) with no run to resume is an error, never a silent fresh start', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const full = await loadDataset('mnist');
+  await t.throwsAsync(train(DenseNet.create(CHILD_CONFIG), { trainSet: full, epochs: 1, outDir: dir, resume: true, normalization: 'mnist' }), {
+    instanceOf: InvalidArgumentError,
+    message: /no training run to resume/,
+  });
+});

@@ -240,14 +240,22 @@ class Reporter {
   }
 }
 
-function readStoredOptions(outDir: string): Partial<TrainCommandOptions> | null {
+/** The options a run was started with; a missing or unreadable file is an error (nothing is rewritten). */
+function readStoredOptions(outDir: string): Partial<TrainCommandOptions> {
   const file = join(outDir, CLI_OPTIONS_FILE);
-  if (!existsSync(file)) return null;
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Partial<TrainCommandOptions>;
-  } catch {
-    return null;
+  if (!existsSync(file)) {
+    throw new InvalidArgumentError(`--resume: ${file} is missing, so the run's options are unknown; restore it, or start over with --force`);
   }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new InvalidArgumentError(`--resume: ${file} is not valid JSON (${(err as Error).message}); restore it, or start over with --force`, { cause: err });
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new InvalidArgumentError(`--resume: ${file} must hold a JSON object of options; restore it, or start over with --force`);
+  }
+  return parsed as Partial<TrainCommandOptions>;
 }
 
 /**
@@ -262,11 +270,12 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
   const outDir = resolve(opts.out ?? join('runs', opts.dataset));
   const paths = trainPaths(outDir);
   if (opts.resume) {
+    if (!existsSync(paths.checkpoint)) {
+      throw new InvalidArgumentError(`--resume: ${outDir} holds no training run to resume (no ${paths.checkpoint}); start it without --resume`);
+    }
     const stored = readStoredOptions(outDir);
-    if (stored) {
-      for (const key of STORED_KEYS) {
-        if (!fromCli(key) && stored[key] !== undefined) (opts as unknown as Record<string, unknown>)[key] = stored[key];
-      }
+    for (const key of STORED_KEYS) {
+      if (!fromCli(key) && stored[key] !== undefined) (opts as unknown as Record<string, unknown>)[key] = stored[key];
     }
   } else if (existsSync(paths.checkpoint) && !opts.force) {
     throw new InvalidArgumentError(

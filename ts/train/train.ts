@@ -598,7 +598,10 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     // Rows written after the checkpoint (if the process died in between) are dropped: they will be recomputed identically.
     writeResultsCsv(paths.results, records);
   } else {
-    if (options.resume) warnings.push(`no checkpoint at ${ckptPath}; starting from the first epoch`);
+    if (options.resume) {
+      // Never a silent fresh start: the caller asked to continue a run that is not there.
+      throw new InvalidArgumentError(`resume: there is no training run to resume (no checkpoint at ${ckptPath}); start without resume`);
+    }
     model.setOptimizer({ lr: learningRateAt(recipe, 0), momentum: recipe.momentum, nesterov: recipe.nesterov, weightDecay: recipe.weightDecay });
     writeResultsCsv(paths.results, records);
   }
