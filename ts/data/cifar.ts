@@ -3,12 +3,12 @@
  *
  * @module
  */
-import { gunzipSync } from 'node:zlib';
 import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { InMemoryDataset } from './dataset.js';
 import { DataError } from './errors.js';
 import { unpickle, pyGet, type PyValue, type NdArray } from './pickle.js';
+import { boundedGunzip } from './inflate.js';
 import { readTar } from './tar.js';
 import { missingDatasetError, DATASET_SOURCES } from './sources.js';
 
@@ -365,12 +365,7 @@ export async function loadCifar10Python(source: string, opts: Cifar10Options = {
     }
   }
   if (archive) {
-    let tarBytes: Uint8Array;
-    try {
-      tarBytes = gunzipSync(await readFile(archive));
-    } catch (e) {
-      throw new DataError('ERR_DATA_TRUNCATED', `not a complete gzip file (${(e as Error).message})`, { file: archive, cause: e });
-    }
+    const tarBytes: Uint8Array = boundedGunzip(await readFile(archive), archive);
     const entries = readTar(tarBytes, archive);
     const byBase = new Map(entries.filter((e) => e.type === 'file').map((e) => [path.posix.basename(e.name), e] as const));
     for (const n of names) {

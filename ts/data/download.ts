@@ -6,14 +6,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, rmdir, stat, readdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
-import { gunzip as gunzipCb } from 'node:zlib';
 import { DataError } from './errors.js';
+import { boundedGunzip } from './inflate.js';
 import { abortErrorFor, throwIfAborted } from '../errors.js';
 import { readTar } from './tar.js';
 import { DATASET_SOURCES, DATASET_MD5, type DownloadableDataset } from './sources.js';
 
-const gunzip = promisify(gunzipCb);
 
 /**
  * Progress of one file, reported by {@link DownloadOptions.onProgress}.
@@ -194,12 +192,7 @@ function safeJoin(root: string, name: string, archive: string): string | undefin
  * @throws DataError `ERR_DATA_TRUNCATED` / `ERR_DATA_BAD_FORMAT` for a damaged archive, or a member path escaping `root`.
  */
 export async function extractTarGz(archive: string, root: string, force = true): Promise<string[]> {
-  let tar: Uint8Array;
-  try {
-    tar = await gunzip(await readFile(archive));
-  } catch (e) {
-    throw new DataError('ERR_DATA_TRUNCATED', `not a complete gzip file (${(e as Error).message})`, { file: archive, cause: e });
-  }
+  const tar: Uint8Array = boundedGunzip(await readFile(archive), archive);
   const entries = readTar(tar, archive);
   const staging = path.join(root, `.extract-${randomBytes(6).toString('hex')}`);
   await mkdir(staging, { recursive: true });

@@ -7,6 +7,8 @@
  * @module
  */
 import { inflateSync, constants as zc } from 'node:zlib';
+
+import { boundedInflate, inflateHead } from './inflate.js';
 import { DataError } from './errors.js';
 
 /** MATLAB array classes this reader knows (others are reported as `other`). */
@@ -137,13 +139,20 @@ export function readMat(input: Uint8Array, file = '<mat>', opts: ReadMatOptions 
           continue;
         }
       }
-      let inner: Uint8Array;
-      try {
-        const b = inflateSync(z);
-        inner = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-      } catch (e) {
-        throw new DataError('ERR_DATA_TRUNCATED', `data element ${index}: compressed data is corrupt or truncated (${(e as Error).message})`, { file, cause: e });
+      // The inflated element's own tag declares its size: inflate no further than that.
+      // A deflate block header can be long: read more of the stream until the 8-byte tag is out.
+      let head: Buffer | undefined;
+      for (const n of [1024, 16384, 262144]) {
+        head = inflateHead(z, n);
+        if ((head && head.length >= 8) || n >= z.length) break;
       }
+      if (!head || head.length < 8) {
+        throw new DataError('ERR_DATA_TRUNCATED', `data element ${index}: compressed data is corrupt or truncated (no element tag)`, { file });
+      }
+      const hdv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+      const declared = hdv.getUint32(0, le) >>> 16 !== 0 ? 8 : 8 + hdv.getUint32(4, le);
+      const b = boundedInflate(z, declared, file, `data element ${index}`);
+      const inner = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
       const idv = new DataView(inner.buffer, inner.byteOffset, inner.byteLength);
       const itag = readTag(idv, 0, inner.length, le, file, `data element ${index} (inflated)`);
       if (itag.type === MI_MATRIX) {

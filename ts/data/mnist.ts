@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { boundedGunzip } from './inflate.js';
 import { packageRoot } from '../native.js';
 import { InMemoryDataset } from './dataset.js';
 import { DataError } from './errors.js';
@@ -42,12 +42,7 @@ export interface MnistOptions {
  * @throws DataError `ERR_DATA_BAD_FORMAT`/`ERR_DATA_TRUNCATED` for a damaged asset, `ERR_DATA_LABEL_OUT_OF_RANGE` naming the record.
  */
 export function decodeMnistAsset(gz: Uint8Array, file = 'mnist asset', pad32 = false): InMemoryDataset {
-  let raw: Uint8Array;
-  try {
-    raw = gunzipSync(gz);
-  } catch (e) {
-    throw new DataError('ERR_DATA_TRUNCATED', `not a complete gzip stream (${(e as Error).message})`, { file, cause: e });
-  }
+  const raw: Uint8Array = boundedGunzip(gz, file);
   if (raw.length < 12 || String.fromCharCode(raw[0]!, raw[1]!, raw[2]!, raw[3]!) !== 'DNMN' || raw[4] !== 1) {
     throw new DataError('ERR_DATA_BAD_FORMAT', 'not a version-1 DNMN MNIST asset', { file });
   }
