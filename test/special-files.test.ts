@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { DenseNet, IoError, WeightsError } from '../ts/index.js';
+import { DataError, DenseNet, IoError, WeightsError } from '../ts/index.js';
 import { TINY, tempDir } from './helpers/util.js';
 
 test('a directory or a FIFO given as weights is refused up front with IoError (never read or waited on)', async (t) => {
@@ -32,4 +32,20 @@ test('a checkpoint given to load() is a WeightsError naming loadCheckpoint', asy
   await model.saveCheckpoint(ckpt, {});
   const e = await t.throwsAsync(model.load(ckpt), { instanceOf: WeightsError });
   t.regex(e?.message ?? '', /training checkpoint.*loadCheckpoint/);
+});
+
+test('a FIFO named like an image inside an image folder is refused up front, naming it', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const sharp = (await import('sharp')).default;
+  for (const c of ['a', 'b']) {
+    mkdirSync(join(dir, c));
+    writeFileSync(join(dir, c, '0.png'), await sharp({ create: { width: 4, height: 4, channels: 3, background: '#808080' } }).png().toBuffer());
+  }
+  execFileSync('mkfifo', [join(dir, 'b', 'trap.png')]);
+  const { loadImageFolder } = await import('../ts/index.js');
+  const err = await t.throwsAsync(loadImageFolder(dir, { size: 4 }), { instanceOf: DataError });
+  t.is(err?.code, 'ERR_DATA_BAD_FORMAT');
+  t.regex(err?.message ?? '', /trap\.png is a FIFO/);
 });

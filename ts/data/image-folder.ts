@@ -218,8 +218,19 @@ async function walk(dir: string, exts: Set<string>, out: string[]): Promise<void
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) await walk(p, exts, out);
-    else if ((e.isFile() || e.isSymbolicLink()) && exts.has(path.extname(e.name).toLowerCase())) out.push(p);
+    if (e.isDirectory()) {
+      await walk(p, exts, out);
+      continue;
+    }
+    if (!exts.has(path.extname(e.name).toLowerCase())) continue;
+    // An image name on a FIFO, socket or device (or a link to one) is refused now: reading it
+    // later could block forever.
+    const regular = e.isFile() || (e.isSymbolicLink() && (await stat(p).then((st) => st.isFile(), () => false)));
+    if (!regular) {
+      const kind = e.isFIFO() ? 'a FIFO' : e.isSocket() ? 'a socket' : e.isSymbolicLink() ? 'a link to something that is not a regular file' : 'a device or other special file';
+      throw new DataError('ERR_DATA_BAD_FORMAT', `${p} is ${kind}, not an image file; remove it from the image folder`, { file: p });
+    }
+    out.push(p);
   }
 }
 
@@ -263,7 +274,8 @@ export async function loadImageFolder(root: string, opts: ImageFolderOptions = {
     const dir = path.resolve(root, classNames[c]!);
     try {
       await walk(dir, exts, found);
-    } catch {
+    } catch (e) {
+      if (e instanceof DataError) throw e;
       /* missing class folder: reported as empty below */
     }
     if (found.length === 0) empty.push(classNames[c]!);
