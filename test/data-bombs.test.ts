@@ -8,6 +8,7 @@ import test from 'ava';
 
 import { DataError } from '../ts/index.js';
 import { readMat } from '../ts/data/mat.js';
+import { unpickle } from '../ts/data/pickle.js';
 import { decodeMnistAsset } from '../ts/data/mnist.js';
 import { boundedGunzip } from '../ts/data/inflate.js';
 import { matFile, matMatrix } from './fixtures/data/writers.js';
@@ -47,4 +48,13 @@ test('a MAT miCOMPRESSED element that inflates past the size its inner tag decla
   t.regex(err?.message ?? '', /data element 1: compressed data decompresses past/);
   // Without the bomb the file reads.
   t.deepEqual([...readMat(file, 'good.mat').keys()], ['y']);
+});
+
+test('a pickle nested 200,000 levels deep is a DataError, not a stack overflow', (t) => {
+  const n = 200_000;
+  // PROTO 2, n × EMPTY_LIST, (n-1) × APPEND, STOP: lists nested n deep.
+  const deep = Buffer.concat([Buffer.from([0x80, 2]), Buffer.alloc(n, 0x5d), Buffer.alloc(n - 1, 0x61), Buffer.from('.')]);
+  const err = t.throws(() => unpickle(deep, 'deep.pkl'), { instanceOf: DataError });
+  t.is(err?.code, 'ERR_DATA_BAD_FORMAT');
+  t.regex(err?.message ?? '', /deeper than 1000 levels/);
 });

@@ -92,6 +92,9 @@ function dtypeString(d: DType): string {
  * @throws DataError `ERR_DATA_TRUNCATED` when the bytes end inside an opcode, `ERR_DATA_BAD_FORMAT` for an unknown opcode,
  *   a non-whitelisted global, or an inconsistent structure (the message gives the byte offset).
  */
+/** Deepest container nesting a data pickle may have. */
+const MAX_NESTING = 1000;
+
 export function unpickle(input: Uint8Array, file = '<pickle>'): PyValue {
   const buf = plain(input);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -275,18 +278,23 @@ export function unpickle(input: Uint8Array, file = '<pickle>'): PyValue {
   };
 
   // Arrays reconstructed lazily are replaced in containers when the pickle is finished.
-  const finalize = (v: Item, seen = new Set<unknown>()): PyValue => {
+  // Data pickles (CIFAR batches) nest a few levels; anything deeper is refused as a typed error
+  // instead of overflowing the stack.
+  const finalize = (v: Item, seen = new Set<unknown>(), depth = 0): PyValue => {
+    if (depth > MAX_NESTING) {
+      throw new DataError('ERR_DATA_BAD_FORMAT', `pickle nests containers deeper than ${MAX_NESTING} levels; not a data file`, { file });
+    }
     const r = resolve(v);
     if (seen.has(r)) return r;
     if (Array.isArray(r)) {
       seen.add(r);
       for (let i = 0; i < r.length; i++) {
         const e = r[i] as Item;
-        if (typeof e === 'object' && e !== null && !(e instanceof Uint8Array)) r[i] = finalize(e, seen);
+        if (typeof e === 'object' && e !== null && !(e instanceof Uint8Array)) r[i] = finalize(e, seen, depth + 1);
       }
     } else if (r instanceof Map) {
       seen.add(r);
-      for (const [k, e] of r) if (typeof e === 'object' && e !== null && !(e instanceof Uint8Array)) r.set(k, finalize(e as Item, seen));
+      for (const [k, e] of r) if (typeof e === 'object' && e !== null && !(e instanceof Uint8Array)) r.set(k, finalize(e as Item, seen, depth + 1));
     }
     return r;
   };
