@@ -33,7 +33,15 @@ fn file_kind(meta: &std::fs::Metadata) -> &'static str {
 /// crash never leaves a half-written file under the final name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let io = |e: std::io::Error| Error::Io(format!("cannot write '{}': {e}", path.display()));
+    let io = |e: std::io::Error| {
+        // Say plainly what the OS calls EROFS / ENOSPC, with the code users search for.
+        let hint = match e.raw_os_error() {
+            Some(30) => " (EROFS: the file system is read-only; choose another path)",
+            Some(28) => " (ENOSPC: the disk is full; nothing was written)",
+            _ => "",
+        };
+        Error::Io(format!("cannot write '{}': {e}{hint}", path.display()))
+    };
     if path.is_dir() {
         return Err(Error::Io(format!("cannot write '{}': it is a directory; give a file path", path.display())));
     }
