@@ -30,17 +30,11 @@ import {
   throwIfAborted,
 } from './errors.js';
 import { loadSharp } from './internal/sharp.js';
-import { callNative, callNativeAsync, loadNative, type MemoryEstimateJson, type NativeModel } from './native.js';
+import { callNative, callNativeAsync, loadNative, type MemoryEstimate, type NativeModel } from './native.js';
 import { PREPROCESSING_METADATA_KEY, checkPreprocessing, readWeightsInfo, type Preprocessing } from './weights.js';
 
 
-/**
- * Peak memory in bytes, by what holds it: parameters (and BN statistics), gradients, optimizer
- * state, and the activations of one predict and of one training step in each memory mode.
- *
- * @category Model
- */
-export type MemoryEstimate = MemoryEstimateJson;
+export type { MemoryEstimate } from './native.js';
 
 /**
  * The memory a config needs on an NCHW input shape, from the network's plan alone (nothing is

@@ -96,7 +96,7 @@ export interface NativeModel {
    * started — fails with code `ERR_INVALID_ARG`, message "the model was disposed".
    */
   dispose(): void;
-  /** Peak bytes of the model and one pass on `shape` (JSON of {@link MemoryEstimateJson}). */
+  /** Peak bytes of the model and one pass on `shape` (JSON of {@link MemoryEstimate}). */
   memoryEstimate(shape: number[]): string;
   /** The memory budget in bytes, or null for the machine's available memory at each call. */
   setMemoryBudget(bytes: number | null): void;
@@ -109,7 +109,7 @@ export interface NativeModel {
  *
  * @category Model
  */
-export interface MemoryEstimateJson {
+export interface MemoryEstimate {
   /** Parameters and BN running statistics. */
   parameters: number;
   /** Gradients (allocated by the first training step). */
@@ -165,7 +165,7 @@ export interface NativeBinding {
   referenceSchedule(lr: number, epochs: number): string;
   /** Sets the number of CPU threads of models created afterwards (0 = all cores). */
   setNumThreads(n: number): void;
-  /** Peak bytes of a config on an NCHW shape in a dtype, as JSON of {@link MemoryEstimateJson}. */
+  /** Peak bytes of a config on an NCHW shape in a dtype, as JSON of {@link MemoryEstimate}. */
   memoryEstimate(configJson: string, shape: number[], dtype: string): string;
 }
 
