@@ -74,7 +74,6 @@ export {
   type ImageTensor,
   type ImagesToTensorOptions,
   type LoadOptions,
-  type MemoryEstimate,
   type MemoryMode,
   type ModelSummary,
   type OptimizerOptions,
@@ -86,6 +85,7 @@ export {
   type TrainStepResult,
 } from './model.js';
 export { readWeightsInfo, type Preprocessing, type WeightsInfo } from './weights.js';
+export type { MemoryEstimate } from './native.js';
 
 // ---- Native addon ----
 export {

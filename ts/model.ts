@@ -34,7 +34,6 @@ import { callNative, callNativeAsync, loadNative, type MemoryEstimate, type Nati
 import { PREPROCESSING_METADATA_KEY, checkPreprocessing, readWeightsInfo, type Preprocessing } from './weights.js';
 
 
-export type { MemoryEstimate } from './native.js';
 
 /**
  * The memory a config needs on an NCHW input shape, from the network's plan alone (nothing is
