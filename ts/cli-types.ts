@@ -5,7 +5,8 @@
  * @module
  */
 import type { ModelConfig } from './config.js';
-import type { MemoryEstimate, ModelSummary, TopKEntry } from './model.js';
+import type { ModelSummary, TopKEntry } from './model.js';
+import type { MemoryEstimate } from './native.js';
 import type { EvaluationResult } from './train/evaluate.js';
 
 /**

@@ -5,7 +5,8 @@
  */
 import type { Command } from 'commander';
 
-import { DenseNet, estimateMemory, type MemoryEstimate, type ModelSummary } from '../model.js';
+import { DenseNet, estimateMemory, type ModelSummary } from '../model.js';
+import type { MemoryEstimate } from '../native.js';
 import type { ModelConfig } from '../config.js';
 import type { InfoJson } from '../cli-types.js';
 import { InvalidArgumentError as CommanderArgError } from 'commander';
