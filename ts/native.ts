@@ -10,6 +10,15 @@
  * 3. the platform package: `densenet-sdk-linux-x64-gnu-cuda` when CUDA is asked for,
  *    otherwise `densenet-sdk-linux-x64-gnu` (the suffix follows the running platform).
  *
+ * If none loads (and CUDA was not asked for), the WASM build is the fallback (the same binding
+ * interface, one thread, SIMD128; crates/densenet-wasm, built by `npm run build:wasm`):
+ * 4. `npm/wasm32/index.cjs` under the package root;
+ * 5. the package `densenet-sdk-wasm32`.
+ *
+ * `DENSENET_BACKEND` (or the `backend` option) chooses: `wasm` loads only the WASM build,
+ * `native` only the native addon (no fallback), `auto` (the default) native first, then WASM.
+ * {@link loadNativeWithInfo} says which one was loaded (`info.backend`).
+ *
  * If none loads, {@link loadNative} throws a {@link NativeLoadError} listing every path and
  * package tried and why each failed.
  *
@@ -178,7 +187,19 @@ export interface LoadNativeOptions {
    * Defaults to `true` when the environment variable `DENSENET_CUDA=1`.
    */
   cuda?: boolean;
+  /**
+   * Which build to load: `'native'` (the addon only), `'wasm'` (the WASM build only) or
+   * `'auto'` (the addon, else the WASM build). Defaults to `$DENSENET_BACKEND`, else `'auto'`.
+   */
+  backend?: BackendChoice;
 }
+
+/**
+ * Which build of the core to load (see {@link LoadNativeOptions.backend}).
+ *
+ * @category Native addon
+ */
+export type BackendChoice = 'auto' | 'native' | 'wasm';
 
 /**
  * Information about the addon that was loaded.
@@ -190,6 +211,8 @@ export interface NativeInfo {
   readonly source: string;
   /** Whether the CUDA variant was asked for. */
   readonly cuda: boolean;
+  /** The build that was loaded: the native addon or the WASM fallback (one thread). */
+  readonly backend: 'native' | 'wasm';
 }
 
 /**
@@ -298,18 +321,65 @@ export function loadNative(options: LoadNativeOptions = {}): NativeBinding {
  */
 export function loadNativeWithInfo(options: LoadNativeOptions = {}): LoadedNative {
   const cuda = options.cuda ?? process.env.DENSENET_CUDA === '1';
-  const key = cuda ? 'cuda' : 'cpu';
+  const choice = backendChoice(options.backend);
+  const key = `${cuda ? 'cuda' : 'cpu'}:${choice}`;
   const hit = cache.get(key);
   if (hit) return hit;
 
   const triple = platformTriple();
-  const candidates: { target: string; kind: 'file' | 'package' }[] = [];
-  const override = process.env.DENSENET_NATIVE_PATH;
-  if (override) candidates.push({ target: override, kind: 'file' });
-  candidates.push({ target: join(packageRoot(), 'native', `densenet.${triple}.node`), kind: 'file' });
-  candidates.push({ target: `densenet-sdk-${triple}${cuda ? '-cuda' : ''}`, kind: 'package' });
-
   const attempts: NativeLoadAttempt[] = [];
+  if (choice !== 'wasm') {
+    const candidates: Candidate[] = [];
+    const override = process.env.DENSENET_NATIVE_PATH;
+    if (override) candidates.push({ target: override, kind: 'file' });
+    candidates.push({ target: join(packageRoot(), 'native', `densenet.${triple}.node`), kind: 'file' });
+    candidates.push({ target: `densenet-sdk-${triple}${cuda ? '-cuda' : ''}`, kind: 'package' });
+    const entry = tryLoad(candidates, attempts, { cuda, backend: 'native' });
+    if (entry) {
+      cache.set(key, entry);
+      return entry;
+    }
+  }
+  // The WASM build has no CUDA: a CUDA request never falls back to it silently.
+  if (choice === 'wasm' || (choice === 'auto' && !cuda)) {
+    const candidates: Candidate[] = [
+      { target: join(packageRoot(), 'npm', 'wasm32', 'index.cjs'), kind: 'file' },
+      { target: WASM_PACKAGE, kind: 'package' },
+    ];
+    const entry = tryLoad(candidates, attempts, { cuda, backend: 'wasm' });
+    if (entry) {
+      cache.set(key, entry);
+      return entry;
+    }
+  }
+  const list = attempts.map((a) => `  - ${a.target}: ${a.reason}`).join('\n');
+  const what =
+    choice === 'wasm'
+      ? 'the densenet-sdk WASM build (DENSENET_BACKEND=wasm)'
+      : `the densenet-sdk native addon${cuda ? ' (CUDA)' : ''}${choice === 'auto' && !cuda ? ' or its WASM fallback' : ''}`;
+  const fix =
+    choice === 'wasm'
+      ? 'Build it with `npm run build:wasm`, or install the package densenet-sdk-wasm32.'
+      : 'Build it with `npm run build:native`, or install the platform package.';
+  throw new NativeLoadError(`could not load ${what} for ${triple}. Tried:\n${list}\n${fix}`, attempts);
+}
+
+/** The npm package of the WASM build. */
+const WASM_PACKAGE = 'densenet-sdk-wasm32';
+
+interface Candidate {
+  target: string;
+  kind: 'file' | 'package';
+}
+
+function backendChoice(option: BackendChoice | undefined): BackendChoice {
+  const raw = option ?? process.env.DENSENET_BACKEND ?? 'auto';
+  const value = raw === '' ? 'auto' : raw;
+  if (value === 'auto' || value === 'native' || value === 'wasm') return value;
+  throw new InvalidArgumentError(`DENSENET_BACKEND must be 'auto', 'native' or 'wasm', got '${String(raw)}'`);
+}
+
+function tryLoad(candidates: Candidate[], attempts: NativeLoadAttempt[], info: Omit<NativeInfo, 'source'>): LoadedNative | undefined {
   for (const c of candidates) {
     if (c.kind === 'file' && !existsSync(c.target)) {
       attempts.push({ target: c.target, reason: 'file does not exist' });
@@ -330,16 +400,9 @@ export function loadNativeWithInfo(options: LoadNativeOptions = {}): LoadedNativ
       attempts.push({ target: c.target, reason: bad });
       continue;
     }
-    const entry: LoadedNative = { binding: mod as NativeBinding, info: { source: c.target, cuda } };
-    cache.set(key, entry);
-    return entry;
+    return { binding: mod as NativeBinding, info: { source: c.target, ...info } };
   }
-  const list = attempts.map((a) => `  - ${a.target}: ${a.reason}`).join('\n');
-  throw new NativeLoadError(
-    `could not load the densenet-sdk native addon${cuda ? ' (CUDA)' : ''} for ${triple}. Tried:\n${list}\n` +
-      'Build it with `npm run build:native`, or install the platform package.',
-    attempts,
-  );
+  return undefined;
 }
 
 /**
