@@ -339,3 +339,17 @@ pub fn reference_schedule(lr: f64, epochs: u32) -> String {
 pub fn current_num_threads() -> u32 {
     rayon::current_num_threads() as u32
 }
+
+/// For the parity tests: eval-mode logits of a float64 model holding `weights` (safetensors)
+/// on a float64 input, not rounded to float32 (the model interface takes float32 input, and the
+/// PyTorch float64 fixtures' inputs are not float32 values).
+#[wasm_bindgen(js_name = predictF64)]
+pub fn predict_f64(config_json: &str, weights: &[u8], input: &[f64], shape: &[u32]) -> JsResult<Vec<f64>> {
+    sync((|| {
+        let config = DenseNetConfig::from_json(config_json)?;
+        let mut model = densenet_core::DenseNet::new(densenet_cpu::Cpu::<f64>::new(), config, 0)?;
+        model.set_memory_budget(Some(WASM32_MEMORY));
+        model.load_weights(weights, "<weights>")?;
+        model.predict(input, &to_shape(shape))
+    })())
+}
