@@ -59,6 +59,8 @@ out=npm/wasm32
 rm -rf "$out/node" "$out/web"
 "$WB" --target nodejs --out-dir "$out/node" --out-name densenet_wasm "$WASM" || fail "wasm-bindgen --target nodejs"
 "$WB" --target web --out-dir "$out/web" --out-name densenet_wasm "$WASM" || fail "wasm-bindgen --target web"
+# The web glue is ESM; the package itself is CommonJS (index.cjs, node/).
+echo '{ "type": "module" }' > "$out/web/package.json"
 # Check it loads and computes (a failure here fails the build, loudly).
 node -e "
 const b = require('./$out/index.cjs');
