@@ -353,3 +353,9 @@ pub fn predict_f64(config_json: &str, weights: &[u8], input: &[f64], shape: &[u3
         model.predict(input, &to_shape(shape))
     })())
 }
+
+/// For the tests of the panic path: panics (the module aborts; the shim reports ERR_INTERNAL).
+#[wasm_bindgen(js_name = __panicForTests)]
+pub fn panic_for_tests(message: &str) {
+    panic!("{message}");
+}
