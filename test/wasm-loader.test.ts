@@ -122,3 +122,23 @@ test('with no native addon the WASM build is the fallback; DENSENET_BACKEND=nati
   const cuda = run({ DENSENET_BACKEND: '', DENSENET_CUDA: '1' }, join(pkg, 'ts/index.ts'));
   t.is(cuda['loadCode'], 'ERR_NATIVE_LOAD', 'a CUDA request never falls back to WASM');
 });
+
+test('DenseNet.create and DenseNet.load take a backend option', async (t) => {
+  loadWasm();
+  const { DenseNet, InvalidArgumentError, loadNativeWithInfo } = await import('../ts/index.js');
+  const { TINY, randn } = await import('./helpers/util.js');
+  t.is(loadNativeWithInfo({ backend: 'wasm' }).info.backend, 'wasm');
+  const w = DenseNet.create(TINY, { backend: 'wasm', seed: 4 });
+  const x = randn(2 * 3 * 16 * 16, 5);
+  await w.trainStep(x, [2, 3, 16, 16], new Int32Array([1, 2]));
+  const { dir, cleanup } = tempDir('densenet-backend-');
+  t.teardown(cleanup);
+  await w.save(join(dir, 'w.safetensors'));
+  const n = await DenseNet.load(join(dir, 'w.safetensors'), null, { backend: 'native' });
+  const [a, b] = [await w.predict(x, [2, 3, 16, 16]), await n.predict(x, [2, 3, 16, 16])];
+  const worst = Math.max(...Array.from(a.logits, (v, i) => Math.abs(v - b.logits[i]!)));
+  t.true(worst <= 1e-5, `wasm vs native logits differ by ${worst}`);
+  t.throws(() => DenseNet.create(TINY, { backend: 'gpu' as never }), { instanceOf: InvalidArgumentError, message: /backend must be 'auto', 'native' or 'wasm', got 'gpu'/ });
+  await w.dispose();
+  await n.dispose();
+});

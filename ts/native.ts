@@ -376,7 +376,8 @@ function backendChoice(option: BackendChoice | undefined): BackendChoice {
   const raw = option ?? process.env.DENSENET_BACKEND ?? 'auto';
   const value = raw === '' ? 'auto' : raw;
   if (value === 'auto' || value === 'native' || value === 'wasm') return value;
-  throw new InvalidArgumentError(`DENSENET_BACKEND must be 'auto', 'native' or 'wasm', got '${String(raw)}'`);
+  const what = option === undefined ? 'DENSENET_BACKEND' : 'backend';
+  throw new InvalidArgumentError(`${what} must be 'auto', 'native' or 'wasm', got '${String(raw)}'`);
 }
 
 function tryLoad(candidates: Candidate[], attempts: NativeLoadAttempt[], info: Omit<NativeInfo, 'source'>): LoadedNative | undefined {
