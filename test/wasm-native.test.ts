@@ -199,6 +199,7 @@ test('weights and checkpoints saved in WASM load natively, and the other way rou
   for (const m of [wm, nm, nm2, wm2, nm3, wm3]) m.dispose();
 });
 
-test('the WASM build runs on one thread (rayon falls back to the calling thread)', (t) => {
+test('the WASM build runs on one thread (rayon falls back to the calling thread), GEMM with SIMD128', (t) => {
   t.is(loadWasm().currentNumThreads(), 1);
+  t.true(loadWasm().gemmSimd128(), 'gemm must dispatch to its SIMD128 kernels (2.6x faster than scalar)');
 });

@@ -35,6 +35,7 @@ export interface WasmBrowserBinding {
   setNumThreads(n: number): void;
   memoryEstimate(configJson: string, shape: number[], dtype: string): string;
   currentNumThreads(): number;
+  gemmSimd128(): boolean;
   backend: 'wasm32';
 }
 export declare function init(source?: Uint8Array | ArrayBuffer | Response | Promise<Response> | URL | string | WebAssembly.Module): Promise<WasmBrowserBinding>;

@@ -134,6 +134,8 @@ const binding = {
   setNumThreads: (n) => call(() => wasm.setNumThreads(n)),
   memoryEstimate: (configJson, shape, dtype) => call(() => wasm.memoryEstimate(configJson, u32(shape), dtype)),
   currentNumThreads: () => call(() => wasm.currentNumThreads()),
+  /** Whether the GEMM kernels use SIMD128 (true in this build). */
+  gemmSimd128: () => call(() => wasm.gemmSimd128()),
   /** Test hook: a Rust panic (aborts the module instance: ERR_INTERNAL now and on every later call). */
   __panicForTests: (message) => call(() => wasm.__panicForTests(message)),
   backend: 'wasm32',

@@ -219,6 +219,8 @@ module.exports = {
   memoryEstimate: (configJson, shape, dtype) => call(() => wasm.memoryEstimate(configJson, u32(shape), dtype)),
   /** Threads the compute runs on (1: rayon falls back to the calling thread). */
   currentNumThreads: () => call(() => wasm.currentNumThreads()),
+  /** Whether the GEMM kernels use SIMD128 (true in this build). */
+  gemmSimd128: () => call(() => wasm.gemmSimd128()),
   /** Test hook: a Rust panic (aborts the module instance: ERR_INTERNAL now and on every later call). */
   __panicForTests: (message) => call(() => wasm.__panicForTests(message)),
   /** Test hook: float64 logits of a float64 model from safetensors bytes on a float64 input. */

@@ -18,5 +18,6 @@ export declare const referenceSchedule: Fns['referenceSchedule'];
 export declare const setNumThreads: Fns['setNumThreads'];
 export declare const memoryEstimate: Fns['memoryEstimate'];
 export declare const currentNumThreads: Fns['currentNumThreads'];
+export declare function gemmSimd128(): boolean;
 export declare function predictF64(configJson: string, weights: Uint8Array, input: Float64Array, shape: number[]): Float64Array;
 export declare const backend: 'wasm32';

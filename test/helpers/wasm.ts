@@ -28,6 +28,7 @@ export interface WasmBinding extends NativeBinding {
   NativeModel: new (configJson: string, dtype: string, seed: number) => WasmModel;
   predictF64(configJson: string, weights: Uint8Array, input: Float64Array, shape: number[]): Float64Array;
   currentNumThreads(): number;
+  gemmSimd128(): boolean;
   backend: string;
 }
 

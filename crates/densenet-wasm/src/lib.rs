@@ -359,3 +359,9 @@ pub fn predict_f64(config_json: &str, weights: &[u8], input: &[f64], shape: &[u3
 pub fn panic_for_tests(message: &str) {
     panic!("{message}");
 }
+
+/// Whether the GEMM kernels run with SIMD128 (gemm's `wasm-simd128-enable`; scalar otherwise).
+#[wasm_bindgen(js_name = gemmSimd128)]
+pub fn gemm_simd128() -> bool {
+    gemm::get_wasm_simd128()
+}
