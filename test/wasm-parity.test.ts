@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 import { FIXTURES, fixtureWeights, loadWasm, readSafetensors, readSafetensorsFile, relMax, uniform } from './helpers/wasm.js';
 
-const CASES = ['tiny_bc', 'tiny_basic', 'tiny_imagenet', 'densenet-bc-100', 'densenet-40'];
+const CASES = ['tiny_bc', 'tiny_basic', 'tiny_imagenet', 'densenet-bc-100', 'densenet-40', 'densenet121', 'densenet121_nonsquare'];
 
 test('the fixture generator reproduces generator.safetensors bit for bit', (t) => {
   const fx = readSafetensorsFile(join(FIXTURES, 'generator.safetensors'));
