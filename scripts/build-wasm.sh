@@ -61,6 +61,11 @@ rm -rf "$out/node" "$out/web"
 "$WB" --target web --out-dir "$out/web" --out-name densenet_wasm "$WASM" || fail "wasm-bindgen --target web"
 # The web glue is ESM; the package itself is CommonJS (index.cjs, node/).
 echo '{ "type": "module" }' > "$out/web/package.json"
+# One copy of the module: the two targets emit the same .wasm; the Node glue reads web/'s.
+cmp -s "$out/node/densenet_wasm_bg.wasm" "$out/web/densenet_wasm_bg.wasm" || fail "the nodejs and web targets emitted different .wasm files"
+sed -i 's#`${__dirname}/densenet_wasm_bg.wasm`#`${__dirname}/../web/densenet_wasm_bg.wasm`#' "$out/node/densenet_wasm.js"
+grep -q '/../web/densenet_wasm_bg.wasm' "$out/node/densenet_wasm.js" || fail "could not point the Node glue at web/densenet_wasm_bg.wasm (wasm-bindgen output changed?)"
+rm "$out/node/densenet_wasm_bg.wasm"
 # Check it loads and computes (a failure here fails the build, loudly).
 node -e "
 const b = require('./$out/index.cjs');
@@ -71,6 +76,6 @@ m.predict(new Float32Array(3 * 8 * 8), [1, 3, 8, 8]).then((y) => {
 " || fail "the built module does not load or compute in Node"
 
 # 4. Size.
-raw=$(stat -c %s "$out/node/densenet_wasm_bg.wasm")
-gz=$(gzip -9 -c "$out/node/densenet_wasm_bg.wasm" | wc -c)
-echo "build-wasm: $out/node/densenet_wasm_bg.wasm: $raw bytes raw, $gz bytes gzip -9 ($(( $(date +%s) - t0 )) s)"
+raw=$(stat -c %s "$out/web/densenet_wasm_bg.wasm")
+gz=$(gzip -9 -c "$out/web/densenet_wasm_bg.wasm" | wc -c)
+echo "build-wasm: $out/web/densenet_wasm_bg.wasm: $raw bytes raw, $gz bytes gzip -9 ($(( $(date +%s) - t0 )) s)"

@@ -34,8 +34,8 @@ export interface WasmBinding extends NativeBinding {
 
 /** Loads npm/wasm32 directly; throws (failing the test) when the build is missing. */
 export function loadWasm(): WasmBinding {
-  if (!existsSync(join(root, 'npm/wasm32/node/densenet_wasm_bg.wasm'))) {
-    throw new Error('the WASM build is missing (npm/wasm32/node/densenet_wasm_bg.wasm); run `npm run build:wasm`');
+  if (!existsSync(join(root, 'npm/wasm32/web/densenet_wasm_bg.wasm'))) {
+    throw new Error('the WASM build is missing (npm/wasm32/web/densenet_wasm_bg.wasm); run `npm run build:wasm`');
   }
   return createRequire(import.meta.url)(WASM_ENTRY) as WasmBinding;
 }
