@@ -59,7 +59,8 @@ export class Browser {
     const child = spawn(
       executable,
       ['--headless=new', '--remote-debugging-pipe', '--no-sandbox', '--disable-gpu', '--no-first-run', '--no-default-browser-check', `--user-data-dir=${profile}`, '--window-size=800,600', 'about:blank'],
-      { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] },
+      // Its own process group, so that close() ends its helper processes too.
+      { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true },
     );
     return new Browser(child, profile);
   }
@@ -106,6 +107,15 @@ export class Browser {
       this.child.kill('SIGKILL');
       await exited;
     }
-    rmSync(this.profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    try {
+      process.kill(-this.child.pid!, 'SIGKILL'); // helpers of this browser only (its process group)
+    } catch {
+      /* none left */
+    }
+    try {
+      rmSync(this.profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    } catch {
+      /* a helper still writing: leave the temporary profile */
+    }
   }
 }
