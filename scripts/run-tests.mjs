@@ -90,13 +90,16 @@ async function cargoSuite() {
   return suite;
 }
 
-/** Project checks that each count as one test: lint, format, and the core's wasm32 build. */
+/** Project checks that each count as one test: lint, format (workspace and densenet-wasm), and the core's wasm32 build. */
 async function checkSuite() {
   const suite = makeSuite('checks');
   const checks = [
     ['cargo clippy (warnings are errors)', 'cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'warnings']],
     ['cargo fmt --check', 'cargo', ['fmt', '--all', '--check']],
     ['densenet-core builds for wasm32-unknown-unknown', 'bash', ['scripts/check-wasm-core.sh']],
+    // crates/densenet-wasm is its own workspace (built by scripts/build-wasm.sh): lint and format it too.
+    ['densenet-wasm: cargo clippy (warnings are errors)', 'cargo', ['clippy', '--locked', '--manifest-path', 'crates/densenet-wasm/Cargo.toml', '--target-dir', 'target/wasm-clippy', '--all-targets', '--', '-D', 'warnings']],
+    ['densenet-wasm: cargo fmt --check', 'cargo', ['fmt', '--manifest-path', 'crates/densenet-wasm/Cargo.toml', '--check']],
   ];
   suite.ran = true;
   for (const [name, cmd, args] of checks) {

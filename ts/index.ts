@@ -92,6 +92,7 @@ export {
   loadNative,
   loadNativeWithInfo,
   setNumThreads,
+  type BackendChoice,
   type LoadNativeOptions,
   type LoadedNative,
   type NativeBinding,

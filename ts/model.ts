@@ -30,7 +30,7 @@ import {
   throwIfAborted,
 } from './errors.js';
 import { loadSharp } from './internal/sharp.js';
-import { callNative, callNativeAsync, loadNative, type MemoryEstimate, type NativeModel } from './native.js';
+import { callNative, callNativeAsync, loadNative, type BackendChoice, type MemoryEstimate, type NativeModel } from './native.js';
 import { PREPROCESSING_METADATA_KEY, checkPreprocessing, readWeightsInfo, type Preprocessing } from './weights.js';
 
 
@@ -93,6 +93,11 @@ export interface CreateOptions {
   seed?: number;
   /** Load the CUDA build of the native addon (default: `DENSENET_CUDA=1` in the environment). */
   cuda?: boolean;
+  /**
+   * Which build of the core runs the model: `'native'` (the addon), `'wasm'` (the WebAssembly
+   * build, one thread) or `'auto'` (the addon, else WASM). Default: `$DENSENET_BACKEND`, else `'auto'`.
+   */
+  backend?: BackendChoice;
 }
 
 /**
@@ -673,16 +678,16 @@ export class DenseNet {
    * linear bias 0).
    *
    * @param presetOrConfig - a preset name or a (partial) config, see {@link createConfig}
-   * @param options - dtype (default `'f32'`), seed (default 0), cuda
+   * @param options - dtype (default `'f32'`), seed (default 0), cuda, backend (`'native'` | `'wasm'` | `'auto'`)
    * @throws {@link ConfigError} for an invalid config; {@link InvalidArgumentError} for bad options
    */
   static create(presetOrConfig: ConfigInput, options: CreateOptions = {}): DenseNet {
-    const { dtype = 'f32', seed = 0, cuda } = options;
+    const { dtype = 'f32', seed = 0, cuda, backend } = options;
     if (dtype !== 'f32' && dtype !== 'f64') throw new InvalidArgumentError(`dtype must be 'f32' or 'f64', got ${String(dtype)}`);
     if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) {
       throw new InvalidArgumentError(`seed must be a non-negative integer, got ${String(seed)}`);
     }
-    const binding = loadNative(cuda === undefined ? {} : { cuda });
+    const binding = loadNative({ ...(cuda === undefined ? {} : { cuda }), ...(backend === undefined ? {} : { backend }) });
     const config = createConfig(presetOrConfig);
     const native = callNative(() => new binding.NativeModel(JSON.stringify(config), dtype, seed));
     const normalized = JSON.parse(callNative(() => native.configJson())) as ModelConfig;
@@ -724,8 +729,8 @@ export class DenseNet {
         );
       }
     }
-    const { dtype, cuda } = options;
-    const model = DenseNet.create(config, { ...(dtype !== undefined ? { dtype } : {}), ...(cuda !== undefined ? { cuda } : {}) });
+    const { dtype, cuda, backend } = options;
+    const model = DenseNet.create(config, { ...(dtype !== undefined ? { dtype } : {}), ...(cuda !== undefined ? { cuda } : {}), ...(backend !== undefined ? { backend } : {}) });
     try {
       await model.load(path, signal ? { signal } : {});
     } catch (err) {

@@ -11,6 +11,15 @@
  *    otherwise `@densenet-sdk/linux-x64-gnu` (the name follows the running platform; its version
  *    must equal this package's).
  *
+ * If none loads (and CUDA was not asked for), the WASM build is the fallback (the same binding
+ * interface, one thread, SIMD128; crates/densenet-wasm, built by `npm run build:wasm`):
+ * 4. `npm/wasm32/index.cjs` under the package root;
+ * 5. the package `densenet-sdk-wasm32`.
+ *
+ * `DENSENET_BACKEND` (or the `backend` option) chooses: `wasm` loads only the WASM build,
+ * `native` only the native addon (no fallback), `auto` (the default) native first, then WASM.
+ * {@link loadNativeWithInfo} says which one was loaded (`info.backend`).
+ *
  * If none loads, {@link loadNative} throws a {@link NativeLoadError} listing every path and
  * package tried and why each failed, and ending with the fix: the `npm install` command of the
  * missing platform package, or the list of platforms that have one.
@@ -180,7 +189,19 @@ export interface LoadNativeOptions {
    * Defaults to `true` when the environment variable `DENSENET_CUDA=1`.
    */
   cuda?: boolean;
+  /**
+   * Which build to load: `'native'` (the addon only), `'wasm'` (the WASM build only) or
+   * `'auto'` (the addon, else the WASM build). Defaults to `$DENSENET_BACKEND`, else `'auto'`.
+   */
+  backend?: BackendChoice;
 }
+
+/**
+ * Which build of the core to load (see {@link LoadNativeOptions.backend}).
+ *
+ * @category Native addon
+ */
+export type BackendChoice = 'auto' | 'native' | 'wasm';
 
 /**
  * Information about the addon that was loaded.
@@ -192,6 +213,8 @@ export interface NativeInfo {
   readonly source: string;
   /** Whether the CUDA variant was asked for. */
   readonly cuda: boolean;
+  /** The build that was loaded: the native addon or the WASM fallback (one thread). */
+  readonly backend: 'native' | 'wasm';
 }
 
 /**
@@ -393,24 +416,96 @@ export function loadNative(options: LoadNativeOptions = {}): NativeBinding {
  */
 export function loadNativeWithInfo(options: LoadNativeOptions = {}): LoadedNative {
   const cuda = options.cuda ?? process.env.DENSENET_CUDA === '1';
-  const key = cuda ? 'cuda' : 'cpu';
+  const choice = backendChoice(options.backend);
+  const key = `${cuda ? 'cuda' : 'cpu'}:${choice}`;
   const hit = cache.get(key);
   if (hit) return hit;
 
   const triple = platformTriple();
-  const candidates: { target: string; kind: 'file' | 'package' }[] = [];
-  const override = process.env.DENSENET_NATIVE_PATH;
-  if (override) candidates.push({ target: override, kind: 'file' });
-  candidates.push({ target: join(packageRoot(), 'native', `densenet.${triple}.node`), kind: 'file' });
   const pkgName = platformPackageName(triple, cuda);
-  candidates.push({ target: pkgName, kind: 'package' });
   const facts = packageFacts();
-
   const attempts: NativeLoadAttempt[] = [];
+  if (choice !== 'wasm') {
+    const override = process.env.DENSENET_NATIVE_PATH;
+    if (override) {
+      // An explicit addon is used or it is an error: never a silent fallback to another build.
+      const entry = tryLoad([{ target: override, kind: 'file' }], attempts, { cuda, backend: 'native' }, facts);
+      if (entry) {
+        cache.set(key, entry);
+        return entry;
+      }
+      throw new NativeLoadError(
+        `DENSENET_NATIVE_PATH=${override} could not be loaded (${attempts[0]?.reason ?? 'unknown reason'}); fix the path or unset DENSENET_NATIVE_PATH`,
+        attempts,
+      );
+    }
+    const candidates: Candidate[] = [
+      { target: join(packageRoot(), 'native', `densenet.${triple}.node`), kind: 'file' },
+      { target: pkgName, kind: 'package' },
+    ];
+    const entry = tryLoad(candidates, attempts, { cuda, backend: 'native' }, facts);
+    if (entry) {
+      cache.set(key, entry);
+      return entry;
+    }
+  }
+  // The WASM build has no CUDA: a CUDA request never falls back to it silently.
+  if (choice === 'wasm' || (choice === 'auto' && !cuda)) {
+    const candidates: Candidate[] = [
+      { target: join(packageRoot(), 'npm', 'wasm32', 'index.cjs'), kind: 'file' },
+      { target: WASM_PACKAGE, kind: 'package' },
+    ];
+    const entry = tryLoad(candidates, attempts, { cuda, backend: 'wasm' }, facts);
+    if (entry) {
+      cache.set(key, entry);
+      return entry;
+    }
+  }
+  const list = attempts.map((a) => `  - ${a.target}: ${a.reason}`).join('\n');
+  const what =
+    choice === 'wasm'
+      ? 'the densenet-sdk WASM build (DENSENET_BACKEND=wasm)'
+      : `the densenet-sdk native addon${cuda ? ' (CUDA)' : ''}${choice === 'auto' && !cuda ? ' or its WASM fallback' : ''}`;
+  const fix =
+    choice === 'wasm'
+      ? 'Build it with `npm run build:wasm`, or install the package densenet-sdk-wasm32.'
+      : nativeLoadAdvice({ triple, cuda, attempts, ...facts });
+  throw new NativeLoadError(`could not load ${what} for ${triple}. Tried:\n${list}\n${fix}`, attempts);
+}
+
+/** The npm package of the WASM build. */
+const WASM_PACKAGE = 'densenet-sdk-wasm32';
+
+interface Candidate {
+  target: string;
+  kind: 'file' | 'package';
+}
+
+function backendChoice(option: BackendChoice | undefined): BackendChoice {
+  const raw = option ?? process.env.DENSENET_BACKEND ?? 'auto';
+  const value = raw === '' ? 'auto' : raw;
+  if (value === 'auto' || value === 'native' || value === 'wasm') return value;
+  const what = option === undefined ? 'DENSENET_BACKEND' : 'backend';
+  throw new InvalidArgumentError(`${what} must be 'auto', 'native' or 'wasm', got '${String(raw)}'`);
+}
+
+function tryLoad(
+  candidates: Candidate[],
+  attempts: NativeLoadAttempt[],
+  info: Omit<NativeInfo, 'source'>,
+  facts: ReturnType<typeof packageFacts>,
+): LoadedNative | undefined {
   for (const c of candidates) {
     if (c.kind === 'file' && !existsSync(c.target)) {
       attempts.push({ target: c.target, reason: 'file does not exist' });
       continue;
+    }
+    if (c.kind === 'package') {
+      const version = installedVersion(c.target);
+      if (version !== undefined && facts.version && version !== facts.version) {
+        attempts.push({ target: c.target, reason: `version ${version} is installed, densenet-sdk ${facts.version} needs the same version` });
+        continue;
+      }
     }
     if (c.kind === 'package') {
       const version = installedVersion(c.target);
@@ -434,16 +529,9 @@ export function loadNativeWithInfo(options: LoadNativeOptions = {}): LoadedNativ
       attempts.push({ target: c.target, reason: bad });
       continue;
     }
-    const entry: LoadedNative = { binding: mod as NativeBinding, info: { source: c.target, cuda } };
-    cache.set(key, entry);
-    return entry;
+    return { binding: mod as NativeBinding, info: { source: c.target, ...info } };
   }
-  const list = attempts.map((a) => `  - ${a.target}: ${a.reason}`).join('\n');
-  const advice = nativeLoadAdvice({ triple, cuda, attempts, ...facts });
-  throw new NativeLoadError(
-    `could not load the densenet-sdk native addon${cuda ? ' (CUDA)' : ''} for ${triple}. Tried:\n${list}\n${advice}`,
-    attempts,
-  );
+  return undefined;
 }
 
 /**

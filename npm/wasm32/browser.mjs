@@ -1,0 +1,160 @@
+// Browser entry of densenet-sdk-wasm32 (browser.mjs) (ESM, no `node:` imports): the binding interface of the
+// native addon over the wasm-bindgen `--target web` module in web/. No file system: weights and
+// checkpoints are bytes (weightsBytes / loadWeightsBytes / checkpointBytes /
+// loadCheckpointBytes); save/load by path are absent. Works through a bundler (the .wasm is
+// referenced with `new URL(..., import.meta.url)`).
+//
+//   import { init } from 'densenet-sdk-wasm32/browser';
+//   const dn = await init();                       // or init(bytes | Response | URL | WebAssembly.Module)
+//   const model = new dn.NativeModel(dn.presetConfig('densenet-bc-100'), 'f32', 0);
+//   const logits = await model.predict(images, [n, 3, 32, 32]);
+//
+// Errors are JS Errors with `code` (ERR_SHAPE, ...). A Rust panic traps: it becomes ERR_INTERNAL
+// with the panic message, and the instance refuses every later call (reload the page/worker).
+import wbInit, * as wasm from './web/densenet_wasm.js';
+
+let aborted = null;
+let ready = null;
+
+function coded(code, message, cause) {
+  const err = new Error(message, cause === undefined ? undefined : { cause });
+  err.code = code;
+  return err;
+}
+
+function call(fn) {
+  if (ready === null) throw coded('ERR_INVALID_ARG', 'densenet-sdk-wasm32: call and await init() first');
+  if (aborted !== null) throw coded('ERR_INTERNAL', `the WASM module aborted on an earlier error and cannot be used any more: ${aborted}`);
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof WebAssembly.RuntimeError) {
+      let msg;
+      try {
+        msg = wasm.takePanicMessage();
+      } catch {
+        msg = undefined;
+      }
+      aborted = msg || `wasm trap: ${err.message}`;
+      throw coded('ERR_INTERNAL', aborted, err);
+    }
+    throw err;
+  }
+}
+
+async function callAsync(fn) {
+  return call(fn);
+}
+
+const u32 = (shape) => Uint32Array.from(shape);
+
+export class NativeModel {
+  #m;
+  #dtype;
+  constructor(configJson, dtype, seed) {
+    this.#m = call(() => new wasm.WasmModel(configJson, dtype, seed));
+    this.#dtype = dtype;
+  }
+  get dtype() {
+    return this.#dtype;
+  }
+  get step() {
+    return call(() => this.#m.step);
+  }
+  configJson() {
+    return call(() => this.#m.configJson());
+  }
+  paramCount() {
+    return call(() => this.#m.paramCount());
+  }
+  summaryJson(height, width) {
+    return call(() => this.#m.summaryJson(height, width));
+  }
+  predict(input, shape) {
+    return callAsync(() => this.#m.predict(input, u32(shape)));
+  }
+  trainStep(input, shape, labels) {
+    return callAsync(() => this.#m.trainStep(input, u32(shape), labels));
+  }
+  evalStep(input, shape, labels) {
+    return callAsync(() => this.#m.evalStep(input, u32(shape), labels));
+  }
+  weightsBytes(metadataJson) {
+    return call(() => this.#m.weightsBytes(metadataJson ?? undefined));
+  }
+  loadWeightsBytes(bytes, sourceName) {
+    call(() => this.#m.loadWeightsBytes(bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes, sourceName ?? '<bytes>'));
+  }
+  checkpointBytes(extraJson) {
+    return call(() => this.#m.checkpointBytes(extraJson));
+  }
+  loadCheckpointBytes(bytes, sourceName) {
+    return call(() => this.#m.loadCheckpointBytes(bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes, sourceName ?? '<bytes>'));
+  }
+  setOptimizer(optJson) {
+    call(() => this.#m.setOptimizer(optJson));
+  }
+  setLearningRate(lr) {
+    call(() => this.#m.setLearningRate(lr));
+  }
+  optimizerJson() {
+    return call(() => this.#m.optimizerJson());
+  }
+  setMemoryMode(mode) {
+    call(() => this.#m.setMemoryMode(mode));
+  }
+  setThreads(threads) {
+    call(() => this.#m.setThreads(threads));
+  }
+  memoryEstimate(shape) {
+    return call(() => this.#m.memoryEstimate(u32(shape)));
+  }
+  setMemoryBudget(bytes) {
+    call(() => this.#m.setMemoryBudget(bytes ?? undefined));
+  }
+  memoryBudget() {
+    const b = call(() => this.#m.memoryBudget());
+    return b === undefined ? null : b;
+  }
+  dispose() {
+    if (aborted !== null) return;
+    call(() => this.#m.dispose());
+  }
+}
+
+const binding = {
+  NativeModel,
+  presetConfig: (name) => call(() => wasm.presetConfig(name)),
+  presetNames: () => call(() => wasm.presetNames()),
+  normalizeConfig: (json) => call(() => wasm.normalizeConfig(json)),
+  cifarConfig: (depth, growthRate, bc, numClasses) => call(() => wasm.cifarConfig(depth, growthRate, bc, numClasses)),
+  normalizeOptimizer: (json) => call(() => wasm.normalizeOptimizer(json)),
+  scheduleLr: (scheduleJson, epoch) => call(() => wasm.scheduleLr(scheduleJson, epoch)),
+  referenceSchedule: (lr, epochs) => call(() => wasm.referenceSchedule(lr, epochs)),
+  setNumThreads: (n) => call(() => wasm.setNumThreads(n)),
+  memoryEstimate: (configJson, shape, dtype) => call(() => wasm.memoryEstimate(configJson, u32(shape), dtype)),
+  currentNumThreads: () => call(() => wasm.currentNumThreads()),
+  /** Whether the GEMM kernels use SIMD128 (true in this build). */
+  gemmSimd128: () => call(() => wasm.gemmSimd128()),
+  /** Test hook: a Rust panic (aborts the module instance: ERR_INTERNAL now and on every later call). */
+  __panicForTests: (message) => call(() => wasm.__panicForTests(message)),
+  backend: 'wasm32',
+};
+
+/**
+ * Instantiates the module once and resolves to the binding. `source`: nothing (fetch the .wasm
+ * next to this file), or bytes, a `Response`/`Promise<Response>`, a URL, or a `WebAssembly.Module`.
+ */
+export function init(source) {
+  if (ready === null) {
+    ready = (async () => {
+      if (source instanceof Uint8Array || source instanceof ArrayBuffer) wasm.initSync({ module: source });
+      else await wbInit(source === undefined ? undefined : { module_or_path: source });
+      return binding;
+    })();
+    ready.catch(() => {
+      ready = null;
+    });
+  }
+  return ready;
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds the WASM package npm/wasm32 (densenet-sdk-wasm32) from crates/densenet-wasm:
+#   1. installs what is missing: Debian's wasm32 Rust toolchain (rustc-web cargo-web rust-web-src
+#      lld; rustup cannot add targets here; needs root, as in CI) and wasm-bindgen-cli pinned to
+#      the wasm-bindgen crate's version, cached in $DENSENET_CACHE_DIR (default
+#      ~/.cache/densenet-sdk/wasm-bindgen-<version>) and reused;
+#   2. builds the cdylib in release for wasm32-unknown-unknown with SIMD128 (std from source);
+#   3. runs wasm-bindgen --target nodejs into npm/wasm32/node and --target web into npm/wasm32/web;
+#   4. prints the .wasm size, raw and gzipped.
+# Any failure exits non-zero with a message naming the step: `npm run build` fails with it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+t0=$(date +%s)
+step() { echo "build-wasm: $*" >&2; }
+fail() { echo "build-wasm: FAILED: $*" >&2; exit 1; }
+trap 'fail "command failed at line $LINENO (exit $?)"' ERR
+
+# The wasm-bindgen version is the one pinned in crates/densenet-wasm/Cargo.toml ("=X.Y.Z").
+WB_VERSION=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"/\1/p' crates/densenet-wasm/Cargo.toml)
+[ -n "$WB_VERSION" ] || fail "cannot read the pinned wasm-bindgen version from crates/densenet-wasm/Cargo.toml"
+
+# 1a. Debian's Rust with the wasm32 standard library sources.
+if ! [ -x /usr/bin/cargo ] || ! [ -x /usr/bin/rustc ] || ! command -v wasm-ld >/dev/null || ! compgen -G '/usr/src/rustc-*/library/Cargo.lock' >/dev/null; then
+  step "installing Debian's wasm32 Rust toolchain (rustc-web cargo-web rust-web-src lld)"
+  [ "$(id -u)" = 0 ] || fail "the apt packages rustc-web cargo-web rust-web-src lld are missing and this is not root; install them"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2 || fail "apt-get update"
+  apt-get install -y -qq rustc-web cargo-web rust-web-src lld >&2 || fail "apt-get install rustc-web cargo-web rust-web-src lld"
+fi
+
+# 1b. wasm-bindgen-cli, pinned and cached. Built with the host's cargo (rustup's if present).
+CACHE_DIR=${DENSENET_CACHE_DIR:-$HOME/.cache/densenet-sdk}
+WB_ROOT=$CACHE_DIR/wasm-bindgen-$WB_VERSION
+WB=$WB_ROOT/bin/wasm-bindgen
+if ! [ -x "$WB" ] || [ "$("$WB" --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
+  step "installing wasm-bindgen-cli $WB_VERSION into $WB_ROOT (compiles for a few minutes, once)"
+  HOST_CARGO=$(command -v cargo || echo /usr/bin/cargo)
+  # --locked when its lock resolves; the crates.io mirror may lack a locked version (it lacked
+  # webpki-roots 1.0.11 here), then resolve afresh within the same semver ranges.
+  "$HOST_CARGO" install wasm-bindgen-cli --version "$WB_VERSION" --locked --root "$WB_ROOT" >&2 \
+    || "$HOST_CARGO" install wasm-bindgen-cli --version "$WB_VERSION" --root "$WB_ROOT" >&2 \
+    || fail "cargo install wasm-bindgen-cli --version $WB_VERSION"
+fi
+
+# 2. The module, release, SIMD128.
+step "building crates/densenet-wasm for wasm32-unknown-unknown (release, +simd128)"
+export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld
+export RUSTFLAGS="-C target-feature=+simd128"
+TARGET_DIR=${CARGO_TARGET_DIR_WASM:-$root/target/wasm32}
+/usr/bin/cargo build --release --locked --manifest-path crates/densenet-wasm/Cargo.toml --target-dir "$TARGET_DIR" \
+  --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort >&2 || fail "cargo build of crates/densenet-wasm"
+WASM=$TARGET_DIR/wasm32-unknown-unknown/release/densenet_wasm.wasm
+[ -f "$WASM" ] || fail "$WASM was not produced"
+
+# 3. JS glue: Node (CommonJS) and web (ESM).
+out=npm/wasm32
+rm -rf "$out/node" "$out/web"
+"$WB" --target nodejs --out-dir "$out/node" --out-name densenet_wasm "$WASM" || fail "wasm-bindgen --target nodejs"
+"$WB" --target web --out-dir "$out/web" --out-name densenet_wasm "$WASM" || fail "wasm-bindgen --target web"
+# The web glue is ESM; the package itself is CommonJS (index.cjs, node/).
+echo '{ "type": "module" }' > "$out/web/package.json"
+# One copy of the module: the two targets emit the same .wasm; the Node glue reads web/'s.
+cmp -s "$out/node/densenet_wasm_bg.wasm" "$out/web/densenet_wasm_bg.wasm" || fail "the nodejs and web targets emitted different .wasm files"
+sed -i 's#`${__dirname}/densenet_wasm_bg.wasm`#`${__dirname}/../web/densenet_wasm_bg.wasm`#' "$out/node/densenet_wasm.js"
+grep -q '/../web/densenet_wasm_bg.wasm' "$out/node/densenet_wasm.js" || fail "could not point the Node glue at web/densenet_wasm_bg.wasm (wasm-bindgen output changed?)"
+rm "$out/node/densenet_wasm_bg.wasm"
+# Check it loads and computes (a failure here fails the build, loudly).
+node -e "
+const b = require('./$out/index.cjs');
+const m = new b.NativeModel(b.cifarConfig(10, 4, true, 10), 'f32', 1);
+m.predict(new Float32Array(3 * 8 * 8), [1, 3, 8, 8]).then((y) => {
+  if (y.length !== 10 || !y.every(Number.isFinite)) throw new Error('bad logits');
+}).catch((e) => { console.error(e); process.exit(1); });
+" || fail "the built module does not load or compute in Node"
+
+# 4. Size.
+raw=$(stat -c %s "$out/web/densenet_wasm_bg.wasm")
+gz=$(gzip -9 -c "$out/web/densenet_wasm_bg.wasm" | wc -c)
+echo "build-wasm: $out/web/densenet_wasm_bg.wasm: $raw bytes raw, $gz bytes gzip -9 ($(( $(date +%s) - t0 )) s)"

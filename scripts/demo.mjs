@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// `npm run demo`: serves the browser demo (examples/browser/) on localhost and prints its URL.
+// The page loads the WASM package (npm/wasm32, built by `npm run build:wasm`) and the embedded
+// MNIST digits (assets/). Options: --port N (default 8080; 0 = any free port).
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { dirname, extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const TYPES = { '.html': 'text/html; charset=utf-8', '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.gz': 'application/gzip' };
+const SERVED = ['/examples/browser/', '/npm/wasm32/', '/assets/', '/test/browser/'];
+
+/**
+ * Starts the static server on 127.0.0.1.
+ * @param {number} port - 0 for any free port
+ * @returns {Promise<{ url: string, close: () => Promise<void> }>}
+ */
+export async function startDemoServer(port = 8080) {
+  const server = createServer((req, res) => {
+    let path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+    if (path === '/') {
+      res.writeHead(302, { location: '/examples/browser/' }).end();
+      return;
+    }
+    if (path.endsWith('/')) path += 'index.html';
+    if (!SERVED.some((p) => path.startsWith(p))) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    try {
+      const body = readFileSync(join(root, path));
+      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'cache-control': 'no-store' }).end(body);
+    } catch {
+      res.writeHead(404).end('not found');
+    }
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  const { port: actual } = server.address();
+  return { url: `http://127.0.0.1:${actual}/examples/browser/`, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const i = process.argv.indexOf('--port');
+  const port = i > 0 ? Number(process.argv[i + 1]) : 8080;
+  if (!existsSync(join(root, 'npm/wasm32/web/densenet_wasm_bg.wasm'))) {
+    console.error('the WASM build is missing: run `npm run build:wasm` first');
+    process.exit(1);
+  }
+  const { url } = await startDemoServer(port);
+  console.log(`densenet-sdk browser demo: ${url}  (Ctrl-C to stop)`);
+}
