@@ -204,13 +204,20 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
 
     /// Eval-mode logits [N, classes] for an NCHW input. Keeps no training tape.
     pub fn predict<I: Float>(&self, input: &[I], shape: &[usize]) -> Result<Vec<T>> {
+        let logits = self.infer_logits(input, shape)?;
+        Ok(self.backend.download(B::src(&logits)))
+    }
+
+    /// Checks, uploads (NCHW → CNHW) and runs inference within the memory budget; the logits
+    /// stay on the device and are finite.
+    fn infer_logits<I: Float>(&self, input: &[I], shape: &[usize]) -> Result<B::Buf> {
         let geo = self.check_input(input.len(), shape)?;
         self.check_budget(&geo, false)?;
         let x = self.backend.upload(&to_cnhw::<I, T>(input, &geo, self.config.in_channels))?;
         let mut cx = self.context(false, 0, None, &geo)?;
         let logits = passes::infer(&self.plan, x, &geo, &mut cx)?;
         self.check_logits(&logits)?;
-        Ok(self.backend.download(B::src(&logits)))
+        Ok(logits)
     }
 
     /// Non-finite logits (an input or weights that overflow) are an error, never a silent NaN.
@@ -227,12 +234,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
     /// Eval-mode loss, correct count and logits.
     pub fn eval_step<I: Float>(&self, input: &[I], shape: &[usize], labels: &[i64]) -> Result<StepOutput> {
         let labels = self.check_labels(labels, shape)?;
-        let geo = self.check_input(input.len(), shape)?;
-        self.check_budget(&geo, false)?;
-        let x = self.backend.upload(&to_cnhw::<I, T>(input, &geo, self.config.in_channels))?;
-        let mut cx = self.context(false, 0, None, &geo)?;
-        let logits = passes::infer(&self.plan, x, &geo, &mut cx)?;
-        self.check_logits(&logits)?;
+        let logits = self.infer_logits(input, shape)?;
         let l = self.backend.softmax_cross_entropy(B::src(&logits), &labels, self.config.num_classes)?;
         Ok(StepOutput { loss: l.loss, correct: l.correct, logits: self.backend.download(B::src(&logits)).iter().map(|v| v.to_f64()).collect() })
     }
