@@ -147,6 +147,7 @@ impl NativeModel {
         let model = self.inner.clone();
         Job::new(
             move || {
+                with(&model, |_| Ok(()))?; // a disposed model says so before any file is read
                 let bytes = read_file(&PathBuf::from(&path))?;
                 with(&model, |s| s.run(|m| m.load_weights(&bytes, &path)))
             },
@@ -171,6 +172,7 @@ impl NativeModel {
         let model = self.inner.clone();
         Job::new(
             move || {
+                with(&model, |_| Ok(()))?; // a disposed model says so before any file is read
                 let bytes = read_file(&PathBuf::from(&path))?;
                 with(&model, |s| s.run(|m| m.load_checkpoint(&bytes, &path)))
             },
