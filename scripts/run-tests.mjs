@@ -139,7 +139,14 @@ async function avaSuite(extra) {
 }
 
 const extra = process.argv.slice(2);
-const suites = [await cargoSuite(), await checkSuite(), await avaSuite(extra)];
+const cargo = await cargoSuite();
+const checks = await checkSuite();
+// The browser tests need Chromium: install Debian's when it is missing (a no-op when present), so
+// that `npm install && npm test` is the whole set-up on a fresh machine too. A failure here shows
+// up as failing browser tests, never as skipped ones.
+console.log('\n=== bash scripts/install-chromium.sh ===');
+await run('bash', ['scripts/install-chromium.sh'], () => {});
+const suites = [cargo, checks, await avaSuite(extra)];
 
 console.log('\n=== summary ===');
 for (const s of suites) {
