@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { TrainJsonEpoch } from '../cli-types.js';
 
 /**
  * The width the CLI lays its progress line out for: `$COLUMNS` when it is a positive integer
@@ -140,33 +141,17 @@ export function progressLine(p: ProgressState, columns: number): string {
   return formatDuration(p.etaSeconds).slice(0, width);
 }
 
-/** The per-epoch values the table shows. */
-export interface EpochRow {
-  /** 1-based epoch. */
-  epoch: number;
-  /** Total epochs. */
-  epochs: number;
-  /** Mean training loss. */
-  trainLoss: number;
-  /** Training error (fraction). */
-  trainError: number;
-  /** Validation loss, `null` without a validation set. */
-  validLoss: number | null;
-  /** Validation error. */
-  validError: number | null;
-  /** Test error of the current model. */
-  testError: number | null;
-  /** Learning rate at the start of the epoch. */
-  lr: number;
+/**
+ * The per-epoch values the table shows: those of a `train --json` epoch line, with the
+ * training and evaluation time as one `seconds`.
+ */
+export type EpochRow = Pick<
+  TrainJsonEpoch,
+  'epoch' | 'epochs' | 'trainLoss' | 'trainError' | 'validLoss' | 'validError' | 'testError' | 'lr' | 'imagesPerSecond' | 'dataShare' | 'isBest'
+> & {
   /** Seconds of training and evaluation. */
   seconds: number;
-  /** Training images per second. */
-  imagesPerSecond: number;
-  /** Share of the step time spent waiting for data. */
-  dataShare: number;
-  /** The new best epoch on validation. */
-  isBest: boolean;
-}
+};
 
 interface Column {
   header: string;
