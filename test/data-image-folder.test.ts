@@ -14,7 +14,9 @@ import {
   randomResizedCropBox,
   centerCropBox,
   Rng,
+  type ImageFolderDataset,
 } from '../ts/data/index.js';
+import { loadTrainingData } from '../ts/train/data.js';
 
 let root = '';
 
@@ -146,5 +148,43 @@ test('image folder: undecodable image is a DataError naming the file and index; 
     await t.throwsAsync(loadImageFolder(path.join(bad, 'nope')), { instanceOf: DataError, message: /image folder not found/ });
   } finally {
     await rm(bad, { recursive: true, force: true });
+  }
+});
+
+test('image folder: a split with a class the training split lacks is refused, naming it; a missing class is allowed', async (t) => {
+  const data = await mkdtemp(path.join(tmpdir(), 'densenet-splits-'));
+  try {
+    for (const [split, classes] of [
+      ['train', ['ant', 'cat', 'dog']],
+      ['val', ['cat', 'dog', 'zebra']],
+    ] as const) {
+      for (const [c, name] of classes.entries()) {
+        await mkdir(path.join(data, split, name), { recursive: true });
+        await writeFile(path.join(data, split, name, `${c}.png`), await image(8, 8, c, 'png'));
+      }
+    }
+    await writeFile(path.join(data, 'val', 'zebra', 'extra.png'), await image(8, 8, 3, 'png'));
+    const trainClasses = ['ant', 'cat', 'dog'];
+    // The val split's zebra images would be dropped in silence: refused, with the class and its image count.
+    const e = await t.throwsAsync(loadImageFolder(path.join(data, 'val'), { size: 8, classNames: trainClasses, allowEmptyClasses: true }), { instanceOf: DataError });
+    t.is(e!.code, 'ERR_DATA_LABEL_OUT_OF_RANGE');
+    t.is(e!.file, path.join(data, 'val'));
+    t.regex(e!.message, /zebra \(2 images\) are not among the 3 classes the model knows: ant, cat, dog/);
+    const viaTraining = await t.throwsAsync(loadTrainingData('folder', { root: data, imageSize: 8 }), { instanceOf: DataError });
+    t.regex(viaTraining!.message, /zebra/);
+    // Without zebra, val lacks ant: allowed, and its labels follow the training split's order (cat = 1, dog = 2).
+    await rm(path.join(data, 'val', 'zebra'), { recursive: true });
+    const { train, test: val, numClasses } = await loadTrainingData('folder', { root: data, imageSize: 8 });
+    t.is(numClasses, 3);
+    t.is(train.length, 3);
+    t.deepEqual([...(val as ImageFolderDataset).labels], [1, 2]);
+    // Evaluation with the model's stored class names: the same alignment, even though the folder alone has 2 classes.
+    const evalData = await loadTrainingData('folder', { root: data, imageSize: 8, testOnly: true, classNames: trainClasses });
+    t.is(evalData.numClasses, 3);
+    t.deepEqual([...(evalData.test as ImageFolderDataset).labels], [1, 2]);
+    // A class list given by hand still needs images for each class unless told otherwise.
+    await t.throwsAsync(loadImageFolder(path.join(data, 'val'), { size: 8, classNames: trainClasses }), { instanceOf: DataError, message: /no .* images for class\(es\) ant/ });
+  } finally {
+    await rm(data, { recursive: true, force: true });
   }
 });

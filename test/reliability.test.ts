@@ -1,8 +1,9 @@
 /**
  * Figures that must stay true (issue "Reliability"): flat memory over long runs, concurrent
  * models independent of each other, and kill -9 at random moments always resuming to
- * byte-identical results. Bounded in time (about a minute in all). (The event loop's
- * responsiveness during a native call is checked in model.test.ts.)
+ * byte-identical results, and an event loop that stays responsive during training. Bounded in
+ * time (about a minute and a half in all). (The event loop's responsiveness during one native
+ * call is checked in model.test.ts.)
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -28,6 +29,27 @@ test('RSS stays flat (±5%) over 2,000 predicts and 1,000 training steps', async
   t.log(`predict: ${mib(r['predictEarly']!)} after 400, ${mib(r['predictEnd']!)} after 2000; train: ${mib(r['trainEarly']!)} after 200, ${mib(r['trainEnd']!)} after 1000`);
   t.true(r['predictEnd']! <= r['predictEarly']! * 1.05, 'predict RSS grew by more than 5%');
   t.true(r['trainEnd']! <= r['trainEarly']! * 1.05, 'training RSS grew by more than 5%');
+});
+
+test('event-loop lag stays under 50 ms during training (steps, evaluation, checkpoints, results.csv)', async (t) => {
+  // Our own blocking work shows in every attempt; a busy shared machine may delay one timer now and then,
+  // so the figure must hold in one of three attempts (each logged).
+  const LIMIT_MS = 50;
+  const { dir, cleanup } = tempDir('densenet-lag-');
+  t.teardown(cleanup);
+  let best = Infinity;
+  for (let attempt = 0; attempt < 3 && best >= LIMIT_MS; attempt++) {
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--import', 'tsx', join(root, 'test/helpers/lag-child.ts'), join(dir, `run-${attempt}`)], { cwd: root }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+    const r = JSON.parse(out.trim().split('\n').at(-1)!) as { ticks: number; maxMs: number; p99Ms: number; worstAfter: string };
+    t.log(`attempt ${attempt + 1}: ${r.ticks} ticks, max lag ${r.maxMs} ms (after ${r.worstAfter}), p99 ${r.p99Ms} ms`);
+    t.true(r.ticks > 200, 'the run was too short to measure');
+    best = Math.min(best, r.maxMs);
+  }
+  t.true(best < LIMIT_MS, `event-loop lag ${best} ms in the best of three runs (limit ${LIMIT_MS} ms)`);
 });
 
 test('two models training concurrently end bit-identical to training them one after the other', async (t) => {

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 
 import { createConfig } from '../config.js';
-import { InvalidArgumentError, IoError, WeightsError } from '../errors.js';
+import { DataError, InvalidArgumentError, IoError, WeightsError } from '../errors.js';
 import { readWeightsInfo } from '../weights.js';
 import type { EvalJson } from '../cli-types.js';
 import { DenseNet, type DType } from '../model.js';
@@ -93,6 +93,7 @@ export async function runEval(options: EvalCommandOptions): Promise<EvalJson> {
     ...(opts.download ? { download: true } : {}),
     imageSize,
     testOnly: true,
+    ...(stored?.classNames ? { classNames: stored.classNames } : {}),
     ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
   });
   const test = data.test;
@@ -101,6 +102,13 @@ export async function runEval(options: EvalCommandOptions): Promise<EvalJson> {
   const config = !given && info.config ? null : createConfig(given ?? MNIST_DEFAULT_CONFIG, { numClasses: data.numClasses, inChannels: data.channels });
   const model = await DenseNet.load(opts.model, config, { dtype: opts.dtype ?? 'f32' });
   try {
+    if (model.config.numClasses !== data.numClasses) {
+      throw new DataError(
+        'ERR_DATA_LABEL_OUT_OF_RANGE',
+        `${opts.dataset} has ${data.numClasses} classes but the model ${displayPath(opts.model)} predicts ${model.config.numClasses}; ` +
+          'evaluate it on the data it was trained for',
+      );
+    }
     // The normalization the model was trained with (stored with the weights), else the data set's.
     const normalization = stored && stored.channels === data.channels ? { mean: stored.mean, std: stored.std } : data.normalization;
     const batchSize = opts.batchSize ?? 64;

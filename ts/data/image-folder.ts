@@ -26,8 +26,13 @@ export interface ImageFolderOptions {
   evalResize?: number;
   /** File extensions to accept (case-insensitive). Default `.jpg`, `.jpeg`, `.png`. */
   extensions?: readonly string[];
-  /** Use exactly these class folders, in this order (label = index). Default: every subfolder, sorted by code point. */
+  /**
+   * Use exactly these class folders, in this order (label = index). Default: every subfolder, sorted by code point.
+   * A subfolder with images that is not in the list is an error (`ERR_DATA_LABEL_OUT_OF_RANGE`, naming it), never dropped.
+   */
   classNames?: readonly string[];
+  /** Allow classes of `classNames` without images (an evaluation split may lack some training classes). Default false. */
+  allowEmptyClasses?: boolean;
   /** Name of the data set. Default: the folder's base name. */
   name?: string;
 }
@@ -235,10 +240,35 @@ async function walk(dir: string, exts: Set<string>, out: string[]): Promise<void
 }
 
 /**
+ * With a fixed class list (an evaluation split, or a model's classes), a subfolder outside the list that
+ * holds images would be silently dropped; refuse it instead, naming each such class and its image count.
+ */
+async function refuseUnknownClasses(root: string, classNames: readonly string[], exts: Set<string>): Promise<void> {
+  const known = new Set(classNames);
+  const unknown: string[] = [];
+  for (const e of await readdir(root, { withFileTypes: true })) {
+    if (!e.isDirectory() || known.has(e.name)) continue;
+    const found: string[] = [];
+    await walk(path.join(root, e.name), exts, found);
+    if (found.length > 0) unknown.push(`${e.name} (${found.length} image${found.length === 1 ? '' : 's'})`);
+  }
+  if (unknown.length === 0) return;
+  unknown.sort();
+  const shown = classNames.length <= 12 ? `: ${classNames.join(', ')}` : ` (${classNames.slice(0, 12).join(', ')}, ...)`;
+  throw new DataError(
+    'ERR_DATA_LABEL_OUT_OF_RANGE',
+    `class folder(s) ${unknown.join(', ')} are not among the ${classNames.length} classes the model knows${shown}; ` +
+      'add them to the training split (and train again) or move them out of this folder',
+    { file: path.resolve(root) },
+  );
+}
+
+/**
  * Indexes an image folder: one subfolder per class (searched recursively), images decoded on demand.
  * Nothing is decoded here; an undecodable file is reported when it is first read.
  * @param root - the folder holding one subfolder per class
- * @throws DataError `ERR_DATA_NOT_FOUND` when `root` is missing, has no class folders, or a class has no images.
+ * @throws DataError `ERR_DATA_NOT_FOUND` when `root` is missing, has no class folders, or a class has no images;
+ *   `ERR_DATA_LABEL_OUT_OF_RANGE` when `classNames` is given and a subfolder outside it holds images.
  *
  * @category Data
  */
@@ -284,7 +314,8 @@ export async function loadImageFolder(root: string, opts: ImageFolderOptions = {
       labels.push(c);
     }
   }
-  if (empty.length > 0) {
+  if (opts.classNames) await refuseUnknownClasses(root, classNames, exts);
+  if (empty.length === classNames.length || (empty.length > 0 && !opts.allowEmptyClasses)) {
     throw new DataError('ERR_DATA_NOT_FOUND', `no ${[...exts].join('/')} images for class(es) ${empty.join(', ')}`, { file: path.resolve(root) });
   }
   return new ImageFolderDataset(opts.name ?? path.basename(path.resolve(root)), classNames, height, width, evalResize, {

@@ -142,6 +142,11 @@ export interface TrainingDataOptions {
   limit?: number;
   /** Load only the test split (`eval`). */
   testOnly?: boolean;
+  /**
+   * Image folders: the classes the model was trained with, in label order (stored with its weights).
+   * The test folder's labels follow this list; a class folder outside it is an error, a missing one is allowed.
+   */
+  classNames?: readonly string[];
   /** Cancels a download; the promise rejects with an `AbortError`. */
   signal?: AbortSignal;
 }
@@ -226,12 +231,13 @@ export async function loadTrainingData(name: TrainDatasetName, options: Training
     let train: ImageFolderDataset;
     let test: ImageFolderDataset | null = null;
     if (options.testOnly) {
-      test = await loadImageFolder(testDir ?? root, { size });
+      const known = options.classNames ? { classNames: options.classNames, allowEmptyClasses: true } : {};
+      test = await loadImageFolder(testDir ?? root, { size, ...known });
       train = test;
     } else {
       if (!isDir(trainDir)) throw new IoError(`no train/ folder in ${root} (expected ${root}/train/<class>/*.jpg and ${root}/val/<class>/*.jpg)`);
       train = await loadImageFolder(trainDir, { size, name: 'folder-train' });
-      if (testDir) test = await loadImageFolder(testDir, { size, name: 'folder-test', classNames: train.classNames });
+      if (testDir) test = await loadImageFolder(testDir, { size, name: 'folder-test', classNames: train.classNames, allowEmptyClasses: true });
     }
     return {
       name,

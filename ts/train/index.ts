@@ -45,8 +45,11 @@ export {
 } from './evaluate.js';
 export {
   writeFileAtomic,
+  writeFileAtomicAsync,
   writeJsonAtomic,
+  writeJsonAtomicAsync,
   writeResultsCsv,
+  writeResultsCsvAsync,
   readResultsCsv,
   parseResultsCsv,
   formatResultsCsv,

@@ -5,6 +5,7 @@
  * @module
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 import { InvalidArgumentError, IoError } from '../errors.js';
@@ -39,7 +40,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });
-    throw new IoError(`cannot write ${path}: ${(err as Error).message}`, { cause: err });
+    throw writeError(path, err);
   }
   try {
     // Make the rename itself durable (best effort: not every platform can fsync a directory).
@@ -54,9 +55,63 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   }
 }
 
+/**
+ * {@link writeFileAtomic} off the main thread: every step (write, fsync, rename) runs in libuv's pool,
+ * so a slow disk never stalls the event loop. The training loop writes `results.csv` and `summary.json` this way.
+ *
+ * @param path - destination
+ * @param data - file contents
+ * @throws {@link IoError} when the file cannot be written (the temp file is removed)
+ */
+export async function writeFileAtomicAsync(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = tempPathFor(path);
+  try {
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw writeError(path, err);
+  }
+  try {
+    const dir = await open(dirname(path), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  } catch {
+    /* best effort, as in writeFileAtomic */
+  }
+}
+
+/** The error of a failed write, with the OS code users search for spelled out (EROFS, ENOSPC, EACCES). */
+function writeError(path: string, err: unknown): IoError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const hint =
+    code === 'EROFS'
+      ? ' (EROFS: the file system is read-only; choose another output directory)'
+      : code === 'ENOSPC'
+        ? ' (ENOSPC: the disk is full; nothing was written)'
+        : code === 'EACCES' || code === 'EPERM'
+          ? ' (no permission to write there; choose another output directory)'
+          : '';
+  return new IoError(`cannot write ${path}: ${(err as Error).message}${hint}`, { cause: err });
+}
+
 /** Writes `value` as pretty JSON, atomically (see {@link writeFileAtomic}). */
 export function writeJsonAtomic(path: string, value: unknown): void {
   writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** {@link writeJsonAtomic} off the main thread (see {@link writeFileAtomicAsync}). */
+export async function writeJsonAtomicAsync(path: string, value: unknown): Promise<void> {
+  await writeFileAtomicAsync(path, JSON.stringify(value, null, 2) + '\n');
 }
 
 /**
@@ -103,6 +158,11 @@ export function formatResultsCsv(records: readonly EpochRecord[]): string {
 /** Writes `results.csv` atomically. */
 export function writeResultsCsv(path: string, records: readonly EpochRecord[]): void {
   writeFileAtomic(path, formatResultsCsv(records));
+}
+
+/** Writes `results.csv` atomically, off the main thread. */
+export async function writeResultsCsvAsync(path: string, records: readonly EpochRecord[]): Promise<void> {
+  await writeFileAtomicAsync(path, formatResultsCsv(records));
 }
 
 /**

@@ -14,7 +14,7 @@ import type { DenseNet } from '../model.js';
 import type { Preprocessing } from '../weights.js';
 import { DataLoader, splitTrainValidation, type Batch, type LoaderSource, type LoaderState, type Normalization } from '../data/index.js';
 import { evaluate, type EvaluationResult } from './evaluate.js';
-import { writeJsonAtomic, writeResultsCsv, type EpochRecord } from './io.js';
+import { writeJsonAtomicAsync, writeResultsCsvAsync, type EpochRecord } from './io.js';
 import { learningRateAt, resolveRecipe, type RecipeOptions, type TrainRecipe } from './options.js';
 
 /**
@@ -596,14 +596,14 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     priorSeconds = typeof extra.elapsedSeconds === 'number' && extra.elapsedSeconds >= 0 ? extra.elapsedSeconds : 0;
     resumed = true;
     // Rows written after the checkpoint (if the process died in between) are dropped: they will be recomputed identically.
-    writeResultsCsv(paths.results, records);
+    await writeResultsCsvAsync(paths.results, records);
   } else {
     if (options.resume) {
       // Never a silent fresh start: the caller asked to continue a run that is not there.
       throw new InvalidArgumentError(`resume: there is no training run to resume (no checkpoint at ${ckptPath}); start without resume`);
     }
     model.setOptimizer({ lr: learningRateAt(recipe, 0), momentum: recipe.momentum, nesterov: recipe.nesterov, weightDecay: recipe.weightDecay });
-    writeResultsCsv(paths.results, records);
+    await writeResultsCsvAsync(paths.results, records);
   }
 
   await emit({
@@ -665,7 +665,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
       recipe,
       paths,
     };
-    writeJsonAtomic(paths.summary, summaryJson(result, sizes));
+    await writeJsonAtomicAsync(paths.summary, summaryJson(result, sizes));
     await emit({ type: 'end', result });
     if (abortedAt) throw new TrainAbortError(result, abortedAt, abortErrorCause(signal));
     return result;
@@ -787,7 +787,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     records = [...records, record];
     const last = epoch + 1 === recipe.epochs;
     if (last || (epoch + 1) % checkpointEvery === 0) await saveCheckpoint('epoch', epoch + 1, 0, zeroPartial());
-    writeResultsCsv(paths.results, records);
+    await writeResultsCsvAsync(paths.results, records);
     if (last) await model.save(paths.final, { preprocessing });
     await emit({
       type: 'epoch',
