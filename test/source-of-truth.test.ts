@@ -77,6 +77,15 @@ test('milestones or gamma with the cosine schedule are refused: it would ignore 
   }
 });
 
+test('milestones at or past the last epoch are refused: the multistep schedule would never apply them', async (t) => {
+  const mnist = await loadDataset('mnist');
+  const err = t.throws(() => resolveRecipe({ epochs: 4, schedule: 'multistep', milestones: [2, 4, 9], normalization: null }, mnist, false), {
+    instanceOf: InvalidArgumentError,
+  });
+  t.regex(err!.message, /milestones 4, 9 are at or past the end of training \(4 epochs/);
+  t.deepEqual(resolveRecipe({ epochs: 4, schedule: 'multistep', milestones: [2, 3], normalization: null }, mnist, false).milestones, [2, 3]);
+});
+
 test('resolveRecipe takes the optimizer defaults from normalizeOptimizer and the milestones from referenceSchedule', async (t) => {
   const native = loadNative();
   const mnist = await loadDataset('mnist');

@@ -210,6 +210,14 @@ export function resolveRecipe(o: RecipeOptions, trainSet: LoaderSource, validati
   const milestones = o.milestones ? [...o.milestones] : reference.milestones;
   const gamma = o.gamma ?? reference.gamma;
   if (typeof gamma !== 'number') bad('gamma', 'a number', gamma);
+  // Milestone m divides the lr from 0-based epoch m on; one at or past `epochs` would be ignored in silence.
+  const late = milestones.filter((m) => m >= epochs);
+  if (late.length > 0) {
+    throw new InvalidArgumentError(
+      `milestones ${late.join(', ')} ${late.length === 1 ? 'is' : 'are'} at or past the end of training (${epochs} epochs, the last starts at ${epochs - 1}): ` +
+        'the schedule would never apply them; drop them or train for more epochs',
+    );
+  }
   const validationSize = validationGiven ? 0 : (o.validationSize ?? R.validationSize);
   if (!isInt(validationSize, 0)) bad('validationSize', 'an integer >= 0', validationSize);
   if (validationSize >= trainSet.length) {
