@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the WASM package npm/wasm32 (densenet-sdk-wasm32) from crates/densenet-wasm:
+# Builds the WASM package npm/wasm32 (@densenet-sdk/wasm32) from crates/densenet-wasm:
 #   1. installs what is missing: Debian's wasm32 Rust toolchain (rustc-web cargo-web rust-web-src
 #      lld; rustup cannot add targets here; needs root, as in CI) and wasm-bindgen-cli pinned to
 #      the wasm-bindgen crate's version, cached in $DENSENET_CACHE_DIR (default

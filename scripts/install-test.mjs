@@ -2,19 +2,21 @@
 // Install test: does the package work for a user who runs `npm install densenet-sdk` on a machine
 // without a Rust toolchain?
 //
-// 1. packs both packages as a release does (scripts/pack.mjs: the main package from a staging
+// 1. packs the three packages as a release does (scripts/pack.mjs: the main package from a staging
 //    copy with a fresh TypeScript build and the published package.json, never touching dist/,
 //    which other tests may be reading; the platform package @densenet-sdk/linux-x64-gnu from
-//    native/densenet.linux-x64-gnu.node);
+//    native/densenet.linux-x64-gnu.node; the WASM package @densenet-sdk/wasm32 from npm/wasm32);
 // 2. creates an empty project and `npm install`s both tarballs there (a normal install: lifecycle
 //    scripts enabled; dependencies from the npm registry or its cache), with cargo/rustc removed
 //    from PATH and DENSENET_NATIVE_PATH unset; and a second project with the main tarball alone
-//    (`--omit=optional`: the platform package left out, as a user may);
+//    (`--omit=optional`: the platform package left out, as a user may); and a third with the main
+//    tarball and the WASM package only (what a platform without a native package gets);
 // 3. runs, from the first project: `npx densenet info densenet121`; an ESM and a CommonJS consumer
 //    that create a model (parameterCount), predict, run one training batch (trainStep) and read the
 //    embedded MNIST; an abort of a running `predict` (and of `train`) that must reject with the
 //    SDK's AbortError; a CUDA request that must fail naming the CUDA package; and `tsc --noEmit` of
 //    a `strict: true` TypeScript consumer (ESM .mts and CommonJS .cts) against the installed types;
+//    from the WASM-only project: the consumer on the WASM build, `densenet info`, `train`, `eval`;
 //    from the second: the first call and `npx densenet` must fail naming `npm install
 //    @densenet-sdk/linux-x64-gnu@<version>`;
 // 4. checks the install output (no install-script warning), the installed manifest (no lifecycle
@@ -33,6 +35,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { publishedManifest, packAll } from './pack.mjs';
 import { formatBytesLikeNpm, platformPackageName } from './pack-platform.mjs';
+import { WASM_PACKAGE } from './pack-wasm.mjs';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const npmCmd = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -150,6 +153,7 @@ async function main() {
     step: model.step,
     mnist: mnist.length,
     nativeSource: info.source,
+    backend: info.backend,
     errorsAreClasses: typeof sdk.DenseNetError === 'function' && new sdk.ShapeError('x') instanceof sdk.DenseNetError,
   }));
 }
@@ -266,6 +270,7 @@ export function prepareInstall({ log = () => {} } = {}) {
     const packed = packAll({ destination: dir, stage: join(dir, 'stage'), env, log });
     const mainInfo = packed.main;
     const plat = packed.platforms[0];
+    const wasmInfo = packed.wasm;
 
     // 2. The user's project, with both tarballs.
     const typesNode = JSON.parse(readFileSync(join(root, 'node_modules/@types/node/package.json'), 'utf8')).version;
@@ -279,8 +284,12 @@ export function prepareInstall({ log = () => {} } = {}) {
       );
       return { app, output: r.stdout + r.stderr };
     };
-    log('npm install (both tarballs, @types/node) without cargo on PATH');
-    const { app, output: installOutput } = install('app', [mainInfo.tarball, plat.tarball, `@types/node@${typesNode}`]);
+    log('npm install (the three tarballs, @types/node) without cargo on PATH');
+    const { app, output: installOutput } = install('app', [mainInfo.tarball, plat.tarball, wasmInfo.tarball, `@types/node@${typesNode}`]);
+    // A project with the WASM package and no native addon: what a macOS, Windows or musl user gets.
+    log('npm install --omit=optional (the main tarball and the WASM package)');
+    const { app: wasmApp } = install('app-wasm-only', ['--omit=optional', mainInfo.tarball, wasmInfo.tarball]);
+    writeFileSync(join(wasmApp, 'esm-consumer.mjs'), ESM_CONSUMER);
     // 3. A project with the main package alone: the platform package left out (--omit=optional).
     log('npm install --omit=optional (the main tarball alone)');
     const { app: bare, output: bareOutput } = install('app-without-platform', ['--omit=optional', mainInfo.tarball]);
@@ -296,6 +305,8 @@ export function prepareInstall({ log = () => {} } = {}) {
       dir,
       app,
       bare,
+      wasmApp,
+      wasmInfo,
       env,
       mainTarball: mainInfo.tarball,
       mainInfo,
@@ -431,6 +442,28 @@ export const checks = {
 
   'CommonJS consumer (require): model, parameterCount, predict, trainStep, MNIST'(ctx) {
     checkConsumer(ctx, 'cjs-consumer.cjs', 'cjs');
+  },
+
+  'the WASM package alone (no native addon installed): the consumer runs on it, and the CLI trains and evaluates'(ctx) {
+    assert(!existsSync(join(ctx.wasmApp, 'node_modules', PLATFORM_PKG)), 'the platform package was installed after all');
+    const files = ctx.wasmInfo.files;
+    for (const f of ['index.cjs', 'browser.mjs', 'node/densenet_wasm.js', 'web/densenet_wasm.js', 'web/densenet_wasm_bg.wasm']) assert(files.includes(f), `${f} is missing from ${WASM_PACKAGE}`);
+    const main = JSON.parse(readFileSync(join(ctx.wasmApp, 'node_modules/densenet-sdk/package.json'), 'utf8'));
+    assert(main.optionalDependencies?.[WASM_PACKAGE] === main.version, `optionalDependencies does not pin ${WASM_PACKAGE} at the main version`);
+    const r = mustSucceed('esm-consumer.mjs (WASM)', exec(process.execPath, ['esm-consumer.mjs'], { cwd: ctx.wasmApp, env: ctx.env }));
+    const out = lastJson(r);
+    assert(out.backend === 'wasm' && out.nativeSource === WASM_PACKAGE, `loaded ${out.backend} from ${out.nativeSource}`);
+    assert(out.parameterCount === 769162 && out.logitsFinite && out.step === 2 && out.losses.every((l) => Number.isFinite(l) && l > 0), JSON.stringify(out));
+    const info = mustSucceed('npx densenet info (WASM)', exec(npxCmd, ['--no', 'densenet', 'info', 'densenet-bc-100', '--json'], { cwd: ctx.wasmApp, env: ctx.env }));
+    assert(JSON.parse(info.stdout).parameters === 769162, info.stdout);
+    const train = mustSucceed(
+      'npx densenet train (WASM)',
+      exec(npxCmd, ['--no', 'densenet', 'train', '--epochs', '1', '--limit', '256', '--out', 'run', '--json'], { cwd: ctx.wasmApp, env: ctx.env }),
+    );
+    assert(existsSync(join(ctx.wasmApp, 'run', 'best.safetensors')) && existsSync(join(ctx.wasmApp, 'run', 'results.csv')), `no model written:\n${train.stdout}`);
+    const ev = mustSucceed('npx densenet eval (WASM)', exec(npxCmd, ['--no', 'densenet', 'eval', '--model', 'run/best.safetensors', '--limit', '128', '--json'], { cwd: ctx.wasmApp, env: ctx.env }));
+    const e = lastJson(ev);
+    assert(e.images === 128 && e.singleCrop.top1Error < 0.9, `eval: ${ev.stdout}`);
   },
 
   'a CUDA request fails with NativeLoadError naming the uninstalled CUDA package'(ctx) {

@@ -96,13 +96,22 @@ export function packPlatform(options = {}) {
   renameSync(`${target}.tmp`, target);
   copyFileSync(join(root, 'LICENSE'), join(pkgDir, 'LICENSE'));
 
-  const destination = resolve(options.destination ?? pkgDir);
+  return npmPack(pkgDir, resolve(options.destination ?? pkgDir), options.env);
+}
+
+/**
+ * `npm pack` of one package directory into `destination`, with the tarball's facts.
+ * @param {string} pkgDir
+ * @param {string} destination
+ * @param {NodeJS.ProcessEnv} [env]
+ */
+export function npmPack(pkgDir, destination, env = process.env) {
   mkdirSync(destination, { recursive: true });
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const res = spawnSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', destination], {
     cwd: pkgDir,
     encoding: 'utf8',
-    env: options.env ?? process.env,
+    env,
   });
   if (res.status !== 0) throw new Error(`npm pack in ${pkgDir} failed:\n${res.stderr || res.stdout}`);
   const [info] = JSON.parse(res.stdout);

@@ -7,7 +7,9 @@
 //                                         lifecycle scripts, no workspaces, no devDependencies, no
 //                                         tool settings, not private);
 //   densenet-sdk-linux-x64-gnu-<v>.tgz    the platform package @densenet-sdk/linux-x64-gnu with the
-//                                         addon from native/ (scripts/pack-platform.mjs).
+//                                         addon from native/ (scripts/pack-platform.mjs);
+//   densenet-sdk-wasm32-<v>.tgz           the WASM package @densenet-sdk/wasm32 from npm/wasm32
+//                                         (scripts/pack-wasm.mjs).
 //
 // The repository's package.json is the development manifest (`private: true`, so that `npm publish`
 // in the repository root refuses); publish the tarballs: `npm publish packs/<file>.tgz`.
@@ -23,6 +25,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { formatBytesLikeNpm, packPlatform } from './pack-platform.mjs';
+import { packWasm } from './pack-wasm.mjs';
 
 export { formatBytesLikeNpm };
 
@@ -123,7 +126,9 @@ export function packAll(options) {
   options.log?.(`packed ${main.filename}: ${main.size} bytes`);
   const platform = packPlatform({ destination: options.destination, env: options.env });
   options.log?.(`packed ${platform.tarball}: ${platform.size} bytes`);
-  return { main, platforms: [platform] };
+  const wasm = packWasm({ destination: options.destination, env: options.env });
+  options.log?.(`packed ${wasm.tarball}: ${wasm.size} bytes`);
+  return { main, platforms: [platform], wasm };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
@@ -132,13 +137,13 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const destination = resolve(root, destIdx >= 0 ? args[destIdx + 1] ?? '' : 'packs');
   try {
     const result = packAll({ destination, log: (l) => console.error(`pack: ${l}`) });
-    for (const p of [result.main, ...result.platforms]) {
+    for (const p of [result.main, ...result.platforms, result.wasm]) {
       console.log(
         `${p.tarball}: package size ${p.npm.packageSize}, unpacked size ${p.npm.unpackedSize} (as npm pack prints them; ` +
           `${p.size} bytes packed, ${p.unpackedSize} unpacked), ${p.files.length} files`,
       );
     }
-    console.log(`install both: npm install ${[result.main, ...result.platforms].map((p) => p.tarball).join(' ')}`);
+    console.log(`install them: npm install ${[result.main, ...result.platforms, result.wasm].map((p) => p.tarball).join(' ')}`);
     if (args.includes('--json')) console.log(JSON.stringify(result));
   } catch (err) {
     console.error(`pack: ${err instanceof Error ? err.message : String(err)}`);

@@ -1,6 +1,6 @@
 /**
- * Packaging: the install test (scripts/install-test.mjs) packs the main and the platform package
- * as a release does (scripts/pack.mjs), installs both into an empty project without cargo/rustc on
+ * Packaging: the install test (scripts/install-test.mjs) packs the main, the platform and the WASM
+ * package as a release does (scripts/pack.mjs), installs them into an empty project without cargo/rustc on
  * PATH, and runs the CLI, an ESM and a CommonJS consumer (model, parameterCount, predict,
  * trainStep), an abort of a running predict and train, a strict TypeScript consumer and the tarball
  * and install-output checks there; and installs the main package alone to check the error that

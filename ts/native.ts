@@ -14,7 +14,7 @@
  * If none loads (and CUDA was not asked for), the WASM build is the fallback (the same binding
  * interface, one thread, SIMD128; crates/densenet-wasm, built by `npm run build:wasm`):
  * 4. `npm/wasm32/index.cjs` under the package root;
- * 5. the package `densenet-sdk-wasm32`.
+ * 5. the package `@densenet-sdk/wasm32`.
  *
  * `DENSENET_BACKEND` (or the `backend` option) chooses: `wasm` loads only the WASM build,
  * `native` only the native addon (no fallback), `auto` (the default) native first, then WASM.
@@ -468,13 +468,13 @@ export function loadNativeWithInfo(options: LoadNativeOptions = {}): LoadedNativ
       : `the densenet-sdk native addon${cuda ? ' (CUDA)' : ''}${choice === 'auto' && !cuda ? ' or its WASM fallback' : ''}`;
   const fix =
     choice === 'wasm'
-      ? 'Build it with `npm run build:wasm`, or install the package densenet-sdk-wasm32.'
+      ? 'Build it with `npm run build:wasm`, or install the package @densenet-sdk/wasm32.'
       : nativeLoadAdvice({ triple, cuda, attempts, ...facts });
   throw new NativeLoadError(`could not load ${what} for ${triple}. Tried:\n${list}\n${fix}`, attempts);
 }
 
 /** The npm package of the WASM build. */
-const WASM_PACKAGE = 'densenet-sdk-wasm32';
+const WASM_PACKAGE = '@densenet-sdk/wasm32';
 
 interface Candidate {
   target: string;

@@ -1,4 +1,4 @@
-/** Browser entry of densenet-sdk-wasm32 (ESM, no `node:` imports); see browser.js. */
+/** Browser entry of @densenet-sdk/wasm32 (ESM, no `node:` imports); see browser.js. */
 export interface WasmBrowserModel {
   readonly dtype: string;
   readonly step: number;

@@ -1,10 +1,10 @@
-// Browser entry of densenet-sdk-wasm32 (browser.mjs) (ESM, no `node:` imports): the binding interface of the
+// Browser entry of @densenet-sdk/wasm32 (browser.mjs) (ESM, no `node:` imports): the binding interface of the
 // native addon over the wasm-bindgen `--target web` module in web/. No file system: weights and
 // checkpoints are bytes (weightsBytes / loadWeightsBytes / checkpointBytes /
 // loadCheckpointBytes); save/load by path are absent. Works through a bundler (the .wasm is
 // referenced with `new URL(..., import.meta.url)`).
 //
-//   import { init } from 'densenet-sdk-wasm32/browser';
+//   import { init } from '@densenet-sdk/wasm32/browser';
 //   const dn = await init();                       // or init(bytes | Response | URL | WebAssembly.Module)
 //   const model = new dn.NativeModel(dn.presetConfig('densenet-bc-100'), 'f32', 0);
 //   const logits = await model.predict(images, [n, 3, 32, 32]);
@@ -23,7 +23,7 @@ function coded(code, message, cause) {
 }
 
 function call(fn) {
-  if (ready === null) throw coded('ERR_INVALID_ARG', 'densenet-sdk-wasm32: call and await init() first');
+  if (ready === null) throw coded('ERR_INVALID_ARG', '@densenet-sdk/wasm32: call and await init() first');
   if (aborted !== null) throw coded('ERR_INTERNAL', `the WASM module aborted on an earlier error and cannot be used any more: ${aborted}`);
   try {
     return fn();

@@ -1,5 +1,5 @@
 'use strict';
-// Node entry of densenet-sdk-wasm32: the binding interface of the native addon (ts/native-api.md)
+// Node entry of @densenet-sdk/wasm32: the binding interface of the native addon (ts/native-api.md)
 // over the wasm-bindgen module in node/ (built by scripts/build-wasm.sh).
 //
 // - File paths: the module works on bytes (weightsBytes, loadWeightsBytes, checkpointBytes,

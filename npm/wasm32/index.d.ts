@@ -1,4 +1,4 @@
-/** Node entry of densenet-sdk-wasm32: the native binding interface (see densenet-sdk's ts/native-api.md) plus bytes. */
+/** Node entry of @densenet-sdk/wasm32: the native binding interface (see densenet-sdk's ts/native-api.md) plus bytes. */
 import type { WasmBrowserBinding, WasmBrowserModel } from './browser.mjs';
 export interface WasmNodeModel extends WasmBrowserModel {
   save(path: string, metadataJson?: string | null): Promise<void>;
