@@ -225,6 +225,11 @@ module.exports = {
   __panicForTests: (message) => call(() => wasm.__panicForTests(message)),
   /** Test hook: float64 logits of a float64 model from safetensors bytes on a float64 input. */
   predictF64: (configJson, weights, input, shape) => call(() => wasm.predictF64(configJson, weights, input, u32(shape))),
+  /** Test hook: a config's tensors (name, numel, trainable) in the order of trainTraceF64. */
+  planSpecs: (configJson) => call(() => wasm.planSpecs(configJson)),
+  /** Test hook: float64 SGD steps for the PyTorch training fixtures (see crates/densenet-wasm). */
+  trainTraceF64: (configJson, weights, inputs, shape, labels, steps, optimizerJson, memoryMode) =>
+    call(() => wasm.trainTraceF64(configJson, weights, inputs, u32(shape), labels, steps, optimizerJson, memoryMode)),
   /** 'wasm32' */
   backend: 'wasm32',
 };

@@ -20,4 +20,20 @@ export declare const memoryEstimate: Fns['memoryEstimate'];
 export declare const currentNumThreads: Fns['currentNumThreads'];
 export declare function gemmSimd128(): boolean;
 export declare function predictF64(configJson: string, weights: Uint8Array, input: Float64Array, shape: number[]): Float64Array;
+/** Test hook: a config's tensors in the order of {@link trainTraceF64}, as JSON `[{name, numel, trainable}]`. */
+export declare function planSpecs(configJson: string): string;
+/**
+ * Test hook: `steps` float64 SGD steps (inputs and labels of every step concatenated). Returns, flat: the logits
+ * and loss of step 1, every step's loss, the gradients of step 1, the tensors after step 1 and after the last step.
+ */
+export declare function trainTraceF64(
+  configJson: string,
+  weights: Uint8Array,
+  inputs: Float64Array,
+  shape: number[],
+  labels: Int32Array,
+  steps: number,
+  optimizerJson: string,
+  memoryMode: 'efficient' | 'naive',
+): Float64Array;
 export declare const backend: 'wasm32';

@@ -27,6 +27,17 @@ export interface WasmModel extends NativeModel {
 export interface WasmBinding extends NativeBinding {
   NativeModel: new (configJson: string, dtype: string, seed: number) => WasmModel;
   predictF64(configJson: string, weights: Uint8Array, input: Float64Array, shape: number[]): Float64Array;
+  planSpecs(configJson: string): string;
+  trainTraceF64(
+    configJson: string,
+    weights: Uint8Array,
+    inputs: Float64Array,
+    shape: number[],
+    labels: Int32Array,
+    steps: number,
+    optimizerJson: string,
+    memoryMode: 'efficient' | 'naive',
+  ): Float64Array;
   currentNumThreads(): number;
   gemmSimd128(): boolean;
   backend: string;

@@ -354,6 +354,70 @@ pub fn predict_f64(config_json: &str, weights: &[u8], input: &[f64], shape: &[u3
     })())
 }
 
+/// The plan of a config as JSON: `[{"name", "numel", "trainable"}]` in the order of
+/// [`train_trace_f64`]'s tensors (the parameter order the optimizer sees).
+#[wasm_bindgen(js_name = planSpecs)]
+pub fn plan_specs(config_json: &str) -> JsResult<String> {
+    sync((|| {
+        let config = DenseNetConfig::from_json(config_json)?;
+        let plan = densenet_core::plan::Plan::new(&config);
+        let specs: Vec<serde_json::Value> = plan.specs.iter().map(|s| serde_json::json!({ "name": s.name, "numel": s.numel(), "trainable": s.kind.trainable() })).collect();
+        Ok(serde_json::Value::Array(specs).to_string())
+    })())
+}
+
+/// Float64 training in WASM for the PyTorch training fixtures: `steps` SGD steps on batches of
+/// `shape` (inputs and labels of every step concatenated), in `memory_mode`. Returns, flat:
+/// the logits and loss of step 1, the loss of every step, the gradients of step 1, the tensors
+/// after step 1 and after the last step (both in [`plan_specs`] order, running statistics included).
+#[wasm_bindgen(js_name = trainTraceF64)]
+pub fn train_trace_f64(
+    config_json: &str,
+    weights: &[u8],
+    inputs: &[f64],
+    shape: &[u32],
+    labels: &[i32],
+    steps: u32,
+    optimizer_json: &str,
+    memory_mode: &str,
+) -> JsResult<Vec<f64>> {
+    sync((|| {
+        let config = DenseNetConfig::from_json(config_json)?;
+        let mut model = densenet_core::DenseNet::new(densenet_cpu::Cpu::<f64>::new(), config, 0)?;
+        model.set_memory_budget(Some(WASM32_MEMORY));
+        model.load_weights(weights, "<weights>")?;
+        model.set_optimizer(SgdConfig::from_json(optimizer_json)?)?;
+        model.set_memory_mode(match memory_mode {
+            "efficient" => MemoryMode::Efficient,
+            "naive" => MemoryMode::Naive,
+            other => return Err(invalid_arg(format!("memory mode must be 'efficient' or 'naive', got '{other}'"))),
+        });
+        let shape = to_shape(shape);
+        let (per_input, n) = (shape.iter().product::<usize>(), shape[0]);
+        let steps = steps as usize;
+        if steps == 0 || inputs.len() != per_input * steps || labels.len() != n * steps {
+            return Err(invalid_arg(format!("expected {steps} batches of {per_input} inputs and {n} labels")));
+        }
+        let flat = |t: Vec<Vec<f64>>| t.into_iter().flatten();
+        let (mut head, mut losses, mut tail) = (Vec::new(), Vec::new(), Vec::new());
+        for s in 0..steps {
+            let y: Vec<i64> = labels[s * n..(s + 1) * n].iter().map(|&l| l as i64).collect();
+            let out = model.train_step(&inputs[s * per_input..(s + 1) * per_input], &shape, &y)?;
+            losses.push(out.loss);
+            if s == 0 {
+                head.extend(out.logits.iter().copied());
+                head.push(out.loss);
+                tail.extend(flat(model.grads_host()));
+                tail.extend(flat(model.params_host()));
+            }
+        }
+        tail.extend(flat(model.params_host()));
+        head.extend(losses);
+        head.extend(tail);
+        Ok(head)
+    })())
+}
+
 /// For the tests of the panic path: panics (the module aborts; the shim reports ERR_INTERNAL).
 #[wasm_bindgen(js_name = __panicForTests)]
 pub fn panic_for_tests(message: &str) {
