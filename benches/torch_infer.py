@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--export-onnx", default=None)
+    ap.add_argument("--export-safetensors", default=None, help="with --export-onnx: the same weights, torchvision names")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -56,6 +57,11 @@ def main() -> None:
             dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}},
             opset_version=17,
         )
+        if a.export_safetensors:
+            from safetensors.torch import save_file
+
+            state = {k: v.contiguous() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+            save_file(state, a.export_safetensors)
         print(json.dumps({"exported": a.export_onnx, "torch": torch.__version__}))
         return
 
