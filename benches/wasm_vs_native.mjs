@@ -2,8 +2,12 @@
 // WASM vs native, one thread each, in one process, alternating: a densenet-bc-100 training step
 // (f32, 32×32, batch 64 by default) and densenet121 inference (f32, 224×224, batch 1). The native
 // addon runs its gemm with AVX-512/AVX2 (run-time dispatch), the WASM build with SIMD128.
+// `--avx2 FILE` adds a native addon built without AVX-512 kernels (cargo build --release -p
+// densenet-node --no-default-features), for a comparison at a closer vector width.
 //
-//   npm run bench:wasm -- [--runs 3] [--train-batch 64] [--infer-batch 1]
+//   npm run bench:wasm -- [--runs 3] [--train-batch 64] [--infer-batch 1] [--avx2 FILE]
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,11 +19,14 @@ const arg = (name, dflt) => {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
 const runs = arg('runs', 3);
+const avx2Index = process.argv.indexOf('--avx2');
+const avx2 = avx2Index > 0 ? process.argv[avx2Index + 1] : null;
 const trainBatch = arg('train-batch', 64);
 const inferBatch = arg('infer-batch', 1);
 
 const builds = {
-  native: require(join(root, 'native', `densenet.${process.platform}-${process.arch}-gnu.node`)),
+  'native (AVX-512)': require(join(root, 'native', `densenet.${process.platform}-${process.arch}-gnu.node`)),
+  ...(avx2 ? { 'native (AVX2)': require(avx2) } : {}),
   wasm: require(join(root, 'npm', 'wasm32', 'index.cjs')),
 };
 if (!builds.wasm.gemmSimd128()) throw new Error('the WASM build runs gemm without SIMD128');
@@ -52,9 +59,13 @@ for (let r = 0; r < runs; r++) {
     c.i.push(await time(c.infer));
   }
 }
-const [nat, wasm] = cases;
-console.log(`one thread each, median of ${runs} (ms); node ${process.version}`);
-console.log(`| | native | wasm | wasm / native speed |`);
-console.log(`|---|---|---|---|`);
-console.log(`| densenet-bc-100 train step, batch ${trainBatch}, 32² | ${median(nat.t).toFixed(0)} | ${median(wasm.t).toFixed(0)} | ${(median(nat.t) / median(wasm.t)).toFixed(2)}× |`);
-console.log(`| densenet121 predict, batch ${inferBatch}, 224² | ${median(nat.i).toFixed(0)} | ${median(wasm.i).toFixed(0)} | ${(median(nat.i) / median(wasm.i)).toFixed(2)}× |`);
+const cpu = /Model name:\s*(.*)/.exec(execFileSync('lscpu', { encoding: 'utf8' }))?.[1] ?? os.cpus()[0]?.model;
+const wasm = cases.at(-1);
+console.log(`${cpu}; one thread each, median of ${runs} alternating runs (ms); node ${process.version}; load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+console.log(`| | ${cases.map((c) => c.name).join(' | ')} | ${cases.slice(0, -1).map((c) => `wasm / ${c.name}`).join(' | ')} |`);
+console.log(`|---|${cases.map(() => '---|').join('')}${cases.slice(0, -1).map(() => '---|').join('')}`);
+for (const [label, key] of [[`densenet-bc-100 train step, batch ${trainBatch}, 32²`, 't'], [`densenet121 predict, batch ${inferBatch}, 224²`, 'i']]) {
+  const cells = cases.map((c) => median(c[key]).toFixed(0));
+  const ratios = cases.slice(0, -1).map((c) => `${(median(c[key]) / median(wasm[key])).toFixed(2)}×`);
+  console.log(`| ${label} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
+}

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -265,5 +265,22 @@ test('a CLI usage error is one line plus the --help hint, the same for every com
     const command = args[0] === 'nosuchcommand' ? 'densenet' : `densenet ${args[0]}`;
     t.is(lines.at(-1), `(${command} --help lists the ${command === 'densenet' ? 'commands' : 'options'})`, args.join(' '));
     t.false(r.stderr.includes('Usage:'), args.join(' '));
+  }
+});
+
+test('densenet train checks its options before it touches a folder, and those that need no data before reading any', async (t) => {
+  const { dir, cleanup } = tempDir('densenet-optcheck-');
+  t.teardown(cleanup);
+  for (const [args, message] of [
+    [['--momentum', '2'], /momentum must be in \[0, 1\)/],
+    [['--lr', '1e400'], /lr/],
+    [['--threads', '100000'], /threads must be in 1\.\.=1024/],
+    [['--validation-size', '100000', '--limit', '64'], /validationSize \(100000\) must be smaller than the training set \(64 images\)/],
+    [['--schedule', 'multistep', '--milestones', '2,9', '--epochs', '4', '--limit', '64'], /milestones 9 is at or past the end of training/],
+  ] as const) {
+    const r = await cli(['train', ...args], {}, { cwd: dir });
+    t.is(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, message, args.join(' '));
+    t.deepEqual(readdirSync(dir), [], `${args.join(' ')} created ${readdirSync(dir).join(', ')}`);
   }
 });

@@ -18,7 +18,9 @@ import { DenseNet, MEMORY_MODES, type DType, type MemoryMode } from '../model.js
 import { loadTrainingData, TRAIN_DATASET_NAMES, type TrainDatasetName, type TrainingData } from '../train/data.js';
 import { writeJsonAtomic } from '../train/io.js';
 import type { TrainJsonEpoch, TrainJsonResult } from '../cli-types.js';
-import { TrainAbortError, train, trainPaths, type BatchEvent, type EpochEvent, type TrainEvent, type TrainResult } from '../train/train.js';
+import { TrainAbortError, train, trainPaths, type BatchEvent, type EpochEvent, type TrainEvent, type TrainOptions, type TrainResult } from '../train/train.js';
+import { resolveRecipe } from '../train/options.js';
+import { callNative, loadNative, setNumThreads } from '../native.js';
 import { parseNumberList, parsePositiveInt, resolveConfigArg } from './common.js';
 import { epochTableHeader, formatDuration, formatEpochRow, formatInt, pct, plural, progressLine, terminalColumns, type ProgressState } from './format.js';
 import { displayPath, LAST_RUN_FILE, recordLastRun } from './last-run.js';
@@ -287,6 +289,12 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
     throw new InvalidArgumentError(`unknown dataset "${opts.dataset}"; known: ${TRAIN_DATASET_NAMES.join(', ')}`);
   }
 
+  // Option checks before any data is read or any folder is touched: the optimizer values
+  // (validated by the native core) and the thread count.
+  const optimizer = Object.fromEntries((['lr', 'momentum', 'nesterov', 'weightDecay'] as const).filter((k) => opts[k] !== undefined).map((k) => [k, opts[k]]));
+  callNative(() => loadNative().normalizeOptimizer(JSON.stringify(optimizer)));
+  if (opts.threads !== undefined) setNumThreads(opts.threads);
+
   // Model config first (an image folder's input size follows the model's stem), then the data.
   const modelArg = opts.preset ?? opts.config;
   const base = modelArg ? resolveConfigArg(modelArg).config : null;
@@ -308,6 +316,35 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
   const epochs = opts.epochs ?? d.epochs;
   const augment = opts.augment ?? data.augmentByDefault;
   const reporter = new Reporter(!!opts.json);
+
+  const trainOptions: TrainOptions = {
+    trainSet: data.train,
+    testSet: data.test,
+    outDir,
+    epochs,
+    schedule: opts.schedule ?? d.schedule,
+    ...(opts.lr !== undefined ? { lr: opts.lr } : {}),
+    ...(opts.milestones !== undefined
+      ? { milestones: opts.milestones }
+      : d.milestoneFractions && (opts.schedule ?? d.schedule) === 'multistep'
+        ? { milestones: d.milestoneFractions.map((f) => f * epochs) }
+        : {}),
+    // The data set's default hold-out, or a tenth of the images for small subsets (--limit).
+    validationSize: opts.validationSize ?? (d.validationSize < data.train.length / 2 ? d.validationSize : Math.floor(data.train.length / 10)),
+    augment: augment ? data.augmentation : false,
+    normalization: data.normalization,
+    seed: opts.seed ?? 0,
+    resume: !!opts.resume,
+    ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+    ...(opts.evalBatchSize !== undefined ? { evalBatchSize: opts.evalBatchSize } : {}),
+    ...(opts.momentum !== undefined ? { momentum: opts.momentum } : {}),
+    ...(opts.nesterov !== undefined ? { nesterov: opts.nesterov } : {}),
+    ...(opts.weightDecay !== undefined ? { weightDecay: opts.weightDecay } : {}),
+    ...(opts.gamma !== undefined ? { gamma: opts.gamma } : {}),
+  };
+  // The recipe's checks that need the data (validation size, milestones against the epochs) come
+  // before the output folder is created.
+  resolveRecipe(trainOptions, data.train, false);
 
   mkdirSync(outDir, { recursive: true });
   writeJsonAtomic(
@@ -375,33 +412,7 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
 
   let result: TrainResult;
   try {
-    result = await train(model, {
-      trainSet: data.train,
-      testSet: data.test,
-      outDir,
-      epochs,
-      schedule: opts.schedule ?? d.schedule,
-      ...(opts.lr !== undefined ? { lr: opts.lr } : {}),
-      ...(opts.milestones !== undefined
-        ? { milestones: opts.milestones }
-        : d.milestoneFractions && (opts.schedule ?? d.schedule) === 'multistep'
-          ? { milestones: d.milestoneFractions.map((f) => f * epochs) }
-          : {}),
-      // The data set's default hold-out, or a tenth of the images for small subsets (--limit).
-      validationSize: opts.validationSize ?? (d.validationSize < data.train.length / 2 ? d.validationSize : Math.floor(data.train.length / 10)),
-      augment: augment ? data.augmentation : false,
-      normalization: data.normalization,
-      seed: opts.seed ?? 0,
-      resume: !!opts.resume,
-      signal: ac.signal,
-      onEvent,
-      ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
-      ...(opts.evalBatchSize !== undefined ? { evalBatchSize: opts.evalBatchSize } : {}),
-      ...(opts.momentum !== undefined ? { momentum: opts.momentum } : {}),
-      ...(opts.nesterov !== undefined ? { nesterov: opts.nesterov } : {}),
-      ...(opts.weightDecay !== undefined ? { weightDecay: opts.weightDecay } : {}),
-      ...(opts.gamma !== undefined ? { gamma: opts.gamma } : {}),
-    });
+    result = await train(model, { ...trainOptions, signal: ac.signal, onEvent });
   } catch (err) {
     if (!(err instanceof TrainAbortError)) throw err;
     result = err.result;

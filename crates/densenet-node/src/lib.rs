@@ -315,10 +315,16 @@ pub fn memory_estimate(env: Env, config_json: String, shape: Vec<u32>, dtype: St
     sync(&env, r)
 }
 
-/// Threads for models created afterwards (0 = all cores).
+/// Threads for models created afterwards (0 = all cores); more than a model can start is refused now.
 #[napi]
-pub fn set_num_threads(n: u32) {
-    THREADS.store(n as usize, Ordering::Relaxed);
+pub fn set_num_threads(env: Env, n: u32) -> Result<()> {
+    let r = if n as usize > session::MAX_THREADS {
+        Err(invalid_arg(format!("threads must be in 1..={} (0 = all cores), got {n}", session::MAX_THREADS)))
+    } else {
+        THREADS.store(n as usize, Ordering::Relaxed);
+        Ok(())
+    };
+    sync(&env, r)
 }
 
 /// Learning rate of a schedule (JSON, e.g. {"type":"multiStep","lr":0.1,"milestones":[150,225],"gamma":0.1}) at an epoch.

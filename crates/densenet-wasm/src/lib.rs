@@ -318,9 +318,14 @@ pub fn memory_estimate(config_json: &str, shape: &[u32], dtype: &str) -> JsResul
     })())
 }
 
-/// A no-op: the WASM build runs on one thread (kept so the binding interface is the same).
+/// The WASM build runs on one thread: only checks the value as the native binding does (0 = all cores).
 #[wasm_bindgen(js_name = setNumThreads)]
-pub fn set_num_threads(_n: u32) {}
+pub fn set_num_threads(n: u32) -> JsResult<()> {
+    if n > 1024 {
+        return sync(Err(invalid_arg(format!("threads must be in 1..=1024 (0 = all cores), got {n}"))));
+    }
+    Ok(())
+}
 
 /// Learning rate of a schedule (JSON) at an epoch.
 #[wasm_bindgen(js_name = scheduleLr)]
