@@ -1,5 +1,5 @@
 /**
- * The browser entry through a bundler: esbuild (the one tsx brings) bundles an app importing
+ * The browser entry through a bundler: esbuild (a pinned devDependency) bundles an app importing
  * npm/wasm32/browser.mjs for the browser platform; the bundle holds no Node built-ins, and
  * headless Chromium runs it with the .wasm served next to it (found via import.meta.url).
  * No browser, no esbuild or no WASM build: FAIL.
