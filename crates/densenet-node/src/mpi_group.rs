@@ -83,7 +83,8 @@ pub fn mpi_init(env: Env) -> Result<MpiWorld> {
     let r = (|| {
         let mut guard = UNIVERSE.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
-            let (universe, level) = mpi::initialize_with_threading(Threading::Serialized).ok_or_else(|| invalid_arg("MPI was already initialized and finalized in this process"))?;
+            let (universe, level) =
+                mpi::initialize_with_threading(Threading::Serialized).ok_or_else(|| invalid_arg("MPI was already initialized and finalized in this process"))?;
             if level < Threading::Serialized {
                 return Err(CoreError::InvalidArg(format!("the MPI library gives thread level {level:?}; densenet needs Serialized")));
             }
