@@ -14,7 +14,7 @@ import test from 'ava';
 
 import { DenseNet, loadNativeWithInfo } from '../ts/index.js';
 import { readResultsCsv } from '../ts/train/index.js';
-import { CLI_NODE_ARGS, TSX_IMPORT } from './helpers/cli.js';
+import { CLI_NODE_ARGS, TSX_IMPORT, cli } from './helpers/cli.js';
 import { GLOBAL_BATCH, SIDE, f64Tensors, globalBatch, mpirun, mpirunMissing } from './helpers/mpi.js';
 import { TINY, sameSafetensors, tempDir } from './helpers/util.js';
 
@@ -83,7 +83,7 @@ test.serial('BN per replica (the default): every rank holds bit-identical weight
   }
 });
 
-test.serial('mpirun -np 2 densenet train: rank 0 alone prints and writes results.csv; --resume continues on 2 ranks', async (t) => {
+test.serial('mpirun -np 2 densenet train: rank 0 alone prints and writes results.csv; --resume continues on 2 ranks, or reshards on 1', async (t) => {
   if (missing) return t.fail(missing);
   const { dir, cleanup } = tempDir('densenet-mpi-cli-');
   t.teardown(cleanup);
@@ -97,6 +97,11 @@ test.serial('mpirun -np 2 densenet train: rank 0 alone prints and writes results
   t.is(again.code, 0, again.stderr);
   t.regex(again.stdout, /resumed at epoch 2/);
   t.is(readResultsCsv(join(out, 'results.csv')).length, 2);
+  // Another world size (here one process, no mpirun): the global batches are resharded, with a warning.
+  const alone = await cli(['train', '--resume', '--epochs', '3', '--out', out], {}, { cwd: dir });
+  t.is(alone.code, 0, alone.stderr);
+  t.regex(alone.stderr, /resuming a run of 2 processes on 1: the same global batches, resharded/);
+  t.is(readResultsCsv(join(out, 'results.csv')).length, 3);
 });
 
 test.serial('a rank killed with SIGKILL ends the job within seconds, never a hang; the last checkpoint stays loadable and resumes', async (t) => {
