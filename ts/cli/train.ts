@@ -407,6 +407,8 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
       resume: !!opts.resume,
       signal: ac.signal,
       ...(opts.syncBn ? { syncBatchNorm: true } : {}),
+      // Under mpirun train() splits the cores between the ranks of a node unless told otherwise.
+      ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
       onEvent,
       ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
       ...(opts.evalBatchSize !== undefined ? { evalBatchSize: opts.evalBatchSize } : {}),

@@ -338,7 +338,7 @@ export interface TrainOptions extends RecipeOptions {
   onBatch?: (event: BatchEvent) => void | Promise<void>;
   /** Called after every epoch. */
   onEpoch?: (event: EpochEvent) => void | Promise<void>;
-  /** CPU threads of the model (default: unchanged). */
+  /** CPU threads of the model (default: unchanged; under MPI: the node's cores divided by its ranks). */
   threads?: number;
   /** Batches the loader prepares ahead (default 2). */
   prefetch?: number;
@@ -544,6 +544,9 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
   if (options.threads !== undefined) model.setThreads(options.threads);
   else if (world) model.setThreads(Math.max(1, Math.floor(availableParallelism() / world.localSize)));
   const stepOptions = world ? { distributed: { syncBatchNorm: options.syncBatchNorm === true } } : {};
+  if (world && recipe.batchSize < world.size) {
+    throw new InvalidArgumentError(`batchSize ${recipe.batchSize} is the global batch under MPI and must be at least the number of processes (${world.size})`);
+  }
   const agree = (flag: boolean): boolean => (world ? allReduceSum([flag ? 1 : 0])[0]! > 0 : flag);
 
   const outDir = resolve(options.outDir);
