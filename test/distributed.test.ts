@@ -12,7 +12,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { DenseNet, loadNativeWithInfo } from '../ts/index.js';
+import { DenseNet, evaluate, loadNativeWithInfo, loadTrainingData } from '../ts/index.js';
 import { readResultsCsv } from '../ts/train/index.js';
 import { CLI_NODE_ARGS, TSX_IMPORT, cli } from './helpers/cli.js';
 import { GLOBAL_BATCH, SIDE, f64Tensors, globalBatch, mpirun, mpirunMissing } from './helpers/mpi.js';
@@ -98,6 +98,13 @@ test.serial('mpirun -np 2 densenet train: rank 0 alone prints and writes results
   t.is(first.stdout.match(/^data mnist/gm)?.length, 1, first.stdout);
   t.is(readResultsCsv(join(out, 'results.csv')).length, 1);
   for (const f of ['best.safetensors', 'checkpoint.safetensors', 'final.safetensors', 'summary.json']) t.true(existsSync(join(out, f)), f);
+  // The ranks evaluated a share each: the summed figures are those of the whole test set (results.csv: 6 decimals).
+  const data = await loadTrainingData('mnist', { limit: 256 });
+  const final = await DenseNet.load(join(out, 'final.safetensors'));
+  t.teardown(() => final.dispose());
+  const whole = await evaluate(final, data.test!, {});
+  const logged = readResultsCsv(join(out, 'results.csv'))[0]!.testError!;
+  t.true(Math.abs(whole.top1Error - logged) <= 5e-7, `evaluate: ${whole.top1Error} (${whole.images} images), results.csv: ${logged}`);
   const again = await mpirun(2, [...CLI, 'train', '--resume', '--epochs', '2', '--out', out], { cwd: dir }).done;
   t.is(again.code, 0, again.stderr);
   t.regex(again.stdout, /resumed at epoch 2/);

@@ -547,6 +547,11 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
   if (world && recipe.batchSize < world.size) {
     throw new InvalidArgumentError(`batchSize ${recipe.batchSize} is the global batch under MPI and must be at least the number of processes (${world.size})`);
   }
+  const evalShard = world ? { shard: { rank: world.rank, size: world.size } } : {};
+  const combineEvaluations = (r: EvaluationResult): EvaluationResult => {
+    const [lossSum, correct, correctTop5, images] = allReduceSum([r.loss * r.images || 0, r.correct, r.correctTop5, r.images]) as [number, number, number, number];
+    return { ...r, images, loss: lossSum / images, top1Error: 1 - correct / images, top5Error: 1 - correctTop5 / images, correct, correctTop5 };
+  };
   const agree = (flag: boolean): boolean => (world ? allReduceSum([flag ? 1 : 0])[0]! > 0 : flag);
 
   const outDir = resolve(options.outDir);
@@ -788,17 +793,19 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     let valid: EvaluationResult | null = null;
     let test: EvaluationResult | null = null;
     try {
-      if (validationSet && lead) {
+      if (validationSet) {
         valid = await evaluate(model, validationSet, {
           batchSize: recipe.evalBatchSize,
+          ...evalShard,
           normalization: recipe.normalization,
           ...(signal ? { signal } : {}),
           onProgress: (done, total) => void emit({ type: 'evaluate', epoch: epoch + 1, set: 'validation', done, total }).catch(() => undefined),
         });
       }
-      if (testSet && lead) {
+      if (testSet) {
         test = await evaluate(model, testSet, {
           batchSize: recipe.evalBatchSize,
+          ...evalShard,
           normalization: recipe.normalization,
           ...(signal ? { signal } : {}),
           onProgress: (done, total) => void emit({ type: 'evaluate', epoch: epoch + 1, set: 'test', done, total }).catch(() => undefined),
@@ -811,11 +818,10 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     }
     lastEvalMs = performance.now() - evalT0;
     if (world) {
-      // Rank 0 evaluated: every rank takes its figures (the others add zeros), so that records,
-      // the best epoch and the result are the same on every rank.
-      const shared = allReduceSum(lead ? [valid?.loss ?? 0, valid?.top1Error ?? 0, test?.top1Error ?? 0] : [0, 0, 0]);
-      if (validationSet) valid = { ...(valid ?? ({} as EvaluationResult)), loss: shared[0]!, top1Error: shared[1]! };
-      if (testSet) test = { ...(test ?? ({} as EvaluationResult)), top1Error: shared[2]! };
+      // Each rank evaluated its share of every batch: the sums over the ranks give the figures
+      // of the whole sets, the same on every rank.
+      valid = valid && combineEvaluations(valid);
+      test = test && combineEvaluations(test);
     }
     const record: EpochRecord = {
       epoch: epoch + 1,
