@@ -4,6 +4,10 @@
 # ts/native.ts loads it only under mpirun. Installs Open MPI first when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(uname -s)" != "Linux" ]; then
+  echo "build-native-mpi: skipped on $(uname -s) (the MPI variant is built and tested on Linux with Open MPI)" >&2
+  exit 0
+fi
 bash scripts/install-mpi.sh
 out=target/napi-mpi
 rm -rf "$out"

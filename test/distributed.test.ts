@@ -48,6 +48,17 @@ test.serial('outside MPI the default addon loads (it does not link libmpi); unde
   t.regex(r.stdout, /build:native:mpi/);
 });
 
+test.serial('outside mpirun a distributed trainStep is an InvalidArgumentError, and distributedWorld() is null', async (t) => {
+  const { distributedWorld } = await import('../ts/index.js');
+  t.is(distributedWorld(), null);
+  const m = DenseNet.create(TINY, { seed: 1 });
+  t.teardown(() => m.dispose());
+  const { images, labels } = globalBatch(0);
+  const err = await t.throwsAsync(m.trainStep(images, [GLOBAL_BATCH, 3, SIDE, SIDE], labels, { distributed: {} }));
+  t.is((err as { code?: string }).code, 'ERR_INVALID_ARG');
+  t.regex(err!.message, /mpirun/);
+});
+
 test.serial('sync BN: 2 ranks × 32 give the weights of 1 rank × 64 after 3 SGD steps (f64, 1e-10), the same bits on both ranks', async (t) => {
   if (missing) return t.fail(missing);
   const { dir, cleanup } = tempDir('densenet-mpi-sync-');

@@ -15,6 +15,7 @@ import type { OutputInfo } from 'sharp';
 
 import { createConfig, type ConfigInput, type ModelConfig } from './config.js';
 import { centerCropBox, type CropBox } from './data/augment.js';
+import { distributedWorld } from './distributed.js';
 import { NORMALIZATION } from './data/normalize.js';
 import {
   DTypeError,
@@ -1025,8 +1026,8 @@ export class DenseNet {
     const dims = validateBatch(images, shape, this.config.inChannels);
     validateLabels(labels, dims[0]!, this.config.numClasses);
     const dist = options.distributed;
-    if (dist && typeof this.#native.trainStepDistributed !== 'function') {
-      throw new InvalidArgumentError('a distributed trainStep needs the MPI variant of the addon (run under mpirun; see distributedWorld)');
+    if (dist && (distributedWorld() === null || typeof this.#native.trainStepDistributed !== 'function')) {
+      throw new InvalidArgumentError('a distributed trainStep needs a job of 2 or more processes under mpirun and the MPI variant of the addon (see distributedWorld)');
     }
     const run = dist
       ? () => this.#native.trainStepDistributed!(images, dims, labels, dist.syncBatchNorm === true)
