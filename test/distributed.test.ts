@@ -166,6 +166,17 @@ test.serial('a rank killed with SIGKILL ends the job within seconds, never a han
   t.is(readResultsCsv(join(out, 'results.csv')).length, done + 1);
 });
 
+test.serial('a rank that fails with an error aborts the job (MPI_Abort) at once: the error is shown, nobody waits', async (t) => {
+  if (missing) return t.fail(missing);
+  const { dir, cleanup } = tempDir('densenet-mpi-fail-');
+  t.teardown(cleanup);
+  const r = await mpirun(2, [...CHILD_ARGS, 'fail', dir], { timeoutMs: 60_000 }).done;
+  t.not(r.code, 0);
+  t.true(r.seconds < 30, `took ${r.seconds.toFixed(1)} s`);
+  t.regex(r.stderr, /rank 1 fails on purpose/);
+  t.regex(r.stderr, /MPI_ABORT/);
+});
+
 /** The pid of rank `rank` among mpirun's processes (from their OMPI_COMM_WORLD_RANK). */
 function rankPid(mpirunPid: number, rank: number): number | undefined {
   const pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));

@@ -9,6 +9,8 @@
  *
  * @module
  */
+import { writeSync } from 'node:fs';
+
 import { InvalidArgumentError } from './errors.js';
 import { callNative, loadNative, mpiEnvironment, type NativeBinding } from './native.js';
 
@@ -54,10 +56,21 @@ export function distributedWorld(): DistributedWorld | null {
     throw new InvalidArgumentError(`MPI says rank ${info.rank} of ${info.size} but ${env.source} says rank ${env.rank} of ${env.size}`);
   }
   binding = native;
+  // Node runs 'exit' handlers before it prints an uncaught error, and MPI_Abort ends the process:
+  // keep the error to print it first.
+  let uncaught: unknown;
+  process.on('uncaughtExceptionMonitor', (err) => (uncaught = err));
   process.once('exit', (code) => {
-    // A failed rank takes the job down at once; a clean exit waits for the others in MPI_Finalize.
-    if (code !== 0) native.mpiAbort!(code);
-    else native.mpiFinalize!();
+    if (code === 0) {
+      native.mpiFinalize!(); // waits for the other ranks
+      return;
+    }
+    // A failed rank takes the job down at once, so that no rank waits in a collective forever.
+    const why = uncaught instanceof Error ? (uncaught.stack ?? uncaught.message) : uncaught !== undefined ? String(uncaught) : '';
+    writeSync(2, `${why ? why + '\n' : ''}densenet: rank ${info.rank} of ${info.size} exits with code ${code}: aborting the MPI job (MPI_Abort)\n`);
+    // Give mpirun a moment to forward that line before the job is torn down.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    native.mpiAbort!(code);
   });
   world = { rank: info.rank, size: info.size, localRank: env.localRank, localSize: env.localSize, library: info.library.split('\n')[0] ?? '' };
   return world;
