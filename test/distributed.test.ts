@@ -182,6 +182,29 @@ test.serial('a rank that fails with an error aborts the job (MPI_Abort) at once:
   t.regex(r.stderr, /rank 1 of 2 exits with code 1: aborting the MPI job/);
 });
 
+test.serial('SIGTERM to every rank (what mpirun sends on Ctrl-C): the ranks agree to stop, rank 0 writes a checkpoint, the run resumes', async (t) => {
+  if (missing) return t.fail(missing);
+  const { dir, cleanup } = tempDir('densenet-mpi-term-');
+  t.teardown(cleanup);
+  const out = join(dir, 'run');
+  const run = mpirun(2, [...CLI, 'train', '--limit', '4096', '--validation-size', '64', '--batch-size', '32', '--threads', '1', '--epochs', '30', '--out', out], { cwd: dir });
+  const csv = join(out, 'results.csv');
+  for (let i = 0; i < 1200 && !(existsSync(csv) && readResultsCsv(csv).length >= 1); i++) await new Promise((r) => setTimeout(r, 100));
+  for (const rank of [0, 1]) {
+    const pid = rankPid(run.child.pid!, rank);
+    t.truthy(pid, `rank ${rank} not found`);
+    process.kill(pid!, 'SIGTERM');
+  }
+  const r = await run.done;
+  t.is(r.code, 130, r.stderr);
+  t.regex(r.stderr, /stopped after \d+ complete epochs? of 30/);
+  t.notRegex(r.stderr, /MPI_ABORT was invoked/, 'a clean stop finalizes MPI');
+  const done = readResultsCsv(csv).length;
+  const again = await mpirun(2, [...CLI, 'train', '--resume', '--epochs', String(done + 1), '--out', out], { cwd: dir }).done;
+  t.is(again.code, 0, again.stderr);
+  t.is(readResultsCsv(csv).length, done + 1);
+});
+
 /** Whether a process exists and is not a zombie. */
 function running(pid: number): boolean {
   try {

@@ -33,6 +33,8 @@ export interface DistributedWorld {
 }
 
 let world: DistributedWorld | null | undefined;
+/** Every rank has reached the same point (the end of `train`): any exit may finalize. */
+let settled = false;
 let binding: NativeBinding | undefined;
 
 /**
@@ -61,7 +63,7 @@ export function distributedWorld(): DistributedWorld | null {
   let uncaught: unknown;
   process.on('uncaughtExceptionMonitor', (err) => (uncaught = err));
   process.once('exit', (code) => {
-    if (code === 0) {
+    if (code === 0 || settled) {
       native.mpiFinalize!(); // waits for the other ranks
       return;
     }
@@ -98,4 +100,16 @@ export function barrier(): void {
   if (!distributedWorld() || !binding) return;
   const b = binding;
   callNative(() => b.mpiBarrier!());
+}
+
+/**
+ * Marks (true) that every rank has passed the same barrier with nothing left to exchange (the end
+ * of `train`), so that an exit with a non-zero code (130 after a Ctrl-C) finalizes MPI instead of
+ * aborting the job; false again when more collectives follow.
+ *
+ * @param value - whether the ranks are settled
+ * @internal
+ */
+export function setSettled(value: boolean): void {
+  settled = value;
 }

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 
 import { AbortError, InvalidArgumentError, isAbortError } from '../errors.js';
 import { roundLr, roundMetric, roundRate, roundSeconds, roundShare } from '../internal/round.js';
-import { allReduceSum, distributedWorld } from '../distributed.js';
+import { allReduceSum, barrier, distributedWorld, setSettled } from '../distributed.js';
 import type { DenseNet } from '../model.js';
 import type { Preprocessing } from '../weights.js';
 import { DataLoader, splitTrainValidation, type Batch, type LoaderSource, type LoaderState, type Normalization } from '../data/index.js';
@@ -540,6 +540,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
   // its share of every (global) batch; by default the cores of a node are split between its ranks.
   const world = distributedWorld();
   const lead = !world || world.rank === 0;
+  setSettled(false);
   const worldSize = world?.size ?? 1;
   if (options.threads !== undefined) model.setThreads(options.threads);
   else if (world) model.setThreads(Math.max(1, Math.floor(availableParallelism() / world.localSize)));
@@ -707,6 +708,12 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     };
     if (lead) writeJsonAtomic(paths.summary, summaryJson(result, sizes));
     await emit({ type: 'end', result });
+    // Nobody leaves before rank 0 has written its files: a rank exiting with an error code (130
+    // after an abort) takes the whole job down (MPI_Abort).
+    if (world) {
+      barrier();
+      setSettled(true);
+    }
     if (abortedAt) throw new TrainAbortError(result, abortedAt, abortErrorCause(signal));
     return result;
   };
@@ -798,7 +805,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
           batchSize: recipe.evalBatchSize,
           ...evalShard,
           normalization: recipe.normalization,
-          ...(signal ? { signal } : {}),
+          ...(signal && !world ? { signal } : {}), // under MPI the ranks agree on a stop between batches
           onProgress: (done, total) => void emit({ type: 'evaluate', epoch: epoch + 1, set: 'validation', done, total }).catch(() => undefined),
         });
       }
@@ -807,7 +814,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
           batchSize: recipe.evalBatchSize,
           ...evalShard,
           normalization: recipe.normalization,
-          ...(signal ? { signal } : {}),
+          ...(signal && !world ? { signal } : {}), // under MPI the ranks agree on a stop between batches
           onProgress: (done, total) => void emit({ type: 'evaluate', epoch: epoch + 1, set: 'test', done, total }).catch(() => undefined),
         });
       }
