@@ -8,6 +8,7 @@
 //   npm run pack:platform                          -> npm/linux-x64-gnu/densenet-sdk-linux-x64-gnu-<v>.tgz
 //   npm run pack:platform -- --pack-destination D  -> the tarball goes to D
 //   npm run pack:platform -- --cuda                -> npm/linux-x64-gnu-cuda (blocked: no CUDA build yet)
+//   npm run pack:platform -- --mpi                 -> npm/linux-x64-gnu-mpi (the MPI variant, npm run build:native:mpi)
 //   npm run pack:platform -- --json                -> last line: {"name","version","tarball","size","unpackedSize","npm","files"}
 //
 // It refuses when the addon is missing, or when the platform package's version differs from
@@ -42,8 +43,8 @@ export const PLATFORM_SCOPE = '@densenet-sdk';
  * @param {string} triple
  * @param {boolean} [cuda]
  */
-export function platformPackageName(triple, cuda = false) {
-  return `${PLATFORM_SCOPE}/${triple}${cuda ? '-cuda' : ''}`;
+export function platformPackageName(triple, cuda = false, mpi = false) {
+  return `${PLATFORM_SCOPE}/${triple}${cuda ? '-cuda' : ''}${mpi ? '-mpi' : ''}`;
 }
 
 function readJson(path) {
@@ -52,18 +53,18 @@ function readJson(path) {
 
 /**
  * Copies the addon into npm/<triple>[-cuda]/ and packs it.
- * @param {{ triple?: string, cuda?: boolean, destination?: string, env?: NodeJS.ProcessEnv }} options
+ * @param {{ triple?: string, cuda?: boolean, mpi?: boolean, destination?: string, env?: NodeJS.ProcessEnv }} options
  * @returns {{ name: string, version: string, tarball: string, size: number, unpackedSize: number, npm: { packageSize: string | null, unpackedSize: string | null }, files: string[] }}
  */
 export function packPlatform(options = {}) {
   const triple = options.triple ?? 'linux-x64-gnu';
   if (!TRIPLES.includes(triple)) throw new Error(`no platform package for ${triple} (known: ${TRIPLES.join(', ')})`);
-  const suffix = options.cuda ? `${triple}-cuda` : triple;
+  const suffix = options.cuda ? `${triple}-cuda` : options.mpi ? `${triple}-mpi` : triple;
   const pkgDir = join(root, 'npm', suffix);
   const main = readJson(join(root, 'package.json'));
   const plat = readJson(join(pkgDir, 'package.json'));
 
-  const expected = platformPackageName(triple, !!options.cuda);
+  const expected = platformPackageName(triple, !!options.cuda, !!options.mpi);
   if (plat.name !== expected) throw new Error(`${pkgDir}/package.json: name must be ${expected}, is ${plat.name}`);
   for (const key of ['scripts', 'dependencies', 'devDependencies']) {
     if (plat[key] !== undefined) throw new Error(`${pkgDir}/package.json: a platform package has no ${key}`);
@@ -71,7 +72,7 @@ export function packPlatform(options = {}) {
   if (plat.version !== main.version) {
     throw new Error(`${plat.name} has version ${plat.version} but densenet-sdk has ${main.version}; keep them equal`);
   }
-  if (!options.cuda) {
+  if (!options.cuda && !options.mpi) {
     const pin = main.optionalDependencies?.[plat.name];
     if (pin !== main.version) {
       throw new Error(`package.json optionalDependencies must pin ${plat.name} at ${main.version} (found ${pin ?? 'none'})`);
@@ -86,7 +87,7 @@ export function packPlatform(options = {}) {
       options.cuda
         ? `blocked: there is no CUDA build of the native addon yet (${source} does not exist); ` +
             'the CUDA package cannot be packed until one exists'
-        : `${source} does not exist; run \`npm run build:native\` first`,
+        : `${source} does not exist; run \`npm run build:native${options.mpi ? ':mpi' : ''}\` first`,
     );
   }
 
@@ -133,6 +134,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   try {
     const result = packPlatform({
       cuda: args.includes('--cuda'),
+      mpi: args.includes('--mpi'),
       destination: destIdx >= 0 ? args[destIdx + 1] : undefined,
     });
     console.log(

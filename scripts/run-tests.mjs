@@ -95,6 +95,8 @@ async function checkSuite() {
   const suite = makeSuite('checks');
   const checks = [
     ['cargo clippy (warnings are errors)', 'cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'warnings']],
+    // The MPI variant of the addon is off by default (it links libmpi): lint it on its own.
+    ['densenet-node --features mpi: cargo clippy (warnings are errors)', 'cargo', ['clippy', '-p', 'densenet-node', '--features', 'mpi', '--all-targets', '--', '-D', 'warnings']],
     ['cargo fmt --check', 'cargo', ['fmt', '--all', '--check']],
     ['densenet-core builds for wasm32-unknown-unknown', 'bash', ['scripts/check-wasm-core.sh']],
     // crates/densenet-wasm is its own workspace (built by scripts/build-wasm.sh): lint and format it too.

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 
-import { PLATFORM_PACKAGE_SCOPE, nativeLoadAdvice, platformPackageName } from '../ts/native.js';
+import { PLATFORM_PACKAGE_SCOPE, mpiEnvironment, nativeLoadAdvice, platformPackageName } from '../ts/native.js';
 import { platformPackageName as scriptName } from '../scripts/pack-platform.mjs';
 
 const base = { version: '0.1.0', triples: ['linux-x64-gnu'], checkout: false };
@@ -19,6 +19,24 @@ test('platform packages are scoped, and the loader and the pack script agree on 
   t.is(platformPackageName('linux-x64-gnu'), '@densenet-sdk/linux-x64-gnu');
   t.is(platformPackageName('linux-x64-gnu', true), '@densenet-sdk/linux-x64-gnu-cuda');
   for (const cuda of [false, true]) t.is(scriptName('linux-x64-gnu', cuda), platformPackageName('linux-x64-gnu', cuda));
+  t.is(platformPackageName('linux-x64-gnu', false, true), '@densenet-sdk/linux-x64-gnu-mpi');
+  t.is(scriptName('linux-x64-gnu', false, true), '@densenet-sdk/linux-x64-gnu-mpi');
+});
+
+test('mpiEnvironment reads Open MPI, MPICH/Intel MPI and MVAPICH2 launchers; null outside MPI or with DENSENET_MPI=0', (t) => {
+  t.is(mpiEnvironment({}), null);
+  const ompi = { OMPI_COMM_WORLD_RANK: '1', OMPI_COMM_WORLD_SIZE: '4', OMPI_COMM_WORLD_LOCAL_RANK: '1', OMPI_COMM_WORLD_LOCAL_SIZE: '2' };
+  t.deepEqual(mpiEnvironment(ompi), { rank: 1, size: 4, localRank: 1, localSize: 2, source: 'OMPI_COMM_WORLD_RANK' });
+  t.is(mpiEnvironment({ ...ompi, DENSENET_MPI: '0' }), null);
+  t.deepEqual(mpiEnvironment({ PMI_RANK: '3', PMI_SIZE: '8' }), { rank: 3, size: 8, localRank: 3, localSize: 8, source: 'PMI_RANK' });
+  t.deepEqual(mpiEnvironment({ MV2_COMM_WORLD_RANK: '0', MV2_COMM_WORLD_SIZE: '2', MV2_COMM_WORLD_LOCAL_RANK: '0' }), {
+    rank: 0,
+    size: 2,
+    localRank: 0,
+    localSize: 2,
+    source: 'MV2_COMM_WORLD_RANK',
+  });
+  t.is(mpiEnvironment({ OMPI_COMM_WORLD_RANK: '2', OMPI_COMM_WORLD_SIZE: '2' }), null, 'a rank outside the world is no MPI job');
 });
 
 test('a missing platform package: the npm install command at the same version (and the tarball)', (t) => {

@@ -78,7 +78,7 @@ test('package.json: exports, files, scoped platform packages and scripts', (t) =
   for (const s of ['preinstall', 'install', 'postinstall']) t.false(s in pkg.scripts, s);
   t.true(pkg.private, 'the repository manifest is private: releases publish the packed tarballs');
   t.is(pkg.scripts['pack:tarballs'], 'node scripts/pack.mjs');
-  for (const dir of ['linux-x64-gnu', 'linux-x64-gnu-cuda']) {
+  for (const dir of ['linux-x64-gnu', 'linux-x64-gnu-cuda', 'linux-x64-gnu-mpi']) {
     const p = JSON.parse(readFileSync(join(root, 'npm', dir, 'package.json'), 'utf8'));
     t.is(p.name, `@densenet-sdk/${dir}`);
     t.is(p.version, pkg.version, `${p.name} version`);

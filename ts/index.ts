@@ -82,6 +82,7 @@ export {
   type Shape4,
   type StageSummary,
   type TopKEntry,
+  type TrainStepOptions,
   type TrainStepResult,
 } from './model.js';
 export { readWeightsInfo, type Preprocessing, type WeightsInfo } from './weights.js';
@@ -91,8 +92,10 @@ export type { MemoryEstimate } from './native.js';
 export {
   loadNative,
   loadNativeWithInfo,
+  mpiEnvironment,
   setNumThreads,
   type BackendChoice,
+  type MpiEnvironment,
   type LoadNativeOptions,
   type LoadedNative,
   type NativeBinding,
@@ -138,7 +141,7 @@ export {
   type RandomResizedCropOptions,
 } from './data/augment.js';
 export { splitTrainValidation, type SplitOptions, type TrainValidation } from './data/split.js';
-export { DataLoader, type Batch, type LoaderOptions, type LoaderSource, type LoaderState } from './data/loader.js';
+export { DataLoader, shardRange, type Batch, type LoaderOptions, type LoaderShard, type LoaderSource, type LoaderState } from './data/loader.js';
 export {
   DATASET_NAMES,
   DATASET_PRESETS,
@@ -170,6 +173,7 @@ export {
   type TrainResult,
   type WarningEvent,
 } from './train/train.js';
+export { allReduceSum, barrier, distributedWorld, type DistributedWorld } from './distributed.js';
 export {
   REFERENCE_RECIPE,
   learningRateAt,

@@ -15,6 +15,7 @@ import type { OutputInfo } from 'sharp';
 
 import { createConfig, type ConfigInput, type ModelConfig } from './config.js';
 import { centerCropBox, type CropBox } from './data/augment.js';
+import { distributedWorld } from './distributed.js';
 import { NORMALIZATION } from './data/normalize.js';
 import {
   DTypeError,
@@ -113,6 +114,23 @@ export interface CallOptions {
    * usable.
    */
   signal?: AbortSignal;
+}
+
+/**
+ * Options of {@link DenseNet.trainStep}.
+ *
+ * @category Model
+ */
+export interface TrainStepOptions extends CallOptions {
+  /**
+   * Data-parallel step over the MPI job this process is a rank of (the process must run under
+   * `mpirun` with the MPI variant of the addon, see {@link distributedWorld}): the batch is this
+   * rank's share of the global batch, the gradients are summed over all ranks (weighted by each
+   * rank's share) so every rank applies the same update, and the result is the global batch's
+   * loss and correct count. `syncBatchNorm`: BN statistics over the global batch (default: each
+   * rank's own batch, DDP's semantics).
+   */
+  distributed?: { syncBatchNorm?: boolean };
 }
 
 /**
@@ -998,16 +1016,23 @@ export class DenseNet {
    * @param images - NCHW float32 batch
    * @param shape - `[n, c, h, w]`
    * @param labels - `Int32Array` of length n, each in `[0, numClasses)`
-   * @param options - signal
-   * @returns the batch loss and number correct
+   * @param options - signal; `distributed` for a data-parallel step under MPI
+   * @returns the batch loss and number correct (of the global batch when distributed)
    * @throws {@link DTypeError}, {@link ShapeError}, {@link LabelError}, {@link NonFiniteError};
    *   {@link AbortError} when `signal` fires
    */
-  async trainStep(images: Float32Array, shape: readonly number[], labels: Int32Array, options: CallOptions = {}): Promise<TrainStepResult> {
+  async trainStep(images: Float32Array, shape: readonly number[], labels: Int32Array, options: TrainStepOptions = {}): Promise<TrainStepResult> {
     const signal = checkSignal(options.signal);
     const dims = validateBatch(images, shape, this.config.inChannels);
     validateLabels(labels, dims[0]!, this.config.numClasses);
-    const r = await this.#enqueue('trainStep', () => this.#native.trainStep(images, dims, labels), signal);
+    const dist = options.distributed;
+    if (dist && (distributedWorld() === null || typeof this.#native.trainStepDistributed !== 'function')) {
+      throw new InvalidArgumentError('a distributed trainStep needs a job of 2 or more processes under mpirun and the MPI variant of the addon (see distributedWorld)');
+    }
+    const run = dist
+      ? () => this.#native.trainStepDistributed!(images, dims, labels, dist.syncBatchNorm === true)
+      : () => this.#native.trainStep(images, dims, labels);
+    const r = await this.#enqueue('trainStep', run, signal);
     return { loss: r.loss, correct: r.correct };
   }
 

@@ -11,6 +11,10 @@
  *    otherwise `@densenet-sdk/linux-x64-gnu` (the name follows the running platform; its version
  *    must equal this package's).
  *
+ * Under MPI (`mpirun`; see {@link mpiEnvironment}) only the MPI variant is tried, with no fallback:
+ * `native/densenet.<platform>-mpi.node`, then `@densenet-sdk/<platform>-mpi` (it links libmpi, so
+ * the default addon never does, and nothing MPI-related loads outside mpirun).
+ *
  * If none loads (and CUDA was not asked for), the WASM build is the fallback (the same binding
  * interface, one thread, SIMD128; crates/densenet-wasm, built by `npm run build:wasm`):
  * 4. `npm/wasm32/index.cjs` under the package root;
@@ -82,6 +86,11 @@ export interface NativeModel {
   load(path: string): Promise<void>;
   /** One optimizer step in train mode. */
   trainStep(input: Float32Array, shape: number[], labels: Int32Array): Promise<NativeStepResult>;
+  /**
+   * MPI variant only: one data-parallel step over MPI_COMM_WORLD on this rank's share of the
+   * global batch; resolves to the global batch's loss and correct count.
+   */
+  trainStepDistributed?(input: Float32Array, shape: number[], labels: Int32Array, syncBn: boolean): Promise<NativeStepResult>;
   /** Eval-mode loss, accuracy and logits. */
   evalStep(input: Float32Array, shape: number[], labels: Int32Array): Promise<NativeEvalResult>;
   /** Sets the optimizer from JSON `{"lr","momentum","nesterov","weightDecay"}` (validated; missing fields take the defaults). */
@@ -176,6 +185,16 @@ export interface NativeBinding {
   setNumThreads(n: number): void;
   /** Peak bytes of a config on an NCHW shape in a dtype, as JSON of {@link MemoryEstimate}. */
   memoryEstimate(configJson: string, shape: number[], dtype: string): string;
+  /** MPI variant only: initializes MPI once (thread level serialized); this process's rank and the world size. */
+  mpiInit?(): { rank: number; size: number; library: string };
+  /** MPI variant only: waits for every rank. */
+  mpiBarrier?(): void;
+  /** MPI variant only: element-wise sums over all ranks (the same result everywhere). */
+  mpiAllReduceSum?(values: number[]): number[];
+  /** MPI variant only: MPI_Finalize (idempotent). */
+  mpiFinalize?(): void;
+  /** MPI variant only: MPI_Abort on MPI_COMM_WORLD: ends every rank with `code`. */
+  mpiAbort?(code: number): void;
 }
 
 /**
@@ -189,6 +208,11 @@ export interface LoadNativeOptions {
    * Defaults to `true` when the environment variable `DENSENET_CUDA=1`.
    */
   cuda?: boolean;
+  /**
+   * Load the MPI variant (`-mpi`, linked to libmpi) and nothing else. Defaults to `true` when the
+   * process runs under MPI (see {@link mpiEnvironment}).
+   */
+  mpi?: boolean;
   /**
    * Which build to load: `'native'` (the addon only), `'wasm'` (the WASM build only) or
    * `'auto'` (the addon, else the WASM build). Defaults to `$DENSENET_BACKEND`, else `'auto'`.
@@ -213,6 +237,8 @@ export interface NativeInfo {
   readonly source: string;
   /** Whether the CUDA variant was asked for. */
   readonly cuda: boolean;
+  /** Whether the MPI variant was loaded. */
+  readonly mpi?: boolean;
   /** The build that was loaded: the native addon or the WASM fallback (one thread). */
   readonly backend: 'native' | 'wasm';
 }
@@ -241,6 +267,9 @@ const REQUIRED_EXPORTS = [
   'setNumThreads',
   'memoryEstimate',
 ] as const;
+
+/** The extra exports of the MPI variant. */
+const MPI_EXPORTS = ['mpiInit', 'mpiBarrier', 'mpiAllReduceSum', 'mpiFinalize', 'mpiAbort'] as const;
 
 const requireNative = internalRequire;
 const cache = new Map<string, LoadedNative>();
@@ -297,8 +326,53 @@ export const PLATFORM_PACKAGE_SCOPE = '@densenet-sdk';
  * @param triple - a platform triple (see {@link platformTriple})
  * @param cuda - the CUDA variant
  */
-export function platformPackageName(triple: string, cuda = false): string {
-  return `${PLATFORM_PACKAGE_SCOPE}/${triple}${cuda ? '-cuda' : ''}`;
+export function platformPackageName(triple: string, cuda = false, mpi = false): string {
+  return `${PLATFORM_PACKAGE_SCOPE}/${triple}${cuda ? '-cuda' : ''}${mpi ? '-mpi' : ''}`;
+}
+
+/**
+ * Where this process stands in an MPI job, from the launcher's environment variables.
+ *
+ * @category Native addon
+ */
+export interface MpiEnvironment {
+  /** This process's rank in the world, `0..size-1`. */
+  rank: number;
+  /** Processes in the world. */
+  size: number;
+  /** Rank among the processes on this node. */
+  localRank: number;
+  /** Processes on this node (when the launcher says; else `size`). */
+  localSize: number;
+  /** The variable the rank came from (`OMPI_COMM_WORLD_RANK`, `PMI_RANK`, ...). */
+  source: string;
+}
+
+/**
+ * The MPI job this process belongs to, from the launcher's variables: Open MPI
+ * (`OMPI_COMM_WORLD_RANK`/`SIZE`/`LOCAL_RANK`/`LOCAL_SIZE`), MPICH and Intel MPI (`PMI_RANK`/`PMI_SIZE`,
+ * `MPI_LOCALRANKID`/`MPI_LOCALNRANKS`), MVAPICH2 (`MV2_COMM_WORLD_*`). `null` outside MPI, or when
+ * `DENSENET_MPI=0`.
+ *
+ * @param env - the environment (default `process.env`)
+ *
+ * @category Native addon
+ */
+export function mpiEnvironment(env: NodeJS.ProcessEnv = process.env): MpiEnvironment | null {
+  if (env.DENSENET_MPI === '0') return null;
+  const int = (v: string | undefined): number | undefined => (v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined);
+  const schemes: [string, string, string, string][] = [
+    ['OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK', 'OMPI_COMM_WORLD_LOCAL_SIZE'],
+    ['MV2_COMM_WORLD_RANK', 'MV2_COMM_WORLD_SIZE', 'MV2_COMM_WORLD_LOCAL_RANK', 'MV2_COMM_WORLD_LOCAL_SIZE'],
+    ['PMI_RANK', 'PMI_SIZE', 'MPI_LOCALRANKID', 'MPI_LOCALNRANKS'],
+  ];
+  for (const [r, n, lr, ls] of schemes) {
+    const rank = int(env[r]);
+    const size = int(env[n]);
+    if (rank === undefined || size === undefined || size < 1 || rank >= size) continue;
+    return { rank, size, localRank: int(env[lr]) ?? rank, localSize: int(env[ls]) ?? size, source: r };
+  }
+  return null;
 }
 
 /** This package's version and the triples that have a platform package (its optionalDependencies). */
@@ -376,9 +450,11 @@ function firstLine(err: unknown): string {
   return msg.split('\n')[0] ?? msg;
 }
 
-function checkExports(mod: unknown): string | undefined {
+function checkExports(mod: unknown, mpi = false): string | undefined {
   if (mod === null || (typeof mod !== 'object' && typeof mod !== 'function')) return 'module has no exports';
-  const missing: string[] = REQUIRED_EXPORTS.filter((k) => typeof (mod as Record<string, unknown>)[k] !== 'function');
+  const required: readonly string[] = mpi ? [...REQUIRED_EXPORTS, ...MPI_EXPORTS] : REQUIRED_EXPORTS;
+  const missing: string[] = required.filter((k) => typeof (mod as Record<string, unknown>)[k] !== 'function');
+  if (mpi && missing.length) return `not the MPI variant of the addon (missing exports: ${missing.join(', ')})`;
   const proto = (mod as { NativeModel?: { prototype?: Record<string, unknown> } }).NativeModel?.prototype;
   if (proto && typeof proto['dispose'] !== 'function') missing.push('NativeModel.prototype.dispose');
   return missing.length ? `missing exports (an older build of the addon?): ${missing.join(', ')}` : undefined;
@@ -416,10 +492,17 @@ export function loadNative(options: LoadNativeOptions = {}): NativeBinding {
  */
 export function loadNativeWithInfo(options: LoadNativeOptions = {}): LoadedNative {
   const cuda = options.cuda ?? process.env.DENSENET_CUDA === '1';
+  const mpiEnv = mpiEnvironment();
+  const mpi = options.mpi ?? mpiEnv !== null;
   const choice = backendChoice(options.backend);
-  const key = `${cuda ? 'cuda' : 'cpu'}:${choice}`;
+  const key = `${cuda ? 'cuda' : 'cpu'}:${mpi ? 'mpi' : ''}:${choice}`;
   const hit = cache.get(key);
   if (hit) return hit;
+  if (mpi) {
+    const entry = loadMpiVariant(cuda, choice, mpiEnv);
+    cache.set(key, entry);
+    return entry;
+  }
 
   const triple = platformTriple();
   const pkgName = platformPackageName(triple, cuda);
@@ -473,6 +556,36 @@ export function loadNativeWithInfo(options: LoadNativeOptions = {}): LoadedNativ
   throw new NativeLoadError(`could not load ${what} for ${triple}. Tried:\n${list}\n${fix}`, attempts);
 }
 
+/**
+ * The MPI variant: `$DENSENET_NATIVE_PATH`, else `native/densenet.<triple>-mpi.node`, else the
+ * `-mpi` platform package; never the default addon or WASM (they cannot join the job).
+ */
+function loadMpiVariant(cuda: boolean, choice: BackendChoice, env: MpiEnvironment | null): LoadedNative {
+  const where = env ? `this process runs under MPI (${env.source}=${env.rank}, world size ${env.size})` : 'the MPI variant was asked for';
+  if (cuda) throw new InvalidArgumentError(`${where}, but there is no MPI build of the CUDA addon yet: unset DENSENET_CUDA`);
+  if (choice === 'wasm') throw new InvalidArgumentError(`${where}, but DENSENET_BACKEND=wasm: the WASM build has no MPI; use the native addon`);
+  const triple = platformTriple();
+  const pkg = platformPackageName(triple, false, true);
+  const facts = packageFacts();
+  const attempts: NativeLoadAttempt[] = [];
+  const override = process.env.DENSENET_NATIVE_PATH;
+  const candidates: Candidate[] = override
+    ? [{ target: override, kind: 'file' }]
+    : [
+        { target: join(packageRoot(), 'native', `densenet.${triple}-mpi.node`), kind: 'file' },
+        { target: pkg, kind: 'package' },
+      ];
+  const entry = tryLoad(candidates, attempts, { cuda: false, mpi: true, backend: 'native' }, facts);
+  if (entry) return entry;
+  const list = attempts.map((a) => `  - ${a.target}: ${a.reason}`).join('\n');
+  const fix = [
+    `The MPI variant of the addon is the package ${pkg} (npm install ${pkg}${facts.version ? `@${facts.version}` : ''}), or in a source checkout`,
+    '`npm run build:native:mpi` (it installs Open MPI when missing: scripts/install-mpi.sh). It needs libmpi (Open MPI 4:',
+    '`apt-get install openmpi-bin libopenmpi-dev`). To run this process alone under mpirun, set DENSENET_MPI=0.',
+  ].join('\n');
+  throw new NativeLoadError(`could not load the MPI variant of the densenet-sdk addon for ${triple}: ${where}. Tried:\n${list}\n${fix}`, attempts);
+}
+
 /** The npm package of the WASM build. */
 const WASM_PACKAGE = '@densenet-sdk/wasm32';
 
@@ -524,7 +637,7 @@ function tryLoad(
       attempts.push({ target: c.target, reason });
       continue;
     }
-    const bad = checkExports(mod);
+    const bad = checkExports(mod, info.mpi === true);
     if (bad) {
       attempts.push({ target: c.target, reason: bad });
       continue;

@@ -12,6 +12,7 @@ import { InvalidArgumentError as CommanderArgError, Option, type Command } from 
 import cliProgress from 'cli-progress';
 
 import { createConfig, type ModelConfig } from '../config.js';
+import { distributedWorld } from '../distributed.js';
 import { InvalidArgumentError } from '../errors.js';
 import { roundLr, roundMetric, roundRate, roundSeconds, roundShare } from '../internal/round.js';
 import { DenseNet, MEMORY_MODES, type DType, type MemoryMode } from '../model.js';
@@ -54,6 +55,7 @@ export interface TrainCommandOptions {
   force?: boolean;
   json?: boolean;
   limit?: number;
+  syncBn?: boolean;
 }
 
 /** The file in the output directory that records the command's options, so that `--resume` needs only `--out`. */
@@ -61,6 +63,7 @@ export const CLI_OPTIONS_FILE = 'train-options.json';
 
 /** Option keys restored from {@link CLI_OPTIONS_FILE} on `--resume` unless given again on the command line. */
 const STORED_KEYS = [
+  'syncBn',
   'dataset',
   'data',
   'preset',
@@ -172,24 +175,29 @@ class Reporter {
   #bar: cliProgress.SingleBar | null = null;
   #state: ProgressState | null = null;
 
-  constructor(json: boolean) {
+  readonly #quiet: boolean;
+
+  /** @param quiet - print nothing (the ranks other than 0 of a data-parallel job) */
+  constructor(json: boolean, quiet = false) {
     this.#json = json;
-    this.#tty = !json && !!process.stdout.isTTY;
+    this.#quiet = quiet;
+    this.#tty = !json && !quiet && !!process.stdout.isTTY;
   }
 
   info(line: string): void {
-    if (this.#json) return;
+    if (this.#json || this.#quiet) return;
     this.#stopBar();
     process.stdout.write(line + '\n');
   }
 
   warn(line: string): void {
+    if (this.#quiet) return;
     this.#stopBar();
     process.stderr.write(`densenet train: ${line}\n`);
   }
 
   json(obj: unknown): void {
-    if (this.#json) process.stdout.write(JSON.stringify(obj) + '\n');
+    if (this.#json && !this.#quiet) process.stdout.write(JSON.stringify(obj) + '\n');
   }
 
   batch(e: BatchEvent): void {
@@ -315,7 +323,9 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
 
   const epochs = opts.epochs ?? d.epochs;
   const augment = opts.augment ?? data.augmentByDefault;
-  const reporter = new Reporter(!!opts.json);
+  // Under mpirun every rank runs this command; rank 0 prints and writes the files.
+  const lead = (distributedWorld()?.rank ?? 0) === 0;
+  const reporter = new Reporter(!!opts.json, !lead);
 
   const trainOptions: TrainOptions = {
     trainSet: data.train,
@@ -335,6 +345,9 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
     normalization: data.normalization,
     seed: opts.seed ?? 0,
     resume: !!opts.resume,
+    ...(opts.syncBn ? { syncBatchNorm: true } : {}),
+    // Under mpirun train() splits the cores between the ranks of a node unless told otherwise.
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
     ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
     ...(opts.evalBatchSize !== undefined ? { evalBatchSize: opts.evalBatchSize } : {}),
     ...(opts.momentum !== undefined ? { momentum: opts.momentum } : {}),
@@ -346,11 +359,13 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
   // before the output folder is created.
   resolveRecipe(trainOptions, data.train, false);
 
-  mkdirSync(outDir, { recursive: true });
-  writeJsonAtomic(
-    join(outDir, CLI_OPTIONS_FILE),
-    Object.fromEntries(STORED_KEYS.filter((k) => opts[k] !== undefined).map((k) => [k, opts[k]])),
-  );
+  if (lead) {
+    mkdirSync(outDir, { recursive: true });
+    writeJsonAtomic(
+      join(outDir, CLI_OPTIONS_FILE),
+      Object.fromEntries(STORED_KEYS.filter((k) => opts[k] !== undefined).map((k) => [k, opts[k]])),
+    );
+  }
 
   let recorded = false;
   const ac = new AbortController();
@@ -472,7 +487,7 @@ export function registerTrain(program: Command): Command {
     .option('--preset <name>', 'model preset (default: densenet-bc-100; for mnist a small DenseNet-BC)')
     .option('--config <preset|file>', 'model config JSON file (or preset name)')
     .option('--epochs <n>', 'epochs (default 300; svhn 40; mnist 15; folder 90)', parsePositiveInt)
-    .option('--batch-size <n>', 'mini-batch size (default 64)', parsePositiveInt)
+    .option('--batch-size <n>', 'mini-batch size (default 64; under mpirun the global batch, split between the processes)', parsePositiveInt)
     .option('--eval-batch-size <n>', 'mini-batch size of validation/test passes (default: --batch-size)', parsePositiveInt)
     .option('--lr <x>', 'initial learning rate (default 0.1)', parseNonNegNumber)
     .option('--momentum <x>', 'momentum (default 0.9)', parseNonNegNumber)
@@ -493,6 +508,7 @@ export function registerTrain(program: Command): Command {
     .option('--resume', 'continue the run in --out from its checkpoint (options default to the stored ones)')
     .option('--force', 'start over even if --out holds a run')
     .option('--json', 'print one JSON line per epoch (and a final result line) instead of text')
+    .option('--sync-bn', 'under mpirun: batch-norm statistics over the global batch (default: per process)')
     .addOption(new Option('--limit <n>', 'use only N training (and at most N test) images').argParser(parsePositiveInt).hideHelp())
     .action(async (_opts: TrainCommandOptions, command: Command) => {
       const all = command.optsWithGlobals<TrainCommandOptions>();

@@ -86,7 +86,7 @@ export {
   type CropBox,
 } from './augment.js';
 export { splitIndices, splitTrainValidation, type SplitIndices, type SplitOptions, type TrainValidation } from './split.js';
-export { DataLoader, assertLoaderState, type LoaderSource, type Batch, type LoaderOptions, type LoaderState } from './loader.js';
+export { DataLoader, assertLoaderState, shardRange, type LoaderSource, type Batch, type LoaderOptions, type LoaderShard, type LoaderState } from './loader.js';
 export {
   loadDataset,
   defaultDataRoot,

@@ -29,6 +29,20 @@ export interface Batch {
   epoch: number;
   /** Position of this batch in its epoch (0-based). */
   index: number;
+  /** Images of the whole batch over all ranks, when the loader is sharded (see {@link LoaderOptions.shard}). */
+  globalSize?: number;
+}
+
+/**
+ * One rank's share of every batch in data-parallel training.
+ *
+ * @category Data
+ */
+export interface LoaderShard {
+  /** This rank, `0..size-1`. */
+  rank: number;
+  /** Number of ranks. */
+  size: number;
 }
 
 /**
@@ -67,6 +81,12 @@ export interface LoaderOptions {
   prefetch?: number;
   /** Resume from a saved {@link LoaderState} (its seed must match `seed`). */
   resume?: LoaderState;
+  /**
+   * Data-parallel shard: of each batch of `batchSize` (the global batch, in the one seeded order),
+   * only this rank's contiguous share, samples ⌊rank·N/size⌋ to ⌊(rank+1)·N/size⌋, is built, with
+   * the augmentation it has in the whole batch. Default: the whole batch.
+   */
+  shard?: LoaderShard;
 }
 
 const ORDER_KEY = 0x4f524452; // "ORDR"
@@ -79,6 +99,19 @@ const AUG_KEY = 0x41554721; // "AUG!"
  */
 export type LoaderSource = Dataset | ImageFolderDataset;
 type Source = LoaderSource;
+
+/**
+ * The samples `[lo, hi)` of a batch of `n` that a rank takes: contiguous, sizes differing by at
+ * most one, in rank order.
+ *
+ * @param n - images in the whole batch
+ * @param shard - the rank and the number of ranks
+ *
+ * @category Data
+ */
+export function shardRange(n: number, shard: LoaderShard): [number, number] {
+  return [Math.floor((shard.rank * n) / shard.size), Math.floor(((shard.rank + 1) * n) / shard.size)];
+}
 
 function isFolder(ds: Source): ds is ImageFolderDataset {
   return (ds as ImageFolderDataset).kind === 'image-folder';
@@ -118,6 +151,8 @@ export class DataLoader implements AsyncIterable<Batch> {
   readonly normalization: Normalization | null;
   /** Whether a last partial batch is dropped. */
   readonly dropLast: boolean;
+  /** This rank's share of each batch (null: the whole batch). */
+  readonly shard: LoaderShard | null;
   /** Prefetch depth. */
   readonly prefetch: number;
   private epochNo: number;
@@ -140,6 +175,11 @@ export class DataLoader implements AsyncIterable<Batch> {
     this.seed = opts.seed ?? 0;
     this.augment = opts.augment ?? {};
     this.dropLast = opts.dropLast ?? false;
+    this.shard = opts.shard ?? null;
+    if (this.shard) {
+      const { rank, size } = this.shard;
+      checkArg(Number.isInteger(size) && size >= 1 && Number.isInteger(rank) && rank >= 0 && rank < size, `shard must be {rank, size} with 0 <= rank < size, got ${JSON.stringify(this.shard)}`);
+    }
     this.prefetch = opts.prefetch ?? 2;
     checkArg(Number.isInteger(this.prefetch) && this.prefetch >= 0, `prefetch must be an integer >= 0, got ${this.prefetch}`);
     const n = opts.normalization ?? null;
@@ -271,9 +311,11 @@ export class DataLoader implements AsyncIterable<Batch> {
     const ds = this.dataset;
     const start = index * this.batchSize;
     const end = Math.min(order.length, start + this.batchSize);
-    const indices = order.slice(start, end);
-    if (isFolder(ds)) return this.buildFolder(ds, indices, epoch, index);
-    const make = () => this.buildMemory(ds, indices, epoch, index);
+    const all = order.slice(start, end);
+    const [lo, hi] = this.shard ? shardRange(all.length, this.shard) : [0, all.length];
+    const finish = (b: Batch): Batch => (this.shard ? { ...b, globalSize: all.length } : b);
+    if (isFolder(ds)) return this.buildFolder(ds, all, epoch, index, lo, hi).then(finish);
+    const make = () => finish(this.buildMemory(ds, all, epoch, index, lo, hi));
     if (!deferred) return new Promise((resolve) => resolve(make()));
     // setImmediate: run when the event loop is idle (e.g. while the consumer awaits a native training step).
     return new Promise((resolve, reject) =>
@@ -287,26 +329,30 @@ export class DataLoader implements AsyncIterable<Batch> {
     );
   }
 
-  private buildMemory(ds: Dataset, indices: Int32Array, epoch: number, index: number): Batch {
+  private buildMemory(ds: Dataset, all: Int32Array, epoch: number, index: number, lo: number, hi: number): Batch {
     const { channels: C, height: H, width: W } = ds;
-    const N = indices.length;
+    const indices = all.subarray(lo, hi);
+    const N = hi - lo;
     const size = C * H * W;
     const images = new Float32Array(N * size);
     const labels = new Int32Array(N);
     const rng = new Rng(this.seed, AUG_KEY, epoch, index);
     const none: CropFlip = { dx: 0, dy: 0, flip: false };
     const augmenting = !!(this.augment.crop || this.augment.flip);
-    for (let j = 0; j < N; j++) {
-      const s = ds.get(indices[j]!);
-      labels[j] = s.label;
+    // The draws run over the whole batch (a shard takes its samples' own draws).
+    for (let j = 0; j < hi; j++) {
       const t = augmenting ? drawCropFlip(this.augment, rng) : none;
-      writeSample(s.pixels, C, H, W, images, j * size, this.lut, this.fill, t);
+      if (j < lo) continue;
+      const s = ds.get(all[j]!);
+      labels[j - lo] = s.label;
+      writeSample(s.pixels, C, H, W, images, (j - lo) * size, this.lut, this.fill, t);
     }
-    return { images, shape: [N, C, H, W], labels, indices, epoch, index };
+    return { images, shape: [N, C, H, W], labels, indices: indices.slice(), epoch, index };
   }
 
-  private async buildFolder(ds: ImageFolderDataset, indices: Int32Array, epoch: number, index: number): Promise<Batch> {
+  private async buildFolder(ds: ImageFolderDataset, all: Int32Array, epoch: number, index: number, lo: number, hi: number): Promise<Batch> {
     const { channels: C, height: H, width: W } = ds;
+    const indices = all.slice(lo, hi);
     const N = indices.length;
     const size = C * H * W;
     const a = this.augment;
@@ -318,7 +364,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     await Promise.all(
       Array.from(indices, async (i, j) => {
         // One stream per sample: the draws do not depend on decode order or image sizes of other samples.
-        const rng = new Rng(this.seed, AUG_KEY, epoch, index, j);
+        const rng = new Rng(this.seed, AUG_KEY, epoch, index, j + lo);
         const pixels = await ds.loadCropped(i, (w, h) =>
           rrc ? randomResizedCropBox(w, h, rng, scale, ratio) : centerCropBox(w, h, H, W, ds.evalResize),
         );

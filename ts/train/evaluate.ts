@@ -14,6 +14,7 @@ import {
   DataLoader,
   resolveNormalization,
   type ImageFolderDataset,
+  type LoaderShard,
   type LoaderSource,
   type Normalization,
   type NormalizationName,
@@ -38,6 +39,11 @@ export interface EvaluateOptions {
   onProgress?: (done: number, total: number) => void;
   /** Batches prepared ahead (default 2). */
   prefetch?: number;
+  /**
+   * Data-parallel evaluation: only this rank's share of each batch (see {@link LoaderOptions.shard});
+   * the result counts that share (sum `lossSum`-style figures over the ranks to combine them).
+   */
+  shard?: LoaderShard;
 }
 
 /**
@@ -131,6 +137,7 @@ export async function evaluate(model: DenseNet, dataset: LoaderSource, options: 
     shuffle: false,
     normalization: options.normalization === undefined ? storedNormalization(model) : options.normalization,
     prefetch: options.prefetch ?? 2,
+    ...(options.shard ? { shard: options.shard } : {}),
   });
   const classes = model.numClasses;
   const top = Math.min(5, classes);
@@ -140,13 +147,15 @@ export async function evaluate(model: DenseNet, dataset: LoaderSource, options: 
   let images = 0;
   for await (const b of loader.epoch(0)) {
     throwIfAborted(signal, 'evaluate');
-    const r = await model.evalStep(b.images, b.shape, b.labels, signal ? { signal } : {});
     const n = b.labels.length;
-    lossSum += r.loss * n;
-    correct += r.correct;
-    correctTop5 += countTopK(r.prediction.logits, b.labels, classes, top);
-    images += n;
-    options.onProgress?.(images, dataset.length);
+    if (n > 0) {
+      const r = await model.evalStep(b.images, b.shape, b.labels, signal ? { signal } : {});
+      lossSum += r.loss * n;
+      correct += r.correct;
+      correctTop5 += countTopK(r.prediction.logits, b.labels, classes, top);
+      images += n;
+    }
+    options.onProgress?.(b.globalSize !== undefined ? Math.min(dataset.length, (b.index + 1) * batchSize) : images, dataset.length);
     throwIfAborted(options.signal, 'evaluate');
   }
   return {

@@ -6,10 +6,12 @@
  * @module
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { AbortError, InvalidArgumentError, isAbortError } from '../errors.js';
 import { roundLr, roundMetric, roundRate, roundSeconds, roundShare } from '../internal/round.js';
+import { allReduceSum, barrier, distributedWorld, setSettled } from '../distributed.js';
 import type { DenseNet } from '../model.js';
 import type { Preprocessing } from '../weights.js';
 import { DataLoader, splitTrainValidation, type Batch, type LoaderSource, type LoaderState, type Normalization } from '../data/index.js';
@@ -336,12 +338,17 @@ export interface TrainOptions extends RecipeOptions {
   onBatch?: (event: BatchEvent) => void | Promise<void>;
   /** Called after every epoch. */
   onEpoch?: (event: EpochEvent) => void | Promise<void>;
-  /** CPU threads of the model (default: unchanged). */
+  /** CPU threads of the model (default: unchanged; under MPI: the node's cores divided by its ranks). */
   threads?: number;
   /** Batches the loader prepares ahead (default 2). */
   prefetch?: number;
   /** Write a checkpoint every this many epochs (default 1; aborts always write one). */
   checkpointEvery?: number;
+  /**
+   * Under MPI (`mpirun -np N`, see {@link distributedWorld}): batch-norm statistics over the global
+   * batch instead of each rank's share (default `false`: BN per replica). Ignored outside MPI.
+   */
+  syncBatchNorm?: boolean;
 }
 
 /**
@@ -373,6 +380,8 @@ export interface TrainCheckpointState {
   recipe: TrainRecipe;
   /** Wall time of the run up to this checkpoint, over all its sessions (absent in checkpoints of older versions). */
   elapsedSeconds?: number;
+  /** Processes of the data-parallel job that wrote it (absent: 1). */
+  worldSize?: number;
   /** Data set sizes (train, validation, test), to refuse resuming on other data. */
   sizes: {
     /** Images in the training set (validation excluded). */
@@ -527,13 +536,34 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
   const preprocessing = trainingPreprocessing(fullTrain, recipe.normalization, model.numClasses);
   model.setPreprocessing(preprocessing);
   const sizes = { train: trainSet.length, validation: validationSet?.length ?? 0, test: testSet?.length ?? 0 };
+  // Data-parallel under MPI: rank 0 writes every file and emits the events; each rank trains on
+  // its share of every (global) batch; by default the cores of a node are split between its ranks.
+  const world = distributedWorld();
+  const lead = !world || world.rank === 0;
+  setSettled(false);
+  const worldSize = world?.size ?? 1;
   if (options.threads !== undefined) model.setThreads(options.threads);
+  else if (world) model.setThreads(Math.max(1, Math.floor(availableParallelism() / world.localSize)));
+  const stepOptions = world ? { distributed: { syncBatchNorm: options.syncBatchNorm === true } } : {};
+  if (world && recipe.batchSize < world.size) {
+    throw new InvalidArgumentError(`batchSize ${recipe.batchSize} is the global batch under MPI and must be at least the number of processes (${world.size})`);
+  }
+  const evalShard = world ? { shard: { rank: world.rank, size: world.size } } : {};
+  const combineEvaluations = (r: EvaluationResult): EvaluationResult => {
+    const [lossSum, correct, correctTop5, images] = allReduceSum([r.loss * r.images || 0, r.correct, r.correctTop5, r.images]) as [number, number, number, number];
+    return { ...r, images, loss: lossSum / images, top1Error: 1 - correct / images, top5Error: 1 - correctTop5 / images, correct, correctTop5 };
+  };
+  const agree = (flag: boolean): boolean => (world ? allReduceSum([flag ? 1 : 0])[0]! > 0 : flag);
 
   const outDir = resolve(options.outDir);
-  mkdirSync(outDir, { recursive: true });
+  if (lead) mkdirSync(outDir, { recursive: true });
   const paths = trainPaths(outDir);
+  const writeResults = async (rows: EpochRecord[]): Promise<void> => {
+    if (lead) await writeResultsCsvAsync(paths.results, rows);
+  };
 
   const emit = async (e: TrainEvent): Promise<void> => {
+    if (!lead) return;
     if (e.type === 'batch' && options.onBatch) await options.onBatch(e);
     if (e.type === 'epoch' && options.onEpoch) await options.onEpoch(e);
     if (options.onEvent) await options.onEvent(e);
@@ -547,6 +577,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     normalization: recipe.normalization,
     dropLast: recipe.dropLast,
     prefetch: options.prefetch ?? 2,
+    ...(world ? { shard: { rank: world.rank, size: world.size } } : {}),
   });
   const nb = loader.batchesPerEpoch;
 
@@ -572,6 +603,14 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
         );
       }
     }
+    const savedWorld = extra.worldSize ?? 1;
+    if (savedWorld !== worldSize) {
+      // The batch is global and the order depends only on the seed: the same batches, resharded.
+      warnings.push(
+        `resuming a run of ${savedWorld} process${savedWorld === 1 ? '' : 'es'} on ${worldSize}: the same global batches, resharded` +
+          (options.syncBatchNorm || worldSize === 1 ? '' : ' (BN per replica now normalizes over each share of the new size)'),
+      );
+    }
     for (const key of ['train', 'validation', 'test'] as const) {
       if (extra.sizes[key] !== sizes[key]) {
         throw new InvalidArgumentError(
@@ -596,14 +635,14 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     priorSeconds = typeof extra.elapsedSeconds === 'number' && extra.elapsedSeconds >= 0 ? extra.elapsedSeconds : 0;
     resumed = true;
     // Rows written after the checkpoint (if the process died in between) are dropped: they will be recomputed identically.
-    await writeResultsCsvAsync(paths.results, records);
+    await writeResults(records);
   } else {
     if (options.resume) {
       // Never a silent fresh start: the caller asked to continue a run that is not there.
       throw new InvalidArgumentError(`resume: there is no training run to resume (no checkpoint at ${ckptPath}); start without resume`);
     }
     model.setOptimizer({ lr: learningRateAt(recipe, 0), momentum: recipe.momentum, nesterov: recipe.nesterov, weightDecay: recipe.weightDecay });
-    await writeResultsCsvAsync(paths.results, records);
+    await writeResults(records);
   }
 
   await emit({
@@ -639,8 +678,10 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
       best,
       recipe,
       elapsedSeconds: priorSeconds + (performance.now() - t0) / 1000,
+      ...(world ? { worldSize } : {}),
       sizes,
     };
+    if (!lead) return;
     await model.saveCheckpoint(paths.checkpoint, state);
     await emit({ type: 'checkpoint', path: paths.checkpoint, reason, epoch, batch });
   };
@@ -665,8 +706,14 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
       recipe,
       paths,
     };
-    await writeJsonAtomicAsync(paths.summary, summaryJson(result, sizes));
+    if (lead) await writeJsonAtomicAsync(paths.summary, summaryJson(result, sizes));
     await emit({ type: 'end', result });
+    // Nobody leaves before rank 0 has written its files: a rank exiting with an error code (130
+    // after an abort) takes the whole job down (MPI_Abort).
+    if (world) {
+      barrier();
+      setSettled(true);
+    }
     if (abortedAt) throw new TrainAbortError(result, abortedAt, abortErrorCause(signal));
     return result;
   };
@@ -681,7 +728,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     const startBatch = epoch === pos.epoch ? pos.batch : 0;
     const p = epoch === pos.epoch ? partial : zeroPartial();
     const epochLr = learningRateAt(recipe, epoch);
-    if (signal?.aborted) {
+    if (agree(signal?.aborted === true)) {
       await saveCheckpoint('abort', epoch, startBatch, p);
       return finish({ epoch, batch: startBatch });
     }
@@ -698,11 +745,16 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
         if (next.done) break;
         const b: Batch = next.value;
         const tGot = performance.now();
+        const n = b.globalSize ?? b.labels.length;
+        if (n < worldSize) {
+          // A last batch smaller than the job would leave a rank without images: every rank skips it.
+          tWait = performance.now();
+          continue;
+        }
         const lr = recipe.schedule === 'cosine' ? learningRateAt(recipe, epoch + b.index / nb) : epochLr;
         if (recipe.schedule === 'cosine') model.setLearningRate(lr);
-        const r = await model.trainStep(b.images, b.shape, b.labels);
+        const r = await model.trainStep(b.images, b.shape, b.labels, stepOptions);
         const tDone = performance.now();
-        const n = b.labels.length;
         const dataMs = tGot - tWait;
         const stepMs = tDone - tGot;
         p.lossSum += r.loss * n;
@@ -734,7 +786,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
           imagesPerSecond: (p.seen * 1000) / Math.max(1e-9, p.dataMs + p.stepMs),
           etaSeconds: eta(epoch, b.index + 1),
         });
-        if (signal?.aborted) {
+        if (agree(signal?.aborted === true)) {
           await it.return?.();
           await saveCheckpoint('abort', epoch, b.index + 1, p);
           return finish({ epoch, batch: b.index + 1 });
@@ -751,16 +803,18 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
       if (validationSet) {
         valid = await evaluate(model, validationSet, {
           batchSize: recipe.evalBatchSize,
+          ...evalShard,
           normalization: recipe.normalization,
-          ...(signal ? { signal } : {}),
+          ...(signal && !world ? { signal } : {}), // under MPI the ranks agree on a stop between batches
           onProgress: (done, total) => void emit({ type: 'evaluate', epoch: epoch + 1, set: 'validation', done, total }).catch(() => undefined),
         });
       }
       if (testSet) {
         test = await evaluate(model, testSet, {
           batchSize: recipe.evalBatchSize,
+          ...evalShard,
           normalization: recipe.normalization,
-          ...(signal ? { signal } : {}),
+          ...(signal && !world ? { signal } : {}), // under MPI the ranks agree on a stop between batches
           onProgress: (done, total) => void emit({ type: 'evaluate', epoch: epoch + 1, set: 'test', done, total }).catch(() => undefined),
         });
       }
@@ -770,6 +824,12 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
       return finish({ epoch, batch: nb });
     }
     lastEvalMs = performance.now() - evalT0;
+    if (world) {
+      // Each rank evaluated its share of every batch: the sums over the ranks give the figures
+      // of the whole sets, the same on every rank.
+      valid = valid && combineEvaluations(valid);
+      test = test && combineEvaluations(test);
+    }
     const record: EpochRecord = {
       epoch: epoch + 1,
       trainLoss: p.seen > 0 ? p.lossSum / p.seen : NaN,
@@ -782,13 +842,13 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     const isBest = valid ? best === null || best.validError === null || valid.top1Error < best.validError : true;
     if (isBest) {
       best = { epoch: epoch + 1, validLoss: record.validLoss, validError: record.validError, testError: record.testError };
-      await model.save(paths.best, { preprocessing });
+      if (lead) await model.save(paths.best, { preprocessing });
     }
     records = [...records, record];
     const last = epoch + 1 === recipe.epochs;
     if (last || (epoch + 1) % checkpointEvery === 0) await saveCheckpoint('epoch', epoch + 1, 0, zeroPartial());
-    await writeResultsCsvAsync(paths.results, records);
-    if (last) await model.save(paths.final, { preprocessing });
+    await writeResults(records);
+    if (last && lead) await model.save(paths.final, { preprocessing });
     await emit({
       type: 'epoch',
       record,

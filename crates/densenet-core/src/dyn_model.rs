@@ -2,6 +2,7 @@
 //! element type and backend behind it.
 
 use crate::backend::Backend;
+use crate::collective::{Collective, DataParallel, ViaHost};
 use crate::config::DenseNetConfig;
 use crate::error::Result;
 use crate::float::Float;
@@ -27,6 +28,8 @@ pub trait Model: Send + Sync {
     fn step(&self) -> u64;
     fn predict(&self, input: &[f32], shape: &[usize]) -> Result<Vec<f32>>;
     fn train_step(&mut self, input: &[f32], shape: &[usize], labels: &[i64]) -> Result<StepOutput>;
+    /// One data-parallel step over a host collective (MPI); see `DenseNet::train_step_distributed`.
+    fn train_step_distributed(&mut self, input: &[f32], shape: &[usize], labels: &[i64], comm: &dyn Collective, sync_bn: bool) -> Result<StepOutput>;
     fn eval_step(&self, input: &[f32], shape: &[usize], labels: &[i64]) -> Result<StepOutput>;
     fn weights_bytes(&self, metadata: HashMap<String, String>) -> Result<Vec<u8>>;
     fn load_weights(&mut self, bytes: &[u8], source: &str) -> Result<()>;
@@ -72,6 +75,10 @@ impl<T: Float, B: Backend<T> + 'static> Model for DenseNet<T, B> {
     }
     fn train_step(&mut self, input: &[f32], shape: &[usize], labels: &[i64]) -> Result<StepOutput> {
         DenseNet::train_step(self, input, shape, labels)
+    }
+    fn train_step_distributed(&mut self, input: &[f32], shape: &[usize], labels: &[i64], comm: &dyn Collective, sync_bn: bool) -> Result<StepOutput> {
+        let via = ViaHost(comm);
+        DenseNet::train_step_distributed(self, input, shape, labels, &DataParallel { comm: &via, sync_bn })
     }
     fn eval_step(&self, input: &[f32], shape: &[usize], labels: &[i64]) -> Result<StepOutput> {
         DenseNet::eval_step(self, input, shape, labels)

@@ -1,5 +1,7 @@
 //! The element types the core computes in (f32 and f64).
 
+use crate::collective::Collective;
+use crate::error::Result;
 use std::fmt::Debug;
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
@@ -35,10 +37,12 @@ pub trait Float:
     fn zero_unless(self, keep: bool) -> Self;
     fn bytes_of(data: &[Self]) -> &[u8];
     fn vec_from_bytes(bytes: &[u8]) -> Vec<Self>;
+    /// Sums `buf` over the ranks of a host collective (dispatches to its f32 or f64 call).
+    fn all_reduce_sum(comm: &dyn Collective, buf: &mut [Self]) -> Result<()>;
 }
 
 macro_rules! impl_float {
-    ($t:ty, $bits:ty, $name:expr) => {
+    ($t:ty, $bits:ty, $name:expr, $reduce:ident) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -71,9 +75,12 @@ macro_rules! impl_float {
                 const W: usize = std::mem::size_of::<$t>();
                 bytes.chunks_exact(W).map(|c| <$t>::from_le_bytes(c.try_into().unwrap())).collect()
             }
+            fn all_reduce_sum(comm: &dyn Collective, buf: &mut [Self]) -> Result<()> {
+                comm.$reduce(buf)
+            }
         }
     };
 }
 
-impl_float!(f32, u32, "f32");
-impl_float!(f64, u64, "f64");
+impl_float!(f32, u32, "f32", all_reduce_sum_f32);
+impl_float!(f64, u64, "f64", all_reduce_sum_f64);

@@ -5,7 +5,9 @@
 //! Tensors are stored channel-major (CNHW) inside the network.
 
 pub mod backend;
+pub mod collective;
 mod config;
+mod distributed;
 mod dyn_model;
 mod error;
 mod float;
@@ -21,6 +23,7 @@ pub mod summary;
 mod tape;
 
 pub use backend::{Backend, BatchStats, BnArgs, GradOut, LossOut, MaskSource};
+pub use collective::{Collective, DataParallel, DeviceCollective, ViaHost};
 pub use config::{DenseNetConfig, PRESET_NAMES};
 pub use dyn_model::Model;
 pub use error::{Error, Result};

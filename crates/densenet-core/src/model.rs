@@ -2,7 +2,9 @@
 //! inference, the training step, and weights and checkpoints as bytes (no file I/O here).
 
 use crate::backend::{splitmix64, Backend};
+use crate::collective::DataParallel;
 use crate::config::DenseNetConfig;
+use crate::distributed;
 use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::geometry::Geometry;
@@ -247,9 +249,21 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         Ok(self.apply(pending))
     }
 
+    /// One data-parallel SGD step: this rank's share of the global batch in, the same update
+    /// on every rank (see `distributed.rs`). Loss and correct count are the global batch's.
+    pub fn train_step_distributed<I: Float>(&mut self, input: &[I], shape: &[usize], labels: &[i64], dp: &DataParallel<T, B>) -> Result<StepOutput> {
+        let pending = self.compute_gradients_with(input, shape, labels, Some(dp))?;
+        self.check_finite(pending.output.loss)?;
+        Ok(self.apply(pending))
+    }
+
     /// Forward and backward in train mode: fills the gradients and returns the step output with
     /// the running-statistics updates still pending. Nothing else changes.
     pub fn compute_gradients<I: Float>(&mut self, input: &[I], shape: &[usize], labels: &[i64]) -> Result<PendingStep<B::Buf>> {
+        self.compute_gradients_with(input, shape, labels, None)
+    }
+
+    fn compute_gradients_with<I: Float>(&mut self, input: &[I], shape: &[usize], labels: &[i64], dp: Option<&DataParallel<T, B>>) -> Result<PendingStep<B::Buf>> {
         let geo = self.check_input(input.len(), shape)?;
         let labels = self.check_labels(labels, shape)?;
         self.check_budget(&geo, true)?;
@@ -261,14 +275,28 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         for g in &mut grads {
             self.backend.fill_zero(B::dst(g));
         }
-        let dropout_seed = splitmix64(self.seed ^ splitmix64(self.step.wrapping_add(0x5eed)));
+        let mut dropout_seed = splitmix64(self.seed ^ splitmix64(self.step.wrapping_add(0x5eed)));
+        if let Some(rank) = dp.map(|d| d.comm.rank()).filter(|&r| r > 0) {
+            // Each replica draws its own masks (rank 0 keeps the single-process ones).
+            dropout_seed = splitmix64(dropout_seed ^ rank as u64);
+        }
         let result = (|| {
             let mut cx = self.context(true, dropout_seed, Some(&mut grads), &geo)?;
+            cx.sync = dp.filter(|d| d.sync_bn).map(|d| d.comm);
             let tape = passes::forward_train(&self.plan, x, &geo, self.mode, &mut cx)?;
-            let l = self.backend.softmax_cross_entropy(B::src(&tape.head.logits), &labels, self.config.num_classes)?;
+            let mut l = self.backend.softmax_cross_entropy(B::src(&tape.head.logits), &labels, self.config.num_classes)?;
             let logits: Vec<f64> = self.backend.download(B::src(&tape.head.logits)).iter().map(|v| v.to_f64()).collect();
+            let total = match dp {
+                Some(dp) => distributed::global_loss(&self.backend, dp, geo.n, &mut l)?,
+                None => geo.n as f64,
+            };
             passes::backward(&self.plan, tape, &geo, B::src(&l.dlogits), &mut cx)?;
-            Ok(PendingStep { updates: std::mem::take(&mut cx.bn_updates), output: StepOutput { loss: l.loss, correct: l.correct, logits } })
+            let mut updates = std::mem::take(&mut cx.bn_updates);
+            drop(cx);
+            if let Some(dp) = dp {
+                distributed::reduce_gradients(&self.backend, &self.plan, dp, &mut grads, &mut updates, geo.n as f64 / total)?;
+            }
+            Ok(PendingStep { updates, output: StepOutput { loss: l.loss, correct: l.correct, logits } })
         })();
         self.grads = Some(grads);
         result
@@ -337,6 +365,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             masks: if train { self.mask_overrides.as_ref() } else { None },
             scratch,
             bn_updates: Vec::new(),
+            sync: None,
         })
     }
 

@@ -4,6 +4,8 @@
 
 mod errors;
 mod files;
+#[cfg(feature = "mpi")]
+pub mod mpi_group;
 mod session;
 mod tasks;
 

@@ -1,6 +1,7 @@
 //! State shared by the stages during one pass, and small helpers over backend views.
 
 use crate::backend::{Backend, BatchStats, BnArgs};
+use crate::collective::DeviceCollective;
 use crate::error::Result;
 use crate::float::Float;
 use crate::plan::BnRef;
@@ -73,6 +74,8 @@ pub struct Ctx<'a, T: Float, B: Backend<T>> {
     pub masks: Option<&'a HashMap<String, B::Buf>>,
     pub scratch: Scratch<B::Buf>,
     pub bn_updates: Vec<PendingUpdate<B::Buf>>,
+    /// Synchronized BN: the group whose global batch the BN statistics are taken over.
+    pub sync: Option<&'a dyn DeviceCollective<T, B>>,
 }
 
 impl<'a, T: Float, B: Backend<T>> Ctx<'a, T, B> {
@@ -81,6 +84,9 @@ impl<'a, T: Float, B: Backend<T>> Ctx<'a, T, B> {
     pub fn stats(&mut self, bn: &BnRef, x: B::Src<'_>, p: usize) -> Result<BatchStats<B::Buf>> {
         if self.train {
             let mut s = self.be.bn_stats(x, bn.channels, p)?;
+            if let Some(comm) = self.sync {
+                s = super::sync_bn::global_stats(self.be, comm, s, p)?;
+            }
             let var = s.var_unbiased.take().expect("batch statistics carry the unbiased variance");
             let mean = clone_buf(self.be, &s.mean)?;
             self.bn_updates.push((*bn, mean, var));

@@ -8,7 +8,7 @@
 //! Backward recomputes z, b and z2 into shared scratch from x and the saved statistics, and
 //! accumulates d(x) straight into the prefix of the block's shared gradient buffer.
 
-use super::context::{bn_args, head, head_mut, two_mut, Ctx};
+use super::context::{bn_args, head, head_mut, Ctx};
 use crate::backend::{Backend, BatchStats, GradOut, MaskSource};
 use crate::error::Result;
 use crate::float::Float;
@@ -96,8 +96,7 @@ pub fn backward<T: Float, B: Backend<T>>(l: &LayerPlan, tape: Tape<B::Buf>, buf:
             let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
             be.conv_backward_weight(head::<T, B>(&z2, bw * p), dout, &g2, B::dst(&mut grads[conv2.weight]));
             be.conv_backward_input(dout, B::src(&params[conv2.weight]), &g2, head_mut::<T, B>(&mut z2, bw * p), false);
-            let (dg, db) = two_mut(grads, norm2.weight, norm2.bias);
-            be.bn_backward(head::<T, B>(&b, bw * p), head_mut::<T, B>(&mut z2, bw * p), bw, p, &args2, B::dst(dg), B::dst(db), GradOut::InPlace);
+            super::sync_bn::bn_backward(be, cx.sync, grads, norm2, head::<T, B>(&b, bw * p), head_mut::<T, B>(&mut z2, bw * p), p, &args2, GradOut::InPlace)?;
             be.conv_backward_weight(head::<T, B>(&z, cin * p), head::<T, B>(&z2, bw * p), &g1, B::dst(&mut grads[l.conv1.weight]));
             be.conv_backward_input(head::<T, B>(&z2, bw * p), B::src(&params[l.conv1.weight]), &g1, head_mut::<T, B>(&mut z, cin * p), false);
             cx.scratch.b.put(b);
@@ -110,8 +109,7 @@ pub fn backward<T: Float, B: Backend<T>>(l: &LayerPlan, tape: Tape<B::Buf>, buf:
         }
     }
     let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
-    let (dg, db) = two_mut(grads, l.norm1.weight, l.norm1.bias);
-    be.bn_backward(x, head_mut::<T, B>(&mut z, cin * p), cin, p, &args1, B::dst(dg), B::dst(db), GradOut::Accumulate(gx));
+    super::sync_bn::bn_backward(be, cx.sync, grads, &l.norm1, x, head_mut::<T, B>(&mut z, cin * p), p, &args1, GradOut::Accumulate(gx))?;
     cx.scratch.z.put(z);
     cx.scratch.d.put(d);
     Ok(())

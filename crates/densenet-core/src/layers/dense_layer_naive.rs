@@ -2,7 +2,7 @@
 //! intermediate for backward — the quadratic memory of a straightforward implementation, kept
 //! to check the efficient layer against and to measure what it saves.
 
-use super::context::{bn_args, head, two_mut, Ctx};
+use super::context::{bn_args, head, Ctx};
 use super::dense_layer::mask_source;
 use crate::backend::{Backend, BatchStats, GradOut};
 use crate::error::Result;
@@ -74,8 +74,7 @@ pub fn backward<T: Float, B: Backend<T>>(l: &LayerPlan, tape: Tape<B::Buf>, grad
             be.conv_backward_weight(B::src(z2), B::src(&d), &g2, B::dst(&mut grads[conv2.weight]));
             let mut db_ = be.alloc(bw * p)?;
             be.conv_backward_input(B::src(&d), B::src(&params[conv2.weight]), &g2, B::dst(&mut db_), false);
-            let (dg, dbeta) = two_mut(grads, norm2.weight, norm2.bias);
-            be.bn_backward(B::src(b), B::dst(&mut db_), bw, p, &bn_args::<T, B>(params, norm2, s2, true), B::dst(dg), B::dst(dbeta), GradOut::InPlace);
+            super::sync_bn::bn_backward(be, cx.sync, grads, norm2, B::src(b), B::dst(&mut db_), p, &bn_args::<T, B>(params, norm2, s2, true), GradOut::InPlace)?;
             be.conv_backward_weight(B::src(&tape.z), B::src(&db_), &g1, B::dst(&mut grads[l.conv1.weight]));
             be.conv_backward_input(B::src(&db_), B::src(&params[l.conv1.weight]), &g1, B::dst(&mut dz), false);
         }
@@ -84,8 +83,7 @@ pub fn backward<T: Float, B: Backend<T>>(l: &LayerPlan, tape: Tape<B::Buf>, grad
             be.conv_backward_input(B::src(&d), B::src(&params[l.conv1.weight]), &g1, B::dst(&mut dz), false);
         }
     }
-    let (dg, dbeta) = two_mut(grads, l.norm1.weight, l.norm1.bias);
-    be.bn_backward(B::src(&tape.cat), B::dst(&mut dz), cin, p, &bn_args::<T, B>(params, &l.norm1, &tape.s1, true), B::dst(dg), B::dst(dbeta), GradOut::InPlace);
+    super::sync_bn::bn_backward(be, cx.sync, grads, &l.norm1, B::src(&tape.cat), B::dst(&mut dz), p, &bn_args::<T, B>(params, &l.norm1, &tape.s1, true), GradOut::InPlace)?;
     be.add_assign(head::<T, B>(&dz, cin * p), gx);
     Ok(())
 }

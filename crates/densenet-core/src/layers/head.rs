@@ -51,8 +51,17 @@ pub fn backward<T: Float, B: Backend<T>>(
     let (dw, db) = two_mut(grads, hd.weight, hd.bias);
     be.linear_backward(B::src(&out.pooled), B::src(&params[hd.weight]), dlogits, n, c, hd.classes, B::dst(dw), B::dst(db), B::dst(&mut dpooled));
     be.global_avg_backward(B::src(&dpooled), c * n, hw, head_mut::<T, B>(&mut dz, c * p));
-    let (dg, dbeta) = two_mut(grads, hd.norm.weight, hd.norm.bias);
-    be.bn_backward(x, head_mut::<T, B>(&mut dz, c * p), c, p, &bn_args::<T, B>(params, &hd.norm, &out.stats, true), B::dst(dg), B::dst(dbeta), GradOut::Accumulate(gx));
+    super::sync_bn::bn_backward(
+        be,
+        cx.sync,
+        grads,
+        &hd.norm,
+        x,
+        head_mut::<T, B>(&mut dz, c * p),
+        p,
+        &bn_args::<T, B>(params, &hd.norm, &out.stats, true),
+        GradOut::Accumulate(gx),
+    )?;
     cx.scratch.z.put(dz);
     Ok(())
 }

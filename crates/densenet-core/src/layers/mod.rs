@@ -6,4 +6,5 @@ pub mod dense_layer;
 pub mod dense_layer_naive;
 pub mod head;
 pub mod stem;
+pub mod sync_bn;
 pub mod transition;

@@ -1,7 +1,7 @@
 //! The stem. CIFAR: 3×3 conv, stride 1. ImageNet: 7×7/2 conv → BN → ReLU → 3×3/2 pad-1 max pool.
 //! Its output is written into the prefix of the first block's buffer.
 
-use super::context::{bn_args, two_mut, Ctx};
+use super::context::{bn_args, Ctx};
 use crate::backend::{Backend, BatchStats, GradOut};
 use crate::error::Result;
 use crate::float::Float;
@@ -55,8 +55,7 @@ pub fn backward<T: Float, B: Backend<T>>(s: &StemPlan, tape: Tape<B::Buf, B::Idx
             let p = g.out_plane();
             let mut dy = be.alloc(c0 * p)?;
             be.max_pool3s2_backward(dout, &argmax, c0 * geo.n, g.ho, g.wo, B::dst(&mut dy));
-            let (dg, db) = two_mut(grads, norm0.weight, norm0.bias);
-            be.bn_backward(B::src(&conv_out), B::dst(&mut dy), c0, p, &bn_args::<T, B>(params, norm0, &stats, true), B::dst(dg), B::dst(db), GradOut::InPlace);
+            super::sync_bn::bn_backward(be, cx.sync, grads, norm0, B::src(&conv_out), B::dst(&mut dy), p, &bn_args::<T, B>(params, norm0, &stats, true), GradOut::InPlace)?;
             be.conv_backward_weight(input, B::src(&dy), &g, B::dst(&mut grads[s.conv0.weight]));
         }
         _ => be.conv_backward_weight(input, dout, &g, B::dst(&mut grads[s.conv0.weight])),

@@ -1,7 +1,7 @@
 //! Transition between blocks: BN-ReLU → 1×1 conv (⌊θ·m⌋ channels) → 2×2 average pool.
 //! Its input is a whole block buffer; its output is written into the prefix of the next one.
 
-use super::context::{bn_args, head, head_mut, two_mut, Ctx};
+use super::context::{bn_args, head, head_mut, Ctx};
 use crate::backend::{Backend, BatchStats, GradOut};
 use crate::error::Result;
 use crate::float::Float;
@@ -49,8 +49,7 @@ pub fn backward<T: Float, B: Backend<T>>(
     let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
     be.conv_backward_weight(head::<T, B>(&z, cin * p), head::<T, B>(&dout, cout * p), &g, B::dst(&mut grads[t.conv.weight]));
     be.conv_backward_input(head::<T, B>(&dout, cout * p), B::src(&params[t.conv.weight]), &g, head_mut::<T, B>(&mut z, cin * p), false);
-    let (dg, db) = two_mut(grads, t.norm.weight, t.norm.bias);
-    be.bn_backward(x, head_mut::<T, B>(&mut z, cin * p), cin, p, &args, B::dst(dg), B::dst(db), GradOut::Accumulate(gx));
+    super::sync_bn::bn_backward(be, cx.sync, grads, &t.norm, x, head_mut::<T, B>(&mut z, cin * p), p, &args, GradOut::Accumulate(gx))?;
     cx.scratch.z.put(z);
     cx.scratch.t.put(dout);
     Ok(())
