@@ -74,7 +74,7 @@ test('package.json: exports, files, scoped platform packages and scripts', (t) =
   });
   t.is(pkg.exports['./package.json'], './package.json');
   t.deepEqual(pkg.files, ['dist/', '!dist/**/*.map', 'assets/']);
-  t.deepEqual(pkg.optionalDependencies, { '@densenet-sdk/linux-x64-gnu': pkg.version });
+  t.deepEqual(pkg.optionalDependencies, { '@densenet-sdk/linux-x64-gnu': pkg.version, '@densenet-sdk/wasm32': pkg.version });
   for (const s of ['preinstall', 'install', 'postinstall']) t.false(s in pkg.scripts, s);
   t.true(pkg.private, 'the repository manifest is private: releases publish the packed tarballs');
   t.is(pkg.scripts['pack:tarballs'], 'node scripts/pack.mjs');
