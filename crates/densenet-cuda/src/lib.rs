@@ -11,3 +11,9 @@ pub mod device;
 
 pub use backend::{Buf, Dst, Gpu, Src, BLOCK};
 pub use device::{Addr, Device, Elem, Gemm, Word};
+
+#[cfg(feature = "cuda")]
+mod ptx {
+    // (compute capability, PTX) for each CUDA_COMPUTE_CAP the build compiled (build.rs).
+    include!(concat!(env!("OUT_DIR"), "/ptx.rs"));
+}
