@@ -20,10 +20,8 @@ fn main() {
     for f in ["densenet.cu", "densenet.cuh"] {
         println!("cargo:rerun-if-changed={}", kernels.join(f).display());
     }
-    let nvcc = std::env::var_os("NVCC")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("CUDA_HOME").map(|h| PathBuf::from(h).join("bin/nvcc")))
-        .unwrap_or_else(|| PathBuf::from("nvcc"));
+    let nvcc =
+        std::env::var_os("NVCC").map(PathBuf::from).or_else(|| std::env::var_os("CUDA_HOME").map(|h| PathBuf::from(h).join("bin/nvcc"))).unwrap_or_else(|| PathBuf::from("nvcc"));
     let caps = std::env::var("CUDA_COMPUTE_CAP").unwrap_or_else(|_| "80,90".into());
     let mut entries = String::new();
     for cap in caps.split(',').map(str::trim).filter(|c| !c.is_empty()) {

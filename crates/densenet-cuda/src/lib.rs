@@ -13,6 +13,11 @@ pub use backend::{Buf, Dst, Gpu, Src, BLOCK};
 pub use device::{Addr, Device, Elem, Gemm, Word};
 
 #[cfg(feature = "cuda")]
+mod cuda;
+#[cfg(feature = "cuda")]
+pub use cuda::{cuda, Cuda, CudaDevice};
+
+#[cfg(feature = "cuda")]
 mod ptx {
     // (compute capability, PTX) for each CUDA_COMPUTE_CAP the build compiled (build.rs).
     include!(concat!(env!("OUT_DIR"), "/ptx.rs"));
