@@ -243,6 +243,15 @@ impl Device for CudaDevice {
     }
 }
 
+/// A DenseNet on GPU `ordinal` of element type `dtype` ("f32" or "f64"), weights from `seed`.
+pub fn new_model(config: densenet_core::DenseNetConfig, dtype: &str, seed: u64, ordinal: usize) -> Result<Box<dyn densenet_core::Model>> {
+    match dtype {
+        "f32" => Ok(Box::new(densenet_core::DenseNet::new(cuda::<f32>(ordinal)?, config, seed)?)),
+        "f64" => Ok(Box::new(densenet_core::DenseNet::new(cuda::<f64>(ordinal)?, config, seed)?)),
+        other => Err(Error::InvalidArg(format!("dtype must be 'f32' or 'f64', got '{other}'"))),
+    }
+}
+
 /// The CUDA backend on GPU `ordinal` (see [`CudaDevice::new`] for the errors).
 pub fn cuda<T: Float + Elem>(ordinal: usize) -> Result<Cuda<T>> {
     // cudarc's dynamic loading panics on a missing symbol; turn any such panic into ERR_DEVICE.

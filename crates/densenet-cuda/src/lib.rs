@@ -15,10 +15,50 @@ pub use device::{Addr, Device, Elem, Gemm, Word};
 #[cfg(feature = "cuda")]
 mod cuda;
 #[cfg(feature = "cuda")]
-pub use cuda::{cuda, Cuda, CudaDevice};
+pub use cuda::{cuda, new_model, Cuda, CudaDevice};
+
+/// Where a model runs: `"cpu"`, `"cuda"` (GPU 0) or `"cuda:N"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSpec {
+    Cpu,
+    Cuda(usize),
+}
+
+impl DeviceSpec {
+    /// Parses "cpu", "cuda", "cuda:N"; anything else is ERR_INVALID_ARG.
+    pub fn parse(s: &str) -> densenet_core::Result<Self> {
+        match s {
+            "cpu" => Ok(DeviceSpec::Cpu),
+            "cuda" => Ok(DeviceSpec::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) { n.parse().ok() } else { None })
+                .map(DeviceSpec::Cuda)
+                .ok_or_else(|| densenet_core::Error::InvalidArg(format!("device must be 'cpu', 'cuda' or 'cuda:N', got '{s}'"))),
+        }
+    }
+}
+
+/// Whether this build has the CUDA device (feature `cuda`).
+pub const HAS_CUDA: bool = cfg!(feature = "cuda");
 
 #[cfg(feature = "cuda")]
 mod ptx {
     // (compute capability, PTX) for each CUDA_COMPUTE_CAP the build compiled (build.rs).
     include!(concat!(env!("OUT_DIR"), "/ptx.rs"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeviceSpec;
+
+    #[test]
+    fn device_specs() {
+        assert_eq!(DeviceSpec::parse("cpu").unwrap(), DeviceSpec::Cpu);
+        assert_eq!(DeviceSpec::parse("cuda").unwrap(), DeviceSpec::Cuda(0));
+        assert_eq!(DeviceSpec::parse("cuda:3").unwrap(), DeviceSpec::Cuda(3));
+        for bad in ["gpu", "cuda:", "cuda:-1", "cuda:x", "CUDA", "cuda:+1"] {
+            assert_eq!(DeviceSpec::parse(bad).unwrap_err().code(), "ERR_INVALID_ARG", "{bad}");
+        }
+    }
 }
