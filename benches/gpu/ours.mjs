@@ -54,7 +54,8 @@ async function main() {
     const y = new Int32Array(bytes('y.i32'));
     const shape = [args.batch, 3, args.size, args.size];
     const m = model(args);
-    await m.save(join(args.dir, 'w0.safetensors'));
+    // The weights come from check.py (PyTorch's init, BN affine randomized): torchvision names.
+    await m.load(join(args.dir, 'w0.safetensors'));
     const ev = await m.evalStep(x, shape, y);
     // Weight decay 0: after the first step the momentum buffer is exactly the gradient.
     m.setOptimizer(JSON.stringify({ lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0 }));
