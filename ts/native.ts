@@ -139,8 +139,11 @@ export interface MemoryEstimate {
  * @category Native addon
  */
 export interface NativeModelConstructor {
-  /** @param configJson - ModelConfig JSON; @param dtype - `'f32'` | `'f64'`; @param seed - init seed */
-  new (configJson: string, dtype: string, seed: number): NativeModel;
+  /**
+   * @param configJson - ModelConfig JSON; @param dtype - `'f32'` | `'f64'`; @param seed - init seed;
+   * @param device - `'cpu'` (default), `'cuda'` or `'cuda:N'` (the CUDA build; else `ERR_DEVICE`)
+   */
+  new (configJson: string, dtype: string, seed: number, device?: string): NativeModel;
 }
 
 /**
@@ -440,7 +443,7 @@ export function loadNativeWithInfo(options: LoadNativeOptions = {}): LoadedNativ
       );
     }
     const candidates: Candidate[] = [
-      { target: join(packageRoot(), 'native', `densenet.${triple}.node`), kind: 'file' },
+      { target: join(packageRoot(), 'native', `densenet.${triple}${cuda ? '-cuda' : ''}.node`), kind: 'file' },
       { target: pkgName, kind: 'package' },
     ];
     const entry = tryLoad(candidates, attempts, { cuda, backend: 'native' }, facts);
