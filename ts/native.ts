@@ -370,7 +370,13 @@ export function nativeLoadAdvice(facts: {
     lines.push(`  npm install ${spec}`, `(or its packed tarball: npm install ./${tarball})`);
     if (cuda) lines.push('Without DENSENET_CUDA=1 (or with loadNative({ cuda: false })) the CPU addon is used.');
   }
-  if (checkout) lines.push(`In this source checkout, \`npm run build:native\` builds native/densenet.${triple}.node.`);
+  if (checkout) {
+    lines.push(
+      cuda
+        ? `In this source checkout, \`npm run build:cuda\` builds native/densenet.${triple}-cuda.node (no GPU needed to build).`
+        : `In this source checkout, \`npm run build:native\` builds native/densenet.${triple}.node.`,
+    );
+  }
   return lines.join('\n');
 }
 
