@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 /// The CUDA backend for element type `T`.
 pub type Cuda<T> = Gpu<T, CudaDevice>;
 
-/// Most im2col elements one conv chunk may hold on the GPU (256 Mi elements).
-const COLS_BUDGET: usize = 1 << 28;
+/// Most im2col elements one conv chunk may hold on the GPU (64 Mi elements: 256 MiB in f32).
+const COLS_BUDGET: usize = 1 << 26;
 
 /// A GPU with our kernels loaded and a cuBLAS handle on the model's stream.
 pub struct CudaDevice {
@@ -25,6 +25,8 @@ pub struct CudaDevice {
     stream: Arc<CudaStream>,
     functions: HashMap<String, usize>,
     module: usize,
+    /// The device's default memory pool (CUmemoryPool), which our stream-ordered allocations use.
+    pool: usize,
     /// cublasHandle_t; cuBLAS handles are not to be used from two threads at once.
     blas: Mutex<usize>,
     ordinal: usize,
@@ -86,6 +88,18 @@ impl CudaDevice {
             return Err(Error::Device(format!("{name} (cuda:{ordinal}) has compute capability {major}.{minor}; this build has kernels for {built:?} only (CUDA_COMPUTE_CAP)")));
         };
         let stream = ctx.new_stream().map_err(device_err("cannot create a stream"))?;
+        // Keep freed blocks in the pool across synchronizations (the default threshold 0 hands
+        // them back to the driver at every sync, and a training step synchronizes often): a
+        // caching allocator, as PyTorch's. On an allocation failure the pool is trimmed and retried.
+        let mut pool: drv_sys::CUmemoryPool = std::ptr::null_mut();
+        let mut threshold = u64::MAX;
+        // SAFETY: out-pointer and attribute value of the documented types.
+        unsafe {
+            drv_sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device()).result().map_err(device_err("cuDeviceGetDefaultMemPool"))?;
+            drv_sys::cuMemPoolSetAttribute(pool, drv_sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &mut threshold as *mut u64 as *mut c_void)
+                .result()
+                .map_err(device_err("cuMemPoolSetAttribute"))?;
+        }
         let image = CString::new(*ptx).expect("PTX has no NUL");
         // SAFETY: a NUL-terminated PTX image; the context is current (CudaContext::new binds it).
         let module = unsafe { drv::module::load_data(image.as_ptr() as *const c_void) }.map_err(device_err(&format!("cannot load the compute_{ptx_cap} kernels on {name}")))?;
@@ -109,7 +123,16 @@ impl CudaDevice {
         };
         // SAFETY: a live handle.
         unsafe { blas_sys::cublasSetMathMode(handle, math) }.result().map_err(|e| Error::Device(format!("cuBLAS math mode: {e:?}")))?;
-        Ok(CudaDevice { ctx, stream, functions, module: module as usize, blas: Mutex::new(handle as usize), ordinal, description: format!("{name} (cuda:{ordinal}, sm_{cap})") })
+        Ok(CudaDevice {
+            ctx,
+            stream,
+            functions,
+            module: module as usize,
+            pool: pool as usize,
+            blas: Mutex::new(handle as usize),
+            ordinal,
+            description: format!("{name} (cuda:{ordinal}, sm_{cap})"),
+        })
     }
 
     /// "NVIDIA H200 (cuda:0, sm_90)".
@@ -175,8 +198,10 @@ impl Device for CudaDevice {
         let ptr = match unsafe { drv::malloc_async(cu, bytes) } {
             Ok(p) => p,
             Err(_) => {
-                // The stream's pool may hold freed blocks not yet returned: wait, then retry once.
+                // The pool may hold freed blocks: wait for the stream, give them back, retry once.
                 self.synchronize()?;
+                // SAFETY: the device's default pool.
+                let _ = unsafe { drv_sys::cuMemPoolTrimTo(self.pool as drv_sys::CUmemoryPool, 0) };
                 unsafe { drv::malloc_async(cu, bytes) }.map_err(|e| self.oom(bytes, e))?
             }
         };
