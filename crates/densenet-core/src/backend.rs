@@ -76,6 +76,13 @@ pub trait Backend<T: Float>: Send + Sync {
     /// Short name ("cpu", "cuda", ...).
     fn name(&self) -> &'static str;
 
+    /// Bytes a pass could still allocate on the device, when its memory is not the host's
+    /// (a GPU's: free plus what its allocator caches unused); None for host memory. The bindings'
+    /// default memory budget uses it in place of the machine's available memory.
+    fn device_memory_available(&self) -> Option<u64> {
+        None
+    }
+
     // ---- memory -------------------------------------------------------------------------
 
     /// A zero-filled buffer of `len` elements (an error, never an abort, when it cannot be had).

@@ -185,6 +185,9 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
     fn name(&self) -> &'static str {
         self.dev.name()
     }
+    fn device_memory_available(&self) -> Option<u64> {
+        self.dev.memory_available()
+    }
 
     fn alloc(&self, len: usize) -> Result<Self::Buf> {
         self.alloc_buf(len)

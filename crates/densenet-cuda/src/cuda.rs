@@ -249,6 +249,18 @@ impl Device for CudaDevice {
         unsafe { drv::launch_kernel(f as drv_sys::CUfunction, (grid, 1, 1), (block, 1, 1), 0, self.stream.cu_stream(), &mut ptrs) }
             .unwrap_or_else(|e| panic!("launch of {name} on {}: {e}", self.description));
     }
+    fn memory_available(&self) -> Option<u64> {
+        self.bind();
+        let (free, _) = drv::mem_get_info().ok()?;
+        let attr = |a: drv_sys::CUmemPool_attribute| {
+            let mut v = 0u64;
+            // SAFETY: the pool's u64 attributes.
+            unsafe { drv_sys::cuMemPoolGetAttribute(self.pool as drv_sys::CUmemoryPool, a, &mut v as *mut u64 as *mut c_void) }.result().ok().map(|_| v)
+        };
+        let reserved = attr(drv_sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT)?;
+        let used = attr(drv_sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_CURRENT)?;
+        Some(free as u64 + reserved.saturating_sub(used))
+    }
     fn gemm(&self, g: &Gemm, double: bool) {
         self.bind();
         let h = *self.blas.lock().unwrap_or_else(|p| p.into_inner()) as blas_sys::cublasHandle_t;

@@ -55,4 +55,8 @@ pub trait Device: Send + Sync + 'static {
     fn launch(&self, name: &str, grid: u32, block: u32, params: &[Word]);
     /// f32 or f64 GEMM (`double` selects the type), in the device's fixed order.
     fn gemm(&self, g: &Gemm, double: bool);
+    /// Bytes still allocatable (free + cached unused); None when the device's memory is the host's.
+    fn memory_available(&self) -> Option<u64> {
+        None
+    }
 }
