@@ -360,9 +360,10 @@ def big(ctx, name, c, batch, size, max_batch):
     lo, hi, b = (batch if r and r.get("ok") else 0), None, batch * 2
     tries = []
     while b <= max_batch and ctx.left() > 60:
-        rb, pb, eb = ctx.ours(dict(task, task="step", batch=b), timeout=240)
+        # A try that runs past the budget is killed and counts as not fitting in time.
+        rb, pb, eb = ctx.ours(dict(task, task="step", batch=b), timeout=max(30, min(240, ctx.left() - 15)))
         ok = bool(rb and rb.get("ok"))
-        tries.append(f"{b}:{'ok' if ok else (rb or {}).get('code', 'crash')}")
+        tries.append(f"{b}:{'ok' if ok else (rb or {}).get('code', 'timeout' if 'timed out' in eb else 'crash')}")
         if ok:
             lo = b
         else:
