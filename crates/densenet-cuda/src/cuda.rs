@@ -83,10 +83,10 @@ impl CudaDevice {
         let (major, minor) = ctx.compute_capability().map_err(device_err("cannot read the compute capability"))?;
         let cap = (major * 10 + minor) as u32;
         let name = ctx.name().unwrap_or_else(|_| "unknown GPU".into());
-        let Some((ptx_cap, ptx)) = crate::ptx::PTX.iter().filter(|(c, _)| *c <= cap).max_by_key(|(c, _)| *c) else {
-            let built: Vec<u32> = crate::ptx::PTX.iter().map(|(c, _)| *c).collect();
+        let built = crate::ptx::CAPS;
+        if !built.iter().any(|&c| c <= cap) {
             return Err(Error::Device(format!("{name} (cuda:{ordinal}) has compute capability {major}.{minor}; this build has kernels for {built:?} only (CUDA_COMPUTE_CAP)")));
-        };
+        }
         let stream = ctx.new_stream().map_err(device_err("cannot create a stream"))?;
         // Keep freed blocks in the pool across synchronizations (the default threshold 0 hands
         // them back to the driver at every sync, and a training step synchronizes often): a
@@ -100,17 +100,20 @@ impl CudaDevice {
                 .result()
                 .map_err(device_err("cuMemPoolSetAttribute"))?;
         }
-        let image = CString::new(*ptx).expect("PTX has no NUL");
-        // SAFETY: a NUL-terminated PTX image; the context is current (CudaContext::new binds it).
-        let module = unsafe { drv::module::load_data(image.as_ptr() as *const c_void) }.map_err(device_err(&format!("cannot load the compute_{ptx_cap} kernels on {name}")))?;
+        // A fatbin image: the driver picks the SASS for this GPU, else JIT-compiles the PTX; the
+        // context is current (CudaContext::new binds it).
+        // (Copied to 8-byte-aligned memory: the fatbin header has 64-bit fields.)
+        let mut image = vec![0u64; crate::ptx::FATBIN.len().div_ceil(8)];
+        // SAFETY: `image` holds at least FATBIN.len() bytes.
+        unsafe { std::ptr::copy_nonoverlapping(crate::ptx::FATBIN.as_ptr(), image.as_mut_ptr() as *mut u8, crate::ptx::FATBIN.len()) };
+        // SAFETY: a complete fatbin image in aligned memory.
+        let module =
+            unsafe { drv::module::load_data(image.as_ptr() as *const c_void) }.map_err(device_err(&format!("cannot load the kernels (built for sm_{built:?}) on {name}")))?;
         let mut functions = HashMap::new();
-        for line in ptx.lines() {
-            if let Some(rest) = line.strip_prefix(".visible .entry ") {
-                let fname = rest.split('(').next().unwrap_or("").trim().to_string();
-                // SAFETY: the module is loaded and the name comes from its own PTX.
-                let f = unsafe { drv::module::get_function(module, CString::new(fname.clone()).unwrap()) }.map_err(device_err(&format!("kernel {fname}")))?;
-                functions.insert(fname, f as usize);
-            }
+        for &fname in crate::ptx::KERNELS {
+            // SAFETY: the module is loaded and the name comes from its own PTX.
+            let f = unsafe { drv::module::get_function(module, CString::new(fname).unwrap()) }.map_err(device_err(&format!("kernel {fname}")))?;
+            functions.insert(fname.to_string(), f as usize);
         }
         let handle = blas::create_handle().map_err(|e| Error::Device(format!("cannot create a cuBLAS handle: {e:?}")))?;
         // SAFETY: a fresh handle and a live stream.

@@ -44,7 +44,7 @@ pub const HAS_CUDA: bool = cfg!(feature = "cuda");
 
 #[cfg(feature = "cuda")]
 mod ptx {
-    // (compute capability, PTX) for each CUDA_COMPUTE_CAP the build compiled (build.rs).
+    // FATBIN (SASS per CUDA_COMPUTE_CAP + PTX of the highest), CAPS, KERNELS: see build.rs.
     include!(concat!(env!("OUT_DIR"), "/ptx.rs"));
 }
 
@@ -59,6 +59,21 @@ mod tests {
         assert_eq!(DeviceSpec::parse("cuda:3").unwrap(), DeviceSpec::Cuda(3));
         for bad in ["gpu", "cuda:", "cuda:-1", "cuda:x", "CUDA", "cuda:+1"] {
             assert_eq!(DeviceSpec::parse(bad).unwrap_err().code(), "ERR_INVALID_ARG", "{bad}");
+        }
+    }
+}
+
+#[cfg(all(test, feature = "cuda"))]
+mod ptx_tests {
+    #[test]
+    fn the_fatbin_is_embedded_with_every_kernel() {
+        // The fatbin magic (0xBA55ED50, little-endian), SASS for sm_80 and sm_90 by default.
+        assert_eq!(&super::ptx::FATBIN[..4], &[0x50, 0xED, 0x55, 0xBA]);
+        assert!(super::ptx::CAPS.contains(&90), "{:?}", super::ptx::CAPS);
+        // Every op in both element types.
+        assert_eq!(super::ptx::KERNELS.len(), 44, "{:?}", super::ptx::KERNELS);
+        for k in super::ptx::KERNELS {
+            assert!(k.ends_with("_f32") || k.ends_with("_f64"), "{k}");
         }
     }
 }
