@@ -189,6 +189,11 @@ pub trait Backend<T: Float>: Send + Sync {
     fn sgd_step(&self, param: Self::Dst<'_>, grad: Self::Src<'_>, momentum: Option<(Self::Dst<'_>, bool)>, cfg: &SgdConfig);
     /// The first element that is NaN or ±Inf, with its value.
     fn first_non_finite(&self, x: Self::Src<'_>) -> Option<(usize, f64)>;
+    /// The first NaN/±Inf over several views in order: (view, element, value). A backend whose
+    /// every answer waits for the device (a GPU) checks them all at once instead.
+    fn first_non_finite_of(&self, xs: &[Self::Src<'_>]) -> Option<(usize, usize, f64)> {
+        xs.iter().enumerate().find_map(|(t, x)| self.first_non_finite(*x).map(|(i, v)| (t, i, v)))
+    }
 }
 
 /// splitmix64: the mixing function behind the weight init and the dropout masks.

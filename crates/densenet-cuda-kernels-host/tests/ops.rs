@@ -304,7 +304,20 @@ fn pools_head_optim<T: Float + densenet_cuda::Elem>() {
         }
     }
 
-    // The numerics guard.
+    // The numerics guard, one view and several at once.
+    let views: Vec<Vec<T>> = (0..4).map(|i| data::<T>(91 + i, 300 * i as usize)).collect();
+    let gv: Vec<_> = views.iter().map(|v| pr.up(v)).collect();
+    let srcs: Vec<_> = gv.iter().map(|b| G::<T>::src(b)).collect();
+    assert_eq!(pr.gpu.first_non_finite_of(&srcs), None);
+    let mut bad = views.clone();
+    bad[2][77] = T::from_f64(f64::NAN);
+    bad[3][5] = T::from_f64(f64::INFINITY);
+    let gb: Vec<_> = bad.iter().map(|v| pr.up(v)).collect();
+    let srcs: Vec<_> = gb.iter().map(|b| G::<T>::src(b)).collect();
+    let cpu_srcs: Vec<&[T]> = bad.iter().map(|v| &v[..]).collect();
+    let (want, got) = (pr.cpu.first_non_finite_of(&cpu_srcs).unwrap(), pr.gpu.first_non_finite_of(&srcs).unwrap());
+    assert_eq!((got.0, got.1), (want.0, want.1), "first_non_finite_of");
+    assert_eq!((got.0, got.1), (2, 77));
     let mut x = data::<T>(90, 5000);
     let gx = pr.up(&x);
     assert_eq!(pr.gpu.first_non_finite(G::<T>::src(&gx)), None);

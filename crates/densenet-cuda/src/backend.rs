@@ -411,6 +411,33 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
         let params = [param.addr, grad.addr, buf, w_i(param.len), w_f(cfg.lr), w_f(cfg.weight_decay), w_f(cfg.momentum), initialized as u64, cfg.nesterov as u64];
         self.elementwise("sgd_step", param.len, &params);
     }
+    fn first_non_finite_of(&self, xs: &[Src<'_, T>]) -> Option<(usize, usize, f64)> {
+        // One launch per view into one buffer of per-block minima, one download for all.
+        let grids: Vec<usize> = xs.iter().map(|x| if x.len == 0 { 0 } else { grid_for(x.len).min(1024) as usize }).collect();
+        let total: usize = grids.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let mins = self.alloc_buf::<i64>(total).unwrap_or_else(|e| panic!("first_non_finite scratch: {e}"));
+        let mut at = 0;
+        for (x, &g) in xs.iter().zip(&grids) {
+            if g > 0 {
+                let out = mins.addr() + (at * std::mem::size_of::<i64>()) as u64;
+                self.dev.launch(&self.kernel("first_non_finite"), g as u32, BLOCK, &[x.addr, w_i(x.len), out]);
+            }
+            at += g;
+        }
+        let all = self.dev.download::<i64>(mins.addr(), total);
+        let mut at = 0;
+        for (t, (x, &g)) in xs.iter().zip(&grids).enumerate() {
+            let first = all[at..at + g].iter().copied().min().unwrap_or(x.len as i64) as usize;
+            if first < x.len {
+                return Some((t, first, self.dev.download::<T>(x.addr + (first * self.size()) as u64, 1)[0].to_f64()));
+            }
+            at += g;
+        }
+        None
+    }
     fn first_non_finite(&self, x: Src<'_, T>) -> Option<(usize, f64)> {
         if x.len == 0 {
             return None;
