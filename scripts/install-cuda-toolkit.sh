@@ -26,7 +26,9 @@ want="$(printf '%s\n' "${PINS[@]}")"
 if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
   echo "install-cuda-toolkit: installing ${PINS[*]} into $VENV" >&2
   mkdir -p "$CACHE"
-  [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV" >&2
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    "$PY" -m venv "$VENV" >&2 || { echo "install-cuda-toolkit: '$PY -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
+  fi
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PINS[@]}" >&2
   printf '%s\n' "$want" > "$STAMP"
 fi
