@@ -267,17 +267,51 @@ impl Device for CudaDevice {
     fn gemm(&self, g: &Gemm, double: bool) {
         self.bind();
         let h = *self.blas.lock().unwrap_or_else(|p| p.into_inner()) as blas_sys::cublasHandle_t;
-        // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands.
         let op = |t: bool| if t { blas_sys::cublasOperation_t::CUBLAS_OP_T } else { blas_sys::cublasOperation_t::CUBLAS_OP_N };
-        let (m, n, k) = (g.n as i32, g.m as i32, g.k as i32);
+        let c = g.column_major();
+        let (m, n, k) = (c.m as i32, c.n as i32, c.k as i32);
         let r = if double {
-            let (alpha, beta) = (1f64, if g.accumulate { 1f64 } else { 0f64 });
+            let (alpha, beta) = (1f64, if c.accumulate { 1f64 } else { 0f64 });
             // SAFETY: the views hold the operands the backend sized.
-            unsafe { blas::dgemm(h, op(g.tb), op(g.ta), m, n, k, &alpha, g.b as *const f64, g.ldb as i32, g.a as *const f64, g.lda as i32, &beta, g.c as *mut f64, g.ldc as i32) }
+            unsafe {
+                blas::dgemm(
+                    h,
+                    op(c.trans_a),
+                    op(c.trans_b),
+                    m,
+                    n,
+                    k,
+                    &alpha,
+                    c.a as *const f64,
+                    c.lda as i32,
+                    c.b as *const f64,
+                    c.ldb as i32,
+                    &beta,
+                    c.c as *mut f64,
+                    c.ldc as i32,
+                )
+            }
         } else {
-            let (alpha, beta) = (1f32, if g.accumulate { 1f32 } else { 0f32 });
+            let (alpha, beta) = (1f32, if c.accumulate { 1f32 } else { 0f32 });
             // SAFETY: as above.
-            unsafe { blas::sgemm(h, op(g.tb), op(g.ta), m, n, k, &alpha, g.b as *const f32, g.ldb as i32, g.a as *const f32, g.lda as i32, &beta, g.c as *mut f32, g.ldc as i32) }
+            unsafe {
+                blas::sgemm(
+                    h,
+                    op(c.trans_a),
+                    op(c.trans_b),
+                    m,
+                    n,
+                    k,
+                    &alpha,
+                    c.a as *const f32,
+                    c.lda as i32,
+                    c.b as *const f32,
+                    c.ldb as i32,
+                    &beta,
+                    c.c as *mut f32,
+                    c.ldc as i32,
+                )
+            }
         };
         r.unwrap_or_else(|e| panic!("cuBLAS GEMM {}x{}x{} on {}: {e:?}", g.m, g.n, g.k, self.description));
     }

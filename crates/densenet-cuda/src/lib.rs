@@ -10,7 +10,7 @@ mod backend;
 pub mod device;
 
 pub use backend::{Buf, Dst, Gpu, Src, BLOCK};
-pub use device::{Addr, Device, Elem, Gemm, Word};
+pub use device::{Addr, ColMajorGemm, Device, Elem, Gemm, Word};
 
 #[cfg(feature = "cuda")]
 mod cuda;
