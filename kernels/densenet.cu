@@ -89,6 +89,9 @@ extern "C" int dn_emu_launch(const char* name, unsigned gx, unsigned gy, unsigne
   return -2;
 }
 
+// Blocks and threads in reverse order on this OS thread (1) or in order (0): see emu.h.
+extern "C" void dn_emu_set_reverse_order(int on) { emu::reverse_order = on != 0; }
+
 // The entry points' names, for the tests that check every kernel is exercised.
 extern "C" unsigned dn_emu_kernel_count() { return sizeof(kEntries) / sizeof(kEntries[0]); }
 extern "C" const char* dn_emu_kernel_name(unsigned i) { return i < dn_emu_kernel_count() ? kEntries[i].name : nullptr; }

@@ -68,6 +68,9 @@ struct Launch {
 inline thread_local Launch* active = nullptr;
 // Set while a launch runs its threads as a plain loop (a kernel declared barrier-free).
 inline thread_local bool plain_loop = false;
+// Run blocks and threads in reverse order (a test switch): a kernel whose result depends on the
+// order threads run in without a barrier between them (a race on a GPU) then gives other results.
+inline thread_local bool reverse_order = false;
 // Fiber stacks, kept from launch to launch (allocating them per launch dominated the run time).
 inline thread_local std::vector<std::vector<char>> stack_pool;
 
@@ -98,11 +101,14 @@ inline int launch(dim3 grid, dim3 block, std::function<void()> body, bool barrie
   blockDim = block;
   if (!barriers) {
     plain_loop = true;
+    const bool rev = reverse_order;
     for (unsigned bz = 0; bz < grid.z; ++bz)
       for (unsigned by = 0; by < grid.y; ++by)
-        for (unsigned bx = 0; bx < grid.x; ++bx) {
+        for (unsigned bi = 0; bi < grid.x; ++bi) {
+          const unsigned bx = rev ? grid.x - 1 - bi : bi;
           blockIdx = uint3{bx, by, bz};
-          for (size_t t = 0; t < nthreads; ++t) {
+          for (size_t ti = 0; ti < nthreads; ++ti) {
+            const size_t t = rev ? nthreads - 1 - ti : ti;
             threadIdx = uint3{unsigned(t % block.x), unsigned((t / block.x) % block.y), unsigned(t / (size_t(block.x) * block.y))};
             body();
           }
@@ -123,7 +129,8 @@ inline int launch(dim3 grid, dim3 block, std::function<void()> body, bool barrie
   int rc = 0;
   for (unsigned bz = 0; bz < grid.z && rc == 0; ++bz)
     for (unsigned by = 0; by < grid.y && rc == 0; ++by)
-      for (unsigned bx = 0; bx < grid.x && rc == 0; ++bx) {
+      for (unsigned bi = 0; bi < grid.x && rc == 0; ++bi) {
+        const unsigned bx = reverse_order ? grid.x - 1 - bi : bi;
         blockIdx = uint3{bx, by, bz};
         for (size_t t = 0; t < nthreads; ++t) {
           Fiber& f = l.fibers[t];
@@ -136,7 +143,8 @@ inline int launch(dim3 grid, dim3 block, std::function<void()> body, bool barrie
           makecontext(&f.ctx, fiber_entry, 0);
         }
         for (;;) {
-          for (size_t t = 0; t < nthreads; ++t) {
+          for (size_t ti = 0; ti < nthreads; ++ti) {
+            const size_t t = reverse_order ? nthreads - 1 - ti : ti;
             Fiber& f = l.fibers[t];
             if (f.state != State::Runnable) continue;
             l.current = t;

@@ -15,6 +15,14 @@ extern "C" {
     fn dn_emu_launch(name: *const c_char, gx: u32, gy: u32, gz: u32, bx: u32, by: u32, bz: u32, params: *mut *mut c_void) -> c_int;
     fn dn_emu_kernel_count() -> u32;
     fn dn_emu_kernel_name(i: u32) -> *const c_char;
+    fn dn_emu_set_reverse_order(on: c_int);
+}
+
+/// Runs blocks and threads in reverse order on this thread while `on` (a race detector: the
+/// results of a kernel without races do not depend on the order its threads run in).
+pub fn set_reverse_order(on: bool) {
+    // SAFETY: sets a thread-local flag.
+    unsafe { dn_emu_set_reverse_order(on as c_int) }
 }
 
 /// A host allocation standing in for device memory (touched only through raw addresses).

@@ -349,6 +349,18 @@ fn pools_head_dropout_sgd_and_guard_match_the_cpu_backend() {
 }
 
 #[test]
+fn results_do_not_depend_on_the_order_threads_run_in() {
+    // Every group again with blocks and threads (and the fibers at each barrier) in reverse order:
+    // a kernel that reads what another thread writes without a barrier would now disagree.
+    densenet_cuda_kernels_host::set_reverse_order(true);
+    memory_and_bn::<f64>();
+    conv::<f32>();
+    pools_head_optim::<f64>();
+    pools_head_optim::<f32>();
+    densenet_cuda_kernels_host::set_reverse_order(false);
+}
+
+#[test]
 fn every_kernel_is_exercised() {
     // Runs in the same process as the op tests above or alone: it runs the groups itself when
     // they have not (yet) recorded every kernel.
