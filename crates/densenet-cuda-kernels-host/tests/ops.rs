@@ -378,3 +378,11 @@ fn every_kernel_is_exercised() {
     let missing: Vec<_> = names.iter().filter(|n| !launched.contains(*n)).collect();
     assert!(missing.is_empty(), "kernels no test launches: {missing:?}");
 }
+
+#[test]
+fn an_allocation_that_cannot_be_had_is_err_memory_naming_the_bytes() {
+    let b = backend::<f32>(1 << 16);
+    let e = b.alloc(1 << 50).err().expect("4 PiB cannot be allocated");
+    assert_eq!(e.code(), "ERR_MEMORY", "{e}");
+    assert!(e.message().contains(&(4u64 << 50).to_string()), "{e}");
+}
