@@ -266,7 +266,9 @@ impl Device for CudaDevice {
     }
     fn gemm(&self, g: &Gemm, double: bool) {
         self.bind();
-        let h = *self.blas.lock().unwrap_or_else(|p| p.into_inner()) as blas_sys::cublasHandle_t;
+        // The guard lives to the end of the call: one GEMM at a time on this handle.
+        let guard = self.blas.lock().unwrap_or_else(|p| p.into_inner());
+        let h = *guard as blas_sys::cublasHandle_t;
         let op = |t: bool| if t { blas_sys::cublasOperation_t::CUBLAS_OP_T } else { blas_sys::cublasOperation_t::CUBLAS_OP_N };
         let c = g.column_major();
         let (m, n, k) = (c.m as i32, c.n as i32, c.k as i32);
@@ -313,6 +315,7 @@ impl Device for CudaDevice {
                 )
             }
         };
+        drop(guard);
         r.unwrap_or_else(|e| panic!("cuBLAS GEMM {}x{}x{} on {}: {e:?}", g.m, g.n, g.k, self.description));
     }
 }
