@@ -7,7 +7,7 @@
 //
 //   npm run pack:platform                          -> npm/linux-x64-gnu/densenet-sdk-linux-x64-gnu-<v>.tgz
 //   npm run pack:platform -- --pack-destination D  -> the tarball goes to D
-//   npm run pack:platform -- --cuda                -> npm/linux-x64-gnu-cuda (blocked: no CUDA build yet)
+//   npm run pack:platform -- --cuda                -> npm/linux-x64-gnu-cuda (needs `npm run build:cuda` first)
 //   npm run pack:platform -- --mpi                 -> npm/linux-x64-gnu-mpi (the MPI variant, npm run build:native:mpi)
 //   npm run pack:platform -- --json                -> last line: {"name","version","tarball","size","unpackedSize","npm","files"}
 //
@@ -85,8 +85,7 @@ export function packPlatform(options = {}) {
   if (!existsSync(source)) {
     throw new Error(
       options.cuda
-        ? `blocked: there is no CUDA build of the native addon yet (${source} does not exist); ` +
-            'the CUDA package cannot be packed until one exists'
+        ? `${source} does not exist; run \`npm run build:cuda\` (scripts/build-cuda.sh) first`
         : `${source} does not exist; run \`npm run build:native${options.mpi ? ':mpi' : ''}\` first`,
     );
   }

@@ -99,6 +99,11 @@ async function checkSuite() {
     ['densenet-node --features mpi: cargo clippy (warnings are errors)', 'cargo', ['clippy', '-p', 'densenet-node', '--features', 'mpi', '--all-targets', '--', '-D', 'warnings']],
     ['cargo fmt --check', 'cargo', ['fmt', '--all', '--check']],
     ['densenet-core builds for wasm32-unknown-unknown', 'bash', ['scripts/check-wasm-core.sh']],
+    // The CUDA variant never rots: its kernels through nvcc/ptxas for sm_80 and sm_90 (CUDA 13.0
+    // from PyPI, cached), clippy and the device-selection tests with the `cuda` feature, and the
+    // GPU check script's own logic on the CPU (no GPU needed for any of these).
+    ['CUDA: kernels (PTX + ptxas sm_80/sm_90), clippy and tests with feature cuda', 'bash', ['scripts/build-cuda.sh', '--check']],
+    ['GPU check script: benches/gpu/check.sh --dry-run', 'bash', ['benches/gpu/check.sh', '--dry-run']],
     // crates/densenet-wasm is its own workspace (built by scripts/build-wasm.sh): lint and format it too.
     ['densenet-wasm: cargo clippy (warnings are errors)', 'cargo', ['clippy', '--locked', '--manifest-path', 'crates/densenet-wasm/Cargo.toml', '--target-dir', 'target/wasm-clippy', '--all-targets', '--', '-D', 'warnings']],
     ['densenet-wasm: cargo fmt --check', 'cargo', ['fmt', '--manifest-path', 'crates/densenet-wasm/Cargo.toml', '--check']],

@@ -46,6 +46,7 @@ const CLASS_OF: Record<ErrorCode, string> = {
   ERR_INVALID_ARG: 'InvalidArgumentError',
   ERR_INTERNAL: 'InternalError',
   ERR_MEMORY: 'MemoryError',
+  ERR_DEVICE: 'DeviceError',
   ERR_DTYPE: 'DTypeError',
   ERR_IMAGE: 'ImageError',
   ERR_NATIVE_LOAD: 'NativeLoadError',
@@ -86,7 +87,7 @@ test('every code except ABORT_ERR has the ERR_ prefix; the data codes are ERR_DA
   for (const code of DATA_ERROR_CODES) t.regex(code, /^ERR_DATA_/);
   t.deepEqual(
     [...NATIVE_ERROR_CODES].sort(),
-    ['ERR_INTERNAL', 'ERR_INVALID_ARG', 'ERR_INVALID_CONFIG', 'ERR_IO', 'ERR_LABEL', 'ERR_MEMORY', 'ERR_NONFINITE', 'ERR_SHAPE', 'ERR_WEIGHTS'],
+    ['ERR_DEVICE', 'ERR_INTERNAL', 'ERR_INVALID_ARG', 'ERR_INVALID_CONFIG', 'ERR_IO', 'ERR_LABEL', 'ERR_MEMORY', 'ERR_NONFINITE', 'ERR_SHAPE', 'ERR_WEIGHTS'],
   );
 });
 

@@ -28,6 +28,7 @@ export const NATIVE_ERROR_CODES = [
   'ERR_NONFINITE',
   'ERR_INVALID_ARG',
   'ERR_MEMORY',
+  'ERR_DEVICE',
   'ERR_INTERNAL',
 ] as const;
 
@@ -245,6 +246,20 @@ export class MemoryError extends DenseNetError {
 }
 
 /**
+ * The compute device asked for (`device: 'cuda'` / `'cuda:N'`, CLI `--device`) cannot be used:
+ * the addon is the CPU build, no NVIDIA driver or GPU, a missing CUDA library (the message names
+ * it), or an index past the GPUs present. Code `ERR_DEVICE`.
+ *
+ * @category Errors
+ */
+export class DeviceError extends DenseNetError {
+  /** @param message - what is missing; @param options - optional cause */
+  constructor(message: string, options?: DenseNetErrorOptions) {
+    super('ERR_DEVICE', message, options);
+  }
+}
+
+/**
  * An image could not be decoded or preprocessed. Code `ERR_IMAGE`.
  *
  * @category Errors
@@ -374,6 +389,7 @@ const FACTORY_BY_CODE: Readonly<Record<Exclude<ErrorCode, DataErrorCode>, ErrorF
   ERR_INVALID_ARG: (m, o) => new InvalidArgumentError(m, o),
   ERR_INTERNAL: (m, o) => new InternalError(m, o),
   ERR_MEMORY: (m, o) => new MemoryError(m, o),
+  ERR_DEVICE: (m, o) => new DeviceError(m, o),
   ERR_IMAGE: (m, o) => new ImageError(m, o),
   ERR_NATIVE_LOAD: (m, o) => new NativeLoadError(m, [], o),
   ABORT_ERR: (m, o) => new AbortError(m, o),

@@ -34,6 +34,7 @@ export {
   IoError,
   LabelError,
   MemoryError,
+  DeviceError,
   NATIVE_ERROR_CODES,
   NativeLoadError,
   NonFiniteError,

@@ -92,8 +92,15 @@ export interface CreateOptions {
   dtype?: DType;
   /** Seed of the weight initialization (default 0); the same seed gives the same weights. */
   seed?: number;
-  /** Load the CUDA build of the native addon (default: `DENSENET_CUDA=1` in the environment). */
+  /** Load the CUDA build of the native addon (default: `DENSENET_CUDA=1` in the environment, or a `'cuda'` device). */
   cuda?: boolean;
+  /**
+   * Where the model computes: `'cpu'` (default), `'cuda'` (GPU 0) or `'cuda:N'`. A CUDA device
+   * loads the CUDA build of the addon (`@densenet-sdk/linux-x64-gnu-cuda`); when it cannot be used
+   * (CPU build, no NVIDIA driver or GPU, a missing CUDA library, no GPU N) creating the model
+   * throws a `DeviceError` (`ERR_DEVICE`) naming what is missing.
+   */
+  device?: 'cpu' | 'cuda' | `cuda:${number}`;
   /**
    * Which build of the core runs the model: `'native'` (the addon), `'wasm'` (the WebAssembly
    * build, one thread) or `'auto'` (the addon, else WASM). Default: `$DENSENET_BACKEND`, else `'auto'`.
@@ -696,18 +703,23 @@ export class DenseNet {
    * linear bias 0).
    *
    * @param presetOrConfig - a preset name or a (partial) config, see {@link createConfig}
-   * @param options - dtype (default `'f32'`), seed (default 0), cuda, backend (`'native'` | `'wasm'` | `'auto'`)
+   * @param options - dtype (default `'f32'`), seed (default 0), device (`'cpu'` | `'cuda'` | `'cuda:N'`), cuda, backend (`'native'` | `'wasm'` | `'auto'`)
    * @throws {@link ConfigError} for an invalid config; {@link InvalidArgumentError} for bad options
    */
   static create(presetOrConfig: ConfigInput, options: CreateOptions = {}): DenseNet {
-    const { dtype = 'f32', seed = 0, cuda, backend } = options;
+    const { dtype = 'f32', seed = 0, backend, device } = options;
     if (dtype !== 'f32' && dtype !== 'f64') throw new InvalidArgumentError(`dtype must be 'f32' or 'f64', got ${String(dtype)}`);
+    if (device !== undefined && (typeof device !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(device))) {
+      throw new InvalidArgumentError(`device must be 'cpu', 'cuda' or 'cuda:N', got ${String(device)}`);
+    }
+    const onGpu = device !== undefined && device !== 'cpu';
+    const cuda = options.cuda ?? (onGpu ? true : undefined);
     if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) {
       throw new InvalidArgumentError(`seed must be a non-negative integer, got ${String(seed)}`);
     }
     const binding = loadNative({ ...(cuda === undefined ? {} : { cuda }), ...(backend === undefined ? {} : { backend }) });
     const config = createConfig(presetOrConfig);
-    const native = callNative(() => new binding.NativeModel(JSON.stringify(config), dtype, seed));
+    const native = callNative(() => (onGpu ? new binding.NativeModel(JSON.stringify(config), dtype, seed, device) : new binding.NativeModel(JSON.stringify(config), dtype, seed)));
     const normalized = JSON.parse(callNative(() => native.configJson())) as ModelConfig;
     return new DenseNet(native, normalized, dtype);
   }
@@ -726,7 +738,7 @@ export class DenseNet {
    * @param path - the weights file (as written by {@link DenseNet.save} or the training loop, or
    *   torchvision weights converted to safetensors)
    * @param presetOrConfig - the architecture; default (`undefined` or `null`): the one stored in the file
-   * @param options - dtype, cuda, signal
+   * @param options - dtype, device, cuda, signal
    * @throws {@link IoError} when the file cannot be read; {@link WeightsError} when it does not fit
    *   the architecture, or when no config is given and the file stores none;
    *   {@link AbortError} when `signal` fires
@@ -747,8 +759,13 @@ export class DenseNet {
         );
       }
     }
-    const { dtype, cuda, backend } = options;
-    const model = DenseNet.create(config, { ...(dtype !== undefined ? { dtype } : {}), ...(cuda !== undefined ? { cuda } : {}), ...(backend !== undefined ? { backend } : {}) });
+    const { dtype, cuda, backend, device } = options;
+    const model = DenseNet.create(config, {
+      ...(dtype !== undefined ? { dtype } : {}),
+      ...(cuda !== undefined ? { cuda } : {}),
+      ...(backend !== undefined ? { backend } : {}),
+      ...(device !== undefined ? { device } : {}),
+    });
     try {
       await model.load(path, signal ? { signal } : {});
     } catch (err) {

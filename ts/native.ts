@@ -148,8 +148,11 @@ export interface MemoryEstimate {
  * @category Native addon
  */
 export interface NativeModelConstructor {
-  /** @param configJson - ModelConfig JSON; @param dtype - `'f32'` | `'f64'`; @param seed - init seed */
-  new (configJson: string, dtype: string, seed: number): NativeModel;
+  /**
+   * @param configJson - ModelConfig JSON; @param dtype - `'f32'` | `'f64'`; @param seed - init seed;
+   * @param device - `'cpu'` (default), `'cuda'` or `'cuda:N'` (the CUDA build; else `ERR_DEVICE`)
+   */
+  new (configJson: string, dtype: string, seed: number, device?: string): NativeModel;
 }
 
 /**
@@ -441,7 +444,13 @@ export function nativeLoadAdvice(facts: {
     lines.push(`  npm install ${spec}`, `(or its packed tarball: npm install ./${tarball})`);
     if (cuda) lines.push('Without DENSENET_CUDA=1 (or with loadNative({ cuda: false })) the CPU addon is used.');
   }
-  if (checkout) lines.push(`In this source checkout, \`npm run build:native\` builds native/densenet.${triple}.node.`);
+  if (checkout) {
+    lines.push(
+      cuda
+        ? `In this source checkout, \`npm run build:cuda\` builds native/densenet.${triple}-cuda.node (no GPU needed to build).`
+        : `In this source checkout, \`npm run build:native\` builds native/densenet.${triple}.node.`,
+    );
+  }
   return lines.join('\n');
 }
 
@@ -523,7 +532,7 @@ export function loadNativeWithInfo(options: LoadNativeOptions = {}): LoadedNativ
       );
     }
     const candidates: Candidate[] = [
-      { target: join(packageRoot(), 'native', `densenet.${triple}.node`), kind: 'file' },
+      { target: join(packageRoot(), 'native', `densenet.${triple}${cuda ? '-cuda' : ''}.node`), kind: 'file' },
       { target: pkgName, kind: 'package' },
     ];
     const entry = tryLoad(candidates, attempts, { cuda, backend: 'native' }, facts);

@@ -48,6 +48,7 @@ export interface TrainCommandOptions {
   seed?: number;
   threads?: number;
   dtype?: DType;
+  device?: 'cpu' | 'cuda' | `cuda:${number}`;
   memoryMode?: MemoryMode;
   imageSize?: number;
   out?: string;
@@ -86,6 +87,11 @@ const STORED_KEYS = [
   'imageSize',
   'limit',
 ] as const;
+
+function parseDevice(value: string): 'cpu' | 'cuda' | `cuda:${number}` {
+  if (!/^(cpu|cuda(:\d+)?)$/.test(value)) throw new CommanderArgError("must be 'cpu', 'cuda' or 'cuda:N'.");
+  return value as 'cpu' | 'cuda' | `cuda:${number}`;
+}
 
 function parseNonNegInt(value: string): number {
   const n = Number(value);
@@ -317,7 +323,7 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
   const config = createConfig(base ?? d.model, { numClasses: data.numClasses, inChannels: data.channels });
   const modelName = opts.preset ?? opts.config ?? (typeof d.model === 'string' ? d.model : `default ${data.name} model`);
 
-  const model = DenseNet.create(config, { dtype: opts.dtype ?? 'f32', seed: opts.seed ?? 0 });
+  const model = DenseNet.create(config, { dtype: opts.dtype ?? 'f32', seed: opts.seed ?? 0, ...(opts.device ? { device: opts.device } : {}) });
   if (opts.memoryMode) model.setMemoryMode(opts.memoryMode);
   if (opts.threads !== undefined) model.setThreads(opts.threads);
 
@@ -503,6 +509,7 @@ export function registerTrain(program: Command): Command {
     .option('--seed <n>', 'seed of the weights, the validation split, the batch order and the augmentation (default 0)', parseNonNegInt)
     .addOption(new Option('--dtype <dtype>', 'weight precision (default f32)').choices(['f32', 'f64']))
     .addOption(new Option('--memory-mode <mode>', 'efficient (default) or naive').choices(MEMORY_MODES as string[]))
+    .option('--device <device>', 'cpu (default), cuda or cuda:N (the CUDA build of the addon)', parseDevice)
     .option('--image-size <n>', 'image folders: input size (default 224, or 32 for CIFAR-style models)', parsePositiveInt)
     .option('--out <dir>', 'output directory (default runs/<dataset>)')
     .option('--resume', 'continue the run in --out from its checkpoint (options default to the stored ones)')

@@ -76,6 +76,13 @@ pub trait Backend<T: Float>: Send + Sync {
     /// Short name ("cpu", "cuda", ...).
     fn name(&self) -> &'static str;
 
+    /// Bytes a pass could still allocate on the device, when its memory is not the host's
+    /// (a GPU's: free plus what its allocator caches unused); None for host memory. The bindings'
+    /// default memory budget uses it in place of the machine's available memory.
+    fn device_memory_available(&self) -> Option<u64> {
+        None
+    }
+
     // ---- memory -------------------------------------------------------------------------
 
     /// A zero-filled buffer of `len` elements (an error, never an abort, when it cannot be had).
@@ -182,6 +189,11 @@ pub trait Backend<T: Float>: Send + Sync {
     fn sgd_step(&self, param: Self::Dst<'_>, grad: Self::Src<'_>, momentum: Option<(Self::Dst<'_>, bool)>, cfg: &SgdConfig);
     /// The first element that is NaN or ±Inf, with its value.
     fn first_non_finite(&self, x: Self::Src<'_>) -> Option<(usize, f64)>;
+    /// The first NaN/±Inf over several views in order: (view, element, value). A backend whose
+    /// every answer waits for the device (a GPU) checks them all at once instead.
+    fn first_non_finite_of(&self, xs: &[Self::Src<'_>]) -> Option<(usize, usize, f64)> {
+        xs.iter().enumerate().find_map(|(t, x)| self.first_non_finite(*x).map(|(i, v)| (t, i, v)))
+    }
 }
 
 /// splitmix64: the mixing function behind the weight init and the dropout masks.

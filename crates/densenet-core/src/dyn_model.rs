@@ -40,6 +40,8 @@ pub trait Model: Send + Sync {
     fn memory_budget(&self) -> Option<u64>;
     /// Bytes the model holds now: parameters, and gradients and momentum once trained.
     fn memory_estimate_held(&self) -> u64;
+    /// See [`Backend::device_memory_available`]: None when the model lives in host memory.
+    fn device_memory_available(&self) -> Option<u64>;
 }
 
 impl<T: Float, B: Backend<T> + 'static> Model for DenseNet<T, B> {
@@ -51,6 +53,9 @@ impl<T: Float, B: Backend<T> + 'static> Model for DenseNet<T, B> {
     }
     fn backend_name(&self) -> &'static str {
         self.backend().name()
+    }
+    fn device_memory_available(&self) -> Option<u64> {
+        self.backend().device_memory_available()
     }
     fn parameter_count(&self) -> usize {
         DenseNet::parameter_count(self)

@@ -22,6 +22,10 @@ pub enum Error {
     /// A model or a pass would need more memory than the budget (or than can be had).
     #[error("[ERR_MEMORY] {0}")]
     Memory(String),
+    /// The compute device asked for cannot be used: no GPU or driver, a missing CUDA library, an
+    /// index past the devices present, or a build without that device.
+    #[error("[ERR_DEVICE] {0}")]
+    Device(String),
     /// A bug: a panic or a broken invariant caught at a boundary.
     #[error("[ERR_INTERNAL] {0}")]
     Internal(String),
@@ -39,6 +43,7 @@ impl Error {
             Error::NonFinite(_) => "ERR_NONFINITE",
             Error::InvalidArg(_) => "ERR_INVALID_ARG",
             Error::Memory(_) => "ERR_MEMORY",
+            Error::Device(_) => "ERR_DEVICE",
             Error::Internal(_) => "ERR_INTERNAL",
         }
     }
@@ -54,6 +59,7 @@ impl Error {
             | Error::NonFinite(m)
             | Error::InvalidArg(m)
             | Error::Memory(m)
+            | Error::Device(m)
             | Error::Internal(m) => m,
         }
     }

@@ -337,15 +337,12 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             return Err(Error::NonFinite(format!("the loss is {loss} at step {}; the update was refused and the model is unchanged", self.step)));
         }
         let Some(grads) = &self.grads else { return Ok(()) };
-        for (spec, g) in self.plan.specs.iter().zip(grads) {
-            if spec.kind.trainable() {
-                if let Some((i, v)) = self.backend.first_non_finite(B::src(g)) {
-                    return Err(Error::NonFinite(format!(
-                        "the gradient of '{}' is {v:?} at element {i} (step {}); the update was refused and the model is unchanged",
-                        spec.name, self.step
-                    )));
-                }
-            }
+        let (specs, views): (Vec<_>, Vec<_>) = self.plan.specs.iter().zip(grads).filter(|(spec, _)| spec.kind.trainable()).map(|(spec, g)| (spec, B::src(g))).unzip();
+        if let Some((t, i, v)) = self.backend.first_non_finite_of(&views) {
+            return Err(Error::NonFinite(format!(
+                "the gradient of '{}' is {v:?} at element {i} (step {}); the update was refused and the model is unchanged",
+                specs[t].name, self.step
+            )));
         }
         Ok(())
     }

@@ -57,6 +57,28 @@ fn parse_metadata(json: Option<String>) -> std::result::Result<HashMap<String, S
     }
 }
 
+#[cfg(feature = "cuda")]
+fn cuda_model(config: DenseNetConfig, dtype: &str, seed: u64, ordinal: usize) -> std::result::Result<Box<dyn densenet_core::Model>, CoreError> {
+    densenet_cuda::new_model(config, dtype, seed, ordinal)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_model(_: DenseNetConfig, _: &str, _: u64, ordinal: usize) -> std::result::Result<Box<dyn densenet_core::Model>, CoreError> {
+    Err(CoreError::Device(format!(
+        "cuda:{ordinal} was asked for but this addon is the CPU build: install @densenet-sdk/linux-x64-gnu-cuda and set DENSENET_CUDA=1 (or pass cuda: true)"
+    )))
+}
+
+/// The compute devices this build of the addon can use: `["cpu"]`, plus `"cuda"` in the CUDA build.
+#[napi]
+pub fn native_devices() -> Vec<String> {
+    let mut d = vec!["cpu".to_string()];
+    if densenet_cuda::HAS_CUDA {
+        d.push("cuda".into());
+    }
+    d
+}
+
 #[napi]
 pub struct NativeModel {
     inner: Shared,
@@ -65,15 +87,19 @@ pub struct NativeModel {
 
 #[napi]
 impl NativeModel {
-    /// A model of the given config (JSON) and dtype ('f32' | 'f64'), weights initialized from `seed`.
+    /// A model of the given config (JSON) and dtype ('f32' | 'f64'), weights initialized from `seed`,
+    /// on `device` ('cpu' by default, 'cuda' or 'cuda:N' in the CUDA build; ERR_DEVICE otherwise).
     #[napi(constructor)]
-    pub fn new(env: Env, config_json: String, dtype: String, seed: f64) -> Result<Self> {
+    pub fn new(env: Env, config_json: String, dtype: String, seed: f64, device: Option<String>) -> Result<Self> {
         let model = errors::guarded(|| {
             let config = DenseNetConfig::from_json(&config_json)?;
             if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
                 return Err(invalid_arg(format!("seed must be a non-negative integer, got {seed}")));
             }
-            let model = densenet_cpu::new_model(config, &dtype, seed as u64)?;
+            let model = match densenet_cuda::DeviceSpec::parse(device.as_deref().unwrap_or("cpu"))? {
+                densenet_cuda::DeviceSpec::Cpu => densenet_cpu::new_model(config, &dtype, seed as u64)?,
+                densenet_cuda::DeviceSpec::Cuda(ordinal) => cuda_model(config, &dtype, seed as u64, ordinal)?,
+            };
             let threads = match THREADS.load(Ordering::Relaxed) {
                 0 => default_threads(),
                 n => n,

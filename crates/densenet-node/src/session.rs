@@ -51,7 +51,8 @@ impl Session {
     pub fn run<R: Send>(&mut self, f: impl FnOnce(&mut dyn Model) -> R + Send) -> R {
         let budget = self.budget.or_else(|| {
             let held = self.model.memory_estimate_held();
-            available_memory().map(|a| a.saturating_add(held))
+            // A GPU model: the GPU's memory, not the host's.
+            self.model.device_memory_available().or_else(available_memory).map(|a| a.saturating_add(held))
         });
         self.model.set_memory_budget(budget);
         let model = &mut *self.model;

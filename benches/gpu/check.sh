@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The GPU check of the CUDA backend (issue #12): parity with PyTorch on the same GPU, training
+# speed and memory against PyTorch + cuDNN, densenet264 at 224² (see check.py). One call, about
+# 5 minutes on one H100/H200 with CUDA 13 and PyTorch; needs no Rust and no npm, only:
+#   native/densenet.linux-x64-gnu-cuda.node   (scripts/build-cuda.sh)
+#   a Node binary: $NODE, else node/bin/node under the repo root, else `node` on PATH
+#   python3 with torch
+#   bash benches/gpu/check.sh            # on the GPU machine
+#   bash benches/gpu/check.sh --dry-run  # the same logic on the CPU (our CPU addon, torch CPU)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+PY="${PYTHON:-python3}"
+if [[ -z "${NODE:-}" ]]; then
+  if [[ -x "$root/node/bin/node" ]]; then NODE="$root/node/bin/node"; else NODE="$(command -v node || true)"; fi
+fi
+[[ -n "$NODE" ]] || { echo "check.sh: no Node binary (set NODE)" >&2; exit 2; }
+if [[ "${1:-}" == "--dry-run" ]]; then
+  export DENSENET_NATIVE_PATH="${DENSENET_NATIVE_PATH:-$root/native/densenet.linux-x64-gnu.node}"
+else
+  export DENSENET_NATIVE_PATH="${DENSENET_NATIVE_PATH:-$root/native/densenet.linux-x64-gnu-cuda.node}"
+  # cuBLAS 13 for our addon: PyTorch's own wheel copy (nvidia/cu13/lib), when the system has none.
+  extra="$("$PY" - <<'PYEOF'
+import glob, os, site
+dirs = []
+for s in site.getsitepackages() + [site.getusersitepackages()]:
+    dirs += [d for d in glob.glob(os.path.join(s, "nvidia", "*", "lib")) + glob.glob(os.path.join(s, "nvidia", "*", "*", "lib"))
+             if glob.glob(os.path.join(d, "libcublas*.so*"))]
+print(":".join(dict.fromkeys(dirs)))
+PYEOF
+)"
+  export LD_LIBRARY_PATH="${extra}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+[[ -f "$DENSENET_NATIVE_PATH" ]] || { echo "check.sh: no addon at $DENSENET_NATIVE_PATH" >&2; exit 2; }
+exec "$PY" "$root/benches/gpu/check.py" --node "$NODE" "$@"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Packs what the GPU check needs into one tarball for a machine with a GPU, CUDA 13 and PyTorch
+# but no Rust or Node toolchain: the CUDA addon, the CPU addon (for --dry-run), the check scripts,
+# and Node itself (the binary running this script, unless NODE names another).
+#   bash benches/gpu/pack.sh [out.tgz]     (default target/gpu-check.tgz)
+# There:  tar xzf gpu-check.tgz && bash gpu-check/benches/gpu/check.sh
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+out="${1:-$root/target/gpu-check.tgz}"
+node_bin="${NODE:-$(command -v node)}"
+stage="$(mktemp -d)"
+trap 'rm -rf "$stage"' EXIT
+d="$stage/gpu-check"
+mkdir -p "$d/native" "$d/benches/gpu" "$d/node/bin"
+cp "$root/native/densenet.linux-x64-gnu-cuda.node" "$d/native/" || { echo "pack.sh: run scripts/build-cuda.sh first" >&2; exit 1; }
+cp "$root/native/densenet.linux-x64-gnu.node" "$d/native/" 2>/dev/null || true
+cp "$root"/benches/gpu/{check.sh,check.py,ours.mjs,README.md} "$d/benches/gpu/"
+cp "$node_bin" "$d/node/bin/node"
+mkdir -p "$(dirname "$out")"
+tar czf "$out" -C "$stage" gpu-check
+ls -l "$out"

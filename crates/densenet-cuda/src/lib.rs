@@ -1,0 +1,79 @@
+//! densenet-cuda: the CUDA backend of densenet-core.
+//!
+//! [`Gpu<T, D>`] implements [`densenet_core::Backend`] over a [`Device`]: every op is a launch of
+//! our kernels (`kernels/densenet.cu`, one source for nvcc and for the host emulator) or a GEMM.
+//! With the `cuda` feature, [`Cuda`] is that backend on an NVIDIA GPU (cudarc, cuBLAS, the PTX
+//! nvcc built for sm_80/sm_90); without it the crate builds with no CUDA toolkit at all and the
+//! same backend runs on the kernels' host emulation in `densenet-cuda-kernels-host`'s tests.
+
+mod backend;
+pub mod device;
+
+pub use backend::{Buf, Dst, Gpu, Src, BLOCK};
+pub use device::{Addr, ColMajorGemm, Device, Elem, Gemm, Word};
+
+#[cfg(feature = "cuda")]
+mod cuda;
+#[cfg(feature = "cuda")]
+pub use cuda::{cuda, new_model, Cuda, CudaDevice};
+
+/// Where a model runs: `"cpu"`, `"cuda"` (GPU 0) or `"cuda:N"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSpec {
+    Cpu,
+    Cuda(usize),
+}
+
+impl DeviceSpec {
+    /// Parses "cpu", "cuda", "cuda:N"; anything else is ERR_INVALID_ARG.
+    pub fn parse(s: &str) -> densenet_core::Result<Self> {
+        match s {
+            "cpu" => Ok(DeviceSpec::Cpu),
+            "cuda" => Ok(DeviceSpec::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) { n.parse().ok() } else { None })
+                .map(DeviceSpec::Cuda)
+                .ok_or_else(|| densenet_core::Error::InvalidArg(format!("device must be 'cpu', 'cuda' or 'cuda:N', got '{s}'"))),
+        }
+    }
+}
+
+/// Whether this build has the CUDA device (feature `cuda`).
+pub const HAS_CUDA: bool = cfg!(feature = "cuda");
+
+#[cfg(feature = "cuda")]
+mod ptx {
+    // FATBIN (SASS per CUDA_COMPUTE_CAP + PTX of the highest), CAPS, KERNELS: see build.rs.
+    include!(concat!(env!("OUT_DIR"), "/ptx.rs"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeviceSpec;
+
+    #[test]
+    fn device_specs() {
+        assert_eq!(DeviceSpec::parse("cpu").unwrap(), DeviceSpec::Cpu);
+        assert_eq!(DeviceSpec::parse("cuda").unwrap(), DeviceSpec::Cuda(0));
+        assert_eq!(DeviceSpec::parse("cuda:3").unwrap(), DeviceSpec::Cuda(3));
+        for bad in ["gpu", "cuda:", "cuda:-1", "cuda:x", "CUDA", "cuda:+1"] {
+            assert_eq!(DeviceSpec::parse(bad).unwrap_err().code(), "ERR_INVALID_ARG", "{bad}");
+        }
+    }
+}
+
+#[cfg(all(test, feature = "cuda"))]
+mod ptx_tests {
+    #[test]
+    fn the_fatbin_is_embedded_with_every_kernel() {
+        // The fatbin magic (0xBA55ED50, little-endian), SASS for sm_80 and sm_90 by default.
+        assert_eq!(&super::ptx::FATBIN[..4], &[0x50, 0xED, 0x55, 0xBA]);
+        assert!(super::ptx::CAPS.contains(&90), "{:?}", super::ptx::CAPS);
+        // Every op in both element types.
+        assert_eq!(super::ptx::KERNELS.len(), 44, "{:?}", super::ptx::KERNELS);
+        for k in super::ptx::KERNELS {
+            assert!(k.ends_with("_f32") || k.ends_with("_f64"), "{k}");
+        }
+    }
+}

@@ -1,0 +1,369 @@
+// Kernel bodies of the CUDA backend, written once for the GPU (nvcc) and the host emulation
+// (emu.h, g++). Layout and semantics follow densenet-cpu's ops exactly: channel-major tensors
+// [C, N, H, W], every channel one contiguous run of P = N·H·W values.
+//
+// Conventions: sizes and indices are `long long` (i64 on the Rust side), scalars are `double`
+// (converted to T where the CPU backend converts them), pointers are device pointers already
+// offset to the view's start. Reductions are fixed-order: a block of DN_BLOCK threads, each
+// summing a strided subsequence in f64, then a shared-memory tree: the same bits on every run.
+// No atomics anywhere (gathers instead of scatters), so every kernel is deterministic.
+#pragma once
+
+#define DN_BLOCK 256
+
+namespace dn {
+
+#define DN_GRID_STRIDE(i, n) for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
+
+// Tree reduction of one double per thread over a block of DN_BLOCK threads; the result is
+// returned to every thread. `s` is the block's shared scratch of DN_BLOCK doubles.
+__device__ __forceinline__ double block_sum(double v, double* s) {
+  s[threadIdx.x] = v;
+  __syncthreads();
+  for (unsigned stride = DN_BLOCK / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) s[threadIdx.x] += s[threadIdx.x + stride];
+    __syncthreads();
+  }
+  double r = s[0];
+  __syncthreads();
+  return r;
+}
+
+__device__ __forceinline__ unsigned long long splitmix64(unsigned long long z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// ---- memory --------------------------------------------------------------------------------
+
+template <class T>
+__device__ void add_assign(const T* src, T* dst, long long n) {
+  DN_GRID_STRIDE(i, n) { dst[i] += src[i]; }
+}
+
+// ---- batch norm ----------------------------------------------------------------------------
+
+// One block per channel: mean, 1/sqrt(var + eps) and the unbiased variance (two passes in f64).
+template <class T>
+__device__ void bn_stats(const T* x, long long channels, long long p, double eps, T* mean, T* invstd, T* var_unbiased) {
+  __shared__ double s[DN_BLOCK];
+  for (long long c = blockIdx.x; c < channels; c += gridDim.x) {
+    const T* xc = x + c * p;
+    double acc = 0;
+    for (long long i = threadIdx.x; i < p; i += DN_BLOCK) acc += (double)xc[i];
+    const double m = block_sum(acc, s) / (double)p;
+    acc = 0;
+    for (long long i = threadIdx.x; i < p; i += DN_BLOCK) {
+      const double d = (double)xc[i] - m;
+      acc += d * d;
+    }
+    const double ss = block_sum(acc, s);
+    if (threadIdx.x == 0) {
+      mean[c] = (T)m;
+      invstd[c] = (T)(1.0 / sqrt(ss / (double)p + eps));
+      var_unbiased[c] = p > 1 ? (T)(ss / (double)(p - 1)) : (T)NAN;
+    }
+  }
+}
+
+template <class T>
+__device__ void bn_running_invstd(const T* running_var, long long n, double eps, T* invstd) {
+  DN_GRID_STRIDE(i, n) { invstd[i] = (T)(1.0 / sqrt((double)running_var[i] + eps)); }
+}
+
+template <class T>
+__device__ void bn_update_running(const T* mean, const T* var_unbiased, T* running_mean, T* running_var, long long n, double momentum) {
+  const T m = (T)momentum, keep = (T)(1.0 - momentum);
+  DN_GRID_STRIDE(i, n) {
+    running_mean[i] = keep * running_mean[i] + m * mean[i];
+    running_var[i] = keep * running_var[i] + m * var_unbiased[i];
+  }
+}
+
+// y = [relu](gamma·(x − mean)·invstd + beta); NaN propagates through the ReLU (as torch.relu).
+template <class T>
+__device__ void bn_forward(const T* x, long long channels, long long p, const T* gamma, const T* beta, const T* mean, const T* invstd, long long relu, T* y) {
+  DN_GRID_STRIDE(i, channels * p) {
+    const long long c = i / p;
+    const T v = (x[i] - mean[c]) * invstd[c] * gamma[c] + beta[c];
+    y[i] = (relu && v <= (T)0) ? (T)0 : v;
+  }
+}
+
+// One block per channel: Σg and Σg·x̂ (g = dy masked by the recomputed ReLU) in f64 into
+// sums[2c], sums[2c+1]; dgamma[c] += Σg·x̂, dbeta[c] += Σg.
+template <class T>
+__device__ void bn_backward_sums(const T* x, const T* dy, long long channels, long long p, const T* gamma, const T* beta, const T* mean, const T* invstd, long long relu, T* dgamma,
+                                 T* dbeta, double* sums) {
+  __shared__ double s[DN_BLOCK];
+  for (long long c = blockIdx.x; c < channels; c += gridDim.x) {
+    const T* xc = x + c * p;
+    const T* dyc = dy + c * p;
+    const T m = mean[c], is = invstd[c], g = gamma[c], b = beta[c];
+    double ag = 0, agx = 0;
+    for (long long i = threadIdx.x; i < p; i += DN_BLOCK) {
+      const T xhat = (xc[i] - m) * is;
+      const T gv = (!relu || xhat * g + b > (T)0) ? dyc[i] : (T)0;
+      ag += (double)gv;
+      agx += (double)(gv * xhat);
+    }
+    const double sg = block_sum(ag, s);
+    const double sgx = block_sum(agx, s);
+    if (threadIdx.x == 0) {
+      sums[2 * c] = sg;
+      sums[2 * c + 1] = sgx;
+      dgamma[c] += (T)sgx;
+      dbeta[c] += (T)sg;
+    }
+  }
+}
+
+// dx = gamma·invstd·(g − Σg/P − x̂·Σg·x̂/P): added into dx, or written over dy when dx is null.
+template <class T>
+__device__ void bn_backward_dx(const T* x, T* dy, long long channels, long long p, const T* gamma, const T* beta, const T* mean, const T* invstd, long long relu, const double* sums,
+                               T* dx) {
+  DN_GRID_STRIDE(i, channels * p) {
+    const long long c = i / p;
+    const T m = mean[c], is = invstd[c], g = gamma[c], b = beta[c];
+    const T coef = g * is;
+    const T mean_g = (T)(sums[2 * c] / (double)p);
+    const T mean_gx = (T)(sums[2 * c + 1] / (double)p);
+    const T xhat = (x[i] - m) * is;
+    const T gv = (!relu || xhat * g + b > (T)0) ? dy[i] : (T)0;
+    const T d = coef * (gv - mean_g - xhat * mean_gx);
+    if (dx) {
+      dx[i] += d;
+    } else {
+      dy[i] = d;
+    }
+  }
+}
+
+// ---- convolution lowering --------------------------------------------------------------------
+
+// cols [Cin·k·k, (n1−n0)·Ho·Wo] from samples [n0, n1) of x [Cin, N, H, W] (zero outside the image).
+template <class T>
+__device__ void im2col(const T* x, long long cin, long long n, long long h, long long w, long long k, long long stride, long long pad, long long ho, long long wo, long long n0,
+                       long long n1, T* cols) {
+  const long long howo = ho * wo;
+  const long long pc = (n1 - n0) * howo;
+  DN_GRID_STRIDE(i, cin * k * k * pc) {
+    const long long row = i / pc, col = i % pc;
+    const long long ci = row / (k * k), ky = (row % (k * k)) / k, kx = row % k;
+    const long long s = col / howo, oy = (col % howo) / wo, ox = col % wo;
+    const long long iy = oy * stride + ky - pad, ix = ox * stride + kx - pad;
+    cols[i] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? x[((ci * n + n0 + s) * h + iy) * w + ix] : (T)0;
+  }
+}
+
+// The adjoint of im2col, as a gather: each dx element of samples [n0, n1) adds the columns that
+// read it, in the order (ky, kx) of the CPU backend's col2im (so the same bits).
+template <class T>
+__device__ void col2im(const T* cols, long long cin, long long n, long long h, long long w, long long k, long long stride, long long pad, long long ho, long long wo, long long n0,
+                       long long n1, T* dx) {
+  const long long howo = ho * wo;
+  const long long pc = (n1 - n0) * howo;
+  const long long hw = h * w;
+  DN_GRID_STRIDE(i, cin * (n1 - n0) * hw) {
+    const long long ci = i / ((n1 - n0) * hw);
+    const long long s = (i / hw) % (n1 - n0);
+    const long long iy = (i % hw) / w, ix = i % w;
+    T* d = dx + (ci * n + n0 + s) * hw + iy * w + ix;
+    T acc = *d;
+    for (long long ky = 0; ky < k; ++ky) {
+      const long long ty = iy + pad - ky;
+      if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
+      const long long oy = ty / stride;
+      for (long long kx = 0; kx < k; ++kx) {
+        const long long tx = ix + pad - kx;
+        if (tx < 0 || tx % stride != 0 || tx / stride >= wo) continue;
+        const long long ox = tx / stride;
+        acc += cols[((ci * k + ky) * k + kx) * pc + s * howo + oy * wo + ox];
+      }
+    }
+    *d = acc;
+  }
+}
+
+// ---- pooling -------------------------------------------------------------------------------
+
+template <class T>
+__device__ void avg_pool2_forward(const T* x, long long planes, long long h, long long w, T* y) {
+  const long long ho = h / 2, wo = w / 2;
+  DN_GRID_STRIDE(i, planes * ho * wo) {
+    const long long pl = i / (ho * wo), oy = (i % (ho * wo)) / wo, ox = i % wo;
+    const T* r0 = x + pl * h * w + 2 * oy * w;
+    const T* r1 = r0 + w;
+    y[i] = (r0[2 * ox] + r0[2 * ox + 1] + r1[2 * ox] + r1[2 * ox + 1]) * (T)0.25;
+  }
+}
+
+template <class T>
+__device__ void avg_pool2_backward(const T* dy, long long planes, long long h, long long w, T* dx) {
+  const long long ho = h / 2, wo = w / 2;
+  DN_GRID_STRIDE(i, planes * h * w) {
+    const long long pl = i / (h * w), iy = (i % (h * w)) / w, ix = i % w;
+    const long long oy = iy / 2, ox = ix / 2;
+    dx[i] = (oy < ho && ox < wo) ? dy[pl * ho * wo + oy * wo + ox] * (T)0.25 : (T)0;
+  }
+}
+
+__device__ __forceinline__ long long max3s2_out(long long n) { return (n + 2 - 3) / 2 + 1; }
+
+// 3×3 max pool, stride 2, padding 1; the first maximum in scan order (NaN wins), its in-plane
+// index into argmax when argmax is not null.
+template <class T>
+__device__ void max_pool3s2_forward(const T* x, long long planes, long long h, long long w, T* y, unsigned* argmax) {
+  const long long ho = max3s2_out(h), wo = max3s2_out(w);
+  DN_GRID_STRIDE(i, planes * ho * wo) {
+    const long long pl = i / (ho * wo), oy = (i % (ho * wo)) / wo, ox = i % wo;
+    const T* xp = x + pl * h * w;
+    const long long y0 = oy > 0 ? 2 * oy - 1 : 0, y1 = 2 * oy + 2 < h ? 2 * oy + 2 : h;
+    const long long x0 = ox > 0 ? 2 * ox - 1 : 0, x1 = 2 * ox + 2 < w ? 2 * ox + 2 : w;
+    long long best = y0 * w + x0;
+    T bv = xp[best];
+    for (long long iy = y0; iy < y1; ++iy)
+      for (long long ix = x0; ix < x1; ++ix) {
+        const T v = xp[iy * w + ix];
+        if (v > bv || v != v) {
+          bv = v;
+          best = iy * w + ix;
+        }
+      }
+    y[i] = bv;
+    if (argmax) argmax[i] = (unsigned)best;
+  }
+}
+
+// The scatter onto the saved maxima, as a gather: each input position sums the d(y) of the
+// (at most 2×2) windows covering it that chose it, in the windows' scan order.
+template <class T>
+__device__ void max_pool3s2_backward(const T* dy, const unsigned* argmax, long long planes, long long h, long long w, T* dx) {
+  const long long ho = max3s2_out(h), wo = max3s2_out(w);
+  DN_GRID_STRIDE(i, planes * h * w) {
+    const long long pl = i / (h * w), pos = i % (h * w), iy = pos / w, ix = pos % w;
+    // Window oy covers rows 2·oy−1 .. 2·oy+1.
+    const long long oy0 = iy > 0 ? iy / 2 : 0, oy1 = (iy + 1) / 2 < ho - 1 ? (iy + 1) / 2 : ho - 1;
+    const long long ox0 = ix > 0 ? ix / 2 : 0, ox1 = (ix + 1) / 2 < wo - 1 ? (ix + 1) / 2 : wo - 1;
+    T acc = (T)0;
+    for (long long oy = oy0; oy <= oy1; ++oy)
+      for (long long ox = ox0; ox <= ox1; ++ox) {
+        const long long o = pl * ho * wo + oy * wo + ox;
+        if ((long long)argmax[o] == pos) acc += dy[o];
+      }
+    dx[i] = acc;
+  }
+}
+
+// One block per plane: the mean in f64.
+template <class T>
+__device__ void global_avg_forward(const T* x, long long planes, long long hw, T* out) {
+  __shared__ double s[DN_BLOCK];
+  for (long long pl = blockIdx.x; pl < planes; pl += gridDim.x) {
+    double acc = 0;
+    for (long long i = threadIdx.x; i < hw; i += DN_BLOCK) acc += (double)x[pl * hw + i];
+    const double total = block_sum(acc, s);
+    if (threadIdx.x == 0) out[pl] = (T)(total / (double)hw);
+  }
+}
+
+template <class T>
+__device__ void global_avg_backward(const T* dpooled, long long planes, long long hw, T* dx) {
+  const T inv = (T)(1.0 / (double)hw);
+  DN_GRID_STRIDE(i, planes * hw) { dx[i] = dpooled[i / hw] * inv; }
+}
+
+// ---- classifier, loss ----------------------------------------------------------------------
+
+// logits[i, j] = bias[j] (the GEMM then accumulates onto it).
+template <class T>
+__device__ void bias_rows(const T* bias, long long n, long long k, T* logits) {
+  DN_GRID_STRIDE(i, n * k) { logits[i] = bias[i % k]; }
+}
+
+// dbias[o] += Σ_i dlogits[i, o], summed in f64 in row order.
+template <class T>
+__device__ void bias_grad(const T* dlogits, long long n, long long k, T* dbias) {
+  DN_GRID_STRIDE(o, k) {
+    double s = 0;
+    for (long long i = 0; i < n; ++i) s += (double)dlogits[i * k + o];
+    dbias[o] += (T)s;
+  }
+}
+
+// One thread per row: the row's loss (f64) and whether its top-1 is the label; dlogits of the
+// mean loss. The same sequence of operations as the CPU backend's loop.
+template <class T>
+__device__ void softmax_xent(const T* logits, const long long* labels, long long n, long long k, T* dlogits, double* row_loss, long long* row_correct) {
+  DN_GRID_STRIDE(r, n) {
+    const T* row = logits + r * k;
+    const long long label = labels[r];
+    long long arg = 0;
+    for (long long j = 1; j < k; ++j)
+      if (row[j] > row[arg]) arg = j;
+    const double mx = (double)row[arg];
+    double sum = 0;
+    for (long long j = 0; j < k; ++j) sum += exp((double)row[j] - mx);
+    const double lse = mx + log(sum);
+    row_loss[r] = lse - (double)row[label];
+    row_correct[r] = arg == label;
+    for (long long j = 0; j < k; ++j) {
+      const double pj = exp((double)row[j] - lse);
+      dlogits[r * k + j] = (T)((j == label ? pj - 1.0 : pj) / (double)n);
+    }
+  }
+}
+
+// ---- dropout, optimizer, numerics guard ----------------------------------------------------
+
+// y ← y·keep/(1−p), keep = densenet_core::dropout_keep(seed, layer, p)(i).
+template <class T>
+__device__ void dropout_hashed(T* y, long long n, double p, unsigned long long base, unsigned long long threshold) {
+  const T scale = (T)(1.0 / (1.0 - p));
+  DN_GRID_STRIDE(i, n) { y[i] = (splitmix64(base + (unsigned long long)i) >> 11) >= threshold ? y[i] * scale : (T)0; }
+}
+
+template <class T>
+__device__ void dropout_mask(T* y, const T* mask, long long n, double p) {
+  const T scale = (T)(1.0 / (1.0 - p));
+  DN_GRID_STRIDE(i, n) { y[i] = y[i] * mask[i] * scale; }
+}
+
+// PyTorch's SGD (dampening 0), operation for operation as the CPU backend: g = grad (+ wd·p);
+// buf = g (first step) or m·buf + g; d = g + m·buf (Nesterov) or buf; p −= lr·d.
+// buf is null without momentum.
+template <class T>
+__device__ void sgd_step(T* param, const T* grad, T* buf, long long n, double lr, double weight_decay, double momentum, long long initialized, long long nesterov) {
+  const T tlr = (T)lr, twd = (T)weight_decay, tm = (T)momentum;
+  DN_GRID_STRIDE(i, n) {
+    T d = weight_decay != 0.0 ? grad[i] + twd * param[i] : grad[i];
+    if (buf) {
+      const T b = initialized ? buf[i] * tm + d : d;
+      buf[i] = b;
+      d = nesterov ? d + tm * b : b;
+    }
+    param[i] -= tlr * d;
+  }
+}
+
+// The smallest index of a NaN/±Inf element per block (n when none) into block_min[blockIdx.x].
+template <class T>
+__device__ void first_non_finite(const T* x, long long n, long long* block_min) {
+  __shared__ long long s[DN_BLOCK];
+  long long best = n;
+  DN_GRID_STRIDE(i, n) {
+    const T v = x[i];
+    if (!(v - v == v - v) && i < best) best = i;  // v − v is NaN exactly for NaN and ±Inf
+  }
+  s[threadIdx.x] = best;
+  __syncthreads();
+  for (unsigned stride = DN_BLOCK / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride && s[threadIdx.x + stride] < s[threadIdx.x]) s[threadIdx.x] = s[threadIdx.x + stride];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) block_min[blockIdx.x] = s[0];
+}
+
+}  // namespace dn

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds the CUDA variant of the native addon, native/densenet.linux-x64-gnu-cuda.node, on any
+# Linux x64 machine (no GPU needed): the CUDA 13.0 nvcc from PyPI (scripts/install-cuda-toolkit.sh),
+# the kernels checked for sm_80/sm_90 (PTX + ptxas, scripts/check-cuda-kernels.sh), then
+# densenet-node with `--features cuda` (kernels embedded as
+# PTX for every CUDA_COMPUTE_CAP; the driver and cuBLAS are loaded at run time, so the addon
+# loads on machines without them and reports ERR_DEVICE when `device: 'cuda'` is asked for).
+#
+#   scripts/build-cuda.sh            # release addon into native/
+#   scripts/build-cuda.sh --check    # kernels + clippy (feature cuda) + the device-selection tests, no addon (npm test)
+#   npm run pack:platform -- --cuda  # then packs npm/linux-x64-gnu-cuda
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-80,90}"
+eval "$(scripts/install-cuda-toolkit.sh --env)"
+JOBS="${CARGO_BUILD_JOBS:-2}"
+
+scripts/check-cuda-kernels.sh
+if [[ "${1:-}" == "--check" ]]; then
+  cargo clippy -j"$JOBS" -p densenet-cuda -p densenet-node --features densenet-node/cuda --all-targets -- -D warnings
+  cargo test -j"$JOBS" -p densenet-cuda --features cuda
+  exit 0
+fi
+
+out=target/cuda-native
+rm -rf "$out"
+CARGO_BUILD_JOBS="$JOBS" npx napi build --platform --release --features cuda --manifest-path crates/densenet-node/Cargo.toml --output-dir "$out" --no-js
+src=$(ls "$out"/densenet.*.node | head -n1)
+mkdir -p native
+cp "$src" native/densenet.linux-x64-gnu-cuda.node.tmp
+mv native/densenet.linux-x64-gnu-cuda.node.tmp native/densenet.linux-x64-gnu-cuda.node
+ls -l native/densenet.linux-x64-gnu-cuda.node
