@@ -133,3 +133,9 @@ export function reportError(err: unknown): void {
     process.stderr.write('(set DENSENET_DEBUG=1 for a stack trace)\n');
   }
 }
+
+/** Parses `--device`: `cpu`, `cuda` or `cuda:N` (the CUDA build of the addon runs the last two). */
+export function parseDevice(value: string): 'cpu' | 'cuda' | `cuda:${number}` {
+  if (!/^(cpu|cuda(:\d+)?)$/.test(value)) throw new CommanderArgError("must be 'cpu', 'cuda' or 'cuda:N'.");
+  return value as 'cpu' | 'cuda' | `cuda:${number}`;
+}

@@ -19,7 +19,7 @@ import { loadTrainingData, MNIST_DEFAULT_CONFIG, TRAIN_DATASET_NAMES, type Train
 import { evaluate, evaluateTenCrop, type EvaluationResult } from '../train/evaluate.js';
 import type { ImageFolderDataset } from '../data/index.js';
 import { roundMetric, roundSeconds } from '../internal/round.js';
-import { parsePositiveInt, resolveConfigArg, warn } from './common.js';
+import { parseDevice, parsePositiveInt, resolveConfigArg, warn } from './common.js';
 import { formatInt, plural } from './format.js';
 import { displayPath, lastRunModel, LAST_RUN_FILE } from './last-run.js';
 
@@ -27,6 +27,8 @@ import { displayPath, lastRunModel, LAST_RUN_FILE } from './last-run.js';
 export interface EvalCommandOptions {
   /** Weights file; default: the best model of the last `densenet train`. */
   model?: string;
+  /** Where to compute: `cpu` (default), `cuda` or `cuda:N`. */
+  device?: 'cpu' | 'cuda' | `cuda:${number}`;
   preset?: string;
   config?: string;
   /** Default: the last run's data set when `--model` is not given, else `mnist`. */
@@ -100,7 +102,7 @@ export async function runEval(options: EvalCommandOptions): Promise<EvalJson> {
   if (!test) throw new InvalidArgumentError(`${opts.dataset} has no test images`);
   // The stored architecture as it is; a named one (or the default MNIST model) sized for the data.
   const config = !given && info.config ? null : createConfig(given ?? MNIST_DEFAULT_CONFIG, { numClasses: data.numClasses, inChannels: data.channels });
-  const model = await DenseNet.load(opts.model, config, { dtype: opts.dtype ?? 'f32' });
+  const model = await DenseNet.load(opts.model, config, { dtype: opts.dtype ?? 'f32', ...(opts.device ? { device: opts.device } : {}) });
   try {
     if (model.config.numClasses !== data.numClasses) {
       throw new DataError(
@@ -163,6 +165,7 @@ export function registerEval(program: Command): Command {
     .option('--ten-crop', 'image folders: also 10-crop (default)')
     .option('--no-ten-crop', 'image folders: single-crop only')
     .addOption(new Option('--dtype <dtype>', 'weight precision (default f32)').choices(['f32', 'f64']))
+    .option('--device <device>', 'cpu (default), cuda or cuda:N (the CUDA build of the addon)', parseDevice)
     .option('--json', 'print JSON: {model, dataset, images, singleCrop, tenCrop}')
     .addOption(new Option('--limit <n>', 'evaluate only N test images').argParser(parsePositiveInt).hideHelp())
     .action(async (opts: EvalCommandOptions) => {

@@ -13,13 +13,15 @@ import { InvalidArgumentError, IoError } from '../errors.js';
 import { DenseNet } from '../model.js';
 import type { PredictJsonEntry } from '../cli-types.js';
 import { roundTo } from '../internal/round.js';
-import { parseNumberList, parsePositiveInt, resolveConfigArg, warn } from './common.js';
+import { parseDevice, parseNumberList, parsePositiveInt, resolveConfigArg, warn } from './common.js';
 import { displayPath, lastRunModel, LAST_RUN_FILE } from './last-run.js';
 
 /** Options of the `predict` command. */
 export interface PredictOptions {
   /** Weights file (safetensors); default: the best model of the last `densenet train`. */
   model?: string;
+  /** Where to compute: `cpu` (default), `cuda` or `cuda:N`. */
+  device?: 'cpu' | 'cuda' | `cuda:${number}`;
   /** Preset name or config JSON file (default: the config stored in the weights file). */
   config?: string;
   /** Crop size (default: the stored preprocessing; else 32 for `smallInputs` configs, else 224). */
@@ -74,7 +76,7 @@ export async function runPredict(images: string[], opts: PredictOptions): Promis
     warn('predict', `using ${displayPath(file)}, the best model of the last \`densenet train\` (recorded in ${LAST_RUN_FILE})`, 'note');
   }
   const config = opts.config ? resolveConfigArg(opts.config).config : null;
-  const model = await DenseNet.load(file, config);
+  const model = await DenseNet.load(file, config, opts.device ? { device: opts.device } : {});
   try {
     const stored = model.preprocessing?.classNames;
     let labels: readonly string[] | undefined = stored;
@@ -138,6 +140,7 @@ export function registerPredict(program: Command): Command {
     .option('--top <k>', 'classes to print per image', parsePositiveInt, 5)
     .option('--mean <list>', 'per-channel mean, e.g. 0.485,0.456,0.406 (default: stored with the model)', parseNumberList)
     .option('--std <list>', 'per-channel std, e.g. 0.229,0.224,0.225 (default: stored with the model)', parseNumberList)
+    .option('--device <device>', 'cpu (default), cuda or cuda:N (the CUDA build of the addon)', parseDevice)
     .option('--json', 'print JSON')
     .action(async (images: string[], opts: PredictOptions) => {
       await runPredict(images, opts);

@@ -22,7 +22,7 @@ import type { TrainJsonEpoch, TrainJsonResult } from '../cli-types.js';
 import { TrainAbortError, train, trainPaths, type BatchEvent, type EpochEvent, type TrainEvent, type TrainOptions, type TrainResult } from '../train/train.js';
 import { resolveRecipe } from '../train/options.js';
 import { callNative, loadNative, setNumThreads } from '../native.js';
-import { parseNumberList, parsePositiveInt, resolveConfigArg } from './common.js';
+import { parseDevice, parseNumberList, parsePositiveInt, resolveConfigArg } from './common.js';
 import { epochTableHeader, formatDuration, formatEpochRow, formatInt, pct, plural, progressLine, terminalColumns, type ProgressState } from './format.js';
 import { displayPath, LAST_RUN_FILE, recordLastRun } from './last-run.js';
 
@@ -87,11 +87,6 @@ const STORED_KEYS = [
   'imageSize',
   'limit',
 ] as const;
-
-function parseDevice(value: string): 'cpu' | 'cuda' | `cuda:${number}` {
-  if (!/^(cpu|cuda(:\d+)?)$/.test(value)) throw new CommanderArgError("must be 'cpu', 'cuda' or 'cuda:N'.");
-  return value as 'cpu' | 'cuda' | `cuda:${number}`;
-}
 
 function parseNonNegInt(value: string): number {
   const n = Number(value);

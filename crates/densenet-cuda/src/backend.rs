@@ -150,7 +150,7 @@ impl<T: Float + Elem, D: Device> Gpu<T, D> {
         let mut cols = self.cols.lock().unwrap_or_else(|p| p.into_inner());
         if cols.as_ref().is_none_or(|c| c.len < len) {
             *cols = None;
-            *cols = Some(self.alloc_buf::<T>(len).unwrap_or_else(|e| panic!("conv columns: {e}")));
+            *cols = Some(scratch(self.alloc_buf::<T>(len), "conv columns"));
         }
         f(cols.as_ref().map(|c| c.addr()).unwrap_or(0))
     }
@@ -270,7 +270,7 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
         self.elementwise("bn_forward", channels * p, &params);
     }
     fn bn_backward(&self, x: Src<'_, T>, dy: Dst<'_, T>, channels: usize, p: usize, args: &BnArgs<Src<'_, T>>, dgamma: Dst<'_, T>, dbeta: Dst<'_, T>, out: GradOut<Dst<'_, T>>) {
-        let sums = self.alloc_buf::<f64>(2 * channels).unwrap_or_else(|e| panic!("bn_backward scratch: {e}"));
+        let sums = scratch(self.alloc_buf::<f64>(2 * channels), "bn_backward sums");
         let bn = Self::bn_params(x.addr, channels, p, args);
         let mut params = vec![bn[0], dy.addr];
         params.extend_from_slice(&bn[1..]);
@@ -418,7 +418,7 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
         if total == 0 {
             return None;
         }
-        let mins = self.alloc_buf::<i64>(total).unwrap_or_else(|e| panic!("first_non_finite scratch: {e}"));
+        let mins = scratch(self.alloc_buf::<i64>(total), "finite check");
         let mut at = 0;
         for (x, &g) in xs.iter().zip(&grids) {
             if g > 0 {
@@ -443,9 +443,34 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
             return None;
         }
         let grid = grid_for(x.len).min(1024);
-        let mins = self.alloc_buf::<i64>(grid as usize).unwrap_or_else(|e| panic!("first_non_finite scratch: {e}"));
+        let mins = scratch(self.alloc_buf::<i64>(grid as usize), "finite check");
         self.dev.launch(&self.kernel("first_non_finite"), grid, BLOCK, &[x.addr, w_i(x.len), mins.addr()]);
         let first = self.dev.download::<i64>(mins.addr(), grid as usize).into_iter().min().unwrap_or(x.len as i64) as usize;
         (first < x.len).then(|| (first, self.dev.download::<T>(x.addr + (first * self.size()) as u64, 1)[0].to_f64()))
+    }
+}
+
+/// Scratch of an op that cannot return an error (the `Backend` ops are infallible): a failed
+/// allocation unwinds with the core `Error` itself as the payload, which the bindings' panic
+/// guard turns back into that error (`ERR_MEMORY` naming the bytes), not `ERR_INTERNAL`. Nothing
+/// of the model has changed at that point (the optimizer step comes after every op).
+fn scratch<R>(r: Result<R>, what: &str) -> R {
+    match r {
+        Ok(v) => v,
+        Err(densenet_core::Error::Memory(m)) => std::panic::panic_any(densenet_core::Error::Memory(format!("{what}: {m}"))),
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod scratch_tests {
+    use super::scratch;
+    use densenet_core::Error;
+
+    #[test]
+    fn a_scratch_allocation_that_runs_out_of_memory_unwinds_with_the_memory_error() {
+        let p = std::panic::catch_unwind(|| scratch::<()>(Err(Error::Memory("cannot allocate 64 bytes".into())), "conv columns")).unwrap_err();
+        assert_eq!(p.downcast_ref::<Error>(), Some(&Error::Memory("conv columns: cannot allocate 64 bytes".into())));
+        assert_eq!(scratch(Ok(7), "x"), 7);
     }
 }
