@@ -5,7 +5,7 @@
 #   bash benches/gpu/pack.sh [out.tgz]     (default target/gpu-check.tgz)
 #   PACK_NCCL=1 bash benches/gpu/pack.sh   also carries the pinned nvidia-nccl-cu13 wheel's
 #                                          libnccl.so.2 (scripts/install-cuda-toolkit.sh --nccl;
-#                                          ~100 MB more) as gpu-check/nccl/lib, which check.sh
+#                                          ~210 MB more, too big for a 64 MiB carry) as gpu-check/nccl/lib, which check.sh
 #                                          prefers; without it check.sh uses PyTorch's libnccl.
 # There:  tar xzf gpu-check.tgz && bash gpu-check/benches/gpu/check.sh
 set -euo pipefail
