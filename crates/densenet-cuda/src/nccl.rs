@@ -3,7 +3,7 @@
 //! pointer, queued on the backend's own stream, so gradients never leave the GPU.
 //!
 //! libnccl.so.2 is loaded at run time (the build needs no NCCL, like the driver and cuBLAS): from
-//! `$DENSENET_NCCL_LIB` (a path) when set, else by its soname through the usual library search
+//! `$DENSENET_NCCL_LIB` (a path; then only that) when set, else by its soname through the usual library search
 //! (`LD_LIBRARY_PATH`: the `nvidia-nccl-cu13` wheel's `nvidia/nccl/lib`, which PyTorch's CUDA 13
 //! wheels also install). The types and signatures are cudarc's NCCL bindings (`cudarc::nccl::sys`);
 //! the loading is ours because cudarc's loader looks for `libnccl.so`/`libnccl.so.13` only (the
@@ -59,8 +59,11 @@ fn missing(tried: &[String]) -> String {
 }
 
 fn load() -> std::result::Result<Lib, String> {
-    let mut names: Vec<String> = std::env::var("DENSENET_NCCL_LIB").ok().filter(|p| !p.is_empty()).into_iter().collect();
-    names.extend(["libnccl.so.2".to_string(), "libnccl.so".to_string()]);
+    // An explicit path is the only one tried (no silent fallback to another NCCL).
+    let names: Vec<String> = match std::env::var("DENSENET_NCCL_LIB") {
+        Ok(p) if !p.is_empty() => vec![p],
+        _ => vec!["libnccl.so.2".into(), "libnccl.so".into()],
+    };
     let mut tried = Vec::new();
     for name in names {
         // SAFETY: loading libnccl runs its initializers, which only set up NCCL's own state.
