@@ -5,6 +5,13 @@
 # libcublas at run time; the GPU machine has it with its CUDA or PyTorch install).
 #
 #   eval "$(scripts/install-cuda-toolkit.sh --env)"   # CUDA_HOME, PATH, NVCC for this shell
+#   scripts/install-cuda-toolkit.sh --nccl --env      # also the pinned NCCL wheel: DENSENET_NCCL_LIB
+#
+# NCCL (--nccl, opt-in: ~200 MB, and the build does not need it: the addon loads libnccl.so.2 at
+# run time) is the nvidia-nccl-cu13 wheel (nccl.h + libnccl.so.2), for the GPU check's bundle
+# (PACK_NCCL=1 benches/gpu/pack.sh) and for running the NCCL path on a GPU machine without
+# PyTorch's copy. Pinned to 2.28.9, the NCCL release cudarc 0.19's bindings describe; any NCCL 2.x
+# with ncclGetUniqueId/ncclCommInitRank/ncclAllReduce serves (we resolve only those).
 #
 # Versions: pinned to 13.0.x. The GPU machines run driver 580 (CUDA 13.0); the driver JIT-compiles
 # PTX only up to its own PTX ISA, so PTX from a newer nvcc (13.1+) would not load there.
@@ -20,6 +27,16 @@ PINS=(
   nvidia-cuda-runtime==13.0.96
   nvidia-cuda-cccl==13.0.85
 )
+NCCL_PIN=nvidia-nccl-cu13==2.28.9
+ENV=0
+NCCL=0
+for arg in "$@"; do
+  case "$arg" in
+    --env) ENV=1 ;;
+    --nccl) NCCL=1 ;;
+    *) echo "install-cuda-toolkit: unknown argument $arg (--env, --nccl)" >&2; exit 2 ;;
+  esac
+done
 STAMP="$VENV/.densenet-pins"
 want="$(printf '%s\n' "${PINS[@]}")"
 
@@ -33,6 +50,12 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
   printf '%s\n' "$want" > "$STAMP"
 fi
 
+if [[ "$NCCL" == 1 && ( ! -f "$VENV/.densenet-nccl-pin" || "$(cat "$VENV/.densenet-nccl-pin")" != "$NCCL_PIN" ) ]]; then
+  echo "install-cuda-toolkit: installing $NCCL_PIN into $VENV" >&2
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$NCCL_PIN" >&2
+  echo "$NCCL_PIN" > "$VENV/.densenet-nccl-pin"
+fi
+
 SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 NVCC="$(find "$SITE/nvidia" -path '*/bin/nvcc' -type f | head -n1)"
 if [[ -z "$NVCC" ]]; then
@@ -42,12 +65,20 @@ fi
 CUDA_HOME="$(cd "$(dirname "$NVCC")/.." && pwd)"
 chmod +x "$CUDA_HOME"/bin/* "$CUDA_HOME"/nvvm/bin/* 2>/dev/null || true
 
-if [[ "${1:-}" == "--env" ]]; then
+NCCL_LIB=""
+if [[ "$NCCL" == 1 ]]; then
+  NCCL_LIB="$SITE/nvidia/nccl/lib/libnccl.so.2"
+  [[ -f "$NCCL_LIB" ]] || { echo "install-cuda-toolkit: no $NCCL_LIB after installing $NCCL_PIN" >&2; exit 1; }
+fi
+
+if [[ "$ENV" == 1 ]]; then
   echo "export CUDA_HOME='$CUDA_HOME'"
   echo "export CUDA_PATH='$CUDA_HOME'"
   echo "export NVCC='$NVCC'"
   echo "export PATH='$CUDA_HOME/bin':\"\$PATH\""
+  [[ -z "$NCCL_LIB" ]] || echo "export DENSENET_NCCL_LIB='$NCCL_LIB'"
 else
   echo "CUDA_HOME=$CUDA_HOME" >&2
   "$NVCC" --version | tail -n2 >&2
+  [[ -z "$NCCL_LIB" ]] || echo "DENSENET_NCCL_LIB=$NCCL_LIB" >&2
 fi

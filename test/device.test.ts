@@ -5,6 +5,7 @@
  */
 import test from 'ava';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -60,4 +61,26 @@ noGpuTest('densenet train / predict / eval --device cuda without a GPU: one line
     else t.regex(r.stderr, CUDA_BUILD ? /\[ERR_DEVICE\]/ : /\[ERR_NATIVE_LOAD\]/, args.join(' '));
     t.false(/^\s+at /m.test(r.stderr), `${args[0]}: no stack trace`);
   }
+});
+
+/** The addon files themselves (the NCCL smoke export is not part of the SDK's API). */
+function addonAt(file: string): { cudaNcclSmoke?: (device: string) => unknown } {
+  return createRequire(import.meta.url)(join(root, 'native', file));
+}
+
+test("the CPU build's cudaNcclSmoke is ERR_DEVICE, and 'cpu' is an argument error", (t) => {
+  const addon = addonAt('densenet.linux-x64-gnu.node');
+  t.is(typeof addon.cudaNcclSmoke, 'function', 'the CPU build exports cudaNcclSmoke (rebuild native/ with npm run build:native)');
+  const err = t.throws(() => addon.cudaNcclSmoke!('cuda')) as Error & { code?: string };
+  t.is(err.code, 'ERR_DEVICE', err.message);
+  t.regex(err.message, /CPU build/);
+  t.is((t.throws(() => addon.cudaNcclSmoke!('cpu')) as Error & { code?: string }).code, 'ERR_INVALID_ARG');
+});
+
+(CUDA_BUILD ? noGpuTest : test.skip)("the CUDA build's cudaNcclSmoke without a GPU is ERR_DEVICE naming libcuda", (t) => {
+  const addon = addonAt('densenet.linux-x64-gnu-cuda.node');
+  t.is(typeof addon.cudaNcclSmoke, 'function', 'the CUDA build exports cudaNcclSmoke (rebuild it with npm run build:cuda)');
+  const err = t.throws(() => addon.cudaNcclSmoke!('cuda:0')) as Error & { code?: string };
+  t.is(err.code, 'ERR_DEVICE', err.message);
+  t.regex(err.message, /libcuda/);
 });

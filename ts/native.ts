@@ -188,6 +188,13 @@ export interface NativeBinding {
   setNumThreads(n: number): void;
   /** Peak bytes of a config on an NCHW shape in a dtype, as JSON of {@link MemoryEstimate}. */
   memoryEstimate(configJson: string, shape: number[], dtype: string): string;
+  /**
+   * The GPU check's NCCL smoke run (benches/gpu): on `device` ('cuda' | 'cuda:N'), NCCL
+   * all-reduces known f32/f64 device buffers and host values in place in a world of one process.
+   * `ERR_DEVICE` in the CPU build, without a GPU, or without libnccl.so.2 (naming it). Optional:
+   * addons built before it lack it.
+   */
+  cudaNcclSmoke?(device: string): { ranks: number; sum: number; expected: number; ok: boolean; library: string; device: string };
   /** MPI variant only: initializes MPI once (thread level serialized); this process's rank and the world size. */
   mpiInit?(): { rank: number; size: number; library: string };
   /** MPI variant only: waits for every rank. */

@@ -8,7 +8,10 @@
   * densenet-bc-100, batch 64, 32x32: training img/s, ours vs PyTorch + cuDNN fp32, both memory
     modes (ours efficient/naive, torchvision-style memory_efficient True/False), and peak memory;
   * densenet264, 224x224, batch 64: one training step (time, peak memory), and the largest batch
-    whose step fits (doubling from 64, then bisecting, each try in a fresh process).
+    whose step fits (doubling from 64, then bisecting, each try in a fresh process);
+  * NCCL smoke (world of 1): our addon's cudaNcclSmoke('cuda'): NCCL's in-place all-reduce of
+    known f32 and f64 device buffers (and host values through a device buffer) in a group of one
+    process, exact. In --dry-run the CPU addon must answer ERR_DEVICE (the row says what would run).
 
 Peak memory: on the GPU the device-wide used memory (cuMemGetInfo, polled every 20 ms) minus the
 idle baseline, the same measure for both processes (so it includes each one's CUDA context); in
@@ -381,6 +384,23 @@ def big(ctx, name, c, batch, size, max_batch):
 # ---- the PyTorch child (benchmarks in their own process, measured like ours) ----
 
 
+def nccl(ctx):
+    what = "NCCL smoke (world of 1)"
+    res, _, err = ctx.ours({"task": "nccl", "ncclDevice": "cuda"}, timeout=120)
+    if ctx.dry:
+        would = "would run cudaNcclSmoke('cuda'): NCCL in-place all-reduce (f32, f64, host) on 1 rank"
+        if res and res.get("code") == "ERR_DEVICE":
+            ctx.row(what, would, "", "dry run: the CPU build answers ERR_DEVICE, as it must")
+            return True
+        ctx.row(what, would, "", f"FAIL: the CPU build must answer ERR_DEVICE, got {res} {err[-300:]}")
+        return False
+    if res and res.get("ok") is True and res.get("ranks") == 1 and res.get("sum") == res.get("expected"):
+        ctx.row(what, f"{res['library']} on {res['device']}: 1 rank, sum {res['sum']:g} exact", "", "PASS")
+        return True
+    ctx.row(what, "failed", "", f"FAIL: {res} {err[-500:]}")
+    return False
+
+
 def torch_task(t):
     dev = torch.device(t["device"])
     no_tf32()
@@ -450,10 +470,12 @@ def main():
         ok &= parity(ctx, "imagenet-stem k4 [2,2] b3 19px", dict(D264, growthRate=4, blockConfig=[2, 2], numInitFeatures=8, numClasses=7), 3, 19)
         bench(ctx, "bc k12 [2,2,2]", cfg(blockConfig=[2, 2, 2]), 4, 16, 1, 2)
         big(ctx, "imagenet-stem k8 [2,2]", dict(D264, growthRate=8, blockConfig=[2, 2], numInitFeatures=16), 2, 32, 8)
+        ok &= nccl(ctx)
     else:
         ok &= parity(ctx, "densenet-bc k12 [6,6,6] b16 32px", cfg(blockConfig=[6, 6, 6]), 16, 32)
         ok &= parity(ctx, "imagenet-stem k16 [3,3,3] b8 64px", dict(D264, growthRate=16, blockConfig=[3, 3, 3], numInitFeatures=32, numClasses=100), 8, 64)
         bench(ctx, "densenet-bc-100", BC100, 64, 32, 3, 15)
+        ok &= nccl(ctx)
         big(ctx, "densenet264", D264, 64, 224, 4096)
     widths = [max(len(str(r[i])) for r in ctx.rows + [("check", "ours", "pytorch", "status")]) for i in range(4)]
     line = lambda r: " | ".join(str(v).ljust(w) for v, w in zip(r, widths))

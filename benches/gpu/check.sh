@@ -5,6 +5,8 @@
 #   native/densenet.linux-x64-gnu-cuda.node   (scripts/build-cuda.sh)
 #   a Node binary: $NODE, else node/bin/node under the repo root, else `node` on PATH
 #   python3 with torch
+#   for the NCCL row: libnccl.so.2 (torch's CUDA 13 wheels bring nvidia-nccl-cu13; or the bundle's
+#   nccl/lib from PACK_NCCL=1 benches/gpu/pack.sh; or DENSENET_NCCL_LIB=/path/to/libnccl.so.2)
 #   bash benches/gpu/check.sh            # on the GPU machine
 #   bash benches/gpu/check.sh --dry-run  # the same logic on the CPU (our CPU addon, torch CPU)
 set -euo pipefail
@@ -18,17 +20,23 @@ if [[ "${1:-}" == "--dry-run" ]]; then
   export DENSENET_NATIVE_PATH="${DENSENET_NATIVE_PATH:-$root/native/densenet.linux-x64-gnu.node}"
 else
   export DENSENET_NATIVE_PATH="${DENSENET_NATIVE_PATH:-$root/native/densenet.linux-x64-gnu-cuda.node}"
-  # cuBLAS 13 for our addon: PyTorch's own wheel copy (nvidia/cu13/lib), when the system has none.
+  # cuBLAS 13 and NCCL (libnccl.so.2) for our addon: PyTorch's own wheel copies (nvidia/cu13/lib,
+  # nvidia/nccl/lib: torch's CUDA 13 wheels depend on nvidia-nccl-cu13), when the system has none.
   extra="$("$PY" - <<'PYEOF'
 import glob, os, site
 dirs = []
 for s in site.getsitepackages() + [site.getusersitepackages()]:
     dirs += [d for d in glob.glob(os.path.join(s, "nvidia", "*", "lib")) + glob.glob(os.path.join(s, "nvidia", "*", "*", "lib"))
-             if glob.glob(os.path.join(d, "libcublas*.so*"))]
+             if glob.glob(os.path.join(d, "libcublas*.so*")) or glob.glob(os.path.join(d, "libnccl.so*"))]
 print(":".join(dict.fromkeys(dirs)))
 PYEOF
 )"
   export LD_LIBRARY_PATH="${extra}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # The pinned NCCL wheel's library, when the bundle carries it (PACK_NCCL=1 benches/gpu/pack.sh),
+  # comes before any other (the addon loads $DENSENET_NCCL_LIB first).
+  if [[ -z "${DENSENET_NCCL_LIB:-}" && -f "$root/nccl/lib/libnccl.so.2" ]]; then
+    export DENSENET_NCCL_LIB="$root/nccl/lib/libnccl.so.2"
+  fi
 fi
 [[ -f "$DENSENET_NATIVE_PATH" ]] || { echo "check.sh: no addon at $DENSENET_NATIVE_PATH" >&2; exit 2; }
 exec "$PY" "$root/benches/gpu/check.py" --node "$NODE" "$@"

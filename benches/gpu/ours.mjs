@@ -5,6 +5,7 @@
 //   node ours.mjs '{"task":"parity","device":"cuda","config":{...},"dir":"/tmp/x","batch":16,"size":32}'
 //   node ours.mjs '{"task":"bench","device":"cuda","config":{...},"batch":64,"size":32,"mode":"efficient","warmup":3,"steps":20}'
 //   node ours.mjs '{"task":"step","device":"cuda","config":{...},"batch":64,"size":224,"mode":"efficient"}'
+//   node ours.mjs '{"task":"nccl","ncclDevice":"cuda"}'   (NCCL smoke, world of 1; ERR_DEVICE on the CPU build)
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,6 +63,18 @@ async function main() {
     const tr = await m.trainStep(x, shape, y);
     await m.saveCheckpoint(join(args.dir, 'c1.safetensors'), '{}');
     console.log(JSON.stringify({ evalLoss: ev.loss, evalLogits: Array.from(ev.logits), trainLoss: tr.loss, seconds: (performance.now() - t0) / 1000 }));
+    return;
+  }
+  if (args.task === 'nccl') {
+    try {
+      if (typeof addon.cudaNcclSmoke !== 'function') {
+        throw Object.assign(new Error('this addon has no cudaNcclSmoke (built before the NCCL path): rebuild it'), { code: 'ERR_NATIVE_LOAD' });
+      }
+      const r = addon.cudaNcclSmoke(args.ncclDevice ?? 'cuda');
+      console.log(JSON.stringify({ ...r, seconds: (performance.now() - t0) / 1000 }));
+    } catch (e) {
+      console.log(JSON.stringify({ ok: false, ...errorInfo(e) }));
+    }
     return;
   }
   const classes = (args.preset ? JSON.parse(addon.presetConfig(args.preset)) : args.config).numClasses ?? 10;

@@ -26,6 +26,22 @@ pub trait Collective: Send + Sync {
     fn all_reduce_sum_f32(&self, buf: &mut [f32]) -> Result<()>;
 }
 
+/// Rank 0's `bytes` on every rank (e.g. an NCCL unique id, which rank 0 makes and every rank
+/// needs before the NCCL group exists), over the host collective's sum: rank 0 contributes its
+/// bytes as f64 (0..=255, exact), every other rank zeros, so the sum is rank 0's bytes
+/// bit-exactly. Every rank passes a buffer of the same length.
+pub fn broadcast_bytes_from_rank0(comm: &dyn Collective, bytes: &mut [u8]) -> Result<()> {
+    let mut wide: Vec<f64> = if comm.rank() == 0 { bytes.iter().map(|&b| b as f64).collect() } else { vec![0.0; bytes.len()] };
+    comm.all_reduce_sum_f64(&mut wide)?;
+    for (b, &v) in bytes.iter_mut().zip(&wide) {
+        if !(0.0..=255.0).contains(&v) || v.fract() != 0.0 {
+            return Err(crate::Error::Internal(format!("broadcast from rank 0: byte sum {v} is not a byte (did another rank contribute?)")));
+        }
+        *b = v as u8;
+    }
+    Ok(())
+}
+
 /// Element-wise sums over all ranks of a group, on backend buffers (the NCCL slot).
 pub trait DeviceCollective<T: Float, B: Backend<T>> {
     fn rank(&self) -> usize;
@@ -94,4 +110,67 @@ pub fn combine_stats<T: Float, B: Backend<T>>(comm: &dyn DeviceCollective<T, B>,
         n = total;
     }
     Ok((n, gmean, gm2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{broadcast_bytes_from_rank0, Collective};
+    use crate::Result;
+    use std::sync::{Arc, Barrier, Mutex};
+
+    /// Ranks as threads: each sum deposits its buffer, every rank sums the slots in rank order.
+    struct Member {
+        slots: Arc<(Mutex<Vec<Vec<f64>>>, Barrier)>,
+        rank: usize,
+        size: usize,
+    }
+
+    impl Collective for Member {
+        fn rank(&self) -> usize {
+            self.rank
+        }
+        fn world_size(&self) -> usize {
+            self.size
+        }
+        fn all_reduce_sum_f64(&self, buf: &mut [f64]) -> Result<()> {
+            let (slots, barrier) = &*self.slots;
+            slots.lock().unwrap()[self.rank] = buf.to_vec();
+            barrier.wait();
+            let all = slots.lock().unwrap().clone();
+            barrier.wait();
+            for (i, v) in buf.iter_mut().enumerate() {
+                *v = all.iter().fold(0.0, |a, s| a + s[i]);
+            }
+            Ok(())
+        }
+        fn all_reduce_sum_f32(&self, _: &mut [f32]) -> Result<()> {
+            unimplemented!()
+        }
+    }
+
+    #[test]
+    fn every_rank_receives_rank_0s_bytes() {
+        // 128 bytes, as an NCCL unique id, with every byte value's extremes.
+        let id: Vec<u8> = (0..128u32).map(|i| (i * 97 + 255) as u8).collect();
+        let size = 3;
+        let slots = Arc::new((Mutex::new(vec![Vec::new(); size]), Barrier::new(size)));
+        let got: Vec<Vec<u8>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..size)
+                .map(|rank| {
+                    let m = Member { slots: slots.clone(), rank, size };
+                    let id = id.clone();
+                    s.spawn(move || {
+                        // Other ranks start from garbage: only rank 0's bytes count.
+                        let mut buf = if rank == 0 { id } else { vec![0xAB; 128] };
+                        broadcast_bytes_from_rank0(&m, &mut buf).unwrap();
+                        buf
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (rank, g) in got.iter().enumerate() {
+            assert_eq!(g, &id, "rank {rank}");
+        }
+    }
 }

@@ -143,6 +143,20 @@ impl CudaDevice {
         &self.description
     }
 
+    /// The GPU's ordinal (N of cuda:N).
+    pub fn ordinal(&self) -> usize {
+        self.ordinal
+    }
+
+    pub(crate) fn context(&self) -> &Arc<CudaContext> {
+        &self.ctx
+    }
+
+    /// The stream every op of this device is queued on.
+    pub(crate) fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
     /// (free, total) bytes of device memory.
     pub fn memory_info(&self) -> Result<(usize, usize)> {
         self.bind();
@@ -154,7 +168,7 @@ impl CudaDevice {
         self.stream.synchronize().map_err(device_err("stream synchronize"))
     }
 
-    fn bind(&self) {
+    pub(crate) fn bind(&self) {
         self.ctx.bind_to_thread().unwrap_or_else(|e| panic!("cuda:{}: cannot make the context current: {e}", self.ordinal));
     }
 

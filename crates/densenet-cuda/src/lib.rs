@@ -16,6 +16,10 @@ pub use device::{Addr, ColMajorGemm, Device, Elem, Gemm, Word};
 mod cuda;
 #[cfg(feature = "cuda")]
 pub use cuda::{cuda, new_model, Cuda, CudaDevice};
+#[cfg(feature = "cuda")]
+pub mod nccl;
+#[cfg(feature = "cuda")]
+pub use nccl::{nccl_smoke, NcclCollective, NcclElem, NcclSmoke, NCCL_UNIQUE_ID_BYTES};
 
 /// Where a model runs: `"cpu"`, `"cuda"` (GPU 0) or `"cuda:N"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -40,3 +40,18 @@ fn training_on_the_gpu_matches_the_cpu_backend() {
         }
     }
 }
+
+/// NCCL in a world of one on GPU 0: the f32/f64 device buffers and host values all-reduced in
+/// place. Skipped (printed) only where there is no GPU; with a GPU a missing libnccl fails.
+#[test]
+fn nccl_all_reduces_in_a_world_of_one() {
+    if let Err(e) = cuda::<f32>(0) {
+        assert_eq!(e.code(), "ERR_DEVICE", "{e}");
+        eprintln!("no GPU here, NCCL smoke skipped: {e}");
+        return;
+    }
+    let s = densenet_cuda::nccl_smoke(0).unwrap_or_else(|e| panic!("NCCL smoke on a GPU machine: {e}"));
+    eprintln!("{s:?}");
+    assert_eq!(s.ranks, 1);
+    assert!(s.ok && s.sum == s.expected, "{s:?}");
+}

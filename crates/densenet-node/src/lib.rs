@@ -69,6 +69,47 @@ fn cuda_model(_: DenseNetConfig, _: &str, _: u64, ordinal: usize) -> std::result
     )))
 }
 
+/// What `cudaNcclSmoke` found (see `densenet_cuda::NcclSmoke`).
+#[napi(object)]
+pub struct NcclSmokeResult {
+    /// The world size (1).
+    pub ranks: u32,
+    /// Σ of the reduced f32 buffer, and what it must be.
+    pub sum: f64,
+    pub expected: f64,
+    /// The f32 and f64 device buffers and the host values were all reduced exactly.
+    pub ok: bool,
+    /// "NCCL 2.28.9 (libnccl.so.2)".
+    pub library: String,
+    /// "NVIDIA H200 (cuda:0, sm_90)".
+    pub device: String,
+}
+
+#[cfg(feature = "cuda")]
+fn nccl_smoke(ordinal: usize) -> std::result::Result<NcclSmokeResult, CoreError> {
+    let s = densenet_cuda::nccl_smoke(ordinal)?;
+    Ok(NcclSmokeResult { ranks: s.ranks as u32, sum: s.sum, expected: s.expected, ok: s.ok, library: s.library, device: s.device })
+}
+
+#[cfg(not(feature = "cuda"))]
+fn nccl_smoke(ordinal: usize) -> std::result::Result<NcclSmokeResult, CoreError> {
+    Err(CoreError::Device(format!(
+        "NCCL on cuda:{ordinal} was asked for but this addon is the CPU build: install @densenet-sdk/linux-x64-gnu-cuda and set DENSENET_CUDA=1 (or pass cuda: true)"
+    )))
+}
+
+/// The GPU check's NCCL smoke run: on `device` ('cuda' or 'cuda:N'), NCCL all-reduces known f32
+/// and f64 device buffers (and host values) in place in a world of one process. ERR_DEVICE in the
+/// CPU build, without a GPU, or without libnccl.so.2 (naming it); ERR_INVALID_ARG for 'cpu' or a bad name.
+#[napi]
+pub fn cuda_nccl_smoke(env: Env, device: String) -> Result<NcclSmokeResult> {
+    let r = errors::guarded(|| match densenet_cuda::DeviceSpec::parse(&device)? {
+        densenet_cuda::DeviceSpec::Cpu => Err(invalid_arg("NCCL needs a CUDA device ('cuda' or 'cuda:N'), got 'cpu'")),
+        densenet_cuda::DeviceSpec::Cuda(ordinal) => nccl_smoke(ordinal),
+    });
+    sync(&env, r)
+}
+
 /// The compute devices this build of the addon can use: `["cpu"]`, plus `"cuda"` in the CUDA build.
 #[napi]
 pub fn native_devices() -> Vec<String> {
