@@ -83,7 +83,7 @@ function print(result) {
   const hasMemory = Object.keys(result.memory).length > 0;
   console.log(`\n${s.preset}, batch ${s.batch}, f32, ${s.threads} threads; ${info.cpu} (${info.cpus} CPUs), ${info.date}; load avg at start ${info.loadavg.join(' ')}, at end ${(info.loadavg_end || []).join(' ')}`);
   if (hasSpeed) {
-    console.log(`\nTraining speed: median of ${s.repeats} processes × ${s.steps} timed steps (after ${s.warmup} warm-up); conv FLOPs per step ${fix(result.train_conv_gflop, 1)} GFLOP (3 × forward)\n`);
+    console.log(`\nTraining speed: median of ${result.convergence?.rounds ?? s.repeats} processes × ${s.steps} timed steps (after ${s.warmup} warm-up); conv FLOPs per step ${fix(result.train_conv_gflop, 1)} GFLOP (3 × forward)\n`);
     console.log(table(['run', 'images/s', 'step ms', 'GFLOP/s', 'best step ms', 'best images/s', 'max RSS MiB'],
       CONFIGS.filter((c) => result.speed[c.id]).map((c) => {
         const r = result.speed[c.id];
