@@ -4,8 +4,15 @@
 // memory_efficient False and True), same model, batch, threads and optimizer, alternating
 // processes, each measured for peak RSS with GNU time. Medians over the repeats, ratios ours/PyTorch.
 //
-//   npm run bench:train -- [--steps 10] [--warmup 2] [--repeats 3] [--threads N] [--batch 64]
-//                          [--preset densenet-bc-100] [--json] [--no-memory] [--no-speed] [--no-build]
+//   npm run bench:train -- [--steps 10] [--warmup 2] [--repeats 3] [--max-repeats 8] [--tolerance 0.1]
+//                          [--threads N] [--batch 64] [--preset densenet-bc-100] [--json]
+//                          [--no-memory] [--no-speed] [--no-build]
+//
+// A shared machine: every round runs each contender once, alternating the order; the load
+// average is recorded before and after every process. Rounds go on past --repeats until, for
+// every contender, the per-round (per-process median) images/s of the last --repeats rounds
+// agree within --tolerance ((max − min) / median), or until --max-repeats rounds; the output
+// says which. --json keeps every process's every step time (and our minor page faults per step).
 //   npm run bench:train -- --render results.json     # print the tables of a saved --json result
 //
 // --memory (default on): also one process per configuration that runs ONE training step (no
@@ -14,10 +21,10 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, parseFlags, median, runMeasured, buildExample, machine, table, mib, fix, haveGnuTime } from './lib/common.mjs';
+import { ROOT, parseFlags, median, spread, loadavg, runMeasured, buildExample, machine, table, mib, fix, haveGnuTime } from './lib/common.mjs';
 
 const f = parseFlags(process.argv.slice(2), {
-  steps: 10, warmup: 2, repeats: 3, threads: os.availableParallelism(), batch: 64,
+  steps: 10, warmup: 2, repeats: 3, maxRepeats: 8, tolerance: 0.1, threads: os.availableParallelism(), batch: 64,
   preset: 'densenet-bc-100', json: false, memory: true, speed: true, build: true, render: '',
 });
 const log = (m) => process.stderr.write(m + '\n');
@@ -44,6 +51,10 @@ function summarize(result) {
     s.best_step_ms = Math.min(...rs.map((o) => Math.min(...o.step_ms_all)));
     s.best_images_per_s = (batch * 1e3) / s.best_step_ms;
     s.max_rss_kb = median(rs.map((o) => o.max_rss_kb));
+    const window = rs.slice(-(result.settings.repeats || rs.length)).map((o) => o.images_per_s);
+    s.spread_last = spread(window);
+    const faults = rs.filter((o) => o.minflt_all).map((o) => median(o.minflt_all));
+    if (faults.length) s.minflt_per_step = median(faults);
     if (result.train_conv_gflop) {
       s.achieved_gflops = result.train_conv_gflop / (s.step_ms / 1e3);
       s.best_achieved_gflops = result.train_conv_gflop / (s.best_step_ms / 1e3);
@@ -72,14 +83,24 @@ function print(result) {
   const hasMemory = Object.keys(result.memory).length > 0;
   console.log(`\n${s.preset}, batch ${s.batch}, f32, ${s.threads} threads; ${info.cpu} (${info.cpus} CPUs), ${info.date}; load avg at start ${info.loadavg.join(' ')}, at end ${(info.loadavg_end || []).join(' ')}`);
   if (hasSpeed) {
-    console.log(`\nTraining speed: median of ${s.repeats} processes × ${s.steps} timed steps (after ${s.warmup} warm-up); conv FLOPs per step ${fix(result.train_conv_gflop, 1)} GFLOP (3 × forward)\n`);
+    console.log(`\nTraining speed: median of ${result.convergence?.rounds ?? s.repeats} processes × ${s.steps} timed steps (after ${s.warmup} warm-up); conv FLOPs per step ${fix(result.train_conv_gflop, 1)} GFLOP (3 × forward)\n`);
     console.log(table(['run', 'images/s', 'step ms', 'GFLOP/s', 'best step ms', 'best images/s', 'max RSS MiB'],
       CONFIGS.filter((c) => result.speed[c.id]).map((c) => {
         const r = result.speed[c.id];
         return [c.label, fix(r.images_per_s), fix(r.step_ms, 0), fix(r.achieved_gflops, 1), fix(r.best_step_ms, 0), fix(r.best_images_per_s), mib(r.max_rss_kb)];
       })));
-    console.log('\nimages/s per process, in run order:');
-    for (const c of CONFIGS) if (result.speed[c.id]) console.log(`  ${c.label}: ${result.speed[c.id].runs.map((o) => fix(o.images_per_s)).join(', ')}`);
+    const conv = result.convergence;
+    if (conv) {
+      console.log(`\n${conv.rounds} rounds; spread (max − min)/median of the last ${s.repeats} rounds' images/s: ${CONFIGS.filter((c) => result.speed[c.id]).map((c) => `${c.label} ${fix(100 * result.speed[c.id].spread_last, 1)}%`).join(', ')}`);
+      console.log(conv.converged ? `  all under ${fix(100 * conv.tolerance, 0)}%` : `  NOT all under ${fix(100 * conv.tolerance, 0)}% after ${conv.rounds} rounds (--max-repeats ${conv.max_rounds}): the medians above are less reliable`);
+    }
+    console.log('\nimages/s per process, in run order (load average 1 min before → after):');
+    for (const c of CONFIGS) {
+      if (!result.speed[c.id]) continue;
+      const rs = result.speed[c.id].runs;
+      console.log(`  ${c.label}: ${rs.map((o) => `${fix(o.images_per_s)} (${o.loadavg_before ? fix(o.loadavg_before[0], 1) + '→' : ''}${fix(o.loadavg[0], 1)})`).join(', ')}`);
+      if (result.speed[c.id].minflt_per_step !== undefined) console.log(`    minor page faults per step (median): ${fix(result.speed[c.id].minflt_per_step, 0)}`);
+    }
   }
   if (hasMemory) {
     console.log('\nPeak memory of one training step (a fresh process, no warm-up)\n');
@@ -120,26 +141,39 @@ const result = {
   command: `npm run bench:train -- ${process.argv.slice(2).join(' ')}`.trim(),
   machine: machine(),
   gnuTime: haveGnuTime,
-  settings: { preset: f.preset, batch: f.batch, threads: f.threads, steps: f.steps, warmup: f.warmup, repeats: f.repeats, dtype: 'f32' },
+  settings: { preset: f.preset, batch: f.batch, threads: f.threads, steps: f.steps, warmup: f.warmup, repeats: f.repeats, max_repeats: f.maxRepeats, tolerance: f.tolerance, dtype: 'f32' },
   speed: {},
   memory: {},
 };
 
 if (f.speed) {
   for (const c of CONFIGS) result.speed[c.id] = { label: c.label, runs: [] };
-  for (let r = 0; r < f.repeats; r++) {
+  const maxRounds = Math.max(f.repeats, f.maxRepeats);
+  let r = 0;
+  let converged = false;
+  while (r < maxRounds) {
     const order = r % 2 ? [...CONFIGS].reverse() : CONFIGS;
     for (const c of order) {
       const [cmd, args] = commands[c.id];
+      const before = loadavg();
       const out = runMeasured(cmd, [...args, '--steps', String(f.steps), '--warmup', String(f.warmup)], { log });
-      log(`  repeat ${r + 1}/${f.repeats} ${c.label}: ${fix(out.json.images_per_s)} images/s, step ${fix(out.json.step_ms, 0)} ms, max RSS ${mib(out.maxRssKb)} MiB`);
+      const after = loadavg();
+      log(`  round ${r + 1} ${c.label}: ${fix(out.json.images_per_s)} images/s, step ${fix(out.json.step_ms, 0)} ms, max RSS ${mib(out.maxRssKb)} MiB, load ${before[0]} → ${after[0]}`);
       result.speed[c.id].runs.push({
-        images_per_s: out.json.images_per_s, step_ms: out.json.step_ms, step_ms_all: out.json.step_ms_all,
-        max_rss_kb: out.maxRssKb, wall_s: out.wallS, loadavg: os.loadavg().map((v) => +v.toFixed(2)),
+        round: r + 1, images_per_s: out.json.images_per_s, step_ms: out.json.step_ms, step_ms_all: out.json.step_ms_all,
+        ...(out.json.minflt_all ? { minflt_all: out.json.minflt_all } : {}),
+        max_rss_kb: out.maxRssKb, wall_s: out.wallS, loadavg_before: before, loadavg: after,
       });
       if (c.ours) result.train_conv_gflop = out.json.train_conv_gflop;
     }
+    r++;
+    if (r >= f.repeats) {
+      const spreads = CONFIGS.map((c) => spread(result.speed[c.id].runs.slice(-f.repeats).map((o) => o.images_per_s)));
+      log(`  after ${r} rounds, spread of the last ${f.repeats}: ${spreads.map((x) => fix(100 * x, 1) + '%').join(', ')}`);
+      if (spreads.every((x) => x < f.tolerance)) { converged = true; break; }
+    }
   }
+  result.convergence = { rounds: r, max_rounds: maxRounds, tolerance: f.tolerance, converged };
 }
 
 if (f.memory) {
@@ -158,7 +192,7 @@ if (f.memory) {
   }
 }
 
-result.machine.loadavg_end = os.loadavg().map((v) => +v.toFixed(2));
+result.machine.loadavg_end = loadavg();
 summarize(result);
 if (f.json) console.log(JSON.stringify(result, null, 2));
 else print(result);

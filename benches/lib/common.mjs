@@ -105,5 +105,14 @@ export function table(headers, rows) {
   return [line(cells[0]), sep, ...cells.slice(1).map(line)].join('\n');
 }
 
+/** (max − min) / median of `v`: the relative spread of a set of medians (0 for one value). */
+export function spread(v) {
+  if (v.length < 2) return 0;
+  return (Math.max(...v) - Math.min(...v)) / median(v);
+}
+
+/** The load averages now (1, 5, 15 minutes), rounded. */
+export const loadavg = () => os.loadavg().map((x) => +x.toFixed(2));
+
 export const mib = (kb) => (kb / 1024).toFixed(0);
 export const fix = (v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');

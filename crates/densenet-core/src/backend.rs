@@ -90,6 +90,19 @@ pub trait Backend<T: Float>: Send + Sync {
     fn alloc_idx(&self, len: usize) -> Result<Self::Idx>;
     fn upload(&self, data: &[T]) -> Result<Self::Buf>;
     fn download(&self, src: Self::Src<'_>) -> Vec<T>;
+    /// A buffer of `len` elements filled on the host by `fill` (a backend on host memory
+    /// writes straight into its buffer; the default stages it in a host vector).
+    fn upload_with(&self, len: usize, fill: &mut dyn FnMut(&mut [T])) -> Result<Self::Buf> {
+        let mut host = vec![T::ZERO; len];
+        fill(&mut host);
+        self.upload(&host)
+    }
+    /// Frees whatever the backend keeps for reuse between calls (pooled buffers, scratch).
+    fn trim(&self) {}
+    /// Bytes the backend keeps for reuse between calls (see [`Backend::trim`]).
+    fn cached_bytes(&self) -> u64 {
+        0
+    }
     fn len(buf: &Self::Buf) -> usize;
     fn src(buf: &Self::Buf) -> Self::Src<'_>;
     fn dst(buf: &mut Self::Buf) -> Self::Dst<'_>;

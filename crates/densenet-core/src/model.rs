@@ -128,6 +128,17 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         n * size
     }
 
+    /// Bytes the backend keeps between steps for reuse (on the CPU: the buffers of the last
+    /// step, about its working set; see `densenet_cpu::pool`).
+    pub fn cached_bytes(&self) -> u64 {
+        self.backend.cached_bytes()
+    }
+
+    /// Frees what the backend keeps between steps; the next step allocates afresh.
+    pub fn release_cached(&self) {
+        self.backend.trim();
+    }
+
     fn check_budget(&self, geo: &Geometry, train: bool) -> Result<()> {
         let Some(budget) = self.memory_budget else { return Ok(()) };
         let est = memory::estimate_for(&self.plan, geo, std::mem::size_of::<T>());
@@ -215,7 +226,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
     fn infer_logits<I: Float>(&self, input: &[I], shape: &[usize]) -> Result<B::Buf> {
         let geo = self.check_input(input.len(), shape)?;
         self.check_budget(&geo, false)?;
-        let x = self.backend.upload(&to_cnhw::<I, T>(input, &geo, self.config.in_channels))?;
+        let x = self.backend.upload_with(input.len(), &mut |dst| to_cnhw::<I, T>(input, &geo, self.config.in_channels, dst))?;
         let mut cx = self.context(false, 0, None, &geo)?;
         let logits = passes::infer(&self.plan, x, &geo, &mut cx)?;
         self.check_logits(&logits)?;
@@ -267,7 +278,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         let geo = self.check_input(input.len(), shape)?;
         let labels = self.check_labels(labels, shape)?;
         self.check_budget(&geo, true)?;
-        let x = self.backend.upload(&to_cnhw::<I, T>(input, &geo, self.config.in_channels))?;
+        let x = self.backend.upload_with(input.len(), &mut |dst| to_cnhw::<I, T>(input, &geo, self.config.in_channels, dst))?;
         let mut grads = match self.grads.take() {
             Some(g) => g,
             None => self.plan.specs.iter().map(|s| self.backend.alloc(s.numel())).collect::<Result<Vec<_>>>()?,
@@ -469,9 +480,8 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
 }
 
 /// NCHW (any float type) to CNHW in `T`.
-fn to_cnhw<I: Float, T: Float>(input: &[I], geo: &Geometry, c: usize) -> Vec<T> {
+fn to_cnhw<I: Float, T: Float>(input: &[I], geo: &Geometry, c: usize, dst: &mut [T]) {
     let hw = geo.h * geo.w;
-    let mut dst = vec![T::ZERO; input.len()];
     for n in 0..geo.n {
         for ci in 0..c {
             let s = (n * c + ci) * hw;
@@ -481,5 +491,4 @@ fn to_cnhw<I: Float, T: Float>(input: &[I], geo: &Geometry, c: usize) -> Vec<T> 
             }
         }
     }
-    dst
 }

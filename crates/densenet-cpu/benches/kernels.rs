@@ -112,6 +112,7 @@ fn bench_conv(c: &mut Criterion, group_name: &str, g: ConvGeom) {
     let mut dx = vec![0f32; g.cin * g.in_plane()];
     let mut dw = vec![0f32; w.len()];
     let mut scratch = Vec::new();
+    let ws = conv::WgradScratch::default();
     let flops = conv_flops(&g);
     let mut group = c.benchmark_group(group_name);
     group.sample_size(SAMPLES).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
@@ -121,7 +122,7 @@ fn bench_conv(c: &mut Criterion, group_name: &str, g: ConvGeom) {
     rate.report(&format!("{group_name}/forward"), flops);
     group.bench_function("backward_input", |b| b.iter_custom(|it| rate.run(it, || conv::backward_input(black_box(&dy), &w, &g, &mut dx, false, &mut scratch))));
     rate.report(&format!("{group_name}/backward_input"), flops);
-    group.bench_function("backward_weight", |b| b.iter_custom(|it| rate.run(it, || conv::backward_weight(black_box(&x), &dy, &g, &mut dw))));
+    group.bench_function("backward_weight", |b| b.iter_custom(|it| rate.run(it, || conv::backward_weight(black_box(&x), &dy, &g, &mut dw, &ws))));
     rate.report(&format!("{group_name}/backward_weight"), flops);
     group.finish();
 }

@@ -5,7 +5,8 @@
 //!       [--mode efficient|naive] [--threads N] [--one-step]
 //!
 //! Prints one JSON line: images_per_s (batch / median step time), step_ms (median), every step
-//! time, and the process's peak RSS (VmHWM) beside its RSS before the first step.
+//! time, the minor page faults of every timed step, and the process's peak RSS (VmHWM) beside
+//! its RSS before the first step.
 //! `--one-step` runs exactly one step with no warm-up (for the peak memory of a single step).
 
 #[path = "common/bench_util.rs"]
@@ -69,9 +70,12 @@ fn main() {
     let rss_before_kb = proc_status_kb("VmRSS:");
     let hwm_before_kb = proc_status_kb("VmHWM:");
     let mut times = Vec::with_capacity(steps);
+    let mut faults = Vec::with_capacity(steps);
     let mut last_loss = f64::NAN;
     for _ in 0..steps {
+        let f0 = minor_faults();
         let (ms, out) = time_ms(|| pool.install(|| model.train_step(&x, &shape, &labels)).expect("train step"));
+        faults.push(minor_faults() - f0);
         times.push(ms);
         last_loss = out.loss;
     }
@@ -93,6 +97,7 @@ fn main() {
         "step_ms": step_ms,
         "step_ms_min": times.iter().cloned().fold(f64::INFINITY, f64::min),
         "step_ms_all": times,
+        "minflt_all": faults,
         "images_per_s": batch as f64 * 1e3 / step_ms,
         "fwd_conv_gflop": fwd_flops / 1e9,
         "train_conv_gflop": train_flops / 1e9,

@@ -3,21 +3,29 @@
 //! its threads with `ThreadPool::install`).
 
 use crate::ops::{batchnorm, conv, dropout, linear, loss, pool};
+use crate::pool::{Pool, PoolBuf};
 use densenet_core::backend::BN_EPS;
 use densenet_core::geometry::ConvGeom;
 use densenet_core::{Backend, BatchStats, BnArgs, Error, Float, GradOut, LossOut, MaskSource, Result, SgdConfig};
 use std::ops::Range;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The CPU backend for element type `T` (f32 or f64).
-pub struct Cpu<T> {
+///
+/// Buffers come from and go back to a pool (see [`crate::pool`]): a step of the same shape as
+/// an earlier one allocates no large buffer.
+pub struct Cpu<T: Copy + Default> {
     /// im2col columns, reused across calls.
     cols: Mutex<Vec<T>>,
+    /// Per-worker im2col columns and partial sums of the weight gradients, reused across calls.
+    wgrad: conv::WgradScratch<T>,
+    pool: Arc<Pool<T>>,
+    idx_pool: Arc<Pool<u32>>,
 }
 
-impl<T> Default for Cpu<T> {
+impl<T: Copy + Default> Default for Cpu<T> {
     fn default() -> Self {
-        Cpu { cols: Mutex::new(Vec::new()) }
+        Cpu { cols: Mutex::new(Vec::new()), wgrad: Default::default(), pool: Arc::default(), idx_pool: Arc::default() }
     }
 }
 
@@ -30,24 +38,32 @@ impl<T: Float> Cpu<T> {
         let mut cols = self.cols.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut cols)
     }
+
+    /// Bytes held for reuse: free pooled buffers and the kernels' scratch.
+    pub fn cached_bytes(&self) -> usize {
+        let cols = self.cols.lock().unwrap_or_else(|p| p.into_inner()).capacity() * std::mem::size_of::<T>();
+        self.pool.held_bytes() + self.idx_pool.held_bytes() + cols + self.wgrad.held_bytes()
+    }
 }
 
-/// A zeroed vector, or an error naming the size when the allocator says no (never an abort).
-fn try_zeroed<X: Clone + Default>(len: usize) -> Result<Vec<X>> {
+/// An empty vector with room for `len`, or None when the allocator says no.
+fn fresh<X>(len: usize) -> Option<Vec<X>> {
     let mut v = Vec::new();
-    v.try_reserve_exact(len)
-        .map_err(|_| Error::InvalidArg(format!("out of memory: cannot allocate a buffer of {len} elements ({} bytes)", len.saturating_mul(std::mem::size_of::<X>()))))?;
-    v.resize(len, X::default());
-    Ok(v)
+    v.try_reserve_exact(len).ok()?;
+    Some(v)
 }
 
-fn host_stats<T: Float>(s: batchnorm::BatchStats<T>) -> BatchStats<Vec<T>> {
-    BatchStats { mean: s.mean, invstd: s.invstd, var_unbiased: Some(s.var_unbiased) }
+fn oom<X>(len: usize) -> Error {
+    Error::InvalidArg(format!("out of memory: cannot allocate a buffer of {len} elements ({} bytes)", len.saturating_mul(std::mem::size_of::<X>())))
+}
+
+fn host_stats<T: Float>(s: batchnorm::BatchStats<T>) -> BatchStats<PoolBuf<T>> {
+    BatchStats { mean: PoolBuf::detached(s.mean), invstd: PoolBuf::detached(s.invstd), var_unbiased: Some(PoolBuf::detached(s.var_unbiased)) }
 }
 
 impl<T: Float> Backend<T> for Cpu<T> {
-    type Buf = Vec<T>;
-    type Idx = Vec<u32>;
+    type Buf = PoolBuf<T>;
+    type Idx = PoolBuf<u32>;
     type Src<'a> = &'a [T];
     type Dst<'a> = &'a mut [T];
 
@@ -55,28 +71,39 @@ impl<T: Float> Backend<T> for Cpu<T> {
         "cpu"
     }
 
-    fn alloc(&self, len: usize) -> Result<Vec<T>> {
-        try_zeroed(len)
+    fn alloc(&self, len: usize) -> Result<PoolBuf<T>> {
+        PoolBuf::zeroed(&self.pool, len, fresh).ok_or_else(|| oom::<T>(len))
     }
-    fn alloc_idx(&self, len: usize) -> Result<Vec<u32>> {
-        try_zeroed(len)
+    fn alloc_idx(&self, len: usize) -> Result<PoolBuf<u32>> {
+        PoolBuf::zeroed(&self.idx_pool, len, fresh).ok_or_else(|| oom::<u32>(len))
     }
-    fn upload(&self, data: &[T]) -> Result<Vec<T>> {
-        let mut v = try_zeroed(0)?;
-        v.try_reserve_exact(data.len()).map_err(|_| Error::InvalidArg(format!("out of memory: cannot copy {} elements", data.len())))?;
-        v.extend_from_slice(data);
-        Ok(v)
+    fn upload(&self, data: &[T]) -> Result<PoolBuf<T>> {
+        PoolBuf::copied(&self.pool, data, fresh).ok_or_else(|| oom::<T>(data.len()))
+    }
+    fn upload_with(&self, len: usize, fill: &mut dyn FnMut(&mut [T])) -> Result<PoolBuf<T>> {
+        let mut buf = self.alloc(len)?;
+        fill(&mut buf);
+        Ok(buf)
+    }
+    /// Frees the pooled buffers. The kernels' own scratch (im2col columns, a few MiB at most,
+    /// which the memory estimate does not count either) stays until the backend is dropped.
+    fn trim(&self) {
+        self.pool.trim();
+        self.idx_pool.trim();
+    }
+    fn cached_bytes(&self) -> u64 {
+        Cpu::cached_bytes(self) as u64
     }
     fn download(&self, src: &[T]) -> Vec<T> {
         src.to_vec()
     }
-    fn len(buf: &Vec<T>) -> usize {
+    fn len(buf: &PoolBuf<T>) -> usize {
         buf.len()
     }
-    fn src(buf: &Vec<T>) -> &[T] {
+    fn src(buf: &PoolBuf<T>) -> &[T] {
         buf
     }
-    fn dst(buf: &mut Vec<T>) -> &mut [T] {
+    fn dst(buf: &mut PoolBuf<T>) -> &mut [T] {
         buf
     }
     fn slice<'a>(src: Self::Src<'a>, range: Range<usize>) -> Self::Src<'a> {
@@ -105,12 +132,12 @@ impl<T: Float> Backend<T> for Cpu<T> {
         dst.iter_mut().zip(src).for_each(|(d, s)| *d += *s);
     }
 
-    fn bn_stats(&self, x: &[T], channels: usize, p: usize) -> Result<BatchStats<Vec<T>>> {
+    fn bn_stats(&self, x: &[T], channels: usize, p: usize) -> Result<BatchStats<PoolBuf<T>>> {
         Ok(host_stats(batchnorm::batch_stats(x, channels, p)))
     }
-    fn bn_running_stats(&self, running_mean: &[T], running_var: &[T]) -> Result<BatchStats<Vec<T>>> {
+    fn bn_running_stats(&self, running_mean: &[T], running_var: &[T]) -> Result<BatchStats<PoolBuf<T>>> {
         let invstd = running_var.iter().map(|v| T::from_f64(1.0 / (v.to_f64() + BN_EPS).sqrt())).collect();
-        Ok(BatchStats { mean: running_mean.to_vec(), invstd, var_unbiased: None })
+        Ok(BatchStats { mean: PoolBuf::detached(running_mean.to_vec()), invstd: PoolBuf::detached(invstd), var_unbiased: None })
     }
     fn bn_update_running(&self, batch_mean: &[T], batch_var_unbiased: &[T], running_mean: &mut [T], running_var: &mut [T]) {
         batchnorm::update_running(batch_mean, batch_var_unbiased, running_mean, running_var);
@@ -126,7 +153,7 @@ impl<T: Float> Backend<T> for Cpu<T> {
         self.with_cols(|cols| conv::forward_into(x, weight, g, y, accumulate, cols));
     }
     fn conv_backward_weight(&self, x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut [T]) {
-        conv::backward_weight(x, dy, g, dweight);
+        conv::backward_weight(x, dy, g, dweight, &self.wgrad);
     }
     fn conv_backward_input(&self, dy: &[T], weight: &[T], g: &ConvGeom, dx: &mut [T], accumulate: bool) {
         self.with_cols(|cols| conv::backward_input(dy, weight, g, dx, accumulate, cols));
@@ -138,10 +165,10 @@ impl<T: Float> Backend<T> for Cpu<T> {
     fn avg_pool2_backward(&self, dy: &[T], planes: usize, h: usize, w: usize, dx: &mut [T]) {
         pool::avg2_backward(dy, planes, h, w, dx);
     }
-    fn max_pool3s2_forward(&self, x: &[T], planes: usize, h: usize, w: usize, y: &mut [T], argmax: Option<&mut Vec<u32>>) {
-        pool::max3s2_forward(x, planes, h, w, y, argmax.map(|a| a.as_mut_slice()));
+    fn max_pool3s2_forward(&self, x: &[T], planes: usize, h: usize, w: usize, y: &mut [T], argmax: Option<&mut PoolBuf<u32>>) {
+        pool::max3s2_forward(x, planes, h, w, y, argmax.map(|a| &mut a[..]));
     }
-    fn max_pool3s2_backward(&self, dy: &[T], argmax: &Vec<u32>, planes: usize, h: usize, w: usize, dx: &mut [T]) {
+    fn max_pool3s2_backward(&self, dy: &[T], argmax: &PoolBuf<u32>, planes: usize, h: usize, w: usize, dx: &mut [T]) {
         pool::max3s2_backward(dy, argmax, planes, h, w, dx);
     }
     fn global_avg_forward(&self, x: &[T], planes: usize, hw: usize, out: &mut [T]) {
@@ -156,9 +183,9 @@ impl<T: Float> Backend<T> for Cpu<T> {
     fn linear_backward(&self, pooled: &[T], weight: &[T], dlogits: &[T], n: usize, c: usize, k: usize, dweight: &mut [T], dbias: &mut [T], dpooled: &mut [T]) {
         linear::backward(pooled, weight, dlogits, n, c, k, dweight, dbias, dpooled);
     }
-    fn softmax_cross_entropy(&self, logits: &[T], labels: &[usize], k: usize) -> Result<LossOut<Vec<T>>> {
+    fn softmax_cross_entropy(&self, logits: &[T], labels: &[usize], k: usize) -> Result<LossOut<PoolBuf<T>>> {
         let l = loss::softmax_cross_entropy(logits, labels, k);
-        Ok(LossOut { loss: l.loss, correct: l.correct, dlogits: l.dlogits })
+        Ok(LossOut { loss: l.loss, correct: l.correct, dlogits: PoolBuf::detached(l.dlogits) })
     }
 
     fn dropout(&self, y: &mut [T], p: f64, mask: MaskSource<&[T]>) {
@@ -166,21 +193,22 @@ impl<T: Float> Backend<T> for Cpu<T> {
     }
 
     fn sgd_step(&self, param: &mut [T], grad: &[T], momentum: Option<(&mut [T], bool)>, c: &SgdConfig) {
+        // One pass per element, no temporary: the same operations in the same order as
+        // PyTorch's (g = grad + wd·p; buf = m·buf + g; d = g + m·buf or buf; p −= lr·d).
         let (lr, wd, m) = (T::from_f64(c.lr), T::from_f64(c.weight_decay), T::from_f64(c.momentum));
-        let mut d: Vec<T> = param.iter().zip(grad).map(|(p, g)| if c.weight_decay != 0.0 { *g + wd * *p } else { *g }).collect();
-        if let Some((buf, initialized)) = momentum {
-            if initialized {
-                buf.iter_mut().zip(&d).for_each(|(b, dv)| *b = *b * m + *dv);
-            } else {
-                buf.copy_from_slice(&d);
+        let decay = c.weight_decay != 0.0;
+        let g_of = |p: T, g: T| if decay { g + wd * p } else { g };
+        match momentum {
+            Some((buf, initialized)) => {
+                for ((p, g), b) in param.iter_mut().zip(grad).zip(buf.iter_mut()) {
+                    let gv = g_of(*p, *g);
+                    *b = if initialized { *b * m + gv } else { gv };
+                    let d = if c.nesterov { gv + m * *b } else { *b };
+                    *p -= lr * d;
+                }
             }
-            if c.nesterov {
-                d.iter_mut().zip(buf.iter()).for_each(|(dv, b)| *dv += m * *b);
-            } else {
-                d.copy_from_slice(buf);
-            }
+            None => param.iter_mut().zip(grad).for_each(|(p, g)| *p -= lr * g_of(*p, *g)),
         }
-        param.iter_mut().zip(&d).for_each(|(p, dv)| *p -= lr * *dv);
     }
 
     fn first_non_finite(&self, x: &[T]) -> Option<(usize, f64)> {

@@ -4,6 +4,7 @@
 
 mod backend;
 pub mod ops;
+pub mod pool;
 
 pub use backend::Cpu;
 

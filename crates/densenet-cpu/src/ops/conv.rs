@@ -9,6 +9,7 @@ use super::gemm::{matmul, matmul_serial, MatRef};
 use densenet_core::geometry::ConvGeom;
 use densenet_core::Float;
 use rayon::prelude::*;
+use std::sync::Mutex;
 
 /// Largest im2col scratch (elements) a chunk of samples may use.
 const COLS_BUDGET: usize = 1 << 18;
@@ -134,7 +135,7 @@ pub fn forward_into<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], 
 /// faster here than the [Cout, Cin·k²] form, whose Cout is as small as the growth rate).
 /// The reduction is cut into segments whose boundaries depend on the shape only; segments run in
 /// parallel into their own partial sums, added in segment order: the same bits for any thread count.
-pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut [T]) {
+pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut [T], ws: &WgradScratch<T>) {
     let _p = super::profile::scope(if g.is_pointwise() { "conv1x1.backward_weight" } else { "convkxk.backward_weight" });
     let pout = g.out_plane();
     let kdim = g.k();
@@ -147,28 +148,65 @@ pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut 
     } else {
         chunks(g).collect()
     };
-    let partials: Vec<Vec<T>> = segments
-        .par_iter()
-        .map_init(Vec::new, |cols: &mut Vec<T>, &(a, b)| {
-            let mut part = vec![T::ZERO; out_len];
+    let mut parts = ws.parts.lock().unwrap_or_else(|p| p.into_inner());
+    ensure_len(&mut parts, segments.len() * out_len);
+    let parts = &mut parts[..segments.len() * out_len];
+    parts.par_chunks_mut(out_len).zip(segments.par_iter()).for_each_init(
+        || ColsGuard::take(&ws.cols),
+        |cols, (part, &(a, b))| {
             if g.is_pointwise() {
                 let len = b - a;
-                matmul_serial(g.cin, g.cout, len, &mut part, g.cout, false, MatRef::strided(&x[a..], pout), MatRef::strided_t(&dy[a..], pout));
+                matmul_serial(g.cin, g.cout, len, part, g.cout, false, MatRef::strided(&x[a..], pout), MatRef::strided_t(&dy[a..], pout));
             } else {
-                ensure_len(cols, scratch_len(g));
+                ensure_len(&mut cols.0, scratch_len(g));
                 let pc = (b - a) * howo;
-                im2col(x, g, a, b, cols);
-                matmul_serial(kdim, g.cout, pc, &mut part, g.cout, false, MatRef::rows(&cols[..], pc), MatRef::strided_t(&dy[a * howo..], pout));
+                im2col(x, g, a, b, &mut cols.0);
+                matmul_serial(kdim, g.cout, pc, part, g.cout, false, MatRef::rows(&cols.0[..], pc), MatRef::strided_t(&dy[a * howo..], pout));
             }
-            part
-        })
-        .collect();
-    for part in &partials {
+        },
+    );
+    for part in parts.chunks(out_len) {
         for co in 0..g.cout {
             for kk in 0..kdim {
                 dweight[co * kdim + kk] += part[kk * g.cout + co];
             }
         }
+    }
+}
+
+/// What [`backward_weight`] reuses across calls: each worker's im2col columns and the
+/// segments' partial sums.
+pub struct WgradScratch<T> {
+    cols: Mutex<Vec<Vec<T>>>,
+    parts: Mutex<Vec<T>>,
+}
+
+impl<T> Default for WgradScratch<T> {
+    fn default() -> Self {
+        WgradScratch { cols: Mutex::new(Vec::new()), parts: Mutex::new(Vec::new()) }
+    }
+}
+
+impl<T> WgradScratch<T> {
+    pub fn held_bytes(&self) -> usize {
+        let cols: usize = self.cols.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|c| c.capacity()).sum();
+        (cols + self.parts.lock().unwrap_or_else(|p| p.into_inner()).capacity()) * std::mem::size_of::<T>()
+    }
+}
+
+/// A worker's columns, back to the free list when the worker is done.
+struct ColsGuard<'a, T>(Vec<T>, &'a Mutex<Vec<Vec<T>>>);
+
+impl<'a, T> ColsGuard<'a, T> {
+    fn take(home: &'a Mutex<Vec<Vec<T>>>) -> Self {
+        let v = home.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
+        ColsGuard(v, home)
+    }
+}
+
+impl<T> Drop for ColsGuard<'_, T> {
+    fn drop(&mut self) {
+        self.1.lock().unwrap_or_else(|p| p.into_inner()).push(std::mem::take(&mut self.0));
     }
 }
 
