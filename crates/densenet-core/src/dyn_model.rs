@@ -40,6 +40,8 @@ pub trait Model: Send + Sync {
     fn memory_budget(&self) -> Option<u64>;
     /// Bytes the model holds now: parameters, and gradients and momentum once trained.
     fn memory_estimate_held(&self) -> u64;
+    /// Bytes the backend keeps between calls for reuse (freed by nothing else; reused by the next step).
+    fn memory_cached(&self) -> u64;
     /// See [`Backend::device_memory_available`]: None when the model lives in host memory.
     fn device_memory_available(&self) -> Option<u64>;
 }
@@ -111,5 +113,8 @@ impl<T: Float, B: Backend<T> + 'static> Model for DenseNet<T, B> {
     }
     fn memory_estimate_held(&self) -> u64 {
         DenseNet::held_bytes(self)
+    }
+    fn memory_cached(&self) -> u64 {
+        DenseNet::cached_bytes(self)
     }
 }

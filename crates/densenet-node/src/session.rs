@@ -47,10 +47,12 @@ impl Session {
     }
 
     /// Runs `f` on the model inside this session's thread pool, with the memory budget in force:
-    /// the user's, or else the memory available now plus what the model already holds.
+    /// the user's, or else the memory available now plus what the model already holds, its
+    /// parameters and the buffers its backend keeps for the next step (pooled: they count as
+    /// used in MemAvailable but the step reuses them).
     pub fn run<R: Send>(&mut self, f: impl FnOnce(&mut dyn Model) -> R + Send) -> R {
         let budget = self.budget.or_else(|| {
-            let held = self.model.memory_estimate_held();
+            let held = self.model.memory_estimate_held().saturating_add(self.model.memory_cached());
             // A GPU model: the GPU's memory, not the host's.
             self.model.device_memory_available().or_else(available_memory).map(|a| a.saturating_add(held))
         });
