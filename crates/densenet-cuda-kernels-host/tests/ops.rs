@@ -209,13 +209,13 @@ fn pools_head_optim<T: Float + densenet_cuda::Elem>() {
         }
         let (ho, wo) = (max3s2_out(h), max3s2_out(w));
         let mut y = vec![T::ZERO; planes * ho * wo];
-        let mut arg = vec![0u32; y.len()];
+        let mut arg = densenet_cpu::pool::PoolBuf::detached(vec![0u32; y.len()]);
         pr.cpu.max_pool3s2_forward(&x, planes, h, w, &mut y, Some(&mut arg));
         let mut gy = pr.gpu.alloc(y.len()).unwrap();
         let mut garg = pr.gpu.alloc_idx(y.len()).unwrap();
         pr.gpu.max_pool3s2_forward(G::<T>::src(&gx), planes, h, w, G::<T>::dst(&mut gy), Some(&mut garg));
         exact("max_pool3s2_forward", &pr.down(&gy), &y);
-        assert_eq!(pr.gpu.download_idx(&garg), arg, "max_pool3s2 argmax");
+        assert_eq!(&pr.gpu.download_idx(&garg), arg.as_vec(), "max_pool3s2 argmax");
         let mut gy2 = pr.gpu.alloc(y.len()).unwrap();
         pr.gpu.max_pool3s2_forward(G::<T>::src(&gx), planes, h, w, G::<T>::dst(&mut gy2), None);
         exact("max_pool3s2_forward (no argmax)", &pr.down(&gy2), &y);
