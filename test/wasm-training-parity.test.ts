@@ -11,21 +11,10 @@
 import test from 'ava';
 import { join } from 'node:path';
 
-import { FIXTURES, fixtureWeights, loadWasm, readSafetensorsFile, uniform, type SafeTensors } from './helpers/wasm.js';
+import { FIXTURES, fixtureWeights, loadWasm, readSafetensorsFile, relL2, uniform, type SafeTensors } from './helpers/wasm.js';
 
 const TOL = 1e-9;
 const CASES = ['tiny_bc', 'tiny_basic', 'tiny_imagenet', 'densenet-40', 'densenet-bc-100'];
-
-/** ‖a − r‖₂ / ‖r‖₂. */
-function relL2(a: ArrayLike<number>, r: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < r.length; i++) {
-    num += (a[i]! - r[i]!) ** 2;
-    den += r[i]! ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-300));
-}
 
 /** The fixtures' fingerprint of a large tensor: sum, sum of squares, four seeded ±1-weighted projections. */
 function fingerprint(name: string, t: Float64Array): number[] {
