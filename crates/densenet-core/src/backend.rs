@@ -152,6 +152,21 @@ pub trait Backend<T: Float>: Send + Sync {
 
     /// y (+)= conv(x, weight); x [Cin, N, H, W], weight [Cout, Cin, k, k], y [Cout, N, Ho, Wo].
     fn conv_forward(&self, x: Self::Src<'_>, weight: Self::Src<'_>, g: &ConvGeom, y: Self::Dst<'_>, accumulate: bool);
+    /// Whether [`Backend::bn_conv_forward`] fuses (no normalized copy of x) for this conv; when
+    /// not, the layers normalize into their own scratch and call `conv_forward`.
+    fn fuses_bn_conv(&self, _g: &ConvGeom) -> bool {
+        false
+    }
+    /// y (+)= conv(BN(x)[ReLU], weight): `bn_forward` of x's Cin channels followed by
+    /// `conv_forward`, with the same result. This default materializes BN's output in a
+    /// temporary buffer; a backend that fuses applies BN while reading x.
+    fn bn_conv_forward(&self, x: Self::Src<'_>, args: &BnArgs<Self::Src<'_>>, weight: Self::Src<'_>, g: &ConvGeom, y: Self::Dst<'_>, accumulate: bool) -> Result<()> {
+        let len = g.cin * g.in_plane();
+        let mut z = self.alloc(len)?;
+        self.bn_forward(Self::slice(x, 0..len), g.cin, g.in_plane(), args, Self::dst(&mut z));
+        self.conv_forward(Self::src(&z), weight, g, y, accumulate);
+        Ok(())
+    }
     /// dweight += d(y) × lowered(x)ᵀ (fixed reduction order).
     fn conv_backward_weight(&self, x: Self::Src<'_>, dy: Self::Src<'_>, g: &ConvGeom, dweight: Self::Dst<'_>);
     /// dx (+)= the input gradient of d(y).

@@ -48,10 +48,12 @@ pub fn estimate(config: &DenseNetConfig, shape: &[usize], elem_bytes: usize) -> 
     config.validate()?;
     let geo = Geometry::new(config, shape)?;
     let plan = Plan::new(config);
-    Ok(estimate_for(&plan, &geo, elem_bytes))
+    Ok(estimate_for(&plan, &geo, elem_bytes, false))
 }
 
-pub(crate) fn estimate_for(plan: &Plan, geo: &Geometry, elem_bytes: usize) -> MemoryEstimate {
+/// `fused`: the backend applies BN-ReLU inside its convolutions (`Backend::fuses_bn_conv`), so
+/// a forward pass needs no BN-ReLU scratch (backward still does).
+pub(crate) fn estimate_for(plan: &Plan, geo: &Geometry, elem_bytes: usize, fused: bool) -> MemoryEstimate {
     let e = elem_bytes as u128;
     let bytes = |elements: u128| -> u64 { u64::try_from(elements.saturating_mul(e)).unwrap_or(u64::MAX) };
     let n = geo.n as u128;
@@ -84,7 +86,8 @@ pub(crate) fn estimate_for(plan: &Plan, geo: &Geometry, elem_bytes: usize) -> Me
     // input and the stem's buffers are freed before the blocks allocate their scratch, and then
     // at most two block buffers are alive at once.
     let pair = (0..blocks).map(|b| buffer(b) + if b + 1 < blocks { buffer(b + 1) } else { 0 }).max().unwrap_or(0);
-    let inference = (input + 2 * stem_conv + buffer(0)).max(pair + scratch) + head;
+    let forward_scratch = if fused { bz + t } else { scratch };
+    let inference = (input + 2 * stem_conv + buffer(0)).max(pair + forward_scratch) + head;
 
     // Training: every block buffer kept, the stem's tape, one gradient buffer per block (two at
     // a transition), scratch, the head.

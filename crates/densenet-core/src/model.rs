@@ -114,10 +114,18 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         self.memory_budget
     }
 
+    /// Whether the backend fuses BN-ReLU into the dense layers' convolutions at this geometry
+    /// (asked for the first layer's first conv).
+    fn fuses_bn_conv(&self, geo: &Geometry) -> bool {
+        let Some(l) = self.plan.blocks.first().and_then(|b| b.layers.first()) else { return false };
+        let (h, w) = geo.blocks[0];
+        self.backend.fuses_bn_conv(&crate::geometry::ConvGeom::of(&l.conv1, geo.n, h, w))
+    }
+
     /// What this model and one pass on `shape` need (see [`MemoryEstimate`]).
     pub fn memory_estimate(&self, shape: &[usize]) -> Result<MemoryEstimate> {
         let geo = Geometry::new(&self.config, shape)?;
-        Ok(memory::estimate_for(&self.plan, &geo, std::mem::size_of::<T>()))
+        Ok(memory::estimate_for(&self.plan, &geo, std::mem::size_of::<T>(), self.fuses_bn_conv(&geo)))
     }
 
     /// Bytes held now: parameters and running statistics, and gradients and momentum once trained.
@@ -141,7 +149,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
 
     fn check_budget(&self, geo: &Geometry, train: bool) -> Result<()> {
         let Some(budget) = self.memory_budget else { return Ok(()) };
-        let est = memory::estimate_for(&self.plan, geo, std::mem::size_of::<T>());
+        let est = memory::estimate_for(&self.plan, geo, std::mem::size_of::<T>(), self.fuses_bn_conv(geo));
         let (what, needed) = if train {
             (format!("a training step on a batch of {} ({:?} mode)", geo.n, self.mode), est.training_total(self.mode))
         } else {

@@ -12,7 +12,8 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
 use densenet_core::geometry::ConvGeom;
 use densenet_core::{BnArgs, DenseNet, DenseNetConfig, GradOut, MemoryMode, SgdConfig};
-use densenet_cpu::ops::{batchnorm, conv};
+use densenet_cpu::ops::gemm::MatRef;
+use densenet_cpu::ops::{batchnorm, conv, packed_conv, packed_wgrad};
 use densenet_cpu::Cpu;
 use std::cell::RefCell;
 use std::hint::black_box;
@@ -120,10 +121,34 @@ fn bench_conv(c: &mut Criterion, group_name: &str, g: ConvGeom) {
     let rate = Rate::new();
     group.bench_function("forward", |b| b.iter_custom(|it| rate.run(it, || conv::forward(black_box(&x), &w, &g, &mut y, &mut scratch))));
     rate.report(&format!("{group_name}/forward"), flops);
+    // The implicit GEMM (no im2col buffer) and, below, BN-ReLU fused into its operand packing
+    // beside normalizing into a buffer first.
+    let packs = packed_conv::PackScratch::default();
+    let wv = MatRef::rows(&w, g.k());
+    group.bench_function("packed_forward", |b| b.iter_custom(|it| rate.run(it, || packed_conv::forward(black_box(&x), wv, &g, None, &mut y, false, &packs))));
+    rate.report(&format!("{group_name}/packed_forward"), flops);
+    let (gamma, beta, mean) = (random(g.cin, 11), random(g.cin, 12), random(g.cin, 13));
+    let invstd = vec![1.5f32; g.cin];
+    let args = BnArgs { gamma: &gamma[..], beta: &beta[..], mean: &mean[..], invstd: &invstd[..], relu: true };
+    let mut z = vec![0f32; x.len()];
+    group.bench_function("bn_relu_then_forward", |b| {
+        b.iter_custom(|it| {
+            rate.run(it, || {
+                batchnorm::forward(black_box(&x), g.cin, g.in_plane(), &args, &mut z);
+                conv::forward(&z, &w, &g, &mut y, &mut scratch)
+            })
+        })
+    });
+    rate.report(&format!("{group_name}/bn_relu_then_forward"), flops);
+    group.bench_function("packed_bn_relu_forward", |b| b.iter_custom(|it| rate.run(it, || packed_conv::forward(black_box(&x), wv, &g, Some(&args), &mut y, false, &packs))));
+    rate.report(&format!("{group_name}/packed_bn_relu_forward"), flops);
     group.bench_function("backward_input", |b| b.iter_custom(|it| rate.run(it, || conv::backward_input(black_box(&dy), &w, &g, &mut dx, false, &mut scratch))));
     rate.report(&format!("{group_name}/backward_input"), flops);
     group.bench_function("backward_weight", |b| b.iter_custom(|it| rate.run(it, || conv::backward_weight(black_box(&x), &dy, &g, &mut dw, &ws))));
     rate.report(&format!("{group_name}/backward_weight"), flops);
+    let wws = packed_wgrad::WgradScratch::default();
+    group.bench_function("packed_backward_weight", |b| b.iter_custom(|it| rate.run(it, || packed_wgrad::backward_weight(black_box(&x), &dy, &g, None, &mut dw, &packs, &wws))));
+    rate.report(&format!("{group_name}/packed_backward_weight"), flops);
     group.finish();
 }
 

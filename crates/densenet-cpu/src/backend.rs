@@ -2,7 +2,8 @@
 //! kernels in `ops` run on the calling rayon pool (the binding that owns the model decides
 //! its threads with `ThreadPool::install`).
 
-use crate::ops::{batchnorm, conv, dropout, linear, loss, pool};
+use crate::ops::gemm::MatRef;
+use crate::ops::{batchnorm, conv, dropout, linear, loss, packed_conv, packed_wgrad, pool};
 use crate::pool::{Pool, PoolBuf};
 use densenet_core::backend::BN_EPS;
 use densenet_core::geometry::ConvGeom;
@@ -19,13 +20,24 @@ pub struct Cpu<T: Copy + Default> {
     cols: Mutex<Vec<T>>,
     /// Per-worker im2col columns and partial sums of the weight gradients, reused across calls.
     wgrad: conv::WgradScratch<T>,
+    /// Packed weights and per-worker panels of the implicit-GEMM convolution.
+    packed: packed_conv::PackScratch<T>,
+    /// Partial sums and packed d(y) of the im2col-free weight gradients.
+    packed_wgrad: packed_wgrad::WgradScratch<T>,
     pool: Arc<Pool<T>>,
     idx_pool: Arc<Pool<u32>>,
 }
 
 impl<T: Copy + Default> Default for Cpu<T> {
     fn default() -> Self {
-        Cpu { cols: Mutex::new(Vec::new()), wgrad: Default::default(), pool: Arc::default(), idx_pool: Arc::default() }
+        Cpu {
+            cols: Mutex::new(Vec::new()),
+            wgrad: Default::default(),
+            packed: Default::default(),
+            packed_wgrad: Default::default(),
+            pool: Arc::default(),
+            idx_pool: Arc::default(),
+        }
     }
 }
 
@@ -42,7 +54,7 @@ impl<T: Float> Cpu<T> {
     /// Bytes held for reuse: free pooled buffers and the kernels' scratch.
     pub fn cached_bytes(&self) -> usize {
         let cols = self.cols.lock().unwrap_or_else(|p| p.into_inner()).capacity() * std::mem::size_of::<T>();
-        self.pool.held_bytes() + self.idx_pool.held_bytes() + cols + self.wgrad.held_bytes()
+        self.pool.held_bytes() + self.idx_pool.held_bytes() + cols + self.wgrad.held_bytes() + self.packed.held_bytes() + self.packed_wgrad.held_bytes()
     }
 }
 
@@ -150,12 +162,42 @@ impl<T: Float> Backend<T> for Cpu<T> {
     }
 
     fn conv_forward(&self, x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], accumulate: bool) {
-        self.with_cols(|cols| conv::forward_into(x, weight, g, y, accumulate, cols));
+        if packed_conv::available::<T>() {
+            packed_conv::forward(x, MatRef::rows(weight, g.k()), g, None, y, accumulate, &self.packed);
+        } else {
+            self.with_cols(|cols| conv::forward_into(x, weight, g, y, accumulate, cols));
+        }
+    }
+    fn fuses_bn_conv(&self, _g: &ConvGeom) -> bool {
+        packed_conv::available::<T>()
+    }
+    fn bn_conv_forward(&self, x: &[T], args: &BnArgs<&[T]>, weight: &[T], g: &ConvGeom, y: &mut [T], accumulate: bool) -> Result<()> {
+        if !packed_conv::available::<T>() {
+            let mut z = self.alloc(g.cin * g.in_plane())?;
+            batchnorm::forward(x, g.cin, g.in_plane(), args, &mut z);
+            self.conv_forward(&z, weight, g, y, accumulate);
+            return Ok(());
+        }
+        packed_conv::forward(x, MatRef::rows(weight, g.k()), g, Some(args), y, accumulate, &self.packed);
+        Ok(())
     }
     fn conv_backward_weight(&self, x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut [T]) {
-        conv::backward_weight(x, dy, g, dweight, &self.wgrad);
+        if packed_wgrad::supports::<T>(g) {
+            packed_wgrad::backward_weight(x, dy, g, None, dweight, &self.packed, &self.packed_wgrad);
+        } else {
+            conv::backward_weight(x, dy, g, dweight, &self.wgrad);
+        }
     }
     fn conv_backward_input(&self, dy: &[T], weight: &[T], g: &ConvGeom, dx: &mut [T], accumulate: bool) {
+        if packed_conv::available::<T>() && !g.is_pointwise() && g.stride == 1 && g.pad < g.kernel {
+            // A convolution of dy with the flipped, transposed kernel (padding k − 1 − pad).
+            // (1×1 input gradients stay on gemm: faster there for Cin ≫ Cout.)
+            let _p = crate::ops::profile::scope("convkxk.backward_input");
+            let gt = ConvGeom::new(g.cout, g.cin, g.kernel, 1, g.kernel - 1 - g.pad, g.n, g.ho, g.wo);
+            let flipped = conv::flip_transpose(weight, g);
+            packed_conv::forward(dy, MatRef::rows(&flipped, gt.k()), &gt, None, dx, accumulate, &self.packed);
+            return;
+        }
         self.with_cols(|cols| conv::backward_input(dy, weight, g, dx, accumulate, cols));
     }
 

@@ -4,6 +4,7 @@ use crate::backend::{Backend, BatchStats, BnArgs};
 use crate::collective::DeviceCollective;
 use crate::error::Result;
 use crate::float::Float;
+use crate::geometry::ConvGeom;
 use crate::plan::BnRef;
 use std::collections::HashMap;
 
@@ -124,4 +125,27 @@ pub fn clone_buf<T: Float, B: Backend<T>>(be: &B, buf: &B::Buf) -> Result<B::Buf
     let mut out = be.alloc(B::len(buf))?;
     be.copy(B::src(buf), B::dst(&mut out));
     Ok(out)
+}
+
+/// y = conv(BN-ReLU(x), weight): fused where the backend fuses (no normalized copy of x),
+/// otherwise normalized into the scratch `slot` first.
+#[allow(clippy::too_many_arguments)]
+pub fn bn_relu_conv<T: Float, B: Backend<T>>(
+    be: &B,
+    slot: &mut Slot<B::Buf>,
+    x: B::Src<'_>,
+    args: &BnArgs<B::Src<'_>>,
+    weight: B::Src<'_>,
+    g: &ConvGeom,
+    y: B::Dst<'_>,
+) -> Result<()> {
+    if be.fuses_bn_conv(g) {
+        return be.bn_conv_forward(x, args, weight, g, y, false);
+    }
+    let len = g.cin * g.in_plane();
+    let mut z = slot.take(be, len)?;
+    be.bn_forward(x, g.cin, g.in_plane(), args, head_mut::<T, B>(&mut z, len));
+    be.conv_forward(head::<T, B>(&z, len), weight, g, y, false);
+    slot.put(z);
+    Ok(())
 }

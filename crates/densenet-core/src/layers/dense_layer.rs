@@ -8,7 +8,7 @@
 //! Backward recomputes z, b and z2 into shared scratch from x and the saved statistics, and
 //! accumulates d(x) straight into the prefix of the block's shared gradient buffer.
 
-use super::context::{bn_args, head, head_mut, Ctx};
+use super::context::{bn_args, bn_relu_conv, head, head_mut, Ctx};
 use crate::backend::{Backend, BatchStats, GradOut, MaskSource};
 use crate::error::Result;
 use crate::float::Float;
@@ -38,26 +38,22 @@ pub fn forward<T: Float, B: Backend<T>>(l: &LayerPlan, buf: &mut B::Buf, n: usiz
     let x = B::as_src(&xd);
 
     let s1 = cx.stats(&l.norm1, x, p)?;
-    let mut z = cx.scratch.z.take(be, l.cin * p)?;
-    be.bn_forward(x, l.cin, p, &bn_args::<T, B>(params, &l.norm1, &s1, true), head_mut::<T, B>(&mut z, l.cin * p));
-    let z_in = head::<T, B>(&z, l.cin * p);
+    let args1 = bn_args::<T, B>(params, &l.norm1, &s1, true);
+    let g1 = ConvGeom::of(&l.conv1, n, h, w);
     let mut s2 = None;
     match &l.bottleneck {
         Some((norm2, conv2)) => {
             let bw = l.conv1.cout;
             let mut b = cx.scratch.b.take(be, bw * p)?;
-            let mut z2 = cx.scratch.z2.take(be, bw * p)?;
-            be.conv_forward(z_in, B::src(&params[l.conv1.weight]), &ConvGeom::of(&l.conv1, n, h, w), head_mut::<T, B>(&mut b, bw * p), false);
+            bn_relu_conv(be, &mut cx.scratch.z, x, &args1, B::src(&params[l.conv1.weight]), &g1, head_mut::<T, B>(&mut b, bw * p))?;
             let st = cx.stats(norm2, head::<T, B>(&b, bw * p), p)?;
-            be.bn_forward(head::<T, B>(&b, bw * p), bw, p, &bn_args::<T, B>(params, norm2, &st, true), head_mut::<T, B>(&mut z2, bw * p));
-            be.conv_forward(head::<T, B>(&z2, bw * p), B::src(&params[conv2.weight]), &ConvGeom::of(conv2, n, h, w), B::reborrow(&mut out), false);
+            let args2 = bn_args::<T, B>(params, norm2, &st, true);
+            bn_relu_conv(be, &mut cx.scratch.z2, head::<T, B>(&b, bw * p), &args2, B::src(&params[conv2.weight]), &ConvGeom::of(conv2, n, h, w), B::reborrow(&mut out))?;
             s2 = Some(st);
             cx.scratch.b.put(b);
-            cx.scratch.z2.put(z2);
         }
-        None => be.conv_forward(z_in, B::src(&params[l.conv1.weight]), &ConvGeom::of(&l.conv1, n, h, w), B::reborrow(&mut out), false),
+        None => bn_relu_conv(be, &mut cx.scratch.z, x, &args1, B::src(&params[l.conv1.weight]), &g1, B::reborrow(&mut out))?,
     }
-    cx.scratch.z.put(z);
     if cx.train && cx.drop_rate > 0.0 {
         be.dropout(out, cx.drop_rate, mask_source(cx, l));
     }

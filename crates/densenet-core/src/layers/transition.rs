@@ -1,7 +1,7 @@
 //! Transition between blocks: BN-ReLU → 1×1 conv (⌊θ·m⌋ channels) → 2×2 average pool.
 //! Its input is a whole block buffer; its output is written into the prefix of the next one.
 
-use super::context::{bn_args, head, head_mut, Ctx};
+use super::context::{bn_args, bn_relu_conv, head, head_mut, Ctx};
 use crate::backend::{Backend, BatchStats, GradOut};
 use crate::error::Result;
 use crate::float::Float;
@@ -12,14 +12,12 @@ use crate::plan::TransitionPlan;
 pub fn forward<T: Float, B: Backend<T>>(t: &TransitionPlan, x: B::Src<'_>, next: B::Dst<'_>, n: usize, h: usize, w: usize, cx: &mut Ctx<T, B>) -> Result<BatchStats<B::Buf>> {
     let p = n * h * w;
     let (be, params) = (cx.be, cx.params);
-    let (cin, cout) = (t.conv.cin, t.conv.cout);
+    let cout = t.conv.cout;
     let s = cx.stats(&t.norm, x, p)?;
-    let mut z = cx.scratch.z.take(be, cin * p)?;
     let mut out = cx.scratch.t.take(be, cout * p)?;
-    be.bn_forward(x, cin, p, &bn_args::<T, B>(params, &t.norm, &s, true), head_mut::<T, B>(&mut z, cin * p));
-    be.conv_forward(head::<T, B>(&z, cin * p), B::src(&params[t.conv.weight]), &ConvGeom::of(&t.conv, n, h, w), head_mut::<T, B>(&mut out, cout * p), false);
+    let args = bn_args::<T, B>(params, &t.norm, &s, true);
+    bn_relu_conv(be, &mut cx.scratch.z, x, &args, B::src(&params[t.conv.weight]), &ConvGeom::of(&t.conv, n, h, w), head_mut::<T, B>(&mut out, cout * p))?;
     be.avg_pool2_forward(head::<T, B>(&out, cout * p), cout * n, h, w, next);
-    cx.scratch.z.put(z);
     cx.scratch.t.put(out);
     Ok(s)
 }

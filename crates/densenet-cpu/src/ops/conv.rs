@@ -245,7 +245,7 @@ pub fn backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeom, dx: &mut [
 }
 
 /// W'[ci, co, ky, kx] = W[co, ci, kh−1−ky, kw−1−kx].
-fn flip_transpose<T: Float>(weight: &[T], g: &ConvGeom) -> Vec<T> {
+pub fn flip_transpose<T: Float>(weight: &[T], g: &ConvGeom) -> Vec<T> {
     let k = g.kernel;
     let mut out = vec![T::ZERO; weight.len()];
     for co in 0..g.cout {

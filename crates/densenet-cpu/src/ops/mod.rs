@@ -6,6 +6,8 @@ pub mod dropout;
 pub mod gemm;
 pub mod linear;
 pub mod loss;
+pub mod packed_conv;
+pub mod packed_wgrad;
 pub mod pool;
 pub mod profile;
 pub mod simd;

@@ -1,0 +1,551 @@
+//! Convolution as an implicit GEMM: y[Cout, N·Ho·Wo] (+)= W[Cout, Cin·k²] × cols, where the
+//! columns are never materialized.
+//!
+//! Output positions are cut into tiles of [`NR`]. A worker packs one tile's panel (Cin·k² rows ×
+//! NR positions, a few dozen KiB) straight from the input, applying the input's per-channel
+//! BN(+ReLU) on the way when asked, then multiplies [`MR`]-row strips of the packed weights by
+//! it. So neither an im2col buffer nor a normalized copy of the input exists: the BN-ReLU of a
+//! dense layer costs one read of its input inside the convolution.
+//!
+//! Each output element is one sum over the panel rows in order, so the result has the same bits
+//! for any thread count, and a fused BN-ReLU gives the same bits as normalizing first (the
+//! packing evaluates the BN formula of `batchnorm::forward`). f32 runs an AVX-512 micro-kernel
+//! where the CPU has one; f64 (the parity suite) and other CPUs run a portable micro-kernel over
+//! the same tiling and packing.
+
+use super::gemm::MatRef;
+use densenet_core::geometry::ConvGeom;
+use densenet_core::{BnArgs, Float};
+use rayon::prelude::*;
+use std::any::TypeId;
+use std::sync::Mutex;
+
+/// Output positions per tile (two 16-lane f32 vectors).
+pub const NR: usize = 32;
+/// Output channels per strip of the micro-kernel (12 × 2 vector accumulators).
+pub const MR: usize = 12;
+
+/// Whether [`forward`] has a fast kernel for `T` on this CPU (f32: AVX-512; f64: always, it is
+/// the exact reference path). Elsewhere the backend keeps the `gemm` crate's kernels.
+pub fn available<T: Float>() -> bool {
+    if TypeId::of::<T>() == TypeId::of::<f64>() {
+        return true;
+    }
+    TypeId::of::<T>() == TypeId::of::<f32>() && has_avx512()
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_avx512() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma"))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) fn has_avx512() -> bool {
+    false
+}
+
+/// Buffers a kernel reuses across calls: one shared by the call (packed weights, partial
+/// sums) and a free list of per-worker buffers (packed items).
+pub struct KernelScratch<T> {
+    shared: Mutex<Vec<T>>,
+    per_worker: Mutex<Vec<Vec<T>>>,
+}
+
+/// The implicit-GEMM convolution's scratch: packed weights and each worker's packed item.
+pub type PackScratch<T> = KernelScratch<T>;
+
+impl<T> Default for KernelScratch<T> {
+    fn default() -> Self {
+        KernelScratch { shared: Mutex::new(Vec::new()), per_worker: Mutex::new(Vec::new()) }
+    }
+}
+
+impl<T> KernelScratch<T> {
+    pub(crate) fn shared(&self) -> std::sync::MutexGuard<'_, Vec<T>> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub(crate) fn per_worker(&self) -> &Mutex<Vec<Vec<T>>> {
+        &self.per_worker
+    }
+    pub fn held_bytes(&self) -> usize {
+        let workers: usize = self.per_worker.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|c| c.capacity()).sum();
+        (workers + self.shared().capacity()) * std::mem::size_of::<T>()
+    }
+}
+
+/// A worker's panel, back to the free list when the worker is done.
+pub(crate) struct PanelGuard<'a, T>(pub(crate) Vec<T>, &'a Mutex<Vec<Vec<T>>>);
+
+impl<'a, T: Float> PanelGuard<'a, T> {
+    pub(crate) fn take(home: &'a Mutex<Vec<Vec<T>>>, len: usize) -> Self {
+        let mut v = home.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
+        if v.len() < len {
+            v.resize(len, T::ZERO);
+        }
+        PanelGuard(v, home)
+    }
+}
+
+impl<T> Drop for PanelGuard<'_, T> {
+    fn drop(&mut self) {
+        self.1.lock().unwrap_or_else(|p| p.into_inner()).push(std::mem::take(&mut self.0));
+    }
+}
+
+/// y[Cout, N·Ho·Wo] (+)= conv(norm(x), W), W read through `weight` as a [Cout, Cin·k²] matrix
+/// (a transposed view works too). `norm`: the BN(+ReLU) of x's channels, applied to every value
+/// read (padding stays zero: it pads the normalized tensor).
+pub fn forward<T: Float>(x: &[T], weight: MatRef<T>, g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, y: &mut [T], accumulate: bool, scratch: &PackScratch<T>) {
+    let _p = super::profile::scope(match (norm.is_some(), g.is_pointwise()) {
+        (true, true) => "packed.bn_conv1x1",
+        (true, false) => "packed.bn_convkxk",
+        (false, true) => "packed.conv1x1",
+        (false, false) => "packed.convkxk",
+    });
+    let pout = g.out_plane();
+    let kdim = g.k();
+    if g.cout == 0 || pout == 0 {
+        return;
+    }
+    assert!(x.len() >= g.cin * g.in_plane(), "conv input too small");
+    assert!(y.len() >= g.cout * pout, "conv output too small");
+    if let Some(a) = norm {
+        assert!(a.mean.len() >= g.cin && a.invstd.len() >= g.cin && a.gamma.len() >= g.cin && a.beta.len() >= g.cin, "BN arguments shorter than the input channels");
+    }
+    let mut wp = scratch.shared();
+    pack_weights(weight, g.cout, kdim, &mut wp);
+    let wp = &wp[..g.cout.div_ceil(MR) * kdim * MR];
+    let layout = Layout::of(g);
+    let job = Job { x, wp, g, norm, layout, out: SharedOut(y.as_mut_ptr()), accumulate };
+    (0..layout.items(g)).into_par_iter().for_each_init(
+        || Work { buf: PanelGuard::take(scratch.per_worker(), layout.buffer_len(g)), offs: Vec::new(), segs: Vec::new() },
+        // SAFETY: items write disjoint output positions of every row, and `y` holds Cout rows of
+        // `pout` (asserted above).
+        |work, item| unsafe { run_item(&job, item, work) },
+    );
+}
+
+/// How a convolution's work is cut into items, each packing one buffer that its tiles read.
+#[derive(Clone, Copy)]
+pub(crate) enum Layout {
+    /// 1×1, stride 1: item i packs positions [i·span, (i+1)·span) of every channel, rows of `span`.
+    Pointwise { span: usize },
+    /// Stride 1: item (sample, band of output rows) packs the band's input rows zero-padded to
+    /// width W + 2·pad, so that tap (ky, kx) of output (oy, ox) is the packed value at a constant
+    /// offset ky·Wp + kx from it: every tap of a tile is one contiguous run.
+    Padded { band: usize, bands: usize },
+    /// Anything else (strided stems): each tile of NR positions packs its own im2col panel.
+    Gather,
+}
+
+/// Elements an item's packed buffer aims at (fits the L2 cache beside the weights).
+const ITEM_BUDGET: usize = 96 * 1024;
+
+impl Layout {
+    pub(crate) fn of(g: &ConvGeom) -> Self {
+        if g.is_pointwise() {
+            let span = (ITEM_BUDGET / g.cin.max(1) / NR * NR).clamp(NR, 64 * NR);
+            Layout::Pointwise { span }
+        } else if g.stride == 1 && g.pad < g.kernel {
+            let wp = g.w + 2 * g.pad;
+            let rows_in = (ITEM_BUDGET / (g.cin.max(1) * wp)).max(g.kernel);
+            let band = (rows_in + 1 - g.kernel).clamp(1, g.ho);
+            Layout::Padded { band, bands: g.ho.div_ceil(band) }
+        } else {
+            Layout::Gather
+        }
+    }
+
+    pub(crate) fn items(&self, g: &ConvGeom) -> usize {
+        match *self {
+            Layout::Pointwise { span } => g.out_plane().div_ceil(span),
+            Layout::Padded { bands, .. } => g.n * bands,
+            Layout::Gather => g.out_plane().div_ceil(NR),
+        }
+    }
+
+    pub(crate) fn buffer_len(&self, g: &ConvGeom) -> usize {
+        match *self {
+            Layout::Pointwise { span } => g.cin * span,
+            // + slack: the last tile of a band reads up to NR positions and k rows past it.
+            Layout::Padded { band, .. } => {
+                let wp = g.w + 2 * g.pad;
+                g.cin * (band + g.kernel - 1) * wp + g.kernel * wp + NR
+            }
+            Layout::Gather => g.k() * NR,
+        }
+    }
+}
+
+/// One call's operands, shared by its workers.
+#[derive(Clone, Copy)]
+struct Job<'a, T> {
+    x: &'a [T],
+    /// Packed weights (see [`pack_weights`]).
+    wp: &'a [T],
+    g: &'a ConvGeom,
+    norm: Option<&'a BnArgs<&'a [T]>>,
+    layout: Layout,
+    out: SharedOut<T>,
+    accumulate: bool,
+}
+
+/// A worker's reused buffers: the packed item, its row offsets and a tile's output segments.
+struct Work<'s, T> {
+    buf: PanelGuard<'s, T>,
+    offs: Vec<usize>,
+    segs: Vec<Seg>,
+}
+
+/// Packs one item and runs its tiles.
+///
+/// # Safety
+/// `job.out` must point at a [Cout, N·Ho·Wo] output whose positions of this item no other
+/// worker writes.
+unsafe fn run_item<T: Float>(job: &Job<T>, item: usize, work: &mut Work<T>) {
+    #[cfg(target_arch = "x86_64")]
+    if TypeId::of::<T>() == TypeId::of::<f32>() && has_avx512() {
+        // SAFETY: T is f32 (checked), so the casts are identities; the CPU has AVX-512F and FMA.
+        unsafe {
+            let cast = |s: &[T]| std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len());
+            let normf = job.norm.map(|a| BnArgs { gamma: cast(a.gamma), beta: cast(a.beta), mean: cast(a.mean), invstd: cast(a.invstd), relu: a.relu });
+            let jobf =
+                Job { x: cast(job.x), wp: cast(job.wp), g: job.g, norm: normf.as_ref(), layout: job.layout, out: SharedOut(job.out.0 as *mut f32), accumulate: job.accumulate };
+            let buf = std::slice::from_raw_parts_mut(work.buf.0.as_mut_ptr() as *mut f32, work.buf.0.len());
+            return avx512::run_item(&jobf, item, buf, &mut work.offs, &mut work.segs);
+        }
+    }
+    super::simd::vectorized(|| item_with(job, item, &mut work.buf.0, &mut work.offs, &mut work.segs, micro_portable::<T>))
+}
+
+/// One item with the given micro-kernel (inlined into the caller's target features).
+#[inline(always)]
+fn item_with<T: Float>(job: &Job<T>, item: usize, buf: &mut [T], offs: &mut Vec<usize>, segs: &mut Vec<Seg>, micro: impl Fn(&[T], &[T], &[usize], usize, &mut [[T; NR]; MR])) {
+    let Job { x, wp, g, norm, layout, out, accumulate } = *job;
+    let kdim = g.k();
+    let strips = g.cout.div_ceil(MR);
+    let mut acc = [[T::ZERO; NR]; MR];
+    let pout = g.out_plane();
+    // Runs one tile (buffer columns from `start`) into its output segments.
+    let mut tile = |buf: &[T], offs: &[usize], start: usize, segs: &[Seg]| {
+        for s in 0..strips {
+            micro(&wp[s * kdim * MR..][..kdim * MR], buf, offs, start, &mut acc);
+            write_strip(&acc, s, g.cout, pout, segs, out, accumulate);
+        }
+    };
+    match layout {
+        Layout::Pointwise { span } => {
+            let p0 = item * span;
+            let p1 = (p0 + span).min(pout);
+            match norm {
+                Some(a) => pack_pointwise::<T, true>(x, g, Some(a), p0, p1, span, buf),
+                None => pack_pointwise::<T, false>(x, g, None, p0, p1, span, buf),
+            }
+            offs.clear();
+            offs.extend((0..g.cin).map(|r| r * span));
+            for j0 in (0..p1 - p0).step_by(NR) {
+                let len = NR.min(p1 - p0 - j0);
+                segs.clear();
+                segs.push(Seg { j0: 0, pos: p0 + j0, len });
+                tile(buf, offs, j0, segs);
+            }
+        }
+        Layout::Padded { band, bands } => {
+            let Band { n, oy0, oy1, wp, .. } = pack_band(x, g, norm, Band::of(g, band, bands, item), buf, offs);
+            // Output (oy0 + q / wp, q % wp) for q < (rows − 1)·wp + Wo; columns ≥ Wo are discarded.
+            let qn = (oy1 - oy0 - 1) * wp + g.wo;
+            let plane0 = n * g.ho * g.wo;
+            for q0 in (0..qn).step_by(NR) {
+                let q1 = (q0 + NR).min(qn);
+                segs.clear();
+                let mut q = q0;
+                while q < q1 {
+                    let (r, ox) = (q / wp, q % wp);
+                    let row_end = (r * wp + wp).min(q1);
+                    if ox < g.wo {
+                        let len = (g.wo - ox).min(row_end - q);
+                        segs.push(Seg { j0: q - q0, pos: plane0 + (oy0 + r) * g.wo + ox, len });
+                    }
+                    q = row_end;
+                }
+                tile(buf, offs, q0, segs);
+            }
+        }
+        Layout::Gather => {
+            let p0 = item * NR;
+            let p1 = (p0 + NR).min(pout);
+            match norm {
+                Some(a) => pack_gather::<T, true>(x, g, Some(a), p0, p1, buf),
+                None => pack_gather::<T, false>(x, g, None, p0, p1, buf),
+            }
+            offs.clear();
+            offs.extend((0..kdim).map(|r| r * NR));
+            segs.clear();
+            segs.push(Seg { j0: 0, pos: p0, len: p1 - p0 });
+            tile(buf, offs, 0, segs);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SharedOut<T>(*mut T);
+// SAFETY: workers write disjoint positions (see `forward`).
+unsafe impl<T> Send for SharedOut<T> {}
+unsafe impl<T> Sync for SharedOut<T> {}
+
+/// Tile columns [j0, j0 + len) are output positions [pos, pos + len) of every output row.
+#[derive(Clone, Copy)]
+struct Seg {
+    j0: usize,
+    pos: usize,
+    len: usize,
+}
+
+/// wp[strip][r][m] = W[strip·MR + m, r], zero rows past Cout.
+fn pack_weights<T: Float>(w: MatRef<T>, cout: usize, kdim: usize, wp: &mut Vec<T>) {
+    let strips = cout.div_ceil(MR);
+    if wp.len() < strips * kdim * MR {
+        wp.resize(strips * kdim * MR, T::ZERO);
+    }
+    for s in 0..strips {
+        let strip = &mut wp[s * kdim * MR..(s + 1) * kdim * MR];
+        for m in 0..MR {
+            let co = s * MR + m;
+            for r in 0..kdim {
+                // SAFETY: the caller's view covers [cout, kdim].
+                strip[r * MR + m] = if co < cout { unsafe { *w.ptr.offset(co as isize * w.rs + r as isize * w.cs) } } else { T::ZERO };
+            }
+        }
+    }
+}
+
+/// One input channel's BN(+ReLU), the formula and order of `batchnorm::forward`.
+#[derive(Clone, Copy)]
+struct ChannelNorm<T> {
+    mean: T,
+    invstd: T,
+    gamma: T,
+    beta: T,
+    relu: bool,
+}
+
+impl<T: Float> ChannelNorm<T> {
+    #[inline(always)]
+    fn of(norm: Option<&BnArgs<&[T]>>, ci: usize) -> Self {
+        match norm {
+            Some(a) => ChannelNorm { mean: a.mean[ci], invstd: a.invstd[ci], gamma: a.gamma[ci], beta: a.beta[ci], relu: a.relu },
+            None => ChannelNorm { mean: T::ZERO, invstd: T::ONE, gamma: T::ONE, beta: T::ZERO, relu: false },
+        }
+    }
+
+    #[inline(always)]
+    fn apply<const NORM: bool>(&self, v: T) -> T {
+        if !NORM {
+            return v;
+        }
+        let t = (v - self.mean) * self.invstd * self.gamma + self.beta;
+        let non_positive = t <= T::ZERO;
+        t.zero_unless(!self.relu | !non_positive)
+    }
+
+    #[inline(always)]
+    fn copy<const NORM: bool>(&self, dst: &mut [T], src: &[T]) {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = self.apply::<NORM>(*s);
+        }
+    }
+}
+
+/// Item `item` of a [`Layout::Padded`]: output rows [oy0, oy1) of sample n, whose input rows
+/// are packed `rows_in` high and `wp` wide.
+#[derive(Clone, Copy)]
+pub(crate) struct Band {
+    pub n: usize,
+    pub oy0: usize,
+    pub oy1: usize,
+    pub wp: usize,
+    pub rows_in: usize,
+}
+
+impl Band {
+    pub(crate) fn of(g: &ConvGeom, band: usize, bands: usize, item: usize) -> Self {
+        let (n, b) = (item / bands, item % bands);
+        let oy0 = b * band;
+        let oy1 = (oy0 + band).min(g.ho);
+        Band { n, oy0, oy1, wp: g.w + 2 * g.pad, rows_in: oy1 - oy0 + g.kernel - 1 }
+    }
+}
+
+/// Packs a band (see [`pack_padded`]) and sets `offs[r]` to where weight row r's tap of the
+/// band's first position sits.
+#[inline(always)]
+pub(crate) fn pack_band<T: Float>(x: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, band: Band, buf: &mut [T], offs: &mut Vec<usize>) -> Band {
+    let Band { n, oy0, wp, rows_in, .. } = band;
+    match norm {
+        Some(a) => pack_padded::<T, true>(x, g, Some(a), n, oy0, rows_in, buf),
+        None => pack_padded::<T, false>(x, g, None, n, oy0, rows_in, buf),
+    }
+    offs.clear();
+    for ci in 0..g.cin {
+        for ky in 0..g.kernel {
+            for kx in 0..g.kernel {
+                offs.push(ci * rows_in * wp + ky * wp + kx);
+            }
+        }
+    }
+    band
+}
+
+/// buf[ci·span + j] = norm(x[ci, p0 + j]) for j < p1 − p0.
+#[inline(always)]
+pub(crate) fn pack_pointwise<T: Float, const NORM: bool>(x: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, p0: usize, p1: usize, span: usize, buf: &mut [T]) {
+    let plane = g.in_plane();
+    for ci in 0..g.cin {
+        ChannelNorm::of(norm, ci).copy::<NORM>(&mut buf[ci * span..ci * span + (p1 - p0)], &x[ci * plane + p0..ci * plane + p1]);
+    }
+}
+
+/// buf[ci][rr][c] = norm(x[ci, n, oy0 + rr − pad, c − pad]), zero outside the image.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pack_padded<T: Float, const NORM: bool>(x: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, n: usize, oy0: usize, rows_in: usize, buf: &mut [T]) {
+    let wp = g.w + 2 * g.pad;
+    let hw = g.h * g.w;
+    for ci in 0..g.cin {
+        let cn = ChannelNorm::of(norm, ci);
+        let sample = &x[(ci * g.n + n) * hw..][..hw];
+        let dst = &mut buf[ci * rows_in * wp..][..rows_in * wp];
+        for (rr, drow) in dst.chunks_exact_mut(wp).enumerate() {
+            let iy = (oy0 + rr) as isize - g.pad as isize;
+            if iy < 0 || iy >= g.h as isize {
+                drow.fill(T::ZERO);
+                continue;
+            }
+            drow[..g.pad].fill(T::ZERO);
+            drow[g.pad + g.w..].fill(T::ZERO);
+            cn.copy::<NORM>(&mut drow[g.pad..g.pad + g.w], &sample[iy as usize * g.w..][..g.w]);
+        }
+    }
+    let tail = g.cin * rows_in * wp;
+    let end = buf.len();
+    buf[tail..end].fill(T::ZERO);
+}
+
+/// buf[r·NR + j] = norm(x at the input position weight row r (= ci·k² + ky·k + kx) meets for
+/// output position p0 + j), zero for padding.
+#[inline(always)]
+fn pack_gather<T: Float, const NORM: bool>(x: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, p0: usize, p1: usize, buf: &mut [T]) {
+    let (k, kk) = (g.kernel, g.kernel * g.kernel);
+    let plane = g.n * g.h * g.w;
+    let howo = g.ho * g.wo;
+    for ci in 0..g.cin {
+        let cn = ChannelNorm::of(norm, ci);
+        let xc = &x[ci * plane..(ci + 1) * plane];
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = &mut buf[(ci * kk + ky * k + kx) * NR..][..NR];
+                for (j, d) in row.iter_mut().enumerate() {
+                    let p = p0 + j;
+                    *d = T::ZERO;
+                    if p >= p1 {
+                        continue;
+                    }
+                    let (n, rem) = (p / howo, p % howo);
+                    let iy = ((rem / g.wo) * g.stride + ky) as isize - g.pad as isize;
+                    let ix = ((rem % g.wo) * g.stride + kx) as isize - g.pad as isize;
+                    if iy >= 0 && iy < g.h as isize && ix >= 0 && ix < g.w as isize {
+                        *d = cn.apply::<NORM>(xc[n * g.h * g.w + iy as usize * g.w + ix as usize]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// acc[m][j] = Σ_r wstrip[r·MR + m] · buf[offs[r] + start + j], in blocks of 4 × 8 that stay in
+/// registers.
+#[inline(always)]
+fn micro_portable<T: Float>(wstrip: &[T], buf: &[T], offs: &[usize], start: usize, acc: &mut [[T; NR]; MR]) {
+    const MB: usize = 4;
+    const NB: usize = 8;
+    for m0 in (0..MR).step_by(MB) {
+        for j0 in (0..NR).step_by(NB) {
+            let mut c = [[T::ZERO; NB]; MB];
+            for (r, &off) in offs.iter().enumerate() {
+                let b: &[T; NB] = buf[off + start + j0..][..NB].try_into().unwrap();
+                let a: &[T; MB] = wstrip[r * MR + m0..][..MB].try_into().unwrap();
+                for i in 0..MB {
+                    for j in 0..NB {
+                        c[i][j] += a[i] * b[j];
+                    }
+                }
+            }
+            for i in 0..MB {
+                acc[m0 + i][j0..j0 + NB].copy_from_slice(&c[i]);
+            }
+        }
+    }
+}
+
+/// Stores (or adds) strip `s` of a tile's result into output rows s·MR.., at each segment.
+#[inline(always)]
+fn write_strip<T: Float>(acc: &[[T; NR]; MR], s: usize, cout: usize, pout: usize, segs: &[Seg], out: SharedOut<T>, accumulate: bool) {
+    for (m, row) in acc.iter().enumerate().take(cout.saturating_sub(s * MR).min(MR)) {
+        let co = s * MR + m;
+        for seg in segs {
+            // SAFETY: co < Cout and the segment lies inside [0, pout), owned by this item.
+            let dst = unsafe { std::slice::from_raw_parts_mut(out.0.add(co * pout + seg.pos), seg.len) };
+            let src = &row[seg.j0..seg.j0 + seg.len];
+            if accumulate {
+                for (d, v) in dst.iter_mut().zip(src) {
+                    *d += *v;
+                }
+            } else {
+                dst.copy_from_slice(src);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    /// [`super::run_item`] for f32, compiled for AVX-512 (the packing loops vectorize at 16 lanes).
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn run_item(job: &Job<f32>, item: usize, buf: &mut [f32], offs: &mut Vec<usize>, segs: &mut Vec<Seg>) {
+        item_with(job, item, buf, offs, segs, |w, b, o, st, acc| {
+            debug_assert!(o.iter().all(|&off| off + st + NR <= b.len()) && w.len() >= o.len() * MR);
+            // SAFETY: every row's NR values lie inside `buf` (the layouts size it with slack) and the
+            // strip holds offs.len() rows of MR weights.
+            unsafe { micro(w.as_ptr(), b.as_ptr().add(st), o, acc) }
+        })
+    }
+
+    /// acc = wstripᵀ × rows: 24 zmm accumulators, one FMA per weight and vector, rows in order.
+    #[target_feature(enable = "avx512f,fma")]
+    #[inline]
+    unsafe fn micro(wstrip: *const f32, base: *const f32, offs: &[usize], acc: &mut [[f32; NR]; MR]) {
+        unsafe {
+            let mut lo = [_mm512_setzero_ps(); MR];
+            let mut hi = [_mm512_setzero_ps(); MR];
+            for (r, &off) in offs.iter().enumerate() {
+                let b0 = _mm512_loadu_ps(base.add(off));
+                let b1 = _mm512_loadu_ps(base.add(off + 16));
+                let a = wstrip.add(r * MR);
+                for m in 0..MR {
+                    let av = _mm512_set1_ps(*a.add(m));
+                    lo[m] = _mm512_fmadd_ps(av, b0, lo[m]);
+                    hi[m] = _mm512_fmadd_ps(av, b1, hi[m]);
+                }
+            }
+            for m in 0..MR {
+                _mm512_storeu_ps(acc[m].as_mut_ptr(), lo[m]);
+                _mm512_storeu_ps(acc[m].as_mut_ptr().add(16), hi[m]);
+            }
+        }
+    }
+}
