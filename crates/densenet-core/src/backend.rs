@@ -167,6 +167,16 @@ pub trait Backend<T: Float>: Send + Sync {
         self.conv_forward(Self::src(&z), weight, g, y, accumulate);
         Ok(())
     }
+    /// dweight += d(y) × lowered(BN(x)[ReLU])ᵀ: `bn_forward` of x followed by
+    /// `conv_backward_weight`, with the same result. Used where [`Backend::fuses_bn_conv`]
+    /// says so; this default materializes BN's output in a temporary buffer.
+    fn bn_conv_backward_weight(&self, x: Self::Src<'_>, args: &BnArgs<Self::Src<'_>>, dy: Self::Src<'_>, g: &ConvGeom, dweight: Self::Dst<'_>) -> Result<()> {
+        let len = g.cin * g.in_plane();
+        let mut z = self.alloc(len)?;
+        self.bn_forward(Self::slice(x, 0..len), g.cin, g.in_plane(), args, Self::dst(&mut z));
+        self.conv_backward_weight(Self::src(&z), dy, g, dweight);
+        Ok(())
+    }
     /// dweight += d(y) × lowered(x)ᵀ (fixed reduction order).
     fn conv_backward_weight(&self, x: Self::Src<'_>, dy: Self::Src<'_>, g: &ConvGeom, dweight: Self::Dst<'_>);
     /// dx (+)= the input gradient of d(y).

@@ -162,7 +162,7 @@ impl<T: Float> Backend<T> for Cpu<T> {
     }
 
     fn conv_forward(&self, x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], accumulate: bool) {
-        if packed_conv::available::<T>() {
+        if packed_conv::preferred::<T>(g) {
             packed_conv::forward(x, MatRef::rows(weight, g.k()), g, None, y, accumulate, &self.packed);
         } else {
             self.with_cols(|cols| conv::forward_into(x, weight, g, y, accumulate, cols));
@@ -188,8 +188,18 @@ impl<T: Float> Backend<T> for Cpu<T> {
             conv::backward_weight(x, dy, g, dweight, &self.wgrad);
         }
     }
+    fn bn_conv_backward_weight(&self, x: &[T], args: &BnArgs<&[T]>, dy: &[T], g: &ConvGeom, dweight: &mut [T]) -> Result<()> {
+        if packed_wgrad::supports::<T>(g) {
+            packed_wgrad::backward_weight(x, dy, g, Some(args), dweight, &self.packed, &self.packed_wgrad);
+            return Ok(());
+        }
+        let mut z = self.alloc(g.cin * g.in_plane())?;
+        batchnorm::forward(x, g.cin, g.in_plane(), args, &mut z);
+        self.conv_backward_weight(&z, dy, g, dweight);
+        Ok(())
+    }
     fn conv_backward_input(&self, dy: &[T], weight: &[T], g: &ConvGeom, dx: &mut [T], accumulate: bool) {
-        if packed_conv::available::<T>() && !g.is_pointwise() && g.stride == 1 && g.pad < g.kernel {
+        if packed_conv::preferred::<T>(g) && !g.is_pointwise() {
             // A convolution of dy with the flipped, transposed kernel (padding k − 1 − pad).
             // (1×1 input gradients stay on gemm: faster there for Cin ≫ Cout.)
             let _p = crate::ops::profile::scope("convkxk.backward_input");

@@ -76,9 +76,14 @@ pub fn backward<T: Float, B: Backend<T>>(l: &LayerPlan, tape: Tape<B::Buf>, buf:
     let dout = head::<T, B>(&d, k * p);
     let x = head::<T, B>(buf, cin * p);
     let args1 = bn_args::<T, B>(params, &l.norm1, &tape.s1, true);
-    let mut z = cx.scratch.z.take(be, cin * p)?;
-    be.bn_forward(x, cin, p, &args1, head_mut::<T, B>(&mut z, cin * p));
     let g1 = ConvGeom::of(&l.conv1, n, h, w);
+    // A fusing backend reads BN-ReLU(x) (and BN2-ReLU2(b)) straight from x (and b) in the
+    // recomputation and the weight gradients; otherwise they are recomputed into z (and z2).
+    let fused = be.fuses_bn_conv(&g1);
+    let mut z = cx.scratch.z.take(be, cin * p)?;
+    if !fused {
+        be.bn_forward(x, cin, p, &args1, head_mut::<T, B>(&mut z, cin * p));
+    }
     // d(input of the layer's first conv) lands in `z` (z itself is no longer needed then).
     match (&l.bottleneck, &tape.s2) {
         (Some((norm2, conv2)), Some(s2)) => {
@@ -87,20 +92,33 @@ pub fn backward<T: Float, B: Backend<T>>(l: &LayerPlan, tape: Tape<B::Buf>, buf:
             let args2 = bn_args::<T, B>(params, norm2, s2, true);
             let mut b = cx.scratch.b.take(be, bw * p)?;
             let mut z2 = cx.scratch.z2.take(be, bw * p)?;
-            be.conv_forward(head::<T, B>(&z, cin * p), B::src(&params[l.conv1.weight]), &g1, head_mut::<T, B>(&mut b, bw * p), false);
-            be.bn_forward(head::<T, B>(&b, bw * p), bw, p, &args2, head_mut::<T, B>(&mut z2, bw * p));
             let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
-            be.conv_backward_weight(head::<T, B>(&z2, bw * p), dout, &g2, B::dst(&mut grads[conv2.weight]));
+            if fused {
+                be.bn_conv_forward(x, &args1, B::src(&params[l.conv1.weight]), &g1, head_mut::<T, B>(&mut b, bw * p), false)?;
+                be.bn_conv_backward_weight(head::<T, B>(&b, bw * p), &args2, dout, &g2, B::dst(&mut grads[conv2.weight]))?;
+            } else {
+                be.conv_forward(head::<T, B>(&z, cin * p), B::src(&params[l.conv1.weight]), &g1, head_mut::<T, B>(&mut b, bw * p), false);
+                be.bn_forward(head::<T, B>(&b, bw * p), bw, p, &args2, head_mut::<T, B>(&mut z2, bw * p));
+                be.conv_backward_weight(head::<T, B>(&z2, bw * p), dout, &g2, B::dst(&mut grads[conv2.weight]));
+            }
             be.conv_backward_input(dout, B::src(&params[conv2.weight]), &g2, head_mut::<T, B>(&mut z2, bw * p), false);
             super::sync_bn::bn_backward(be, cx.sync, grads, norm2, head::<T, B>(&b, bw * p), head_mut::<T, B>(&mut z2, bw * p), p, &args2, GradOut::InPlace)?;
-            be.conv_backward_weight(head::<T, B>(&z, cin * p), head::<T, B>(&z2, bw * p), &g1, B::dst(&mut grads[l.conv1.weight]));
+            if fused {
+                be.bn_conv_backward_weight(x, &args1, head::<T, B>(&z2, bw * p), &g1, B::dst(&mut grads[l.conv1.weight]))?;
+            } else {
+                be.conv_backward_weight(head::<T, B>(&z, cin * p), head::<T, B>(&z2, bw * p), &g1, B::dst(&mut grads[l.conv1.weight]));
+            }
             be.conv_backward_input(head::<T, B>(&z2, bw * p), B::src(&params[l.conv1.weight]), &g1, head_mut::<T, B>(&mut z, cin * p), false);
             cx.scratch.b.put(b);
             cx.scratch.z2.put(z2);
         }
         _ => {
             let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
-            be.conv_backward_weight(head::<T, B>(&z, cin * p), dout, &g1, B::dst(&mut grads[l.conv1.weight]));
+            if fused {
+                be.bn_conv_backward_weight(x, &args1, dout, &g1, B::dst(&mut grads[l.conv1.weight]))?;
+            } else {
+                be.conv_backward_weight(head::<T, B>(&z, cin * p), dout, &g1, B::dst(&mut grads[l.conv1.weight]));
+            }
             be.conv_backward_input(dout, B::src(&params[l.conv1.weight]), &g1, head_mut::<T, B>(&mut z, cin * p), false);
         }
     }

@@ -43,9 +43,13 @@ pub fn backward<T: Float, B: Backend<T>>(
     let mut z = cx.scratch.z.take(be, cin * p)?;
     be.avg_pool2_backward(dnext, cout * n, h, w, head_mut::<T, B>(&mut dout, cout * p));
     let args = bn_args::<T, B>(params, &t.norm, s, true);
-    be.bn_forward(x, cin, p, &args, head_mut::<T, B>(&mut z, cin * p));
     let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
-    be.conv_backward_weight(head::<T, B>(&z, cin * p), head::<T, B>(&dout, cout * p), &g, B::dst(&mut grads[t.conv.weight]));
+    if be.fuses_bn_conv(&g) {
+        be.bn_conv_backward_weight(x, &args, head::<T, B>(&dout, cout * p), &g, B::dst(&mut grads[t.conv.weight]))?;
+    } else {
+        be.bn_forward(x, cin, p, &args, head_mut::<T, B>(&mut z, cin * p));
+        be.conv_backward_weight(head::<T, B>(&z, cin * p), head::<T, B>(&dout, cout * p), &g, B::dst(&mut grads[t.conv.weight]));
+    }
     be.conv_backward_input(head::<T, B>(&dout, cout * p), B::src(&params[t.conv.weight]), &g, head_mut::<T, B>(&mut z, cin * p), false);
     super::sync_bn::bn_backward(be, cx.sync, grads, &t.norm, x, head_mut::<T, B>(&mut z, cin * p), p, &args, GradOut::Accumulate(gx))?;
     cx.scratch.z.put(z);

@@ -34,6 +34,12 @@ pub fn available<T: Float>() -> bool {
     TypeId::of::<T>() == TypeId::of::<f32>() && has_avx512()
 }
 
+/// Whether [`forward`] beats im2col + gemm here: a fast kernel for `T`, and a 1×1 or stride-1
+/// conv (strided stems gather their panels element by element, which im2col does faster).
+pub fn preferred<T: Float>(g: &ConvGeom) -> bool {
+    available::<T>() && !matches!(Layout::of(g), Layout::Gather)
+}
+
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn has_avx512() -> bool {
     use std::sync::OnceLock;

@@ -10,7 +10,7 @@
 //! its items in order into its own partial sums and the partials are added in group order: the
 //! same bits for any thread count.
 
-use super::packed_conv::{available, has_avx512, pack_band, pack_pointwise, Band, KernelScratch, Layout, PackScratch, PanelGuard};
+use super::packed_conv::{has_avx512, pack_band, pack_pointwise, Band, KernelScratch, Layout, PackScratch, PanelGuard};
 use densenet_core::geometry::ConvGeom;
 use densenet_core::{BnArgs, Float};
 use rayon::prelude::*;
@@ -30,7 +30,7 @@ pub type WgradScratch<T> = KernelScratch<T>;
 
 /// Whether [`backward_weight`] takes this conv (1×1 and stride-1 k×k, with a fast kernel for T).
 pub fn supports<T: Float>(g: &ConvGeom) -> bool {
-    available::<T>() && !matches!(Layout::of(g), Layout::Gather)
+    super::packed_conv::preferred::<T>(g)
 }
 
 /// dweight[Cout, Cin·k²] += d(y) × cols(norm(x))ᵀ. Only for convs [`supports`] accepts.
