@@ -54,4 +54,11 @@ fn main() {
         "peak_rss_kb": proc_status_kb("VmHWM:"),
     });
     println!("{out}");
+    let prof = densenet_cpu::ops::profile::take();
+    if !prof.is_empty() {
+        eprintln!("profile over {} warm-up and {runs} timed runs:", warmup);
+        for (name, (secs, calls)) in prof {
+            eprintln!("  {name:<28} {secs:8.3} s  {calls} calls");
+        }
+    }
 }
