@@ -6,7 +6,7 @@
 //                               densenet121:224:8,densenet169:224:8,densenet201:224:8,densenet264:224:8]
 //                            [--batches 1,2,4,8,16,32,64,128,256] [--batch-preset densenet-bc-100]
 //                            [--steps 3] [--warmup 1] [--threads N] [--contenders ours-efficient,ours-naive,torch,torch-me]
-//                            [--out benches/results/scaling.json] [--no-depth] [--no-batch] [--no-build]
+//                            [--out benches/results/scaling.json] [--depth ''] [--no-batch] [--no-build]
 //   npm run bench:scaling -- --render benches/results/scaling.json
 //   npm run bench:plot    -- [--in benches/results/scaling.json] [--png docs/scaling.png]
 //
