@@ -45,10 +45,17 @@ impl MemoryEstimate {
 
 /// The estimate for `config` on an NCHW input `shape` with elements of `elem_bytes` bytes.
 pub fn estimate(config: &DenseNetConfig, shape: &[usize], elem_bytes: usize) -> Result<MemoryEstimate> {
+    estimate_fused(config, shape, elem_bytes, false)
+}
+
+/// [`estimate`] for a backend that does (`fuses_bn_conv = true`) or does not fuse BN-ReLU into
+/// its convolutions (see `Backend::fuses_bn_conv`): a fusing backend's predict needs no
+/// BN-ReLU scratch. [`estimate`] assumes it does not (the larger figure).
+pub fn estimate_fused(config: &DenseNetConfig, shape: &[usize], elem_bytes: usize, fuses_bn_conv: bool) -> Result<MemoryEstimate> {
     config.validate()?;
     let geo = Geometry::new(config, shape)?;
     let plan = Plan::new(config);
-    Ok(estimate_for(&plan, &geo, elem_bytes, false))
+    Ok(estimate_for(&plan, &geo, elem_bytes, fuses_bn_conv))
 }
 
 /// `fused`: the backend applies BN-ReLU inside its convolutions (`Backend::fuses_bn_conv`), so

@@ -381,6 +381,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             masks: if train { self.mask_overrides.as_ref() } else { None },
             scratch,
             bn_updates: Vec::new(),
+            feature_stats: None,
             sync: None,
         })
     }

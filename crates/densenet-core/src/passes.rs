@@ -26,6 +26,7 @@ pub fn forward_train<T: Float, B: Backend<T>>(plan: &Plan, input: B::Buf, geo: &
     let mut transitions = Vec::new();
     for (bi, block) in plan.blocks.iter().enumerate() {
         let (h, w) = geo.blocks[bi];
+        cx.feature_stats = None;
         let mut tapes = Vec::with_capacity(block.layers.len());
         for l in &block.layers {
             tapes.push(match mode {

@@ -18,3 +18,10 @@ pub fn new_model(config: DenseNetConfig, dtype: &str, seed: u64) -> Result<Box<d
         other => Err(Error::InvalidArg(format!("dtype must be 'f32' or 'f64', got '{other}'"))),
     }
 }
+
+/// The memory estimate of `config` on `shape` for the CPU backend as [`new_model`] would build it
+/// (`elem_bytes` 4 or 8): the same figures as that model's `memory_estimate`.
+pub fn memory_estimate(config: &densenet_core::DenseNetConfig, shape: &[usize], elem_bytes: usize) -> Result<densenet_core::MemoryEstimate> {
+    let fused = if elem_bytes == 8 { ops::packed_conv::available::<f64>() } else { ops::packed_conv::available::<f32>() };
+    densenet_core::memory::estimate_fused(config, shape, elem_bytes, fused)
+}

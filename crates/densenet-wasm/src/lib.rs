@@ -314,7 +314,7 @@ pub fn memory_estimate(config_json: &str, shape: &[u32], dtype: &str) -> JsResul
             "f64" => 8,
             other => return Err(invalid_arg(format!("dtype must be 'f32' or 'f64', got '{other}'"))),
         };
-        densenet_core::memory::estimate(&config, &to_shape(shape), size).map(|e| serde_json::to_string(&e).unwrap())
+        densenet_cpu::memory_estimate(&config, &to_shape(shape), size).map(|e| serde_json::to_string(&e).unwrap())
     })())
 }
 

@@ -77,6 +77,15 @@ pub struct Ctx<'a, T: Float, B: Backend<T>> {
     pub bn_updates: Vec<PendingUpdate<B::Buf>>,
     /// Synchronized BN: the group whose global batch the BN statistics are taken over.
     pub sync: Option<&'a dyn DeviceCollective<T, B>>,
+    /// Batch statistics of the current block buffer's leading channels (training; reset per block).
+    pub feature_stats: Option<FeatureStats<B::Buf>>,
+}
+
+/// Per-channel batch statistics of a block buffer's first `len(mean)` channels.
+pub struct FeatureStats<Buf> {
+    pub mean: Buf,
+    pub invstd: Buf,
+    pub var_unbiased: Buf,
 }
 
 impl<'a, T: Float, B: Backend<T>> Ctx<'a, T, B> {
@@ -96,6 +105,49 @@ impl<'a, T: Float, B: Backend<T>> Ctx<'a, T, B> {
             self.be.bn_running_stats(B::src(&self.params[bn.mean]), B::src(&self.params[bn.var]))
         }
     }
+}
+
+impl<'a, T: Float, B: Backend<T>> Ctx<'a, T, B> {
+    /// [`Ctx::stats`] for a BN over the block buffer's first `bn.channels` channels.
+    ///
+    /// A channel's batch statistics are the same for every layer that reads it (its values do
+    /// not change once written), so in training they are computed once, by the first BN that
+    /// reads the channel, and copied for the later ones: a block makes O(L) statistics passes
+    /// instead of O(L²). Per-channel reductions, so the same bits as computing all of them.
+    pub fn block_stats(&mut self, bn: &BnRef, x: B::Src<'_>, p: usize) -> Result<BatchStats<B::Buf>> {
+        if !self.train {
+            return self.stats(bn, x, p);
+        }
+        let be = self.be;
+        let c = bn.channels;
+        let known = self.feature_stats.as_ref().map_or(0, |s| B::len(&s.mean)).min(c);
+        let mut fresh = be.bn_stats(B::slice(x, known * p..c * p), c - known, p)?;
+        if let Some(comm) = self.sync {
+            fresh = super::sync_bn::global_stats(be, comm, fresh, p)?;
+        }
+        let fresh_var = fresh.var_unbiased.take().expect("batch statistics carry the unbiased variance");
+        let joined = match self.feature_stats.take() {
+            Some(old) if known > 0 => FeatureStats {
+                mean: join(be, &old.mean, &fresh.mean, known, c)?,
+                invstd: join(be, &old.invstd, &fresh.invstd, known, c)?,
+                var_unbiased: join(be, &old.var_unbiased, &fresh_var, known, c)?,
+            },
+            _ => FeatureStats { mean: fresh.mean, invstd: fresh.invstd, var_unbiased: fresh_var },
+        };
+        self.bn_updates.push((*bn, clone_buf(be, &joined.mean)?, clone_buf(be, &joined.var_unbiased)?));
+        let out = BatchStats { mean: clone_buf(be, &joined.mean)?, invstd: clone_buf(be, &joined.invstd)?, var_unbiased: None };
+        self.feature_stats = Some(joined);
+        Ok(out)
+    }
+}
+
+/// [head[0, known) | tail] as one buffer of `len` elements.
+fn join<T: Float, B: Backend<T>>(be: &B, head_buf: &B::Buf, tail: &B::Buf, known: usize, len: usize) -> Result<B::Buf> {
+    let mut out = be.alloc(len)?;
+    let (a, b) = B::split_mut(B::dst(&mut out), known);
+    be.copy(B::slice(B::src(head_buf), 0..known), a);
+    be.copy(B::slice(B::src(tail), 0..len - known), b);
+    Ok(out)
 }
 
 /// The arguments of one BN(-ReLU) call.

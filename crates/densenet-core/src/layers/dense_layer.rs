@@ -37,7 +37,7 @@ pub fn forward<T: Float, B: Backend<T>>(l: &LayerPlan, buf: &mut B::Buf, n: usiz
     let (xd, mut out) = B::split_mut(B::slice_mut(B::dst(buf), 0..(l.cin + k) * p), l.cin * p);
     let x = B::as_src(&xd);
 
-    let s1 = cx.stats(&l.norm1, x, p)?;
+    let s1 = cx.block_stats(&l.norm1, x, p)?;
     let args1 = bn_args::<T, B>(params, &l.norm1, &s1, true);
     let g1 = ConvGeom::of(&l.conv1, n, h, w);
     let mut s2 = None;

@@ -13,7 +13,7 @@ pub fn forward<T: Float, B: Backend<T>>(t: &TransitionPlan, x: B::Src<'_>, next:
     let p = n * h * w;
     let (be, params) = (cx.be, cx.params);
     let cout = t.conv.cout;
-    let s = cx.stats(&t.norm, x, p)?;
+    let s = cx.block_stats(&t.norm, x, p)?;
     let mut out = cx.scratch.t.take(be, cout * p)?;
     let args = bn_args::<T, B>(params, &t.norm, &s, true);
     bn_relu_conv(be, &mut cx.scratch.z, x, &args, B::src(&params[t.conv.weight]), &ConvGeom::of(&t.conv, n, h, w), head_mut::<T, B>(&mut out, cout * p))?;

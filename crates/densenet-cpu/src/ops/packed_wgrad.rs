@@ -10,11 +10,10 @@
 //! its items in order into its own partial sums and the partials are added in group order: the
 //! same bits for any thread count.
 
-use super::packed_conv::{has_avx512, pack_band, pack_pointwise, Band, KernelScratch, Layout, PackScratch, PanelGuard};
+use super::packed_conv::{pack_band, pack_pointwise, Band, KernelScratch, Layout, PackScratch, PanelGuard};
 use densenet_core::geometry::ConvGeom;
 use densenet_core::{BnArgs, Float};
 use rayon::prelude::*;
-use std::any::TypeId;
 
 /// Output channels per tile.
 const MW: usize = 6;
@@ -138,7 +137,7 @@ fn pack_item<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[T
 fn reduce<T: Float>(dyp: &[T], qp: usize, buf: &[T], offs: &[usize], part: &mut [T], cout: usize, kdim: usize) {
     debug_assert!(offs.iter().all(|&o| o + qp <= buf.len()) && dyp.len() >= cout.div_ceil(MW) * MW * qp);
     #[cfg(target_arch = "x86_64")]
-    if TypeId::of::<T>() == TypeId::of::<f32>() && has_avx512() {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && super::packed_conv::has_avx512() {
         // SAFETY: T is f32 (checked); every row read lies inside `buf` and `dyp` (asserted by
         // the packing sizes); the CPU has AVX-512F.
         unsafe {
