@@ -161,9 +161,7 @@ pub trait Backend<T: Float>: Send + Sync {
     /// `conv_forward`, with the same result. This default materializes BN's output in a
     /// temporary buffer; a backend that fuses applies BN while reading x.
     fn bn_conv_forward(&self, x: Self::Src<'_>, args: &BnArgs<Self::Src<'_>>, weight: Self::Src<'_>, g: &ConvGeom, y: Self::Dst<'_>, accumulate: bool) -> Result<()> {
-        let len = g.cin * g.in_plane();
-        let mut z = self.alloc(len)?;
-        self.bn_forward(Self::slice(x, 0..len), g.cin, g.in_plane(), args, Self::dst(&mut z));
+        let z = normalized(self, x, args, g)?;
         self.conv_forward(Self::src(&z), weight, g, y, accumulate);
         Ok(())
     }
@@ -171,9 +169,7 @@ pub trait Backend<T: Float>: Send + Sync {
     /// `conv_backward_weight`, with the same result. Used where [`Backend::fuses_bn_conv`]
     /// says so; this default materializes BN's output in a temporary buffer.
     fn bn_conv_backward_weight(&self, x: Self::Src<'_>, args: &BnArgs<Self::Src<'_>>, dy: Self::Src<'_>, g: &ConvGeom, dweight: Self::Dst<'_>) -> Result<()> {
-        let len = g.cin * g.in_plane();
-        let mut z = self.alloc(len)?;
-        self.bn_forward(Self::slice(x, 0..len), g.cin, g.in_plane(), args, Self::dst(&mut z));
+        let z = normalized(self, x, args, g)?;
         self.conv_backward_weight(Self::src(&z), dy, g, dweight);
         Ok(())
     }
@@ -232,6 +228,15 @@ pub trait Backend<T: Float>: Send + Sync {
     fn first_non_finite_of(&self, xs: &[Self::Src<'_>]) -> Option<(usize, usize, f64)> {
         xs.iter().enumerate().find_map(|(t, x)| self.first_non_finite(*x).map(|(i, v)| (t, i, v)))
     }
+}
+
+/// BN(-ReLU) of a conv's Cin input channels in a fresh buffer: what the unfused
+/// `bn_conv_*` paths (the trait's defaults, a backend's fallbacks) convolve.
+pub fn normalized<T: Float, B: Backend<T> + ?Sized>(be: &B, x: B::Src<'_>, args: &BnArgs<B::Src<'_>>, g: &ConvGeom) -> Result<B::Buf> {
+    let len = g.cin * g.in_plane();
+    let mut z = be.alloc(len)?;
+    be.bn_forward(B::slice(x, 0..len), g.cin, g.in_plane(), args, B::dst(&mut z));
+    Ok(z)
 }
 
 /// splitmix64: the mixing function behind the weight init and the dropout masks.

@@ -5,7 +5,7 @@
 use crate::ops::gemm::MatRef;
 use crate::ops::{batchnorm, conv, dropout, linear, loss, packed_conv, packed_wgrad, pool};
 use crate::pool::{Pool, PoolBuf};
-use densenet_core::backend::BN_EPS;
+use densenet_core::backend::{normalized, BN_EPS};
 use densenet_core::geometry::ConvGeom;
 use densenet_core::{Backend, BatchStats, BnArgs, Error, Float, GradOut, LossOut, MaskSource, Result, SgdConfig};
 use std::ops::Range;
@@ -173,8 +173,7 @@ impl<T: Float> Backend<T> for Cpu<T> {
     }
     fn bn_conv_forward(&self, x: &[T], args: &BnArgs<&[T]>, weight: &[T], g: &ConvGeom, y: &mut [T], accumulate: bool) -> Result<()> {
         if !packed_conv::available::<T>() {
-            let mut z = self.alloc(g.cin * g.in_plane())?;
-            batchnorm::forward(x, g.cin, g.in_plane(), args, &mut z);
+            let z = normalized(self, x, args, g)?;
             self.conv_forward(&z, weight, g, y, accumulate);
             return Ok(());
         }
@@ -193,8 +192,7 @@ impl<T: Float> Backend<T> for Cpu<T> {
             packed_wgrad::backward_weight(x, dy, g, Some(args), dweight, &self.packed, &self.packed_wgrad);
             return Ok(());
         }
-        let mut z = self.alloc(g.cin * g.in_plane())?;
-        batchnorm::forward(x, g.cin, g.in_plane(), args, &mut z);
+        let z = normalized(self, x, args, g)?;
         self.conv_backward_weight(&z, dy, g, dweight);
         Ok(())
     }
