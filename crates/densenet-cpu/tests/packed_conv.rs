@@ -160,11 +160,22 @@ fn packed_weight_gradient_matches_im2col_gemm() {
     // More items than groups (uneven groups), one-row bands.
     check_wgrad::<f64>(ConvGeom::new(9, 7, 3, 1, 1, 37, 5, 6), false, 1e-13);
     check_wgrad::<f64>(ConvGeom::new(3000, 4, 1, 1, 0, 3, 11, 13), false, 1e-13);
+    // 1×1 with its channels packed in several chunks, the last one ragged.
+    let chunked = ConvGeom::new(1030, 10, 1, 1, 0, 2, 40, 40);
+    check_wgrad::<f64>(chunked, true, 1e-13);
+    if packed_wgrad::supports::<f32>(&chunked) {
+        check_wgrad::<f32>(chunked, true, 2e-5);
+    }
 }
 
 #[test]
 fn packed_weight_gradient_is_independent_of_the_thread_count() {
-    let g = ConvGeom::new(20, 14, 3, 1, 1, 40, 6, 6);
+    for g in [ConvGeom::new(20, 14, 3, 1, 1, 40, 6, 6), ConvGeom::new(130, 14, 1, 1, 0, 40, 6, 6)] {
+        weight_gradient_thread_independence(g);
+    }
+}
+
+fn weight_gradient_thread_independence(g: ConvGeom) {
     let x = values::<f32>(g.cin * g.in_plane(), 31);
     let dy = values::<f32>(g.cout * g.out_plane(), 32);
     let run = |threads: usize| {

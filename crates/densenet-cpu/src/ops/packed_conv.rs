@@ -147,7 +147,7 @@ pub(crate) enum Layout {
 }
 
 /// Elements an item's packed buffer aims at (fits the L2 cache beside the weights).
-const ITEM_BUDGET: usize = 96 * 1024;
+pub(crate) const ITEM_BUDGET: usize = 96 * 1024;
 
 impl Layout {
     pub(crate) fn of(g: &ConvGeom) -> Self {
@@ -228,7 +228,14 @@ unsafe fn run_item<T: Float>(job: &Job<T>, item: usize, work: &mut Work<T>) {
 
 /// One item with the given micro-kernel (inlined into the caller's target features).
 #[inline(always)]
-fn item_with<T: Float>(job: &Job<T>, item: usize, buf: &mut [T], offs: &mut Vec<usize>, segs: &mut Vec<Seg>, micro: impl Fn(&[T], &[T], &[usize], usize, &mut [[T; NR]; MR])) {
+fn item_with<T: Float>(
+    job: &Job<T>,
+    item: usize,
+    buf: &mut [T],
+    offs: &mut Vec<usize>,
+    segs: &mut Vec<Seg>,
+    micro: impl Fn(&[T], &[T], &[usize], usize, &mut [[T; NR]; MR], Option<Direct<T>>) -> bool,
+) {
     let Job { x, wp, g, norm, layout, out, accumulate } = *job;
     let kdim = g.k();
     let strips = g.cout.div_ceil(MR);
@@ -236,9 +243,15 @@ fn item_with<T: Float>(job: &Job<T>, item: usize, buf: &mut [T], offs: &mut Vec<
     let pout = g.out_plane();
     // Runs one tile (buffer columns from `start`) into its output segments.
     let mut tile = |buf: &[T], offs: &[usize], start: usize, segs: &[Seg]| {
+        // A tile that is one whole run of output positions can be stored by the micro-kernel.
+        let whole = segs.len() == 1 && segs[0].j0 == 0 && segs[0].len == NR;
         for s in 0..strips {
-            micro(&wp[s * kdim * MR..][..kdim * MR], buf, offs, start, &mut acc);
-            write_strip(&acc, s, g.cout, pout, segs, out, accumulate);
+            // SAFETY (of the offset): strip s starts at output row s·MR < Cout, and the segment
+            // lies inside [0, pout).
+            let direct = whole.then(|| Direct { ptr: unsafe { out.0.add(s * MR * pout + segs[0].pos) }, stride: pout, rows: (g.cout - s * MR).min(MR), accumulate });
+            if !micro(&wp[s * kdim * MR..][..kdim * MR], buf, offs, start, &mut acc, direct) {
+                write_strip(&acc, s, g.cout, pout, segs, out, accumulate);
+            }
         }
     };
     match layout {
@@ -300,6 +313,16 @@ struct SharedOut<T>(*mut T);
 // SAFETY: workers write disjoint positions (see `forward`).
 unsafe impl<T> Send for SharedOut<T> {}
 unsafe impl<T> Sync for SharedOut<T> {}
+
+/// Where the micro-kernel may store a strip itself: `rows` (≤ MR) output rows from `ptr`,
+/// `stride` apart, NR positions each, owned by the calling worker.
+#[derive(Clone, Copy)]
+struct Direct<T> {
+    ptr: *mut T,
+    stride: usize,
+    rows: usize,
+    accumulate: bool,
+}
 
 /// Tile columns [j0, j0 + len) are output positions [pos, pos + len) of every output row.
 #[derive(Clone, Copy)]
@@ -407,9 +430,27 @@ pub(crate) fn pack_band<T: Float>(x: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[
 /// buf[ci·span + j] = norm(x[ci, p0 + j]) for j < p1 − p0.
 #[inline(always)]
 pub(crate) fn pack_pointwise<T: Float, const NORM: bool>(x: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, p0: usize, p1: usize, span: usize, buf: &mut [T]) {
+    pack_channels::<T, NORM>(x, g, norm, 0..g.cin, p0, p1, span, buf)
+}
+
+/// buf[(ci − c0)·span + j] = norm(x[ci, p0 + j]) for ci in `channels` and j < p1 − p0.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pack_channels<T: Float, const NORM: bool>(
+    x: &[T],
+    g: &ConvGeom,
+    norm: Option<&BnArgs<&[T]>>,
+    channels: std::ops::Range<usize>,
+    p0: usize,
+    p1: usize,
+    span: usize,
+    buf: &mut [T],
+) {
     let plane = g.in_plane();
-    for ci in 0..g.cin {
-        ChannelNorm::of(norm, ci).copy::<NORM>(&mut buf[ci * span..ci * span + (p1 - p0)], &x[ci * plane + p0..ci * plane + p1]);
+    let c0 = channels.start;
+    for ci in channels {
+        let row = (ci - c0) * span;
+        ChannelNorm::of(norm, ci).copy::<NORM>(&mut buf[row..row + (p1 - p0)], &x[ci * plane + p0..ci * plane + p1]);
     }
 }
 
@@ -473,7 +514,7 @@ fn pack_gather<T: Float, const NORM: bool>(x: &[T], g: &ConvGeom, norm: Option<&
 /// acc[m][j] = Σ_r wstrip[r·MR + m] · buf[offs[r] + start + j], in blocks of 4 × 8 that stay in
 /// registers.
 #[inline(always)]
-fn micro_portable<T: Float>(wstrip: &[T], buf: &[T], offs: &[usize], start: usize, acc: &mut [[T; NR]; MR]) {
+fn micro_portable<T: Float>(wstrip: &[T], buf: &[T], offs: &[usize], start: usize, acc: &mut [[T; NR]; MR], _direct: Option<Direct<T>>) -> bool {
     const MB: usize = 4;
     const NB: usize = 8;
     for m0 in (0..MR).step_by(MB) {
@@ -493,6 +534,7 @@ fn micro_portable<T: Float>(wstrip: &[T], buf: &[T], offs: &[usize], start: usiz
             }
         }
     }
+    false
 }
 
 /// Stores (or adds) strip `s` of a tile's result into output rows s·MR.., at each segment.
@@ -523,18 +565,20 @@ mod avx512 {
     /// [`super::run_item`] for f32, compiled for AVX-512 (the packing loops vectorize at 16 lanes).
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) unsafe fn run_item(job: &Job<f32>, item: usize, buf: &mut [f32], offs: &mut Vec<usize>, segs: &mut Vec<Seg>) {
-        item_with(job, item, buf, offs, segs, |w, b, o, st, acc| {
+        item_with(job, item, buf, offs, segs, |w, b, o, st, acc, direct| {
             debug_assert!(o.iter().all(|&off| off + st + NR <= b.len()) && w.len() >= o.len() * MR);
-            // SAFETY: every row's NR values lie inside `buf` (the layouts size it with slack) and the
-            // strip holds offs.len() rows of MR weights.
-            unsafe { micro(w.as_ptr(), b.as_ptr().add(st), o, acc) }
+            // SAFETY: every row's NR values lie inside `buf` (the layouts size it with slack), the
+            // strip holds offs.len() rows of MR weights, and `direct` names output this worker owns.
+            unsafe { micro(w.as_ptr(), b.as_ptr().add(st), o, acc, direct) }
         })
     }
 
     /// acc = wstripᵀ × rows: 24 zmm accumulators, one FMA per weight and vector, rows in order.
+    /// With `direct`, the result goes (or is added) straight to the output instead; returns
+    /// whether it did.
     #[target_feature(enable = "avx512f,fma")]
     #[inline]
-    unsafe fn micro(wstrip: *const f32, base: *const f32, offs: &[usize], acc: &mut [[f32; NR]; MR]) {
+    unsafe fn micro(wstrip: *const f32, base: *const f32, offs: &[usize], acc: &mut [[f32; NR]; MR], direct: Option<Direct<f32>>) -> bool {
         unsafe {
             let mut lo = [_mm512_setzero_ps(); MR];
             let mut hi = [_mm512_setzero_ps(); MR];
@@ -548,10 +592,27 @@ mod avx512 {
                     hi[m] = _mm512_fmadd_ps(av, b1, hi[m]);
                 }
             }
+            if let Some(d) = direct {
+                for m in 0..MR {
+                    if m < d.rows {
+                        let p = d.ptr.add(m * d.stride);
+                        let (mut l, mut h) = (lo[m], hi[m]);
+                        if d.accumulate {
+                            // The order of write_strip's `*d += v`: old value + new.
+                            l = _mm512_add_ps(_mm512_loadu_ps(p), l);
+                            h = _mm512_add_ps(_mm512_loadu_ps(p.add(16)), h);
+                        }
+                        _mm512_storeu_ps(p, l);
+                        _mm512_storeu_ps(p.add(16), h);
+                    }
+                }
+                return true;
+            }
             for m in 0..MR {
                 _mm512_storeu_ps(acc[m].as_mut_ptr(), lo[m]);
                 _mm512_storeu_ps(acc[m].as_mut_ptr().add(16), hi[m]);
             }
+            false
         }
     }
 }

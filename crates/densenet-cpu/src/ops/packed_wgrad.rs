@@ -10,7 +10,7 @@
 //! its items in order into its own partial sums and the partials are added in group order: the
 //! same bits for any thread count.
 
-use super::packed_conv::{pack_band, pack_pointwise, Band, KernelScratch, Layout, PackScratch, PanelGuard};
+use super::packed_conv::{pack_band, pack_channels, Band, KernelScratch, Layout, PackScratch, PanelGuard, ITEM_BUDGET};
 use densenet_core::geometry::ConvGeom;
 use densenet_core::{BnArgs, Float};
 use rayon::prelude::*;
@@ -36,28 +36,26 @@ pub fn supports<T: Float>(g: &ConvGeom) -> bool {
 #[allow(clippy::too_many_arguments)]
 pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, dweight: &mut [T], pack: &PackScratch<T>, ws: &WgradScratch<T>) {
     let _p = super::profile::scope(if g.is_pointwise() { "packed.wgrad1x1" } else { "packed.wgradkxk" });
-    let layout = Layout::of(g);
-    assert!(!matches!(layout, Layout::Gather), "packed weight gradient of a strided conv");
+    let items = Items::of(g);
     let (kdim, pout) = (g.k(), g.out_plane());
     if g.cout == 0 || kdim == 0 || pout == 0 {
         return;
     }
     assert!(x.len() >= g.cin * g.in_plane() && dy.len() >= g.cout * pout && dweight.len() >= g.cout * kdim, "weight-gradient operands too small");
-    let items = layout.items(g);
-    let groups = items.min(GROUPS);
+    let count = items.count(g);
+    let groups = count.min(GROUPS);
     let part_len = g.cout * kdim;
-    let dy_len = g.cout.div_ceil(MW) * MW * max_positions(&layout, g);
+    let dy_len = g.cout.div_ceil(MW) * MW * row_pitch(items.max_positions(g));
     let mut parts = ws.shared();
     if parts.len() < groups * part_len {
         parts.resize(groups * part_len, T::ZERO);
     }
     parts[..groups * part_len].par_chunks_mut(part_len).enumerate().for_each_init(
-        || (PanelGuard::take(pack.per_worker(), layout.buffer_len(g)), PanelGuard::take(ws.per_worker(), dy_len), Vec::new()),
+        || (PanelGuard::take(pack.per_worker(), items.buffer_len(g)), PanelGuard::take(ws.per_worker(), dy_len), Vec::new()),
         |(buf, dyp, offs), (gi, part)| {
             part.fill(T::ZERO);
-            for item in gi * items / groups..(gi + 1) * items / groups {
-                let qp = pack_item(x, dy, g, norm, &layout, item, &mut buf.0, offs, &mut dyp.0);
-                reduce(&dyp.0, qp, &buf.0, offs, part, g.cout, kdim);
+            for item in gi * count / groups..(gi + 1) * count / groups {
+                items.run(x, dy, g, norm, item, &mut buf.0, offs, &mut dyp.0, part);
             }
         },
     );
@@ -68,98 +66,158 @@ pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, norm: Option<&
     }
 }
 
-/// Positions (rounded up to whole vectors) of the largest item.
-fn max_positions(layout: &Layout, g: &ConvGeom) -> usize {
-    match *layout {
-        Layout::Pointwise { span } => span,
-        Layout::Padded { band, .. } => (band * (g.w + 2 * g.pad)).div_ceil(LANES) * LANES,
-        Layout::Gather => unreachable!("strided convs take the im2col path"),
-    }
+/// How the positions are cut into items.
+#[derive(Clone, Copy)]
+enum Items {
+    /// 1×1: item i is positions [i·span, (i+1)·span) of every channel, packed `chunk` channels
+    /// at a time, so that each dot product runs over the whole span (the lane sums are taken
+    /// once per item and chunk) and every packed row is a long contiguous read.
+    Pointwise { span: usize, chunk: usize },
+    /// Stride-1 k×k: the forward's bands (see `packed_conv::Layout::Padded`).
+    Padded { band: usize, bands: usize },
 }
 
-/// Packs item `item`'s input (into `buf`, rows at `offs`) and its dy ([Cout rounded to MW][qp],
-/// zero at padding columns and past the end); returns qp, the row length, a multiple of LANES.
-#[allow(clippy::too_many_arguments)]
-fn pack_item<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, layout: &Layout, item: usize, buf: &mut [T], offs: &mut Vec<usize>, dyp: &mut [T]) -> usize {
-    let pout = g.out_plane();
-    offs.clear();
-    let rows = g.cout.div_ceil(MW) * MW;
-    match *layout {
-        Layout::Pointwise { span } => {
-            let p0 = item * span;
-            let p1 = (p0 + span).min(pout);
-            let len = p1 - p0;
-            let qp = len.div_ceil(LANES) * LANES;
-            super::simd::vectorized(|| match norm {
-                Some(a) => pack_pointwise::<T, true>(x, g, Some(a), p0, p1, span, buf),
-                None => pack_pointwise::<T, false>(x, g, None, p0, p1, span, buf),
-            });
-            for ci in 0..g.cin {
-                // Past the last position: zeros (dy is zero there, and 0 · stale data must not be NaN).
-                buf[ci * span + len..ci * span + qp].fill(T::ZERO);
-                offs.push(ci * span);
+/// Most positions of a 1×1 item.
+const POINTWISE_SPAN: usize = 1024;
+
+impl Items {
+    fn of(g: &ConvGeom) -> Self {
+        match Layout::of(g) {
+            Layout::Pointwise { .. } => {
+                // At least 8 items where there are enough positions (both threads busy, and
+                // balanced), each a whole number of vectors.
+                let span = g.out_plane().div_ceil(8).div_ceil(LANES).clamp(1, POINTWISE_SPAN / LANES) * LANES;
+                let chunk = (ITEM_BUDGET / span / RW * RW).clamp(RW, g.cin.div_ceil(RW) * RW);
+                Items::Pointwise { span, chunk }
             }
-            for co in 0..rows {
-                let d = &mut dyp[co * qp..(co + 1) * qp];
-                if co < g.cout {
-                    d[..len].copy_from_slice(&dy[co * pout + p0..co * pout + p1]);
-                    d[len..].fill(T::ZERO);
-                } else {
+            Layout::Padded { band, bands } => Items::Padded { band, bands },
+            Layout::Gather => panic!("packed weight gradient of a strided conv"),
+        }
+    }
+
+    fn count(&self, g: &ConvGeom) -> usize {
+        match *self {
+            Items::Pointwise { span, .. } => g.out_plane().div_ceil(span),
+            Items::Padded { band, bands } => Layout::Padded { band, bands }.items(g),
+        }
+    }
+
+    fn buffer_len(&self, g: &ConvGeom) -> usize {
+        match *self {
+            Items::Pointwise { span, chunk } => chunk * row_pitch(span),
+            Items::Padded { band, bands } => Layout::Padded { band, bands }.buffer_len(g),
+        }
+    }
+
+    /// Positions (rounded up to whole vectors) of the largest item.
+    fn max_positions(&self, g: &ConvGeom) -> usize {
+        match *self {
+            Items::Pointwise { span, .. } => span,
+            Items::Padded { band, .. } => (band * (g.w + 2 * g.pad)).div_ceil(LANES) * LANES,
+        }
+    }
+
+    /// Adds item `item`'s products into `part` ([Cout, Cin·k²]).
+    #[allow(clippy::too_many_arguments)]
+    fn run<T: Float>(&self, x: &[T], dy: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, item: usize, buf: &mut [T], offs: &mut Vec<usize>, dyp: &mut [T], part: &mut [T]) {
+        let pout = g.out_plane();
+        let kdim = g.k();
+        let rows = g.cout.div_ceil(MW) * MW;
+        match *self {
+            Items::Pointwise { span, chunk } => {
+                let p0 = item * span;
+                let p1 = (p0 + span).min(pout);
+                let len = p1 - p0;
+                let qp = len.div_ceil(LANES) * LANES;
+                let pitch = row_pitch(qp);
+                for co in 0..rows {
+                    let d = &mut dyp[co * pitch..co * pitch + qp];
+                    if co < g.cout {
+                        d[..len].copy_from_slice(&dy[co * pout + p0..co * pout + p1]);
+                        d[len..].fill(T::ZERO);
+                    } else {
+                        d.fill(T::ZERO);
+                    }
+                }
+                for c0 in (0..g.cin).step_by(chunk) {
+                    let c1 = (c0 + chunk).min(g.cin);
+                    super::simd::vectorized(|| match norm {
+                        Some(a) => pack_channels::<T, true>(x, g, Some(a), c0..c1, p0, p1, pitch, buf),
+                        None => pack_channels::<T, false>(x, g, None, c0..c1, p0, p1, pitch, buf),
+                    });
+                    offs.clear();
+                    for r in 0..c1 - c0 {
+                        // Past the last position: zeros (dy is zero there, and 0 · stale data must not be NaN).
+                        buf[r * pitch + len..r * pitch + qp].fill(T::ZERO);
+                        offs.push(r * pitch);
+                    }
+                    reduce(dyp, qp, pitch, buf, offs, &mut part[c0..], g.cout, kdim);
+                }
+            }
+            Items::Padded { band, bands } => {
+                let Band { n, oy0, oy1, wp, .. } = super::simd::vectorized(|| pack_band(x, g, norm, Band::of(g, band, bands, item), buf, offs));
+                // Position q of the band is output (oy0 + q / wp, q % wp); columns ≥ Wo are padding.
+                let qn = (oy1 - oy0 - 1) * wp + g.wo;
+                let qp = qn.div_ceil(LANES) * LANES;
+                let pitch = row_pitch(qp);
+                let plane0 = n * g.ho * g.wo;
+                for co in 0..rows {
+                    let d = &mut dyp[co * pitch..co * pitch + qp];
                     d.fill(T::ZERO);
+                    if co >= g.cout {
+                        continue;
+                    }
+                    for r in 0..oy1 - oy0 {
+                        let src = &dy[co * pout + plane0 + (oy0 + r) * g.wo..][..g.wo];
+                        d[r * wp..r * wp + g.wo].copy_from_slice(src);
+                    }
                 }
+                reduce(dyp, qp, pitch, buf, offs, part, g.cout, kdim);
             }
-            qp
         }
-        Layout::Padded { band, bands } => {
-            let Band { n, oy0, oy1, wp, .. } = super::simd::vectorized(|| pack_band(x, g, norm, Band::of(g, band, bands, item), buf, offs));
-            // Position q of the band is output (oy0 + q / wp, q % wp); columns ≥ Wo are padding.
-            let qn = (oy1 - oy0 - 1) * wp + g.wo;
-            let qp = qn.div_ceil(LANES) * LANES;
-            let plane0 = n * g.ho * g.wo;
-            for co in 0..rows {
-                let d = &mut dyp[co * qp..(co + 1) * qp];
-                d.fill(T::ZERO);
-                if co >= g.cout {
-                    continue;
-                }
-                for r in 0..oy1 - oy0 {
-                    let src = &dy[co * pout + plane0 + (oy0 + r) * g.wo..][..g.wo];
-                    d[r * wp..r * wp + g.wo].copy_from_slice(src);
-                }
-            }
-            qp
-        }
-        Layout::Gather => unreachable!("strided convs take the im2col path"),
     }
 }
 
-/// part[co·kdim + r] += Σ_{q < qp} dyp[co·qp + q] · buf[offs[r] + q].
-fn reduce<T: Float>(dyp: &[T], qp: usize, buf: &[T], offs: &[usize], part: &mut [T], cout: usize, kdim: usize) {
-    debug_assert!(offs.iter().all(|&o| o + qp <= buf.len()) && dyp.len() >= cout.div_ceil(MW) * MW * qp);
+/// Distance between packed rows of `qp` positions: one vector more, so that rows a power of two
+/// apart in memory (1 024 positions = 4 KiB) do not all fall into the same L1 cache sets.
+fn row_pitch(qp: usize) -> usize {
+    qp + LANES
+}
+
+/// part[co·stride + r] += Σ_{q < qp} dyp[co·pitch + q] · buf[offs[r] + q] for r < offs.len().
+#[allow(clippy::too_many_arguments)]
+fn reduce<T: Float>(dyp: &[T], qp: usize, pitch: usize, buf: &[T], offs: &[usize], part: &mut [T], cout: usize, stride: usize) {
+    let rows = offs.len();
+    if rows == 0 {
+        return;
+    }
+    assert!(offs.iter().all(|&o| o + qp <= buf.len()) && qp <= pitch && dyp.len() >= cout.div_ceil(MW) * MW * pitch, "packed operands too small");
+    assert!(rows <= stride && part.len() >= (cout - 1) * stride + rows, "partial sums too small");
     #[cfg(target_arch = "x86_64")]
     if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && super::packed_conv::has_avx512() {
-        // SAFETY: T is f32 (checked); every row read lies inside `buf` and `dyp` (asserted by
-        // the packing sizes); the CPU has AVX-512F.
+        // SAFETY: T is f32 (checked); every row read lies inside `buf` and `dyp` and every sum
+        // written inside `part` (asserted above); the CPU has AVX-512F.
         unsafe {
             let f = |s: &[T]| s.as_ptr() as *const f32;
-            let partf = std::slice::from_raw_parts_mut(part.as_mut_ptr() as *mut f32, part.len());
-            return avx512::reduce(f(dyp), qp, f(buf), offs, partf, cout, kdim);
+            return avx512::reduce(f(dyp), qp, pitch, f(buf), offs, part.as_mut_ptr() as *mut f32, cout, stride);
         }
     }
-    super::simd::vectorized(|| reduce_portable(dyp, qp, buf, offs, part, cout, kdim))
+    super::simd::vectorized(|| reduce_portable(dyp, qp, pitch, buf, offs, part, cout, stride))
 }
 
 #[inline(always)]
-fn reduce_portable<T: Float>(dyp: &[T], qp: usize, buf: &[T], offs: &[usize], part: &mut [T], cout: usize, kdim: usize) {
+#[allow(clippy::too_many_arguments)]
+fn reduce_portable<T: Float>(dyp: &[T], qp: usize, pitch: usize, buf: &[T], offs: &[usize], part: &mut [T], cout: usize, stride: usize) {
     const L: usize = 8;
+    let rows = offs.len();
     for s in 0..cout.div_ceil(MW) {
-        for r0 in (0..kdim).step_by(RW) {
+        for r0 in (0..rows).step_by(RW) {
             let mut acc = [[[T::ZERO; L]; RW]; MW];
             for q in (0..qp).step_by(L) {
                 for (m, accm) in acc.iter_mut().enumerate() {
-                    let a: &[T; L] = dyp[(s * MW + m) * qp + q..][..L].try_into().unwrap();
+                    let a: &[T; L] = dyp[(s * MW + m) * pitch + q..][..L].try_into().unwrap();
                     for (j, accj) in accm.iter_mut().enumerate() {
-                        let b: &[T; L] = buf[offs[(r0 + j).min(kdim - 1)] + q..][..L].try_into().unwrap();
+                        let b: &[T; L] = buf[offs[(r0 + j).min(rows - 1)] + q..][..L].try_into().unwrap();
                         for l in 0..L {
                             accj[l] += a[l] * b[l];
                         }
@@ -169,8 +227,8 @@ fn reduce_portable<T: Float>(dyp: &[T], qp: usize, buf: &[T], offs: &[usize], pa
             for (m, accm) in acc.iter().enumerate() {
                 let co = s * MW + m;
                 for (j, accj) in accm.iter().enumerate() {
-                    if co < cout && r0 + j < kdim {
-                        part[co * kdim + r0 + j] += accj.iter().copied().sum::<T>();
+                    if co < cout && r0 + j < rows {
+                        part[co * stride + r0 + j] += accj.iter().copied().sum::<T>();
                     }
                 }
             }
@@ -183,34 +241,73 @@ mod avx512 {
     use super::{MW, RW};
     use std::arch::x86_64::*;
 
-    /// [`super::reduce`] in f32: 6 × 4 zmm accumulators over 16 positions at a time.
+    /// Positions per block of the dot products (2 KiB of each row).
+    const QB: usize = 512;
+
+    /// [`super::reduce`] in f32: 6 × 4 zmm accumulators over 16 positions at a time; each
+    /// row of four is summed across lanes together (a transpose-and-add, not four reductions).
+    ///
+    /// # Safety
+    /// Every row of `offs` holds `qp` values in `buf`, `dyp` holds Cout (rounded up to MW) rows
+    /// `pitch` apart, `part` holds (Cout − 1)·stride + offs.len() values; the CPU has AVX-512F.
     #[target_feature(enable = "avx512f,fma")]
-    pub unsafe fn reduce(dyp: *const f32, qp: usize, buf: *const f32, offs: &[usize], part: &mut [f32], cout: usize, kdim: usize) {
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn reduce(dyp: *const f32, qp: usize, pitch: usize, buf: *const f32, offs: &[usize], part: *mut f32, cout: usize, stride: usize) {
+        let rows = offs.len();
         unsafe {
-            for s in 0..cout.div_ceil(MW) {
-                let arow = dyp.add(s * MW * qp);
-                for r0 in (0..kdim).step_by(RW) {
-                    let b: [*const f32; RW] = std::array::from_fn(|j| buf.add(offs[(r0 + j).min(kdim - 1)]));
-                    let mut acc = [[_mm512_setzero_ps(); RW]; MW];
-                    for q in (0..qp).step_by(16) {
-                        let bv: [__m512; RW] = std::array::from_fn(|j| _mm512_loadu_ps(b[j].add(q)));
-                        for (m, accm) in acc.iter_mut().enumerate() {
-                            let a = _mm512_loadu_ps(arow.add(m * qp + q));
-                            for j in 0..RW {
-                                accm[j] = _mm512_fmadd_ps(a, bv[j], accm[j]);
+            // Blocks of positions small enough that a strip's MW rows of d(y) stay in L1 while
+            // every weight row's block streams past them.
+            for q0 in (0..qp).step_by(QB) {
+                let q1 = (q0 + QB).min(qp);
+                for s in 0..cout.div_ceil(MW) {
+                    let arow = dyp.add(s * MW * pitch);
+                    for r0 in (0..rows).step_by(RW) {
+                        let b: [*const f32; RW] = std::array::from_fn(|j| buf.add(offs[(r0 + j).min(rows - 1)]));
+                        let mut acc = [[_mm512_setzero_ps(); RW]; MW];
+                        for q in (q0..q1).step_by(16) {
+                            let bv: [__m512; RW] = std::array::from_fn(|j| _mm512_loadu_ps(b[j].add(q)));
+                            for (m, accm) in acc.iter_mut().enumerate() {
+                                let a = _mm512_loadu_ps(arow.add(m * pitch + q));
+                                for j in 0..RW {
+                                    accm[j] = _mm512_fmadd_ps(a, bv[j], accm[j]);
+                                }
                             }
                         }
-                    }
-                    for (m, accm) in acc.iter().enumerate() {
-                        let co = s * MW + m;
-                        for (j, v) in accm.iter().enumerate() {
-                            if co < cout && r0 + j < kdim {
-                                part[co * kdim + r0 + j] += _mm512_reduce_add_ps(*v);
+                        for (m, accm) in acc.iter().enumerate() {
+                            let co = s * MW + m;
+                            if co >= cout {
+                                break;
+                            }
+                            let sums = lane_sums(accm);
+                            let dst = part.add(co * stride + r0);
+                            if r0 + RW <= rows {
+                                _mm_storeu_ps(dst, _mm_add_ps(_mm_loadu_ps(dst), sums));
+                            } else {
+                                let mut v = [0f32; RW];
+                                _mm_storeu_ps(v.as_mut_ptr(), sums);
+                                for (j, x) in v.iter().enumerate().take(rows - r0) {
+                                    *dst.add(j) += x;
+                                }
                             }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// [Σ lanes of v[0], …, Σ lanes of v[3]].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn lane_sums(v: &[__m512; RW]) -> __m128 {
+        // Per 128-bit block: [a0+a2, b0+b2, a1+a3, b1+b3] and the same for c, d.
+        let ab = _mm512_add_ps(_mm512_unpacklo_ps(v[0], v[1]), _mm512_unpackhi_ps(v[0], v[1]));
+        let cd = _mm512_add_ps(_mm512_unpacklo_ps(v[2], v[3]), _mm512_unpackhi_ps(v[2], v[3]));
+        // Per block: [a, b, c, d] summed over the block's four lanes.
+        let s = _mm512_add_ps(_mm512_shuffle_ps::<0x44>(ab, cd), _mm512_shuffle_ps::<0xEE>(ab, cd));
+        // Add the four blocks.
+        let t = _mm512_add_ps(s, _mm512_shuffle_f32x4::<0x4E>(s, s));
+        let t = _mm512_add_ps(t, _mm512_shuffle_f32x4::<0xB1>(t, t));
+        _mm512_castps512_ps128(t)
     }
 }
