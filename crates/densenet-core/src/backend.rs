@@ -173,6 +173,27 @@ pub trait Backend<T: Float>: Send + Sync {
         self.conv_backward_weight(Self::src(&z), dy, g, dweight);
         Ok(())
     }
+    /// The backward of y = conv(BN(x)[ReLU], weight) with training-mode BN, given d(y):
+    /// dweight += the conv's weight gradient, dgamma and dbeta += BN's, and d(x) where `out`
+    /// says. `scratch` (Cin·N·H·W) is the conv's input gradient on the way; its contents
+    /// afterwards are unspecified. The default is [`unfused_bn_conv_backward`]; a backend may
+    /// fuse it (the CPU does for 1×1 convs). Called where [`Backend::fuses_bn_conv`] says so.
+    #[allow(clippy::too_many_arguments)]
+    fn bn_conv_backward(
+        &self,
+        x: Self::Src<'_>,
+        args: &BnArgs<Self::Src<'_>>,
+        dy: Self::Src<'_>,
+        weight: Self::Src<'_>,
+        g: &ConvGeom,
+        dweight: Self::Dst<'_>,
+        dgamma: Self::Dst<'_>,
+        dbeta: Self::Dst<'_>,
+        scratch: Self::Dst<'_>,
+        out: GradOut<Self::Dst<'_>>,
+    ) -> Result<()> {
+        unfused_bn_conv_backward(self, x, args, dy, weight, g, dweight, dgamma, dbeta, scratch, out)
+    }
     /// dweight += d(y) × lowered(x)ᵀ (fixed reduction order).
     fn conv_backward_weight(&self, x: Self::Src<'_>, dy: Self::Src<'_>, g: &ConvGeom, dweight: Self::Dst<'_>);
     /// dx (+)= the input gradient of d(y).
@@ -237,6 +258,28 @@ pub fn normalized<T: Float, B: Backend<T> + ?Sized>(be: &B, x: B::Src<'_>, args:
     let mut z = be.alloc(len)?;
     be.bn_forward(B::slice(x, 0..len), g.cin, g.in_plane(), args, B::dst(&mut z));
     Ok(z)
+}
+
+/// [`Backend::bn_conv_backward`] as three calls: the fused weight gradient, the conv's input
+/// gradient into `scratch`, BN backward from it.
+#[allow(clippy::too_many_arguments)]
+pub fn unfused_bn_conv_backward<T: Float, B: Backend<T> + ?Sized>(
+    be: &B,
+    x: B::Src<'_>,
+    args: &BnArgs<B::Src<'_>>,
+    dy: B::Src<'_>,
+    weight: B::Src<'_>,
+    g: &ConvGeom,
+    dweight: B::Dst<'_>,
+    dgamma: B::Dst<'_>,
+    dbeta: B::Dst<'_>,
+    mut scratch: B::Dst<'_>,
+    out: GradOut<B::Dst<'_>>,
+) -> Result<()> {
+    be.bn_conv_backward_weight(x, args, dy, g, dweight)?;
+    be.conv_backward_input(dy, weight, g, B::reborrow(&mut scratch), false);
+    be.bn_backward(x, scratch, g.cin, g.in_plane(), args, dgamma, dbeta, out);
+    Ok(())
 }
 
 /// splitmix64: the mixing function behind the weight init and the dropout masks.

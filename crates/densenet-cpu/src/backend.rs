@@ -3,9 +3,9 @@
 //! its threads with `ThreadPool::install`).
 
 use crate::ops::gemm::MatRef;
-use crate::ops::{batchnorm, conv, dropout, linear, loss, packed_conv, packed_wgrad, pool};
+use crate::ops::{batchnorm, conv, dropout, linear, loss, packed_backward, packed_conv, packed_wgrad, pool};
 use crate::pool::{Pool, PoolBuf};
-use densenet_core::backend::{normalized, BN_EPS};
+use densenet_core::backend::{normalized, unfused_bn_conv_backward, BN_EPS};
 use densenet_core::geometry::ConvGeom;
 use densenet_core::{Backend, BatchStats, BnArgs, Error, Float, GradOut, LossOut, MaskSource, Result, SgdConfig};
 use std::ops::Range;
@@ -194,6 +194,26 @@ impl<T: Float> Backend<T> for Cpu<T> {
         }
         let z = normalized(self, x, args, g)?;
         self.conv_backward_weight(&z, dy, g, dweight);
+        Ok(())
+    }
+    fn bn_conv_backward(
+        &self,
+        x: &[T],
+        args: &BnArgs<&[T]>,
+        dy: &[T],
+        weight: &[T],
+        g: &ConvGeom,
+        dweight: &mut [T],
+        dgamma: &mut [T],
+        dbeta: &mut [T],
+        scratch: &mut [T],
+        out: GradOut<&mut [T]>,
+    ) -> Result<()> {
+        if !packed_backward::supports::<T>(g) {
+            return unfused_bn_conv_backward(self, x, args, dy, weight, g, dweight, dgamma, dbeta, scratch, out);
+        }
+        let sums = packed_backward::bn_conv1x1_backward(x, dy, weight, g, args, dweight, scratch, &self.packed, &self.packed_wgrad);
+        batchnorm::backward_with_sums(x, scratch, g.cin, g.in_plane(), args, &sums, dgamma, dbeta, out);
         Ok(())
     }
     fn conv_backward_input(&self, dy: &[T], weight: &[T], g: &ConvGeom, dx: &mut [T], accumulate: bool) {

@@ -8,17 +8,8 @@ use densenet_core::{BnArgs, Float};
 use densenet_cpu::ops::gemm::MatRef;
 use densenet_cpu::ops::{batchnorm, conv, packed_conv, packed_wgrad};
 
-fn values<T: Float>(len: usize, seed: u64) -> Vec<T> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            T::from_f64((s % 20001) as f64 / 10000.0 - 1.0)
-        })
-        .collect()
-}
+mod kernel_inputs;
+use kernel_inputs::values;
 
 /// Largest |a − b| relative to the largest |b|.
 fn rel_diff<T: Float>(a: &[T], b: &[T]) -> f64 {

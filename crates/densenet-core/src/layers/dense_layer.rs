@@ -9,7 +9,7 @@
 //! accumulates d(x) straight into the prefix of the block's shared gradient buffer.
 
 use super::context::{bn_args, bn_relu_conv, head, head_mut, Ctx};
-use crate::backend::{Backend, BatchStats, GradOut, MaskSource};
+use crate::backend::{Backend, BatchStats, BnArgs, GradOut, MaskSource};
 use crate::error::Result;
 use crate::float::Float;
 use crate::geometry::ConvGeom;
@@ -60,6 +60,38 @@ pub fn forward<T: Float, B: Backend<T>>(l: &LayerPlan, buf: &mut B::Buf, n: usiz
     Ok(Tape { s1, s2 })
 }
 
+/// From d(conv1 output) `d1`: conv1's weight gradient, then BN1's backward, accumulating d(x)
+/// into `gx`; `z` holds BN1-ReLU(x) when not `fused` and is the input gradient's scratch. One
+/// backend call where the backend fuses and BN statistics are local (no synchronized BN).
+#[allow(clippy::too_many_arguments)]
+fn norm1_conv1_backward<T: Float, B: Backend<T>>(
+    l: &LayerPlan,
+    x: B::Src<'_>,
+    args1: &BnArgs<B::Src<'_>>,
+    d1: B::Src<'_>,
+    g1: &ConvGeom,
+    fused: bool,
+    z: &mut B::Buf,
+    gx: B::Dst<'_>,
+    cx: &mut Ctx<T, B>,
+) -> Result<()> {
+    let (be, params) = (cx.be, cx.params);
+    let (cin, p) = (g1.cin, g1.in_plane());
+    let w1 = B::src(&params[l.conv1.weight]);
+    let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
+    if fused && cx.sync.is_none() {
+        let [dw, dg, db] = grads.get_disjoint_mut([l.conv1.weight, l.norm1.weight, l.norm1.bias]).expect("conv1 and norm1 have distinct parameters");
+        return be.bn_conv_backward(x, args1, d1, w1, g1, B::dst(dw), B::dst(dg), B::dst(db), head_mut::<T, B>(z, cin * p), GradOut::Accumulate(gx));
+    }
+    if fused {
+        be.bn_conv_backward_weight(x, args1, d1, g1, B::dst(&mut grads[l.conv1.weight]))?;
+    } else {
+        be.conv_backward_weight(head::<T, B>(z, cin * p), d1, g1, B::dst(&mut grads[l.conv1.weight]));
+    }
+    be.conv_backward_input(d1, w1, g1, head_mut::<T, B>(z, cin * p), false);
+    super::sync_bn::bn_backward(be, cx.sync, grads, &l.norm1, x, head_mut::<T, B>(z, cin * p), p, args1, GradOut::Accumulate(gx))
+}
+
 /// Backward of layer `l`: reads d(out) from `grad[cin..cin+k)`, accumulates d(x) into
 /// `grad[0..cin)` and the parameter gradients into `cx.grads`.
 #[allow(clippy::too_many_arguments)]
@@ -103,27 +135,12 @@ pub fn backward<T: Float, B: Backend<T>>(l: &LayerPlan, tape: Tape<B::Buf>, buf:
             }
             be.conv_backward_input(dout, B::src(&params[conv2.weight]), &g2, head_mut::<T, B>(&mut z2, bw * p), false);
             super::sync_bn::bn_backward(be, cx.sync, grads, norm2, head::<T, B>(&b, bw * p), head_mut::<T, B>(&mut z2, bw * p), p, &args2, GradOut::InPlace)?;
-            if fused {
-                be.bn_conv_backward_weight(x, &args1, head::<T, B>(&z2, bw * p), &g1, B::dst(&mut grads[l.conv1.weight]))?;
-            } else {
-                be.conv_backward_weight(head::<T, B>(&z, cin * p), head::<T, B>(&z2, bw * p), &g1, B::dst(&mut grads[l.conv1.weight]));
-            }
-            be.conv_backward_input(head::<T, B>(&z2, bw * p), B::src(&params[l.conv1.weight]), &g1, head_mut::<T, B>(&mut z, cin * p), false);
+            norm1_conv1_backward(l, x, &args1, head::<T, B>(&z2, bw * p), &g1, fused, &mut z, gx, cx)?;
             cx.scratch.b.put(b);
             cx.scratch.z2.put(z2);
         }
-        _ => {
-            let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
-            if fused {
-                be.bn_conv_backward_weight(x, &args1, dout, &g1, B::dst(&mut grads[l.conv1.weight]))?;
-            } else {
-                be.conv_backward_weight(head::<T, B>(&z, cin * p), dout, &g1, B::dst(&mut grads[l.conv1.weight]));
-            }
-            be.conv_backward_input(dout, B::src(&params[l.conv1.weight]), &g1, head_mut::<T, B>(&mut z, cin * p), false);
-        }
+        _ => norm1_conv1_backward(l, x, &args1, dout, &g1, fused, &mut z, gx, cx)?,
     }
-    let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
-    super::sync_bn::bn_backward(be, cx.sync, grads, &l.norm1, x, head_mut::<T, B>(&mut z, cin * p), p, &args1, GradOut::Accumulate(gx))?;
     cx.scratch.z.put(z);
     cx.scratch.d.put(d);
     Ok(())

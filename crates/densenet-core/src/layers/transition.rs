@@ -44,7 +44,17 @@ pub fn backward<T: Float, B: Backend<T>>(
     be.avg_pool2_backward(dnext, cout * n, h, w, head_mut::<T, B>(&mut dout, cout * p));
     let args = bn_args::<T, B>(params, &t.norm, s, true);
     let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
-    if be.fuses_bn_conv(&g) {
+    let fused = be.fuses_bn_conv(&g);
+    if fused && cx.sync.is_none() {
+        // One backend call: weight gradient, input gradient and BN backward.
+        let [dw, dg, db] = grads.get_disjoint_mut([t.conv.weight, t.norm.weight, t.norm.bias]).expect("the conv and its norm have distinct parameters");
+        let w = B::src(&params[t.conv.weight]);
+        be.bn_conv_backward(x, &args, head::<T, B>(&dout, cout * p), w, &g, B::dst(dw), B::dst(dg), B::dst(db), head_mut::<T, B>(&mut z, cin * p), GradOut::Accumulate(gx))?;
+        cx.scratch.z.put(z);
+        cx.scratch.t.put(dout);
+        return Ok(());
+    }
+    if fused {
         be.bn_conv_backward_weight(x, &args, head::<T, B>(&dout, cout * p), &g, B::dst(&mut grads[t.conv.weight]))?;
     } else {
         be.bn_forward(x, cin, p, &args, head_mut::<T, B>(&mut z, cin * p));

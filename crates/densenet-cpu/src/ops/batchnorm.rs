@@ -137,9 +137,16 @@ fn channel_sums<T: Float, const RELU: bool>(xc: &[T], dyc: &[T], mean: T, invstd
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Float>(x: &[T], dy: &mut [T], channels: usize, p: usize, a: &BnArgs<T>, dgamma: &mut [T], dbeta: &mut [T], out: GradOut<&mut [T]>) {
     let _p = super::profile::scope("bn.backward");
+    let sums = backward_sums(x, dy, channels, p, a);
+    backward_with_sums(x, dy, channels, p, a, &sums, dgamma, dbeta, out);
+}
+
+/// Per channel (Σ g, Σ g·x̂), g = dy masked by the recomputed ReLU: what [`backward`] needs
+/// besides x and dy.
+pub fn backward_sums<T: Float>(x: &[T], dy: &[T], channels: usize, p: usize, a: &BnArgs<T>) -> Vec<(f64, f64)> {
+    let _p = super::profile::scope("bn.backward.sums");
     let n = channels * p;
-    let sums_scope = super::profile::scope("bn.backward.sums");
-    let sums: Vec<(f64, f64)> = x[..n]
+    x[..n]
         .par_chunks(p)
         .zip(dy[..n].par_chunks(p))
         .enumerate()
@@ -147,10 +154,26 @@ pub fn backward<T: Float>(x: &[T], dy: &mut [T], channels: usize, p: usize, a: &
             let (m, i, g, b) = (a.mean[c], a.invstd[c], a.gamma[c], a.beta[c]);
             super::simd::vectorized(|| if a.relu { channel_sums::<T, true>(xc, dyc, m, i, g, b) } else { channel_sums::<T, false>(xc, dyc, m, i, g, b) })
         })
-        .collect();
-    drop(sums_scope);
-    let _dx_scope = super::profile::scope("bn.backward.dx");
-    for (c, &(sg, sgx)) in sums.iter().enumerate() {
+        .collect()
+}
+
+/// [`backward`] given its channel sums (from [`backward_sums`], or computed where dy was made).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_with_sums<T: Float>(
+    x: &[T],
+    dy: &mut [T],
+    channels: usize,
+    p: usize,
+    a: &BnArgs<T>,
+    sums: &[(f64, f64)],
+    dgamma: &mut [T],
+    dbeta: &mut [T],
+    out: GradOut<&mut [T]>,
+) {
+    let _p = super::profile::scope("bn.backward.dx");
+    let n = channels * p;
+    assert!(sums.len() >= channels, "one (Σg, Σg·x̂) per channel");
+    for (c, &(sg, sgx)) in sums.iter().take(channels).enumerate() {
         dgamma[c] += T::from_f64(sgx);
         dbeta[c] += T::from_f64(sg);
     }

@@ -6,6 +6,7 @@ pub mod dropout;
 pub mod gemm;
 pub mod linear;
 pub mod loss;
+pub mod packed_backward;
 pub mod packed_conv;
 pub mod packed_wgrad;
 pub mod pool;

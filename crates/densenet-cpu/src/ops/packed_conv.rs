@@ -226,6 +226,24 @@ unsafe fn run_item<T: Float>(job: &Job<T>, item: usize, work: &mut Work<T>) {
     super::simd::vectorized(|| item_with(job, item, &mut work.buf.0, &mut work.offs, &mut work.segs, micro_portable::<T>))
 }
 
+/// acc[m][j] = Σ_r wstrip[r·MR + m] · buf[offs[r] + start + j]: one tile of the micro-kernel,
+/// for kernels that post-process the tile themselves. Every row read (offs[r] + start + NR)
+/// must lie inside `buf`.
+pub(crate) fn tile_product<T: Float>(wstrip: &[T], buf: &[T], offs: &[usize], start: usize, acc: &mut [[T; NR]; MR]) {
+    assert!(offs.iter().all(|&off| off + start + NR <= buf.len()) && wstrip.len() >= offs.len() * MR, "tile operands too small");
+    #[cfg(target_arch = "x86_64")]
+    if TypeId::of::<T>() == TypeId::of::<f32>() && has_avx512() {
+        // SAFETY: T is f32 (checked), the reads lie inside `buf` and `wstrip` (asserted), the CPU
+        // has AVX-512F and FMA.
+        unsafe {
+            let acc = &mut *(acc as *mut [[T; NR]; MR] as *mut [[f32; NR]; MR]);
+            avx512::micro(wstrip.as_ptr() as *const f32, (buf.as_ptr() as *const f32).add(start), offs, acc, None);
+        }
+        return;
+    }
+    super::simd::vectorized(|| micro_portable(wstrip, buf, offs, start, acc, None));
+}
+
 /// One item with the given micro-kernel (inlined into the caller's target features).
 #[inline(always)]
 fn item_with<T: Float>(
@@ -333,7 +351,7 @@ struct Seg {
 }
 
 /// wp[strip][r][m] = W[strip·MR + m, r], zero rows past Cout.
-fn pack_weights<T: Float>(w: MatRef<T>, cout: usize, kdim: usize, wp: &mut Vec<T>) {
+pub(crate) fn pack_weights<T: Float>(w: MatRef<T>, cout: usize, kdim: usize, wp: &mut Vec<T>) {
     let strips = cout.div_ceil(MR);
     if wp.len() < strips * kdim * MR {
         wp.resize(strips * kdim * MR, T::ZERO);
@@ -558,7 +576,7 @@ fn write_strip<T: Float>(acc: &[[T; NR]; MR], s: usize, cout: usize, pout: usize
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+pub(crate) mod avx512 {
     use super::*;
     use std::arch::x86_64::*;
 
@@ -573,12 +591,15 @@ mod avx512 {
         })
     }
 
-    /// acc = wstripᵀ × rows: 24 zmm accumulators, one FMA per weight and vector, rows in order.
-    /// With `direct`, the result goes (or is added) straight to the output instead; returns
-    /// whether it did.
+    /// The tile's product in registers: (positions 0..16, positions 16..32) of each of the MR
+    /// output rows; 24 zmm accumulators, one FMA per weight and vector, rows in order.
+    ///
+    /// # Safety
+    /// Rows offs[r] .. offs[r] + NR from `base` and offs.len() · MR weights are readable; the CPU
+    /// has AVX-512F and FMA.
     #[target_feature(enable = "avx512f,fma")]
     #[inline]
-    unsafe fn micro(wstrip: *const f32, base: *const f32, offs: &[usize], acc: &mut [[f32; NR]; MR], direct: Option<Direct<f32>>) -> bool {
+    pub(crate) unsafe fn micro_regs(wstrip: *const f32, base: *const f32, offs: &[usize]) -> ([__m512; MR], [__m512; MR]) {
         unsafe {
             let mut lo = [_mm512_setzero_ps(); MR];
             let mut hi = [_mm512_setzero_ps(); MR];
@@ -592,6 +613,18 @@ mod avx512 {
                     hi[m] = _mm512_fmadd_ps(av, b1, hi[m]);
                 }
             }
+            (lo, hi)
+        }
+    }
+
+    /// acc = wstripᵀ × rows (see [`micro_regs`]).
+    /// With `direct`, the result goes (or is added) straight to the output instead; returns
+    /// whether it did.
+    #[target_feature(enable = "avx512f,fma")]
+    #[inline]
+    pub(super) unsafe fn micro(wstrip: *const f32, base: *const f32, offs: &[usize], acc: &mut [[f32; NR]; MR], direct: Option<Direct<f32>>) -> bool {
+        unsafe {
+            let (lo, hi) = micro_regs(wstrip, base, offs);
             if let Some(d) = direct {
                 for m in 0..MR {
                     if m < d.rows {

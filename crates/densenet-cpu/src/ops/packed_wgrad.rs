@@ -16,13 +16,13 @@ use densenet_core::{BnArgs, Float};
 use rayon::prelude::*;
 
 /// Output channels per tile.
-const MW: usize = 6;
+pub(crate) const MW: usize = 6;
 /// Weight rows per tile.
-const RW: usize = 4;
+pub(crate) const RW: usize = 4;
 /// Positions per vector (and the padding of a packed dy row).
-const LANES: usize = 16;
+pub(crate) const LANES: usize = 16;
 /// Most partial sums a call keeps (groups of items reduced in parallel).
-const GROUPS: usize = 16;
+pub(crate) const GROUPS: usize = 16;
 
 /// The weight gradient's scratch: the groups' partial sums and each worker's packed d(y).
 pub type WgradScratch<T> = KernelScratch<T>;
@@ -80,13 +80,17 @@ enum Items {
 /// Most positions of a 1×1 item.
 const POINTWISE_SPAN: usize = 1024;
 
+/// Positions per 1×1 item: at least 8 items where there are enough positions (both threads
+/// busy, and balanced), each a whole number of vectors, at most [`POINTWISE_SPAN`].
+pub(crate) fn pointwise_span(g: &ConvGeom) -> usize {
+    g.out_plane().div_ceil(8).div_ceil(LANES).clamp(1, POINTWISE_SPAN / LANES) * LANES
+}
+
 impl Items {
     fn of(g: &ConvGeom) -> Self {
         match Layout::of(g) {
             Layout::Pointwise { .. } => {
-                // At least 8 items where there are enough positions (both threads busy, and
-                // balanced), each a whole number of vectors.
-                let span = g.out_plane().div_ceil(8).div_ceil(LANES).clamp(1, POINTWISE_SPAN / LANES) * LANES;
+                let span = pointwise_span(g);
                 let chunk = (ITEM_BUDGET / span / RW * RW).clamp(RW, g.cin.div_ceil(RW) * RW);
                 Items::Pointwise { span, chunk }
             }
@@ -180,13 +184,13 @@ impl Items {
 
 /// Distance between packed rows of `qp` positions: one vector more, so that rows a power of two
 /// apart in memory (1 024 positions = 4 KiB) do not all fall into the same L1 cache sets.
-fn row_pitch(qp: usize) -> usize {
+pub(crate) fn row_pitch(qp: usize) -> usize {
     qp + LANES
 }
 
 /// part[co·stride + r] += Σ_{q < qp} dyp[co·pitch + q] · buf[offs[r] + q] for r < offs.len().
 #[allow(clippy::too_many_arguments)]
-fn reduce<T: Float>(dyp: &[T], qp: usize, pitch: usize, buf: &[T], offs: &[usize], part: &mut [T], cout: usize, stride: usize) {
+pub(crate) fn reduce<T: Float>(dyp: &[T], qp: usize, pitch: usize, buf: &[T], offs: &[usize], part: &mut [T], cout: usize, stride: usize) {
     let rows = offs.len();
     if rows == 0 {
         return;
