@@ -13,7 +13,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Samplin
 use densenet_core::geometry::ConvGeom;
 use densenet_core::{BnArgs, DenseNet, DenseNetConfig, GradOut, MemoryMode, SgdConfig};
 use densenet_cpu::ops::gemm::MatRef;
-use densenet_cpu::ops::{batchnorm, conv, packed_conv, packed_wgrad};
+use densenet_cpu::ops::{batchnorm, conv, packed_backward, packed_conv, packed_wgrad};
 use densenet_cpu::Cpu;
 use std::cell::RefCell;
 use std::hint::black_box;
@@ -149,6 +149,32 @@ fn bench_conv(c: &mut Criterion, group_name: &str, g: ConvGeom) {
     let wws = packed_wgrad::WgradScratch::default();
     group.bench_function("packed_backward_weight", |b| b.iter_custom(|it| rate.run(it, || packed_wgrad::backward_weight(black_box(&x), &dy, &g, None, &mut dw, &packs, &wws))));
     rate.report(&format!("{group_name}/packed_backward_weight"), flops);
+    if packed_backward::supports::<f32>(&g) {
+        // The backward of BN-ReLU → 1×1 conv: weight and input gradients (2 × the forward's
+        // FLOPs) and BN's channel sums, unfused (packed weight gradient, gemm input gradient,
+        // sums pass) beside the fused kernel.
+        let (gamma, beta, mean) = (random(g.cin, 21), random(g.cin, 22), random(g.cin, 23));
+        let invstd = vec![1.5f32; g.cin];
+        let args = BnArgs { gamma: &gamma[..], beta: &beta[..], mean: &mean[..], invstd: &invstd[..], relu: true };
+        group.bench_function("bn_backward_unfused", |b| {
+            b.iter_custom(|it| {
+                rate.run(it, || {
+                    packed_wgrad::backward_weight(black_box(&x), &dy, &g, Some(&args), &mut dw, &packs, &wws);
+                    conv::backward_input(&dy, &w, &g, &mut dx, false, &mut scratch);
+                    black_box(batchnorm::backward_sums(&x, &dx, g.cin, g.in_plane(), &args));
+                })
+            })
+        });
+        rate.report(&format!("{group_name}/bn_backward_unfused"), 2.0 * flops);
+        group.bench_function("packed_bn_backward", |b| {
+            b.iter_custom(|it| {
+                rate.run(it, || {
+                    black_box(packed_backward::bn_conv1x1_backward(black_box(&x), &dy, &w, &g, &args, &mut dw, &mut dx, &packs, &wws));
+                })
+            })
+        });
+        rate.report(&format!("{group_name}/packed_bn_backward"), 2.0 * flops);
+    }
     group.finish();
 }
 

@@ -335,6 +335,7 @@ unsafe impl<T> Sync for SharedOut<T> {}
 /// Where the micro-kernel may store a strip itself: `rows` (≤ MR) output rows from `ptr`,
 /// `stride` apart, NR positions each, owned by the calling worker.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the AVX-512 kernel stores directly
 struct Direct<T> {
     ptr: *mut T,
     stride: usize,
