@@ -27,6 +27,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from reference_models import EXPECTED_PARAMS, PRESETS, count_params  # noqa: E402
 
 
+# The seed's configuration (DenseNet-BC, depth 40, k 12): densenet-bc-100 with 6 layers per
+# block; its parameter count is the Rust side's (train_bench prints it), 176,122.
+PRESETS["densenet-bc-40"] = dict(PRESETS["densenet-bc-100"], blockConfig=[6, 6, 6])
+EXPECTED_PARAMS["densenet-bc-40"] = 176122
+
+
 def proc_status_kb(field: str) -> int:
     with open("/proc/self/status") as f:
         for line in f:

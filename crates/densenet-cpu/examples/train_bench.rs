@@ -40,6 +40,17 @@ fn forward_conv_flops(plan: &Plan, geo: &Geometry) -> f64 {
     total
 }
 
+/// A preset, or "densenet-bc-40": the seed's configuration (DenseNet-BC, depth 40, k 12: 6 layers
+/// per block, otherwise densenet-bc-100's), benchmarked beside the presets.
+fn bench_config(name: &str) -> DenseNetConfig {
+    if name == "densenet-bc-40" {
+        let mut c = DenseNetConfig::preset("densenet-bc-100").expect("preset");
+        c.block_config = vec![6, 6, 6];
+        return c;
+    }
+    DenseNetConfig::preset(name).expect("preset")
+}
+
 fn main() {
     let preset = arg("preset").unwrap_or_else(|| "densenet-bc-100".into());
     let batch: usize = arg_or("batch", 64);
@@ -54,7 +65,7 @@ fn main() {
     };
     let threads: usize = arg_or("threads", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
 
-    let config = DenseNetConfig::preset(&preset).expect("preset");
+    let config = bench_config(&preset);
     let size: usize = arg_or("size", if config.small_inputs { 32 } else { 224 });
     let mut model = DenseNet::new(Cpu::<f32>::new(), config.clone(), 0).expect("model");
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
