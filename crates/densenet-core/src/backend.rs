@@ -194,6 +194,45 @@ pub trait Backend<T: Float>: Send + Sync {
     ) -> Result<()> {
         unfused_bn_conv_backward(self, x, args, dy, weight, g, dweight, dgamma, dbeta, scratch, out)
     }
+    /// [`Backend::bn_conv_backward`] with d(x) accumulated into `gx`, less BN's per-channel affine
+    /// part: for input channel c that part is a[c] + b[c]·x̂, x̂ = (x − mean)·invstd, and a[c],
+    /// b[c] are added into `a` and `b` (Cin each) instead, for [`Backend::bn_apply_deferred`] to
+    /// apply once for every layer that read the channel (a block's layers share its statistics,
+    /// so their terms add up). Returns false, having done nothing, where the backend does not
+    /// defer (the default).
+    #[allow(clippy::too_many_arguments)]
+    fn bn_conv_backward_deferred(
+        &self,
+        _x: Self::Src<'_>,
+        _args: &BnArgs<Self::Src<'_>>,
+        _dy: Self::Src<'_>,
+        _weight: Self::Src<'_>,
+        _g: &ConvGeom,
+        _dweight: Self::Dst<'_>,
+        _dgamma: Self::Dst<'_>,
+        _dbeta: Self::Dst<'_>,
+        _gx: Self::Dst<'_>,
+        _a: &mut [f64],
+        _b: &mut [f64],
+    ) -> Result<bool> {
+        Ok(false)
+    }
+    /// grad[c] += a[c] + b[c]·(x[c] − mean[c])·invstd[c] over `channels` channels of P values: the
+    /// terms [`Backend::bn_conv_backward_deferred`] left out. Only called on a backend that deferred.
+    #[allow(clippy::too_many_arguments)]
+    fn bn_apply_deferred(
+        &self,
+        _x: Self::Src<'_>,
+        _mean: Self::Src<'_>,
+        _invstd: Self::Src<'_>,
+        _a: &[f64],
+        _b: &[f64],
+        _channels: usize,
+        _p: usize,
+        _grad: Self::Dst<'_>,
+    ) -> Result<()> {
+        Err(crate::Error::InvalidArg(format!("the {} backend does not defer BN backward terms", self.name())))
+    }
     /// dweight += d(y) × lowered(x)ᵀ (fixed reduction order).
     fn conv_backward_weight(&self, x: Self::Src<'_>, dy: Self::Src<'_>, g: &ConvGeom, dweight: Self::Dst<'_>);
     /// dx (+)= the input gradient of d(y).

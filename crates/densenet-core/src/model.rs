@@ -382,6 +382,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             scratch,
             bn_updates: Vec::new(),
             feature_stats: None,
+            deferred_bn: None,
             sync: None,
         })
     }

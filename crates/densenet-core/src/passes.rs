@@ -68,6 +68,9 @@ pub fn backward<T: Float, B: Backend<T>>(plan: &Plan, tape: Tape<B::Buf, B::Idx>
                 LayerTape::Naive(t) => dense_layer_naive::backward(l, t, &mut grad, n, h, w, cx)?,
             }
         }
+        // The block input's channels still lack the BN terms the layers deferred.
+        cx.apply_deferred_bn(B::src(&buf), B::dst(&mut grad), 0, block.c0, n * h * w)?;
+        cx.deferred_bn = None;
         drop(buf);
         let dprefix = head::<T, B>(&grad, block.c0 * geo.plane(bi));
         if bi > 0 {

@@ -169,7 +169,7 @@ fn bench_conv(c: &mut Criterion, group_name: &str, g: ConvGeom) {
         group.bench_function("packed_bn_backward", |b| {
             b.iter_custom(|it| {
                 rate.run(it, || {
-                    black_box(packed_backward::bn_conv1x1_backward(black_box(&x), &dy, &w, &g, &args, &mut dw, &mut dx, &packs, &wws));
+                    black_box(packed_backward::bn_conv1x1_backward(black_box(&x), &dy, &w, &g, &args, &mut dw, &mut dx, None, &packs, &wws));
                 })
             })
         });

@@ -212,8 +212,44 @@ impl<T: Float> Backend<T> for Cpu<T> {
         if !packed_backward::supports::<T>(g) {
             return unfused_bn_conv_backward(self, x, args, dy, weight, g, dweight, dgamma, dbeta, scratch, out);
         }
-        let sums = packed_backward::bn_conv1x1_backward(x, dy, weight, g, args, dweight, scratch, &self.packed, &self.packed_wgrad);
+        let sums = packed_backward::bn_conv1x1_backward(x, dy, weight, g, args, dweight, scratch, None, &self.packed, &self.packed_wgrad);
         batchnorm::backward_with_sums(x, scratch, g.cin, g.in_plane(), args, &sums, dgamma, dbeta, out);
+        Ok(())
+    }
+    fn bn_conv_backward_deferred(
+        &self,
+        x: &[T],
+        args: &BnArgs<&[T]>,
+        dy: &[T],
+        weight: &[T],
+        g: &ConvGeom,
+        dweight: &mut [T],
+        dgamma: &mut [T],
+        dbeta: &mut [T],
+        gx: &mut [T],
+        a: &mut [f64],
+        b: &mut [f64],
+    ) -> Result<bool> {
+        if !packed_backward::supports::<T>(g) {
+            return Ok(false);
+        }
+        let (cin, p) = (g.cin, g.in_plane());
+        assert!(a.len() >= cin && b.len() >= cin, "one deferred term per input channel");
+        // d(x) = coef·(g − Σg/P − x̂·Σg x̂/P), coef = γ·invstd (batchnorm::backward): coef·g is
+        // added by the kernel, the rest is affine in x̂ and deferred.
+        let coef: Vec<T> = (0..cin).map(|c| args.gamma[c] * args.invstd[c]).collect();
+        let sums = packed_backward::bn_conv1x1_backward(x, dy, weight, g, args, dweight, gx, Some(&coef), &self.packed, &self.packed_wgrad);
+        for (c, &(sg, sgx)) in sums.iter().enumerate() {
+            dgamma[c] += T::from_f64(sgx);
+            dbeta[c] += T::from_f64(sg);
+            let k = coef[c].to_f64();
+            a[c] -= k * (sg / p as f64);
+            b[c] -= k * (sgx / p as f64);
+        }
+        Ok(true)
+    }
+    fn bn_apply_deferred(&self, x: &[T], mean: &[T], invstd: &[T], a: &[f64], b: &[f64], channels: usize, p: usize, grad: &mut [T]) -> Result<()> {
+        batchnorm::apply_affine_terms(x, mean, invstd, a, b, channels, p, grad);
         Ok(())
     }
     fn conv_backward_input(&self, dy: &[T], weight: &[T], g: &ConvGeom, dx: &mut [T], accumulate: bool) {

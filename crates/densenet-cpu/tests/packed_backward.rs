@@ -29,7 +29,7 @@ struct Fused<T> {
 fn fused<T: Float>(x: &[T], dy: &[T], w: &[T], g: &ConvGeom, args: &BnArgs<&[T]>, init: &[T]) -> Fused<T> {
     let mut dweight = init.to_vec();
     let mut out = vec![T::from_f64(f64::NAN); g.cin * g.in_plane()];
-    let sums = packed_backward::bn_conv1x1_backward(x, dy, w, g, args, &mut dweight, &mut out, &Default::default(), &Default::default());
+    let sums = packed_backward::bn_conv1x1_backward(x, dy, w, g, args, &mut dweight, &mut out, None, &Default::default(), &Default::default());
     Fused { dweight, g: out, sums }
 }
 
@@ -72,6 +72,16 @@ fn check<T: Float>(g: ConvGeom, relu: bool, tol: f64) {
     let (wg, wgx): (Vec<f64>, Vec<f64>) = want_sums.iter().copied().unzip();
     let d = rel_diff(&sg, &wg).max(rel_diff(&sgx, &wgx));
     assert!(d <= tol, "{name} {g:?} relu={relu}: channel sums off by {d:e}");
+    // Accumulating scale·g into an existing gradient instead of storing g.
+    let scale = values::<T>(g.cin, 48);
+    let start = values::<T>(g.cin * p, 49);
+    let mut acc = start.clone();
+    let mut dw = init.clone();
+    let sums = packed_backward::bn_conv1x1_backward(&x, &dy, &w, &g, &args, &mut dw, &mut acc, Some(&scale), &Default::default(), &Default::default());
+    let want_acc: Vec<f64> = (0..x.len()).map(|i| start[i].to_f64() + scale[i / p].to_f64() * want_g[i]).collect();
+    let d = rel_diff(&f64s(&acc), &want_acc);
+    assert!(d <= tol, "{name} {g:?} relu={relu}: accumulated scale·g off by {d:e}");
+    assert!(sums == got.sums && dw == got.dweight, "{name} {g:?}: the scaled call's sums and weight gradient differ");
     // A second call (reused scratch) gives the same bits.
     let again = fused(&x, &dy, &w, &g, &args, &init);
     assert!(again.dweight.iter().zip(&got.dweight).all(|(a, b)| a.to_f64().to_bits() == b.to_f64().to_bits()));

@@ -79,6 +79,39 @@ pub struct Ctx<'a, T: Float, B: Backend<T>> {
     pub sync: Option<&'a dyn DeviceCollective<T, B>>,
     /// Batch statistics of the current block buffer's leading channels (training; reset per block).
     pub feature_stats: Option<FeatureStats<B::Buf>>,
+    /// BN backward terms the current block's layers deferred (backward; reset per block).
+    pub deferred_bn: Option<DeferredBn<B::Buf>>,
+}
+
+/// Per block channel c, the part of d(x)[c] that dense layers' BN backward left out
+/// (`Backend::bn_conv_backward_deferred`): a[c] + b[c]·(x[c] − mean[c])·invstd[c], with the
+/// block's statistics.
+pub struct DeferredBn<Buf> {
+    pub a: Vec<f64>,
+    pub b: Vec<f64>,
+    pub mean: Buf,
+    pub invstd: Buf,
+}
+
+impl<'a, T: Float, B: Backend<T>> Ctx<'a, T, B> {
+    /// Adds the deferred BN terms of block channels [c0, c0 + len) (block buffer `block`, P =
+    /// `p` values per channel) into their gradient `g` (which starts at channel c0), and clears
+    /// them.
+    pub fn apply_deferred_bn(&mut self, block: B::Src<'_>, g: B::Dst<'_>, c0: usize, len: usize, p: usize) -> Result<()> {
+        let Some(d) = self.deferred_bn.as_mut() else {
+            return Ok(());
+        };
+        let end = (c0 + len).min(d.a.len());
+        if c0 >= end {
+            return Ok(());
+        }
+        let n = end - c0;
+        let (mean, invstd) = (B::slice(B::src(&d.mean), c0..end), B::slice(B::src(&d.invstd), c0..end));
+        self.be.bn_apply_deferred(B::slice(block, c0 * p..end * p), mean, invstd, &d.a[c0..end], &d.b[c0..end], n, p, B::slice_mut(g, 0..n * p))?;
+        d.a[c0..end].fill(0.0);
+        d.b[c0..end].fill(0.0);
+        Ok(())
+    }
 }
 
 /// Per-channel batch statistics of a block buffer's first `len(mean)` channels.

@@ -8,7 +8,7 @@
 //! Backward recomputes z, b and z2 into shared scratch from x and the saved statistics, and
 //! accumulates d(x) straight into the prefix of the block's shared gradient buffer.
 
-use super::context::{bn_args, bn_relu_conv, head, head_mut, Ctx};
+use super::context::{bn_args, bn_relu_conv, head, head_mut, Ctx, DeferredBn};
 use crate::backend::{Backend, BatchStats, BnArgs, GradOut, MaskSource};
 use crate::error::Result;
 use crate::float::Float;
@@ -81,6 +81,20 @@ fn norm1_conv1_backward<T: Float, B: Backend<T>>(
     let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
     if fused && cx.sync.is_none() {
         let [dw, dg, db] = grads.get_disjoint_mut([l.conv1.weight, l.norm1.weight, l.norm1.bias]).expect("conv1 and norm1 have distinct parameters");
+        // The block's first layer in backward (the widest) sets up the deferred terms.
+        if cx.deferred_bn.is_none() {
+            let (mut mean, mut invstd) = (be.alloc(cin)?, be.alloc(cin)?);
+            be.copy(B::slice(args1.mean, 0..cin), B::dst(&mut mean));
+            be.copy(B::slice(args1.invstd, 0..cin), B::dst(&mut invstd));
+            cx.deferred_bn = Some(DeferredBn { a: vec![0.0; cin], b: vec![0.0; cin], mean, invstd });
+        }
+        let mut gx = gx;
+        if let Some(d) = cx.deferred_bn.as_mut().filter(|d| d.a.len() >= cin) {
+            let (a, b) = (&mut d.a[..cin], &mut d.b[..cin]);
+            if be.bn_conv_backward_deferred(x, args1, d1, w1, g1, B::dst(dw), B::dst(dg), B::dst(db), B::reborrow(&mut gx), a, b)? {
+                return Ok(());
+            }
+        }
         return be.bn_conv_backward(x, args1, d1, w1, g1, B::dst(dw), B::dst(dg), B::dst(db), head_mut::<T, B>(z, cin * p), GradOut::Accumulate(gx));
     }
     if fused {
@@ -99,7 +113,9 @@ pub fn backward<T: Float, B: Backend<T>>(l: &LayerPlan, tape: Tape<B::Buf>, buf:
     let p = n * h * w;
     let (be, params) = (cx.be, cx.params);
     let (cin, k) = (l.cin, l.out_conv().cout);
-    let (gx, gout) = B::split_mut(B::slice_mut(B::dst(grad), 0..(cin + k) * p), cin * p);
+    let (gx, mut gout) = B::split_mut(B::slice_mut(B::dst(grad), 0..(cin + k) * p), cin * p);
+    // d(out) is complete once the later layers' deferred BN terms for these channels are in.
+    cx.apply_deferred_bn(B::src(buf), B::reborrow(&mut gout), cin, k, p)?;
     let mut d = cx.scratch.d.take(be, k * p)?;
     be.copy(B::as_src(&gout), head_mut::<T, B>(&mut d, k * p));
     if cx.drop_rate > 0.0 {

@@ -201,6 +201,23 @@ pub fn backward_with_sums<T: Float>(
     }
 }
 
+/// grad[c] += a[c] + b[c]·x̂, x̂ = (x[c] − mean[c])·invstd[c]: the per-channel affine part of BN
+/// backward's d(x) that dense layers defer (`Backend::bn_conv_backward_deferred`).
+#[allow(clippy::too_many_arguments)]
+pub fn apply_affine_terms<T: Float>(x: &[T], mean: &[T], invstd: &[T], a: &[f64], b: &[f64], channels: usize, p: usize, grad: &mut [T]) {
+    let _p = super::profile::scope("bn.deferred");
+    let n = channels * p;
+    assert!(x.len() >= n && grad.len() >= n && mean.len() >= channels && invstd.len() >= channels && a.len() >= channels && b.len() >= channels, "deferred BN operands too small");
+    x[..n].par_chunks(p).zip(grad[..n].par_chunks_mut(p)).enumerate().for_each(|(c, (xc, gc))| {
+        let (m, i, ac, bc) = (mean[c], invstd[c], T::from_f64(a[c]), T::from_f64(b[c]));
+        super::simd::vectorized(|| {
+            for (g, &v) in gc.iter_mut().zip(xc) {
+                *g += ac + bc * ((v - m) * i);
+            }
+        })
+    });
+}
+
 /// The per-element input-gradient formula of one channel.
 struct DxFormula<T> {
     mean: T,

@@ -25,9 +25,10 @@ pub fn supports<T: Float>(g: &ConvGeom) -> bool {
     g.is_pointwise() && super::packed_wgrad::supports::<T>(g)
 }
 
-/// For y = conv1×1(BN-ReLU(x), W): dweight += d(y) · BN-ReLU(x)ᵀ, `g_out` = d(BN output) with
-/// the ReLU mask applied ([Cin, P]), and returns per input channel (Σ g, Σ g·x̂), the sums
-/// `batchnorm::backward_with_sums` takes. `weight` is [Cout, Cin].
+/// For y = conv1×1(BN-ReLU(x), W): dweight += d(y) · BN-ReLU(x)ᵀ, g = d(BN output) with the
+/// ReLU mask applied ([Cin, P]) goes to `g_out` (or, with `scale`, g_out[c] += scale[c]·g), and
+/// returns per input channel (Σ g, Σ g·x̂), the sums `batchnorm::backward_with_sums` takes.
+/// `weight` is [Cout, Cin].
 #[allow(clippy::too_many_arguments)]
 pub fn bn_conv1x1_backward<T: Float>(
     x: &[T],
@@ -37,6 +38,7 @@ pub fn bn_conv1x1_backward<T: Float>(
     norm: &BnArgs<&[T]>,
     dweight: &mut [T],
     g_out: &mut [T],
+    scale: Option<&[T]>,
     pack: &PackScratch<T>,
     ws: &WgradScratch<T>,
 ) -> Vec<(f64, f64)> {
@@ -49,8 +51,11 @@ pub fn bn_conv1x1_backward<T: Float>(
     if cin == 0 || p == 0 {
         return vec![(0.0, 0.0); cin];
     }
+    assert!(scale.is_none_or(|s| s.len() >= cin), "one scale per input channel");
     if cout == 0 {
-        g_out[..cin * p].fill(T::ZERO);
+        if scale.is_none() {
+            g_out[..cin * p].fill(T::ZERO);
+        }
         return vec![(0.0, 0.0); cin];
     }
     let span = pointwise_span(g);
@@ -69,7 +74,7 @@ pub fn bn_conv1x1_backward<T: Float>(
         parts.resize(groups * part_len, T::ZERO);
     }
     let mut sums = vec![(0f64, 0f64); groups * cin];
-    let job = Job { x, dy, wt, g, norm, span, pitch, chunk, out: SharedMut(g_out.as_mut_ptr()) };
+    let job = Job { x, dy, wt, g, norm, span, pitch, chunk, out: SharedMut(g_out.as_mut_ptr()), scale };
     let dy_len = cout.div_ceil(MW) * MW * pitch;
     parts[..groups * part_len].par_chunks_mut(part_len).zip(sums.par_chunks_mut(cin)).enumerate().for_each_init(
         || Work { buf: PanelGuard::take(pack.per_worker(), chunk * pitch), dyp: PanelGuard::take(ws.per_worker(), dy_len), offs: Vec::new(), dy_offs: Vec::new() },
@@ -102,6 +107,8 @@ struct Job<'a, T> {
     pitch: usize,
     chunk: usize,
     out: SharedMut<T>,
+    /// Accumulate scale·g into `out` instead of storing g.
+    scale: Option<&'a [T]>,
 }
 
 /// A worker's reused buffers: a packed chunk of x, the packed d(y), their row offsets.
@@ -169,9 +176,11 @@ unsafe fn run_item<T: Float>(job: &Job<T>, item: usize, work: &mut Work<T>, part
                 // writes; the CPU has AVX-512F and FMA.
                 unsafe {
                     let f = |s: &[T]| s.as_ptr() as *const f32;
-                    let bn: [[f32; 4]; MR] = std::array::from_fn(|m| {
-                        let c = ChannelBn::of(norm, (ci0 + m).min(cin - 1));
-                        [c.mean, c.invstd, c.gamma, c.beta].map(|v| v.to_f64() as f32)
+                    let bn: [[f32; 5]; MR] = std::array::from_fn(|m| {
+                        let ci = (ci0 + m).min(cin - 1);
+                        let c = ChannelBn::of(norm, ci);
+                        let scale = job.scale.map_or(T::ONE, |s| s[ci]);
+                        [c.mean, c.invstd, c.gamma, c.beta, scale].map(|v| v.to_f64() as f32)
                     });
                     let lanes = |l: &mut [[T; LANES]; MR]| &mut *(l as *mut [[T; LANES]; MR] as *mut [[f32; LANES]; MR]);
                     let at = ci0 * p + p0;
@@ -186,6 +195,7 @@ unsafe fn run_item<T: Float>(job: &Job<T>, item: usize, work: &mut Work<T>, part
                         p,
                         &bn,
                         norm.relu,
+                        job.scale.is_some(),
                         lanes(&mut lane_g),
                         lanes(&mut lane_gx),
                     );
@@ -205,7 +215,7 @@ unsafe fn run_item<T: Float>(job: &Job<T>, item: usize, work: &mut Work<T>, part
                     let at = ci * p + p0 + j0;
                     // SAFETY: [at, at + tl) is this item's positions of channel ci < Cin.
                     let out = unsafe { std::slice::from_raw_parts_mut(job.out.0.add(at), tl) };
-                    mask_and_sum(&acc[m][..tl], &x[at..at + tl], out, ChannelBn::of(norm, ci), &mut lane_g[m], &mut lane_gx[m]);
+                    mask_and_sum(&acc[m][..tl], &x[at..at + tl], out, job.scale.map(|s| s[ci]), ChannelBn::of(norm, ci), &mut lane_g[m], &mut lane_gx[m]);
                 }
             }
             for m in 0..rows {
@@ -234,10 +244,15 @@ impl<T: Float> ChannelBn<T> {
     }
 }
 
-/// out = d masked by the ReLU recomputed from x (the test of `batchnorm::backward`), and the
-/// lane sums of g and g·x̂ accumulated.
+/// g = d masked by the ReLU recomputed from x (the test of `batchnorm::backward`) goes to out
+/// (out += scale·g with a scale), and the lane sums of g and g·x̂ are accumulated.
 #[inline(always)]
-fn mask_and_sum<T: Float>(d: &[T], x: &[T], out: &mut [T], c: ChannelBn<T>, lane_g: &mut [T; LANES], lane_gx: &mut [T; LANES]) {
+#[allow(clippy::too_many_arguments)]
+fn mask_and_sum<T: Float>(d: &[T], x: &[T], out: &mut [T], scale: Option<T>, c: ChannelBn<T>, lane_g: &mut [T; LANES], lane_gx: &mut [T; LANES]) {
+    let put = |o: &mut T, gv: T| match scale {
+        Some(s) => *o += s * gv,
+        None => *o = gv,
+    };
     let mut ds = d.chunks_exact(LANES);
     let mut xs = x.chunks_exact(LANES);
     let mut os = out.chunks_exact_mut(LANES);
@@ -245,7 +260,7 @@ fn mask_and_sum<T: Float>(d: &[T], x: &[T], out: &mut [T], c: ChannelBn<T>, lane
         for j in 0..LANES {
             let xhat = (xv[j] - c.mean) * c.invstd;
             let gv = dv[j].zero_unless(!c.relu | (xhat * c.gamma + c.beta > T::ZERO));
-            ov[j] = gv;
+            put(&mut ov[j], gv);
             lane_g[j] += gv;
             lane_gx[j] += gv * xhat;
         }
@@ -253,7 +268,7 @@ fn mask_and_sum<T: Float>(d: &[T], x: &[T], out: &mut [T], c: ChannelBn<T>, lane
     for (j, ((dv, xv), ov)) in ds.remainder().iter().zip(xs.remainder()).zip(os.into_remainder()).enumerate() {
         let xhat = (*xv - c.mean) * c.invstd;
         let gv = dv.zero_unless(!c.relu | (xhat * c.gamma + c.beta > T::ZERO));
-        *ov = gv;
+        put(ov, gv);
         lane_g[j] += gv;
         lane_gx[j] += gv * xhat;
     }
@@ -267,7 +282,8 @@ mod avx512 {
 
     /// The input gradient of one strip of MR input channels over an item's `len` positions:
     /// per tile, the micro-kernel's product in registers is masked by the ReLU recomputed from
-    /// x (the formula of `mask_and_sum`), stored to `out` and added into the lane sums.
+    /// x (the formula of `mask_and_sum`), stored to `out` (or added, scaled, with `accumulate`) and
+    /// added into the lane sums.
     ///
     /// # Safety
     /// `dyp` rows (at `offs`) hold len rounded up to NR positions; `x` and `out` hold `rows`
@@ -284,8 +300,9 @@ mod avx512 {
         x: *const f32,
         out: *mut f32,
         p: usize,
-        bn: &[[f32; 4]; MR],
+        bn: &[[f32; 5]; MR],
         relu: bool,
+        accumulate: bool,
         lane_g: &mut [[f32; LANES]; MR],
         lane_gx: &mut [[f32; LANES]; MR],
     ) {
@@ -307,7 +324,7 @@ mod avx512 {
                     if m >= rows {
                         break;
                     }
-                    let [mean, invstd, gamma, beta] = bn[m].map(|v| _mm512_set1_ps(v));
+                    let [mean, invstd, gamma, beta, scale] = bn[m].map(|v| _mm512_set1_ps(v));
                     let (xr, or) = (x.add(m * p + j0), out.add(m * p + j0));
                     let mut sg = _mm512_loadu_ps(lane_g[m].as_ptr());
                     let mut sgx = _mm512_loadu_ps(lane_gx[m].as_ptr());
@@ -317,7 +334,9 @@ mod avx512 {
                         let t = _mm512_add_ps(_mm512_mul_ps(xhat, gamma), beta);
                         let keep = if relu { _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(k, t, zero) } else { k };
                         let gv = _mm512_maskz_mov_ps(keep, v);
-                        _mm512_mask_storeu_ps(or.add(16 * h), k, gv);
+                        // With `accumulate`: out += scale·g (the order of `mask_and_sum`).
+                        let st = if accumulate { _mm512_add_ps(_mm512_maskz_loadu_ps(k, or.add(16 * h)), _mm512_mul_ps(scale, gv)) } else { gv };
+                        _mm512_mask_storeu_ps(or.add(16 * h), k, st);
                         sg = _mm512_add_ps(sg, gv);
                         sgx = _mm512_add_ps(sgx, _mm512_mul_ps(gv, xhat));
                     }
