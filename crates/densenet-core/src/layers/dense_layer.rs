@@ -81,18 +81,26 @@ fn norm1_conv1_backward<T: Float, B: Backend<T>>(
     let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
     if fused && cx.sync.is_none() {
         let [dw, dg, db] = grads.get_disjoint_mut([l.conv1.weight, l.norm1.weight, l.norm1.bias]).expect("conv1 and norm1 have distinct parameters");
-        // The block's first layer in backward (the widest) sets up the deferred terms.
-        if cx.deferred_bn.is_none() {
-            let (mut mean, mut invstd) = (be.alloc(cin)?, be.alloc(cin)?);
-            be.copy(B::slice(args1.mean, 0..cin), B::dst(&mut mean));
-            be.copy(B::slice(args1.invstd, 0..cin), B::dst(&mut invstd));
-            cx.deferred_bn = Some(DeferredBn { a: vec![0.0; cin], b: vec![0.0; cin], mean, invstd });
-        }
         let mut gx = gx;
-        if let Some(d) = cx.deferred_bn.as_mut().filter(|d| d.a.len() >= cin) {
-            let (a, b) = (&mut d.a[..cin], &mut d.b[..cin]);
-            if be.bn_conv_backward_deferred(x, args1, d1, w1, g1, B::dst(dw), B::dst(dg), B::dst(db), B::reborrow(&mut gx), a, b)? {
-                return Ok(());
+        match cx.deferred_bn.as_mut() {
+            Some(d) if d.a.len() >= cin => {
+                let (a, b) = (&mut d.a[..cin], &mut d.b[..cin]);
+                if be.bn_conv_backward_deferred(x, args1, d1, w1, g1, B::dst(dw), B::dst(dg), B::dst(db), B::reborrow(&mut gx), a, b)? {
+                    return Ok(());
+                }
+            }
+            Some(_) => {}
+            None => {
+                // The block's first layer in backward (the widest) starts the deferred terms, if
+                // the backend defers at all.
+                let (mut a, mut b) = (vec![0.0; cin], vec![0.0; cin]);
+                if be.bn_conv_backward_deferred(x, args1, d1, w1, g1, B::dst(dw), B::dst(dg), B::dst(db), B::reborrow(&mut gx), &mut a, &mut b)? {
+                    let (mut mean, mut invstd) = (be.alloc(cin)?, be.alloc(cin)?);
+                    be.copy(B::slice(args1.mean, 0..cin), B::dst(&mut mean));
+                    be.copy(B::slice(args1.invstd, 0..cin), B::dst(&mut invstd));
+                    cx.deferred_bn = Some(DeferredBn { a, b, mean, invstd });
+                    return Ok(());
+                }
             }
         }
         return be.bn_conv_backward(x, args1, d1, w1, g1, B::dst(dw), B::dst(dg), B::dst(db), head_mut::<T, B>(z, cin * p), GradOut::Accumulate(gx));
