@@ -84,7 +84,13 @@ test('training in a module Web Worker leaves the page responsive', async (t) => 
   t.true(losses.slice(-5).reduce((a, b) => a + b) / 5 < losses[0]!, `loss goes down: ${losses.join(', ')}`);
   t.true((result['accuracy'] as number) >= 0.9, `held-out accuracy ${String(result['accuracy'])}`);
   t.true((result['weightsBytes'] as number) > 0);
-  // A 10 ms timer on the main thread kept firing during training (at least a third of the ideal).
-  const ideal = (result['ms'] as number) / 10;
-  t.true((result['ticks'] as number) >= ideal / 3, `main-thread ticks ${String(result['ticks'])} in ${String(result['ms'])} ms`);
+  // A 10 ms timer on the main thread kept firing during training. Training on the main thread would
+  // give one gap as long as the whole run; a loaded 2-core CI machine only stretches the gaps (one
+  // run there saw 27 ticks in 1.4 s), so the check is on the longest gap, not the tick rate.
+  const ms = result['ms'] as number;
+  const ticks = result['ticks'] as number;
+  const maxGapMs = result['maxGapMs'] as number;
+  const seen = `main-thread ticks ${String(ticks)} in ${ms.toFixed(0)} ms, longest gap ${maxGapMs.toFixed(0)} ms`;
+  t.true(ticks >= 10, seen);
+  t.true(maxGapMs < ms / 2, seen);
 });
