@@ -50,6 +50,10 @@ fn geometries() -> Vec<ConvGeom> {
         ConvGeom::new(5, 12, 1, 1, 0, 3, 7, 5),
         ConvGeom::new(13, 25, 1, 1, 0, 2, 9, 9),
         ConvGeom::new(300, 48, 1, 1, 0, 2, 8, 8),
+        // Batch 1 (items cut for the workers, weights packed on several workers): densenet121's
+        // 7² and 14² 1×1 and 3×3 shapes, narrowed.
+        ConvGeom::new(1000, 40, 1, 1, 0, 1, 7, 7),
+        ConvGeom::new(64, 30, 3, 1, 1, 1, 14, 14),
         // Padded stride-1 k×k: widths below and above a tile, bands of one row, pad 0 and 2.
         ConvGeom::new(48, 12, 3, 1, 1, 2, 8, 8),
         ConvGeom::new(7, 13, 3, 1, 1, 3, 5, 33),
@@ -97,6 +101,46 @@ fn fused_bn_relu_propagates_nan() {
     let mut y = vec![0.0f64; g.cout * g.out_plane()];
     packed_conv::forward(&x, MatRef::rows(&w, g.k()), &g, Some(&args), &mut y, false, &packed_conv::PackScratch::default());
     assert!(y[5].is_nan() && !y[15].is_nan());
+}
+
+/// Batch-1 shapes, where the items are cut by the number of workers and the weights are packed
+/// on several: the same bits for 1, 2 and 3 threads, and through a transposed weight view (the
+/// input gradient's Wᵀ) the same bits as through the stored transpose.
+#[test]
+fn packed_conv_at_batch_one_is_independent_of_the_thread_count_and_the_weight_view() {
+    for g in [
+        ConvGeom::new(1000, 40, 1, 1, 0, 1, 7, 7),
+        ConvGeom::new(512, 128, 1, 1, 0, 1, 14, 14),
+        ConvGeom::new(128, 32, 3, 1, 1, 1, 14, 14),
+        ConvGeom::new(64, 30, 3, 1, 1, 1, 56, 56),
+    ] {
+        let x = values::<f32>(g.cin * g.in_plane(), 11);
+        let w = values::<f32>(g.cout * g.k(), 12);
+        // wt = Wᵀ stored row-major [K, Cout]; rows_t(wt, Cout) views it as W again.
+        let mut wt = vec![0f32; w.len()];
+        for co in 0..g.cout {
+            for r in 0..g.k() {
+                wt[r * g.cout + co] = w[co * g.k() + r];
+            }
+        }
+        let run = |threads: usize, transposed: bool| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut y = vec![0f32; g.cout * g.out_plane()];
+            pool.install(|| {
+                let view = if transposed { MatRef::rows_t(&wt, g.cout) } else { MatRef::rows(&w, g.k()) };
+                packed_conv::forward(&x, view, &g, None, &mut y, false, &packed_conv::PackScratch::default())
+            });
+            y
+        };
+        let one = run(1, false);
+        let mut want = vec![0f32; one.len()];
+        conv::forward_into(&x, &w, &g, &mut want, false, &mut Vec::new());
+        assert!(rel_diff(&one, &want) <= 2e-5, "{g:?}: packed vs im2col + gemm");
+        for (threads, transposed) in [(2, false), (3, false), (2, true)] {
+            let y = run(threads, transposed);
+            assert!(one.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()), "{g:?}: {threads} threads (transposed view: {transposed}) differ from 1");
+        }
+    }
 }
 
 /// The same bits for 1 and 3 threads (each output is one ordered sum).
