@@ -165,6 +165,22 @@ pub trait Backend<T: Float>: Send + Sync {
         self.conv_forward(Self::src(&z), weight, g, y, accumulate);
         Ok(())
     }
+    /// [`Backend::bn_conv_forward`] where the weights are those of parameter `key.param` and
+    /// stay the same while `key.version` does (inference): a backend may keep them in its own
+    /// layout between calls. This default ignores the key.
+    #[allow(clippy::too_many_arguments)]
+    fn bn_conv_forward_keyed(
+        &self,
+        _key: WeightKey,
+        x: Self::Src<'_>,
+        args: &BnArgs<Self::Src<'_>>,
+        weight: Self::Src<'_>,
+        g: &ConvGeom,
+        y: Self::Dst<'_>,
+        accumulate: bool,
+    ) -> Result<()> {
+        self.bn_conv_forward(x, args, weight, g, y, accumulate)
+    }
     /// dweight += d(y) × lowered(BN(x)[ReLU])ᵀ: `bn_forward` of x followed by
     /// `conv_backward_weight`, with the same result. Used where [`Backend::fuses_bn_conv`]
     /// says so; this default materializes BN's output in a temporary buffer.
@@ -287,6 +303,24 @@ pub trait Backend<T: Float>: Send + Sync {
     /// every answer waits for the device (a GPU) checks them all at once instead.
     fn first_non_finite_of(&self, xs: &[Self::Src<'_>]) -> Option<(usize, usize, f64)> {
         xs.iter().enumerate().find_map(|(t, x)| self.first_non_finite(*x).map(|(i, v)| (t, i, v)))
+    }
+}
+
+/// Names a weight tensor and the version of the model's parameters it belongs to: the same key
+/// means the same values (see [`Backend::bn_conv_forward_keyed`]). Versions come from one
+/// process-wide counter, so two models never share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WeightKey {
+    pub param: usize,
+    pub version: u64,
+}
+
+impl WeightKey {
+    /// A version no model has used yet.
+    pub fn next_version() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        NEXT.fetch_add(1, Ordering::Relaxed)
     }
 }
 

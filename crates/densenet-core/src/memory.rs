@@ -19,7 +19,9 @@ pub struct MemoryEstimate {
     pub gradients: u64,
     /// Momentum buffers of SGD.
     pub optimizer: u64,
-    /// Peak activation memory of one `predict` (no tape).
+    /// Peak memory of one `predict` besides the parameters: activations (no tape), and on a
+    /// backend that fuses BN-ReLU into its convolutions the copy of their weights it keeps
+    /// packed between calls (strips of [`PACKED_STRIP`] output channels).
     pub inference: u64,
     /// Peak activation memory of one training step, efficient mode.
     pub training_efficient: u64,
@@ -42,6 +44,10 @@ impl MemoryEstimate {
         self.parameters.saturating_add(self.inference)
     }
 }
+
+/// Output channels per strip of a fusing backend's packed conv weights (the CPU micro-kernel's
+/// rows): Cout is padded to a multiple of it.
+pub const PACKED_STRIP: usize = 12;
 
 /// The estimate for `config` on an NCHW input `shape` with elements of `elem_bytes` bytes.
 pub fn estimate(config: &DenseNetConfig, shape: &[usize], elem_bytes: usize) -> Result<MemoryEstimate> {
@@ -94,7 +100,15 @@ pub(crate) fn estimate_for(plan: &Plan, geo: &Geometry, elem_bytes: usize, fused
     // at most two block buffers are alive at once.
     let pair = (0..blocks).map(|b| buffer(b) + if b + 1 < blocks { buffer(b + 1) } else { 0 }).max().unwrap_or(0);
     let forward_scratch = if fused { bz + t } else { scratch };
-    let inference = (input + 2 * stem_conv + buffer(0)).max(pair + forward_scratch) + head;
+    // The fused convs (every dense layer's and transition's) keep packed weights between calls.
+    let packed = |c: &crate::plan::ConvRef| (c.cout.div_ceil(PACKED_STRIP) * PACKED_STRIP * c.cin * c.kernel * c.kernel) as u128;
+    let packed_weights: u128 = if fused {
+        let layers = plan.blocks.iter().flat_map(|b| &b.layers).map(|l| packed(&l.conv1) + l.bottleneck.as_ref().map_or(0, |(_, c)| packed(c)));
+        layers.sum::<u128>() + plan.transitions.iter().map(|t| packed(&t.conv)).sum::<u128>()
+    } else {
+        0
+    };
+    let inference = (input + 2 * stem_conv + buffer(0)).max(pair + forward_scratch) + head + packed_weights;
 
     // Training: every block buffer kept, the stem's tape, one gradient buffer per block (two at
     // a transition), scratch, the head.

@@ -1,7 +1,7 @@
 //! A DenseNet on a backend: parameters, gradients and optimizer state in device buffers;
 //! inference, the training step, and weights and checkpoints as bytes (no file I/O here).
 
-use crate::backend::{splitmix64, Backend};
+use crate::backend::{splitmix64, Backend, WeightKey};
 use crate::collective::DataParallel;
 use crate::config::DenseNetConfig;
 use crate::distributed;
@@ -46,6 +46,9 @@ pub struct DenseNet<T: Float, B: Backend<T>> {
     step: u64,
     seed: u64,
     mask_overrides: Option<HashMap<String, B::Buf>>,
+    /// Changes whenever `params` do (see [`WeightKey`]): a backend may keep weights it has
+    /// seen at this version between inference calls.
+    params_version: u64,
     /// Bytes a pass may need at its peak (model included); None: no limit.
     memory_budget: Option<u64>,
     _elem: PhantomData<T>,
@@ -71,6 +74,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             step: 0,
             seed,
             mask_overrides: None,
+            params_version: WeightKey::next_version(),
             memory_budget: None,
             _elem: PhantomData,
         })
@@ -183,6 +187,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             }
         }
         self.params = tensors.iter().map(|t| self.backend.upload(t)).collect::<Result<Vec<_>>>()?;
+        self.params_version = WeightKey::next_version();
         Ok(())
     }
 
@@ -323,6 +328,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
 
     /// Commits a step: running statistics once, then the SGD update of every trainable tensor.
     fn apply(&mut self, pending: PendingStep<B::Buf>) -> StepOutput {
+        self.params_version = WeightKey::next_version();
         let be = &self.backend;
         for (bn, mean, var) in &pending.updates {
             let (rm, rv) = crate::layers::context::two_mut(&mut self.params, bn.mean, bn.var);
@@ -384,6 +390,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             feature_stats: None,
             deferred_bn: None,
             sync: None,
+            weights_version: (!train).then_some(self.params_version),
         })
     }
 

@@ -3,11 +3,11 @@
 //! its threads with `ThreadPool::install`).
 
 use crate::ops::gemm::MatRef;
-use crate::ops::{batchnorm, conv, dropout, linear, loss, packed_backward, packed_conv, packed_wgrad, pool};
+use crate::ops::{batchnorm, conv, dropout, linear, loss, packed_backward, packed_conv, packed_wgrad, pool, weight_cache};
 use crate::pool::{Pool, PoolBuf};
 use densenet_core::backend::{normalized, unfused_bn_conv_backward, BN_EPS};
 use densenet_core::geometry::ConvGeom;
-use densenet_core::{Backend, BatchStats, BnArgs, Error, Float, GradOut, LossOut, MaskSource, Result, SgdConfig};
+use densenet_core::{Backend, BatchStats, BnArgs, Error, Float, GradOut, LossOut, MaskSource, Result, SgdConfig, WeightKey};
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +24,8 @@ pub struct Cpu<T: Copy + Default> {
     packed: packed_conv::PackScratch<T>,
     /// Partial sums and packed d(y) of the im2col-free weight gradients.
     packed_wgrad: packed_wgrad::WgradScratch<T>,
+    /// Packed weights of the fused convs, kept between inference calls.
+    weights: weight_cache::WeightCache<T>,
     pool: Arc<Pool<T>>,
     idx_pool: Arc<Pool<u32>>,
 }
@@ -35,6 +37,7 @@ impl<T: Copy + Default> Default for Cpu<T> {
             wgrad: Default::default(),
             packed: Default::default(),
             packed_wgrad: Default::default(),
+            weights: Default::default(),
             pool: Arc::default(),
             idx_pool: Arc::default(),
         }
@@ -54,7 +57,7 @@ impl<T: Float> Cpu<T> {
     /// Bytes held for reuse: free pooled buffers and the kernels' scratch.
     pub fn cached_bytes(&self) -> usize {
         let cols = self.cols.lock().unwrap_or_else(|p| p.into_inner()).capacity() * std::mem::size_of::<T>();
-        self.pool.held_bytes() + self.idx_pool.held_bytes() + cols + self.wgrad.held_bytes() + self.packed.held_bytes() + self.packed_wgrad.held_bytes()
+        self.pool.held_bytes() + self.idx_pool.held_bytes() + cols + self.wgrad.held_bytes() + self.packed.held_bytes() + self.packed_wgrad.held_bytes() + self.weights.held_bytes()
     }
 }
 
@@ -97,11 +100,13 @@ impl<T: Float> Backend<T> for Cpu<T> {
         fill(&mut buf);
         Ok(buf)
     }
-    /// Frees the pooled buffers. The kernels' own scratch (im2col columns, a few MiB at most,
-    /// which the memory estimate does not count either) stays until the backend is dropped.
+    /// Frees the pooled buffers and the packed weights kept for inference. The kernels' own
+    /// scratch (im2col columns, a few MiB at most, which the memory estimate does not count
+    /// either) stays until the backend is dropped.
     fn trim(&self) {
         self.pool.trim();
         self.idx_pool.trim();
+        self.weights.clear();
     }
     fn cached_bytes(&self) -> u64 {
         Cpu::cached_bytes(self) as u64
@@ -178,6 +183,15 @@ impl<T: Float> Backend<T> for Cpu<T> {
             return Ok(());
         }
         packed_conv::forward(x, MatRef::rows(weight, g.k()), g, Some(args), y, accumulate, &self.packed);
+        Ok(())
+    }
+    fn bn_conv_forward_keyed(&self, key: WeightKey, x: &[T], args: &BnArgs<&[T]>, weight: &[T], g: &ConvGeom, y: &mut [T], accumulate: bool) -> Result<()> {
+        if !packed_conv::available::<T>() {
+            return self.bn_conv_forward(x, args, weight, g, y, accumulate);
+        }
+        assert!(weight.len() >= g.cout * g.k(), "conv weights too small");
+        let wp = self.weights.get(key, MatRef::rows(weight, g.k()), g);
+        packed_conv::forward_packed(x, &wp, g, Some(args), y, accumulate, &self.packed);
         Ok(())
     }
     fn conv_backward_weight(&self, x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut [T]) {

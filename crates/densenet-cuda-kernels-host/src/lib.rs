@@ -83,8 +83,10 @@ impl Device for Emu {
     fn alloc<E: Elem>(&self, len: usize) -> Result<EmuMem> {
         let bytes = len.max(1).checked_mul(std::mem::size_of::<E>()).ok_or_else(|| Error::Memory(format!("cannot allocate {len} elements")))?;
         let layout = Layout::from_size_align(bytes, 16).map_err(|e| Error::Memory(e.to_string()))?;
-        // SAFETY: non-zero size.
-        let ptr = unsafe { alloc_zeroed(layout) };
+        // SAFETY: non-zero size. black_box: an allocation whose memory is never read (a test
+        // of the out-of-memory error drops it at once) may otherwise be optimized away, and
+        // the null check with it, so that an impossible size "succeeds".
+        let ptr = std::hint::black_box(unsafe { alloc_zeroed(layout) });
         if ptr.is_null() {
             return Err(Error::Memory(format!("out of memory: cannot allocate {bytes} bytes")));
         }

@@ -1,6 +1,6 @@
 //! State shared by the stages during one pass, and small helpers over backend views.
 
-use crate::backend::{Backend, BatchStats, BnArgs};
+use crate::backend::{Backend, BatchStats, BnArgs, WeightKey};
 use crate::collective::DeviceCollective;
 use crate::error::Result;
 use crate::float::Float;
@@ -81,6 +81,9 @@ pub struct Ctx<'a, T: Float, B: Backend<T>> {
     pub feature_stats: Option<FeatureStats<B::Buf>>,
     /// BN backward terms the current block's layers deferred (backward; reset per block).
     pub deferred_bn: Option<DeferredBn<B::Buf>>,
+    /// The version of `params` when the backend may keep weights between calls (inference);
+    /// None in training, where each step changes them.
+    pub weights_version: Option<u64>,
 }
 
 /// Per block channel c, the part of d(x)[c] that dense layers' BN backward left out
@@ -94,6 +97,11 @@ pub struct DeferredBn<Buf> {
 }
 
 impl<'a, T: Float, B: Backend<T>> Ctx<'a, T, B> {
+    /// The key of parameter `param`'s weights where the backend may keep them (inference).
+    pub fn weight_key(&self, param: usize) -> Option<WeightKey> {
+        self.weights_version.map(|version| WeightKey { param, version })
+    }
+
     /// Adds the deferred BN terms of block channels [c0, c0 + len) (block buffer `block`, P =
     /// `p` values per channel) into their gradient `g` (which starts at channel c0), and clears
     /// them.
@@ -214,6 +222,7 @@ pub fn clone_buf<T: Float, B: Backend<T>>(be: &B, buf: &B::Buf) -> Result<B::Buf
 
 /// y = conv(BN-ReLU(x), weight): fused where the backend fuses (no normalized copy of x),
 /// otherwise normalized into the scratch `slot` first.
+/// `key`: the weights' key where the backend may keep them between calls (inference).
 #[allow(clippy::too_many_arguments)]
 pub fn bn_relu_conv<T: Float, B: Backend<T>>(
     be: &B,
@@ -221,11 +230,15 @@ pub fn bn_relu_conv<T: Float, B: Backend<T>>(
     x: B::Src<'_>,
     args: &BnArgs<B::Src<'_>>,
     weight: B::Src<'_>,
+    key: Option<WeightKey>,
     g: &ConvGeom,
     y: B::Dst<'_>,
 ) -> Result<()> {
     if be.fuses_bn_conv(g) {
-        return be.bn_conv_forward(x, args, weight, g, y, false);
+        return match key {
+            Some(key) => be.bn_conv_forward_keyed(key, x, args, weight, g, y, false),
+            None => be.bn_conv_forward(x, args, weight, g, y, false),
+        };
     }
     let len = g.cin * g.in_plane();
     let mut z = slot.take(be, len)?;

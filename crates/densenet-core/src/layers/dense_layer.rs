@@ -45,14 +45,19 @@ pub fn forward<T: Float, B: Backend<T>>(l: &LayerPlan, buf: &mut B::Buf, n: usiz
         Some((norm2, conv2)) => {
             let bw = l.conv1.cout;
             let mut b = cx.scratch.b.take(be, bw * p)?;
-            bn_relu_conv(be, &mut cx.scratch.z, x, &args1, B::src(&params[l.conv1.weight]), &g1, head_mut::<T, B>(&mut b, bw * p))?;
+            let key1 = cx.weight_key(l.conv1.weight);
+            bn_relu_conv(be, &mut cx.scratch.z, x, &args1, B::src(&params[l.conv1.weight]), key1, &g1, head_mut::<T, B>(&mut b, bw * p))?;
             let st = cx.stats(norm2, head::<T, B>(&b, bw * p), p)?;
             let args2 = bn_args::<T, B>(params, norm2, &st, true);
-            bn_relu_conv(be, &mut cx.scratch.z2, head::<T, B>(&b, bw * p), &args2, B::src(&params[conv2.weight]), &ConvGeom::of(conv2, n, h, w), B::reborrow(&mut out))?;
+            let key2 = cx.weight_key(conv2.weight);
+            bn_relu_conv(be, &mut cx.scratch.z2, head::<T, B>(&b, bw * p), &args2, B::src(&params[conv2.weight]), key2, &ConvGeom::of(conv2, n, h, w), B::reborrow(&mut out))?;
             s2 = Some(st);
             cx.scratch.b.put(b);
         }
-        None => bn_relu_conv(be, &mut cx.scratch.z, x, &args1, B::src(&params[l.conv1.weight]), &g1, B::reborrow(&mut out))?,
+        None => {
+            let key1 = cx.weight_key(l.conv1.weight);
+            bn_relu_conv(be, &mut cx.scratch.z, x, &args1, B::src(&params[l.conv1.weight]), key1, &g1, B::reborrow(&mut out))?
+        }
     }
     if cx.train && cx.drop_rate > 0.0 {
         be.dropout(out, cx.drop_rate, mask_source(cx, l));

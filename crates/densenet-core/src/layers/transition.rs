@@ -16,7 +16,8 @@ pub fn forward<T: Float, B: Backend<T>>(t: &TransitionPlan, x: B::Src<'_>, next:
     let s = cx.block_stats(&t.norm, x, p)?;
     let mut out = cx.scratch.t.take(be, cout * p)?;
     let args = bn_args::<T, B>(params, &t.norm, &s, true);
-    bn_relu_conv(be, &mut cx.scratch.z, x, &args, B::src(&params[t.conv.weight]), &ConvGeom::of(&t.conv, n, h, w), head_mut::<T, B>(&mut out, cout * p))?;
+    let key = cx.weight_key(t.conv.weight);
+    bn_relu_conv(be, &mut cx.scratch.z, x, &args, B::src(&params[t.conv.weight]), key, &ConvGeom::of(&t.conv, n, h, w), head_mut::<T, B>(&mut out, cout * p))?;
     be.avg_pool2_forward(head::<T, B>(&out, cout * p), cout * n, h, w, next);
     cx.scratch.t.put(out);
     Ok(s)

@@ -12,3 +12,4 @@ pub mod packed_wgrad;
 pub mod pool;
 pub mod profile;
 pub mod simd;
+pub mod weight_cache;

@@ -24,6 +24,8 @@ use std::sync::Mutex;
 pub const NR: usize = 32;
 /// Output channels per strip of the micro-kernel (12 × 2 vector accumulators).
 pub const MR: usize = 12;
+// The memory estimate counts the packed weights kept for inference in strips of this height.
+const _: () = assert!(MR == densenet_core::memory::PACKED_STRIP);
 
 /// Whether [`forward`] has a fast kernel for `T` on this CPU (f32: AVX-512; f64: always, it is
 /// the exact reference path). Elsewhere the backend keeps the `gemm` crate's kernels.
@@ -104,6 +106,29 @@ impl<T> Drop for PanelGuard<'_, T> {
 /// (a transposed view works too). `norm`: the BN(+ReLU) of x's channels, applied to every value
 /// read (padding stays zero: it pads the normalized tensor).
 pub fn forward<T: Float>(x: &[T], weight: MatRef<T>, g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, y: &mut [T], accumulate: bool, scratch: &PackScratch<T>) {
+    if g.cout == 0 || g.out_plane() == 0 {
+        return;
+    }
+    let mut wp = scratch.shared();
+    pack_weights(weight, g.cout, g.k(), &mut wp);
+    forward_packed(x, &wp[..packed_len(g)], g, norm, y, accumulate, scratch);
+}
+
+/// Values of a conv's packed weights (see [`pack`]).
+pub fn packed_len(g: &ConvGeom) -> usize {
+    g.cout.div_ceil(MR) * g.k() * MR
+}
+
+/// The weights in the layout [`forward_packed`] reads, for a caller that keeps them.
+pub fn pack<T: Float>(weight: MatRef<T>, g: &ConvGeom) -> Vec<T> {
+    let mut wp = Vec::new();
+    pack_weights(weight, g.cout, g.k(), &mut wp);
+    wp.truncate(packed_len(g));
+    wp
+}
+
+/// [`forward`] with weights packed beforehand by [`pack`].
+pub fn forward_packed<T: Float>(x: &[T], wp: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, y: &mut [T], accumulate: bool, scratch: &PackScratch<T>) {
     let _p = super::profile::scope(match (norm.is_some(), g.is_pointwise()) {
         (true, true) => "packed.bn_conv1x1",
         (true, false) => "packed.bn_convkxk",
@@ -111,7 +136,6 @@ pub fn forward<T: Float>(x: &[T], weight: MatRef<T>, g: &ConvGeom, norm: Option<
         (false, false) => "packed.convkxk",
     });
     let pout = g.out_plane();
-    let kdim = g.k();
     if g.cout == 0 || pout == 0 {
         return;
     }
@@ -120,9 +144,7 @@ pub fn forward<T: Float>(x: &[T], weight: MatRef<T>, g: &ConvGeom, norm: Option<
     if let Some(a) = norm {
         assert!(a.mean.len() >= g.cin && a.invstd.len() >= g.cin && a.gamma.len() >= g.cin && a.beta.len() >= g.cin, "BN arguments shorter than the input channels");
     }
-    let mut wp = scratch.shared();
-    pack_weights(weight, g.cout, kdim, &mut wp);
-    let wp = &wp[..g.cout.div_ceil(MR) * kdim * MR];
+    assert_eq!(wp.len(), packed_len(g), "packed weights of another shape");
     let layout = Layout::of(g).balanced(g, rayon::current_num_threads());
     let job = Job { x, wp, g, norm, layout, out: SharedOut(y.as_mut_ptr()), accumulate };
     (0..layout.items(g)).into_par_iter().for_each_init(
