@@ -157,7 +157,12 @@ test.serial('loader: prefetch prepares the next batches while the consumer await
   const t0 = performance.now();
   await it.next();
   const waited = performance.now() - t0;
-  t.true(waited < 5, `a prefetched batch is handed over at once (${waited.toFixed(2)} ms)`);
+  t.log(`handed over in ${waited.toFixed(2)} ms`);
+  // One of the two ready batches was taken (none was built for this call: the refill is only
+  // scheduled), and at once: ~0.1 ms here, against milliseconds to build one. The bound leaves
+  // room for a loaded 2-core CI machine that deschedules the process for a moment.
+  t.is(loader.ready, 1, 'the handover took a prefetched batch');
+  t.true(waited < 25, `a prefetched batch is handed over at once (${waited.toFixed(2)} ms)`);
   await it.return!();
   const none = new DataLoader(ds, { batchSize: 64, prefetch: 0 });
   const it2 = none[Symbol.asyncIterator]();
