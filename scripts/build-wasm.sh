@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the WASM package npm/wasm32 (@densenet-sdk/wasm32) from crates/densenet-wasm:
-#   1. installs what is missing: Debian's wasm32 Rust toolchain (rustc-web cargo-web rust-web-src
-#      lld; rustup cannot add targets here; needs root, as in CI) and wasm-bindgen-cli pinned to
-#      the wasm-bindgen crate's version, cached in $DENSENET_CACHE_DIR (default
-#      ~/.cache/densenet-sdk/wasm-bindgen-<version>) and reused;
+#   1. installs what is missing: Debian's wasm32 Rust toolchain (scripts/install-wasm-toolchain.sh:
+#      rustc-web cargo-web rust-web-src lld; rustup cannot add targets here; needs root, as in CI)
+#      and wasm-bindgen-cli pinned to the wasm-bindgen crate's version, cached in
+#      $DENSENET_CACHE_DIR (default ~/.cache/densenet-sdk/wasm-bindgen-<version>) and reused
+#      (scripts/install-wasm-bindgen.sh);
 #   2. builds the cdylib in release for wasm32-unknown-unknown with SIMD128 (std from source);
 #   3. runs wasm-bindgen --target nodejs into npm/wasm32/node and --target web into npm/wasm32/web;
 #   4. prints the .wasm size, raw and gzipped.
@@ -16,32 +17,11 @@ step() { echo "build-wasm: $*" >&2; }
 fail() { echo "build-wasm: FAILED: $*" >&2; exit 1; }
 trap 'fail "command failed at line $LINENO (exit $?)"' ERR
 
-# The wasm-bindgen version is the one pinned in crates/densenet-wasm/Cargo.toml ("=X.Y.Z").
-WB_VERSION=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"/\1/p' crates/densenet-wasm/Cargo.toml)
-[ -n "$WB_VERSION" ] || fail "cannot read the pinned wasm-bindgen version from crates/densenet-wasm/Cargo.toml"
+# 1a. Debian's Rust with the wasm32 standard library sources, and wasm-ld.
+bash scripts/install-wasm-toolchain.sh || fail "installing Debian's wasm32 Rust toolchain (scripts/install-wasm-toolchain.sh)"
 
-# 1a. Debian's Rust with the wasm32 standard library sources.
-if ! [ -x /usr/bin/cargo ] || ! [ -x /usr/bin/rustc ] || ! command -v wasm-ld >/dev/null || ! compgen -G '/usr/src/rustc-*/library/Cargo.lock' >/dev/null; then
-  step "installing Debian's wasm32 Rust toolchain (rustc-web cargo-web rust-web-src lld)"
-  [ "$(id -u)" = 0 ] || fail "the apt packages rustc-web cargo-web rust-web-src lld are missing and this is not root; install them"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 || fail "apt-get update"
-  apt-get install -y -qq rustc-web cargo-web rust-web-src lld >&2 || fail "apt-get install rustc-web cargo-web rust-web-src lld"
-fi
-
-# 1b. wasm-bindgen-cli, pinned and cached. Built with the host's cargo (rustup's if present).
-CACHE_DIR=${DENSENET_CACHE_DIR:-$HOME/.cache/densenet-sdk}
-WB_ROOT=$CACHE_DIR/wasm-bindgen-$WB_VERSION
-WB=$WB_ROOT/bin/wasm-bindgen
-if ! [ -x "$WB" ] || [ "$("$WB" --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then
-  step "installing wasm-bindgen-cli $WB_VERSION into $WB_ROOT (compiles for a few minutes, once)"
-  HOST_CARGO=$(command -v cargo || echo /usr/bin/cargo)
-  # --locked when its lock resolves; the crates.io mirror may lack a locked version (it lacked
-  # webpki-roots 1.0.11 here), then resolve afresh within the same semver ranges.
-  "$HOST_CARGO" install wasm-bindgen-cli --version "$WB_VERSION" --locked --root "$WB_ROOT" >&2 \
-    || "$HOST_CARGO" install wasm-bindgen-cli --version "$WB_VERSION" --root "$WB_ROOT" >&2 \
-    || fail "cargo install wasm-bindgen-cli --version $WB_VERSION"
-fi
+# 1b. wasm-bindgen-cli at the wasm-bindgen crate's version, cached.
+WB=$(bash scripts/install-wasm-bindgen.sh) || fail "installing wasm-bindgen-cli (scripts/install-wasm-bindgen.sh)"
 
 # 2. The module, release, SIMD128.
 step "building crates/densenet-wasm for wasm32-unknown-unknown (release, +simd128)"

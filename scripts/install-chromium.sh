@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Installs Debian's headless-capable Chromium for the browser test (test/wasm-chromium.test.ts)
-# when it is missing (needs root, as in CI). The test drives it over the DevTools pipe, with no npm
-# dependency; without a browser the test fails, it is never skipped.
+# Installs Debian's headless-capable Chromium for the browser tests (test/wasm-chromium.test.ts,
+# test/wasm-bundle.test.ts) when the browser they look for is missing: the same list as
+# test/helpers/chromium.ts ($CHROMIUM_PATH, /usr/bin/chromium, /usr/bin/chromium-browser,
+# /usr/bin/google-chrome), and the one found must start. The tests drive it over the DevTools
+# pipe, with no npm dependency; without a browser they fail, they are never skipped.
+#
+#   scripts/install-chromium.sh                       # install when missing (root or sudo)
+#   scripts/install-chromium.sh --dry-run [--root D]  # print what it would install
 set -euo pipefail
-if [ -n "${CHROMIUM_PATH:-}" ] && [ -x "$CHROMIUM_PATH" ]; then exit 0; fi
-if command -v chromium >/dev/null; then exit 0; fi
-[ "$(id -u)" = 0 ] || { echo "install-chromium: chromium is missing and this is not root; apt-get install chromium" >&2; exit 1; }
-echo "install-chromium: apt-get install chromium" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2
-apt-get install -y -qq chromium >&2
+DN_SCRIPT=install-chromium
+. "$(dirname "$0")/lib/detect.sh"
+dn_parse_flags "$@"
+missing=()
+dn_find_chromium >/dev/null || missing+=(chromium)
+DN_APT_RECOMMENDS=1 dn_apt_install "${missing[@]}"

@@ -6,6 +6,7 @@
 #
 #   eval "$(scripts/install-cuda-toolkit.sh --env)"   # CUDA_HOME, PATH, NVCC for this shell
 #   scripts/install-cuda-toolkit.sh --nccl --env      # also the pinned NCCL wheel: DENSENET_NCCL_LIB
+#   scripts/install-cuda-toolkit.sh --dry-run [--root D]  # print what it would install
 #
 # NCCL (--nccl, opt-in: ~200 MB, and the build does not need it: the addon loads libnccl.so.2 at
 # run time) is the nvidia-nccl-cu13 wheel (nccl.h + libnccl.so.2), for the GPU check's bundle
@@ -30,17 +31,30 @@ PINS=(
 NCCL_PIN=nvidia-nccl-cu13==2.28.9
 ENV=0
 NCCL=0
+DN_SCRIPT=install-cuda-toolkit
+. "$(dirname "$0")/lib/detect.sh"
+flags=()
 for arg in "$@"; do
   case "$arg" in
     --env) ENV=1 ;;
     --nccl) NCCL=1 ;;
-    *) echo "install-cuda-toolkit: unknown argument $arg (--env, --nccl)" >&2; exit 2 ;;
+    *) flags+=("$arg") ;;
   esac
 done
-STAMP="$VENV/.densenet-pins"
+dn_parse_flags "${flags[@]}"
+STAMP="$DN_ROOT$VENV/.densenet-pins"
 want="$(printf '%s\n' "${PINS[@]}")"
 
-if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
+# The wheels' nvcc runs from the venv the stamp vouches for; a venv needs Debian's python3-venv.
+if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" || ! -x "$DN_ROOT$VENV/bin/python" ]]; then
+  apt=()
+  [[ -x "$DN_ROOT$VENV/bin/python" ]] || dn_have_venv || apt+=(python3-venv)
+  if [[ "$DN_DRY_RUN" == 1 ]]; then
+    [[ ${#apt[@]} -eq 0 ]] || echo "install-cuda-toolkit: would install: ${apt[*]}"
+    echo "install-cuda-toolkit: would pip install into $VENV: ${PINS[*]}"
+    exit 0
+  fi
+  dn_apt_install "${apt[@]}" || { echo "install-cuda-toolkit: '$PY -m venv' needs python3-venv, which could not be installed" >&2; exit 1; }
   echo "install-cuda-toolkit: installing ${PINS[*]} into $VENV" >&2
   mkdir -p "$CACHE"
   if [[ ! -x "$VENV/bin/python" ]]; then
@@ -48,6 +62,11 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
   fi
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PINS[@]}" >&2
   printf '%s\n' "$want" > "$STAMP"
+fi
+
+if [[ "$DN_DRY_RUN" == 1 ]]; then
+  echo "install-cuda-toolkit: nothing to install"
+  exit 0
 fi
 
 if [[ "$NCCL" == 1 && ( ! -f "$VENV/.densenet-nccl-pin" || "$(cat "$VENV/.densenet-nccl-pin")" != "$NCCL_PIN" ) ]]; then

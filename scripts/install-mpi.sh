@@ -1,22 +1,18 @@
 #!/usr/bin/env bash
-# Installs Open MPI (mpirun, libmpi, headers) and libclang (the `mpi` crate's bindgen) when they
-# are missing: what the MPI variant of the addon and the distributed tests need. Idempotent;
-# Debian/Ubuntu (apt-get) only, as root or through sudo.
+# Installs what the MPI variant of the addon and the distributed tests need, when it is missing:
+# Open MPI (`mpirun`; `mpicc`, mpi.h and libmpi, which the `mpi` crate's build finds through
+# `mpicc -show`) and libclang (the `mpi` crate's bindgen loads it at build time). Each is looked
+# for the way its consumer looks for it (scripts/lib/detect.sh): libclang-cpp, which Debian ships
+# with LLVM, is not libclang. Idempotent; Debian/Ubuntu (apt-get), as root or through sudo.
+#
+#   scripts/install-mpi.sh                       # install what is missing
+#   scripts/install-mpi.sh --dry-run [--root D]  # print what it would install (under D: a fake root)
 set -euo pipefail
-have() { command -v "$1" >/dev/null 2>&1; }
+DN_SCRIPT=install-mpi
+. "$(dirname "$0")/lib/detect.sh"
+dn_parse_flags "$@"
 missing=()
-have mpirun || missing+=(openmpi-bin)
-{ have mpicc && [ -n "$(ls /usr/lib/*/libmpi.so 2>/dev/null)" ]; } || missing+=(libopenmpi-dev)
-[ -n "$(ls /usr/lib/*/libclang*.so* /usr/lib/llvm-*/lib/libclang*.so* 2>/dev/null)" ] || missing+=(libclang-dev)
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
-echo "install-mpi: installing ${missing[*]}" >&2
-if ! have apt-get; then
-  echo "install-mpi: ${missing[*]} missing and no apt-get here: install Open MPI (mpirun, mpicc, libmpi) and libclang yourself" >&2
-  exit 1
-fi
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get install -y --no-install-recommends "${missing[@]}" || { $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; }
+dn_which mpirun >/dev/null || missing+=(openmpi-bin)
+dn_have_mpicc || missing+=(libopenmpi-dev)
+dn_find_libclang >/dev/null || missing+=(libclang-dev)
+dn_apt_install "${missing[@]}"

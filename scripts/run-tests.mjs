@@ -10,8 +10,11 @@
 //
 // Extra arguments after `--` are passed to ava (e.g. `npm test -- --match '*preset*'`).
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { VARIANTS } from './variants.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -109,6 +112,26 @@ async function checkSuite() {
     ['densenet-wasm: cargo fmt --check', 'cargo', ['fmt', '--manifest-path', 'crates/densenet-wasm/Cargo.toml', '--check']],
   ];
   suite.ran = true;
+  // Every variant `npm run build` builds must be there: one that the install skipped (it prints
+  // why, and target/build-report.json keeps it) fails here, by name, besides its own tests.
+  let report = {};
+  try {
+    report = JSON.parse(readFileSync(join(root, 'target', 'build-report.json'), 'utf8')).variants ?? {};
+  } catch {
+    // No report: built by hand (npm run build:native ...); the artifacts still decide.
+  }
+  for (const v of VARIANTS) {
+    const name = `build: the ${v.name} variant was built (${v.artifact})`;
+    if (existsSync(join(root, v.artifact))) {
+      suite.passed += 1;
+      console.log(`ok - ${name}`);
+    } else {
+      suite.failed += 1;
+      const why = report[v.name]?.reason ? `: npm install skipped it: ${report[v.name].reason}` : `: run npm run ${v.script}`;
+      console.log(`not ok - ${name}${why}`);
+      suite.note += `${suite.note ? '\n' : ''}checks: ${name} failed${why}`;
+    }
+  }
   for (const [name, cmd, args] of checks) {
     console.log(`\n=== ${name}: ${cmd} ${args.join(' ')} ===`);
     const res = await run(cmd, args, () => {});
