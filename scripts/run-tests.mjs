@@ -106,7 +106,8 @@ async function checkSuite() {
     // from PyPI, cached), clippy and the device-selection tests with the `cuda` feature, and the
     // GPU check script's own logic on the CPU (no GPU needed for any of these).
     ['CUDA: kernels (PTX + ptxas sm_80/sm_90), clippy and tests with feature cuda', 'bash', ['scripts/build-cuda.sh', '--check']],
-    ['GPU check script: benches/gpu/check.sh --dry-run', 'bash', ['benches/gpu/check.sh', '--dry-run']],
+    // Its reference side is PyTorch on the CPU: scripts/install-torch.sh finds or installs it (cached).
+    ['GPU check script: benches/gpu/check.sh --dry-run', 'bash', ['-c', 'PYTHON="$(bash scripts/install-torch.sh)" && export PYTHON && exec bash benches/gpu/check.sh --dry-run']],
     // crates/densenet-wasm is its own workspace (built by scripts/build-wasm.sh): lint and format it too.
     ['densenet-wasm: cargo clippy (warnings are errors)', 'cargo', ['clippy', '--locked', '--manifest-path', 'crates/densenet-wasm/Cargo.toml', '--target-dir', 'target/wasm-clippy', '--all-targets', '--', '-D', 'warnings']],
     ['densenet-wasm: cargo fmt --check', 'cargo', ['fmt', '--manifest-path', 'crates/densenet-wasm/Cargo.toml', '--check']],

@@ -174,8 +174,23 @@ test('install-wasm-bindgen: the cached CLI must print the pinned version', (t) =
   });
 });
 
+test('install-torch: the pinned wheel into a cached venv, after python3-venv', (t) => {
+  withRoot(FakeRoot.freshDebian, (r) => {
+    t.deepEqual(r.dryRun('install-torch.sh'), [
+      'install-torch: would install: python3-venv',
+      'install-torch: would pip install into /home/user/.cache/densenet-sdk/torch-2.15.0/venv: torch==2.15.0',
+    ]);
+    // A venv from an earlier run with another pin is replaced.
+    r.exe('/home/user/.cache/densenet-sdk/torch-2.15.0/venv/bin/python').file('/home/user/.cache/densenet-sdk/torch-2.15.0/venv/.densenet-pin', 'torch==2.0.0\n');
+    r.file('/usr/lib/python3.11/ensurepip/__init__.py');
+    t.deepEqual(r.dryRun('install-torch.sh'), ['install-torch: would pip install into /home/user/.cache/densenet-sdk/torch-2.15.0/venv: torch==2.15.0']);
+    r.file('/home/user/.cache/densenet-sdk/torch-2.15.0/venv/.densenet-pin', 'torch==2.15.0\n');
+    t.deepEqual(r.dryRun('install-torch.sh'), ['install-torch: nothing to install']);
+  });
+});
+
 test('every install script decides on this machine too (--dry-run, no root given)', (t) => {
-  for (const script of ['install-mpi.sh', 'install-wasm-toolchain.sh', 'install-chromium.sh', 'install-cuda-toolkit.sh', 'install-wasm-bindgen.sh']) {
+  for (const script of ['install-mpi.sh', 'install-wasm-toolchain.sh', 'install-chromium.sh', 'install-cuda-toolkit.sh', 'install-wasm-bindgen.sh', 'install-torch.sh']) {
     const res = spawnSync('bash', [join(root, 'scripts', script), '--dry-run'], { encoding: 'utf8' });
     t.is(res.status, 0, `${script}: ${res.stderr}`);
     t.regex(res.stdout, /: (would install: |would pip install |nothing to install)/, script);
