@@ -6,11 +6,11 @@
  *
  * @module
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 
 import { InvalidArgumentError } from '../errors.js';
-import { writeJsonAtomic } from '../train/io.js';
+import { makeDirectory, writeJsonAtomic } from '../train/io.js';
 import { trainPaths } from '../train/train.js';
 
 /** Where the last run is recorded, relative to the current directory. */
@@ -40,7 +40,7 @@ export interface LastRun {
  */
 export function recordLastRun(run: { outDir: string; dataset: string; data?: string }, cwd = process.cwd()): void {
   const file = resolve(cwd, LAST_RUN_FILE);
-  mkdirSync(dirname(file), { recursive: true });
+  makeDirectory(dirname(file));
   const record: LastRun = {
     version: 1,
     outDir: resolve(run.outDir),

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { InvalidArgumentError as CommanderArgError, Option, type Command } from 'commander';
@@ -17,7 +17,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { roundLr, roundMetric, roundRate, roundSeconds, roundShare } from '../internal/round.js';
 import { DenseNet, MEMORY_MODES, type DType, type MemoryMode } from '../model.js';
 import { loadTrainingData, TRAIN_DATASET_NAMES, type TrainDatasetName, type TrainingData } from '../train/data.js';
-import { writeJsonAtomic } from '../train/io.js';
+import { makeDirectory, writeJsonAtomic } from '../train/io.js';
 import type { TrainJsonEpoch, TrainJsonResult } from '../cli-types.js';
 import { TrainAbortError, train, trainPaths, type BatchEvent, type EpochEvent, type TrainEvent, type TrainOptions, type TrainResult } from '../train/train.js';
 import { resolveRecipe } from '../train/options.js';
@@ -361,7 +361,7 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
   resolveRecipe(trainOptions, data.train, false);
 
   if (lead) {
-    mkdirSync(outDir, { recursive: true });
+    makeDirectory(outDir);
     writeJsonAtomic(
       join(outDir, CLI_OPTIONS_FILE),
       Object.fromEntries(STORED_KEYS.filter((k) => opts[k] !== undefined).map((k) => [k, opts[k]])),

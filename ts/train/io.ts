@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -102,6 +102,44 @@ function writeError(path: string, err: unknown): IoError {
           ? ' (no permission to write there; choose another output directory)'
           : '';
   return new IoError(`cannot write ${path}: ${(err as Error).message}${hint}`, { cause: err });
+}
+
+/**
+ * Creates a directory and its missing parents, like `mkdir -p`. Node's recursive mkdir reports
+ * ENOENT when a parent cannot be created on a read-only file system; here the error names the
+ * directory and the real cause (EROFS, EACCES, ENOSPC, a file in the way), found by creating the
+ * first missing parent alone.
+ *
+ * @throws {@link IoError} naming `path`
+ */
+export function makeDirectory(path: string): void {
+  try {
+    mkdirSync(path, { recursive: true });
+    return;
+  } catch (err) {
+    let first = path;
+    while (!existsSync(dirname(first)) && dirname(first) !== first) first = dirname(first);
+    let cause: unknown = err;
+    try {
+      mkdirSync(first);
+      rmdirSync(first);
+    } catch (e) {
+      cause = e;
+    }
+    const code = (cause as NodeJS.ErrnoException).code;
+    const where = first === path ? '' : ` (creating ${first})`;
+    const hint =
+      code === 'EROFS'
+        ? ': EROFS: the file system is read-only; choose another output directory'
+        : code === 'EACCES' || code === 'EPERM'
+          ? `: ${code}: no permission to create it there; choose another output directory`
+          : code === 'ENOSPC'
+            ? ': ENOSPC: the disk is full'
+            : code === 'EEXIST' || code === 'ENOTDIR'
+              ? `: ${code}: a file that is not a directory is in the way`
+              : `: ${(cause as Error).message}`;
+    throw new IoError(`cannot create directory ${path}${where}${hint}`, { cause });
+  }
 }
 
 /** Writes `value` as pretty JSON, atomically (see {@link writeFileAtomic}). */

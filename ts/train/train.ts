@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -16,7 +16,7 @@ import type { DenseNet } from '../model.js';
 import type { Preprocessing } from '../weights.js';
 import { DataLoader, splitTrainValidation, type Batch, type LoaderSource, type LoaderState, type Normalization } from '../data/index.js';
 import { evaluate, type EvaluationResult } from './evaluate.js';
-import { writeJsonAtomicAsync, writeResultsCsvAsync, type EpochRecord } from './io.js';
+import { makeDirectory, writeJsonAtomicAsync, writeResultsCsvAsync, type EpochRecord } from './io.js';
 import { learningRateAt, resolveRecipe, type RecipeOptions, type TrainRecipe } from './options.js';
 
 /**
@@ -556,7 +556,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
   const agree = (flag: boolean): boolean => (world ? allReduceSum([flag ? 1 : 0])[0]! > 0 : flag);
 
   const outDir = resolve(options.outDir);
-  if (lead) mkdirSync(outDir, { recursive: true });
+  if (lead) makeDirectory(outDir);
   const paths = trainPaths(outDir);
   const writeResults = async (rows: EpochRecord[]): Promise<void> => {
     if (lead) await writeResultsCsvAsync(paths.results, rows);
