@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { DenseNetError } from '../errors.js';
 import { DataError } from './errors.js';
 
 /** A numpy array decoded from a pickle. The raw bytes are not converted: read them per {@link NdArray.dtype}. */
@@ -229,7 +230,7 @@ export function unpickleAt(input: Uint8Array, file = '<pickle>', options: Unpick
     try {
       return options.persistentLoad(pid) as Item;
     } catch (e) {
-      if (e instanceof DataError) throw e;
+      if (e instanceof DenseNetError) throw e; // a hook's own typed error (a WeightsError naming the storage)
       return fail((e as Error).message);
     }
   };
@@ -241,7 +242,14 @@ export function unpickleAt(input: Uint8Array, file = '<pickle>', options: Unpick
     const a = args as Item[];
     const full = `${g.module}.${g.name}`;
     try {
-      if (options.reduce) return options.reduce(g.module, g.name, a) as Item;
+      if (options.reduce) {
+        try {
+          return options.reduce(g.module, g.name, a) as Item;
+        } catch (e) {
+          if (e instanceof DenseNetError) throw e;
+          return fail((e as Error).message);
+        }
+      }
       switch (full) {
         case '_codecs.encode': {
           const s = asString(a[0] ?? null);
@@ -284,7 +292,7 @@ export function unpickleAt(input: Uint8Array, file = '<pickle>', options: Unpick
           return fail(`refusing global ${full} (only numpy arrays, dtype, bytes and containers are supported)`);
       }
     } catch (e) {
-      if (e instanceof DataError) throw e;
+      if (e instanceof DenseNetError) throw e;
       return fail((e as Error).message);
     }
   };
