@@ -13,6 +13,7 @@ import test from 'ava';
 
 import { DenseNet, WeightsError, readWeightsInfo, type ModelConfig } from '../ts/index.js';
 import { unpickle } from '../ts/data/pickle.js';
+import { canonicalTensorName, encodeSafetensors } from '../ts/weights/convert.js';
 import { ZipArchive } from '../ts/weights/zip.js';
 import { contiguousStride, pickleString, readSafetensors, torchPickle, writeZip, type PickledTensor } from './helpers/torch-files.js';
 import { tempDir } from './helpers/util.js';
@@ -129,6 +130,30 @@ test('readWeightsInfo reads .pth files: the format, no config, no metadata; Dens
   t.is(readWeightsInfo(join(FIX, 'tv.safetensors')).format, 'safetensors');
   const err = await t.throwsAsync(DenseNet.load(join(FIX, 'tv.pth')), { instanceOf: WeightsError });
   t.regex(err!.message, /tv\.pth carries no architecture \(a PyTorch file stores the weights only\); pass the config/);
+});
+
+test('a safetensors file with old torchvision names and the module. prefix (e.g. exported from a DataParallel checkpoint) loads by the same mapping', async (t) => {
+  const st = readSafetensors(readFileSync(join(FIX, 'tv.safetensors')));
+  const renamed = st.map((x) => ({ ...x, dtype: x.dtype as 'F32' | 'I64', name: 'module.' + x.name.replace(/(denselayer\d+\.(?:norm|conv))([12])\./, '$1.$2.') }));
+  t.true(renamed.some((x) => /denselayer1\.norm\.1\.weight$/.test(x.name)), 'the names really are the old ones');
+  const tmp = tempDir();
+  try {
+    const p = join(tmp.dir, 'old-names.safetensors');
+    writeFileSync(p, encodeSafetensors(renamed, { note: 'renamed' }));
+    t.deepEqual([...(await logitsOf(p, 'f32'))], [...(await logitsOf(join(FIX, 'tv.safetensors'), 'f32'))]);
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+test('name mapping: torchvision\'s _load_state_dict pattern, module. prefix; timm\'s names are torchvision\'s and stay', (t) => {
+  t.is(canonicalTensorName('features.denseblock1.denselayer1.norm.1.weight'), 'features.denseblock1.denselayer1.norm1.weight');
+  t.is(canonicalTensorName('features.denseblock3.denselayer12.conv.2.weight'), 'features.denseblock3.denselayer12.conv2.weight');
+  t.is(canonicalTensorName('module.features.denseblock2.denselayer4.norm.2.running_var'), 'features.denseblock2.denselayer4.norm2.running_var');
+  for (const timm of ['features.conv0.weight', 'features.norm0.running_mean', 'features.denseblock4.denselayer16.norm2.bias', 'features.transition1.norm.weight', 'features.transition3.conv.weight', 'features.norm5.weight', 'classifier.bias']) {
+    t.is(canonicalTensorName(timm), timm);
+  }
+  t.is(canonicalTensorName('features.transition1.norm.1.weight'), 'features.transition1.norm.1.weight', 'only dense layers had the old names');
 });
 
 // --- hostile and broken files ---
