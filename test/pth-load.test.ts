@@ -185,11 +185,14 @@ async function loadBytes(t: import('ava').ExecutionContext, bytes: Uint8Array, n
   }
 }
 
-test('the hand-made zip loads and predicts PyTorch\'s logits (so the hostile variants below differ only in what they break)', async (t) => {
+test('the hand-made zip (_rebuild_tensor_v2, and PyTorch < 0.4\'s _rebuild_tensor) loads and predicts PyTorch\'s logits (so the hostile variants below differ only in what they break)', async (t) => {
   const tmp = tempDir();
   try {
     const p = join(tmp.dir, 'hand.pth');
     writeFileSync(p, handMade());
+    t.true(relErr(await logitsOf(p, 'f32'), REF.logits) < F32_TOL);
+    // PyTorch < 0.4 wrote torch._utils._rebuild_tensor(storage, offset, size, stride)
+    writeFileSync(p, handMade((tensors) => torchPickle(tensors, undefined, '_rebuild_tensor')));
     t.true(relErr(await logitsOf(p, 'f32'), REF.logits) < F32_TOL);
   } finally {
     tmp.cleanup();

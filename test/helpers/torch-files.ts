@@ -94,19 +94,19 @@ function tuple(items: Buffer[]): Buffer {
  * (`_rebuild_tensor_v2(persistent_load(('storage', torch.X, key, 'cpu', numel)), offset, size, stride, False, OrderedDict())`),
  * with `extra` raw pickle bytes pushed as the value of the key `extraName` when given.
  */
-export function torchPickle(tensors: readonly PickledTensor[], extra?: { name: string; bytes: Uint8Array }): Uint8Array {
+export function torchPickle(tensors: readonly PickledTensor[], extra?: { name: string; bytes: Uint8Array }, rebuild: '_rebuild_tensor_v2' | '_rebuild_tensor' = '_rebuild_tensor_v2'): Uint8Array {
   const out: Buffer[] = [Buffer.from([0x80, 0x02]), global('collections', 'OrderedDict'), Buffer.from([0x29, 0x52])]; // () REDUCE
   for (const t of tensors) {
     const pid = tuple([pickleString('storage'), global('torch', t.storageType), pickleString(t.key), pickleString('cpu'), int(t.numel)]);
-    const args = tuple([
+    const common = [
       Buffer.concat([pid, Buffer.from([0x51])]), // BINPERSID
       int(t.offset),
       tuple(t.size.map(int)),
       tuple(t.stride.map(int)),
-      Buffer.from([0x89]), // False
-      Buffer.concat([global('collections', 'OrderedDict'), Buffer.from([0x29, 0x52])]),
-    ]);
-    out.push(pickleString(t.name), global('torch._utils', '_rebuild_tensor_v2'), args, Buffer.from([0x52, 0x73])); // REDUCE SETITEM
+    ];
+    // v2 adds requires_grad and backward_hooks; PyTorch < 0.4's _rebuild_tensor has only these four
+    const args = tuple(rebuild === '_rebuild_tensor' ? common : [...common, Buffer.from([0x89]), Buffer.concat([global('collections', 'OrderedDict'), Buffer.from([0x29, 0x52])])]);
+    out.push(pickleString(t.name), global('torch._utils', rebuild), args, Buffer.from([0x52, 0x73])); // REDUCE SETITEM
   }
   if (extra) out.push(pickleString(extra.name), Buffer.from(extra.bytes), Buffer.from([0x73]));
   out.push(Buffer.from([0x2e])); // STOP

@@ -4,7 +4,7 @@
  * legacy format (five pickles back to back, then the storages' raw bytes).
  *
  * The pickle goes through the project's safe unpickler with an allow-list: `collections.OrderedDict`,
- * `torch._utils._rebuild_tensor_v2` / `_rebuild_parameter`, `torch.Size` and the storage types of
+ * `torch._utils._rebuild_tensor_v2` (and PyTorch < 0.4's `_rebuild_tensor`) / `_rebuild_parameter`, `torch.Size` and the storage types of
  * float32, float64, float16, bfloat16 and int64. Nothing is imported or called; any other global is
  * refused (`ERR_WEIGHTS`, naming it) as soon as the pickle mentions it.
  *
@@ -38,7 +38,7 @@ const STORAGE_TYPES: Readonly<Record<string, TensorDType>> = {
   LongStorage: 'I64',
 };
 
-const ALLOWED = new Set(['collections.OrderedDict', 'torch._utils._rebuild_tensor_v2', 'torch._utils._rebuild_parameter', 'torch.Size', ...Object.keys(STORAGE_TYPES).map((s) => `torch.${s}`)]);
+const ALLOWED = new Set(['collections.OrderedDict', 'torch._utils._rebuild_tensor_v2', 'torch._utils._rebuild_tensor', 'torch._utils._rebuild_parameter', 'torch.Size', ...Object.keys(STORAGE_TYPES).map((s) => `torch.${s}`)]);
 
 /** The globals a PyTorch weights pickle may name (everything else is refused). */
 export const ALLOWED_GLOBALS: readonly string[] = [...ALLOWED];
@@ -106,6 +106,7 @@ function torchOptions(storage: (key: string, dtype: TensorDType, numel: number) 
         case 'torch._utils._rebuild_parameter':
           if (!isTensor(args[0])) throw new Error('_rebuild_parameter of something that is not a tensor');
           return args[0];
+        case 'torch._utils._rebuild_tensor': // PyTorch < 0.4: (storage, offset, size, stride)
         case 'torch._utils._rebuild_tensor_v2': {
           const [s, offset, size, stride] = args;
           if (typeof s !== 'object' || s === null || (s as { kind?: unknown }).kind !== 'torch-storage') throw new Error('_rebuild_tensor_v2 without a storage');
