@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
 
-import { DenseNet, WeightsError, readWeightsInfo, type ModelConfig } from '../ts/index.js';
+import { DenseNet, WeightsError, loadNative, readWeightsInfo, type ModelConfig } from '../ts/index.js';
 import { unpickle } from '../ts/data/pickle.js';
 import { canonicalTensorName, encodeSafetensors } from '../ts/weights/convert.js';
 import { ZipArchive } from '../ts/weights/zip.js';
@@ -300,4 +300,19 @@ test('a truncated legacy file and a pickle that is not a torch.save file are ERR
 test('the CIFAR data unpickler keeps refusing torch globals and persistent ids (its allow-list is unchanged)', (t) => {
   const pkl = torchPickle([{ name: 'w', key: '0', storageType: 'FloatStorage', numel: 1, offset: 0, size: [1], stride: [1] }]);
   t.throws(() => unpickle(pkl, 'x.pkl'), { message: /refusing global torch\._utils\._rebuild_tensor_v2|persistent ids are not supported/ });
+});
+
+test('native loadWeightsBytes: loads safetensors bytes like load(path), names the source in errors, refuses a disposed model', async (t) => {
+  const { NativeModel } = loadNative();
+  const m = new NativeModel(JSON.stringify(CONFIG), 'f32', 3);
+  const bytes = readFileSync(join(FIX, 'tv.safetensors'));
+  await m.loadWeightsBytes(bytes, 'from-memory.safetensors');
+  const got = await m.predict(INPUT, [...REF.inputShape]);
+  t.true(relErr(got, REF.logits) < F32_TOL);
+  const bad = await t.throwsAsync(async () => m.loadWeightsBytes(bytes.subarray(0, 100), 'cut.safetensors'));
+  t.is((bad as Error & { code?: string }).code, 'ERR_WEIGHTS');
+  t.regex(bad!.message, /cut\.safetensors/);
+  m.dispose();
+  const gone = await t.throwsAsync(async () => m.loadWeightsBytes(bytes, 'x'));
+  t.is((gone as Error & { code?: string }).code, 'ERR_INVALID_ARG');
 });
