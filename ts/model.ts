@@ -31,6 +31,7 @@ import {
   throwIfAborted,
 } from './errors.js';
 import { loadSharp } from './internal/sharp.js';
+import { weightsBytesFor } from './weights/source.js';
 import { callNative, callNativeAsync, loadNative, type BackendChoice, type MemoryEstimate, type NativeModel } from './native.js';
 import { PREPROCESSING_METADATA_KEY, checkPreprocessing, readWeightsInfo, type Preprocessing } from './weights.js';
 
@@ -725,14 +726,26 @@ export class DenseNet {
   }
 
   /**
-   * Loads a model from a safetensors file: the architecture stored in it (files saved by this
+   * Loads a model from a weights file: the architecture stored in it (files saved by this
    * SDK carry it) or the given one, the weights, and the stored {@link Preprocessing} (see
    * {@link DenseNet.preprocessing}).
+   *
+   * Besides safetensors, PyTorch's `torch.save` files load directly, without Python: torchvision's
+   * `.pth` (the zip format, stored or deflated, and the legacy pre-1.6 format), `.pt` / `.bin`,
+   * with old torchvision names (`denselayer1.norm.1.weight`), `nn.DataParallel`'s `module.`
+   * prefix, or a checkpoint dict holding the state dict under `state_dict` / `model`; float16,
+   * bfloat16, float32 and float64 tensors, strided or not, are converted to the model's dtype.
+   * The format is told by the file's first bytes, not its extension. The pickle inside is read by
+   * an allow-list unpickler that never runs code: any global other than PyTorch's tensor and
+   * storage rebuilders and `OrderedDict` is refused with a {@link WeightsError} naming it. timm's
+   * DenseNet safetensors use torchvision's names and load as they are. PyTorch files carry no
+   * architecture: pass it.
    *
    * @example
    * ```ts
    * const model = await DenseNet.load('runs/mnist/best.safetensors');              // saved by this SDK
    * const tv = await DenseNet.load('densenet121-torchvision.safetensors', 'densenet121'); // converted weights
+   * const pth = await DenseNet.load('densenet121-a639ec97.pth', 'densenet121');          // torchvision's own file
    * ```
    *
    * @param path - the weights file (as written by {@link DenseNet.save} or the training loop, or
@@ -750,11 +763,15 @@ export class DenseNet {
     if (!existsSync(path)) throw new IoError(`weights file not found: ${path}`);
     let config: ConfigInput | null | undefined = presetOrConfig;
     if (config === undefined || config === null) {
-      config = readWeightsInfo(path).config;
+      const info = readWeightsInfo(path);
+      config = info.config;
       if (!config) {
+        const why =
+          info.format === 'safetensors'
+            ? 'no "densenet.config" in its safetensors metadata: it was not saved by densenet-sdk, e.g. converted torchvision weights'
+            : 'a PyTorch file stores the weights only';
         throw new WeightsError(
-          `${path} carries no architecture (no "densenet.config" in its safetensors metadata: it was not ` +
-            `saved by densenet-sdk, e.g. converted torchvision weights); pass the config: ` +
+          `${path} carries no architecture (${why}); pass the config: ` +
             `DenseNet.load(path, 'densenet121'), or on the command line --config <preset|config.json>`,
         );
       }
@@ -1009,7 +1026,8 @@ export class DenseNet {
 
   /**
    * Replaces the weights with those of a safetensors file (torchvision names; the CIFAR
-   * reference code's `norm_final` alias is accepted). When the file stores a preprocessing, it
+   * reference code's `norm_final` alias is accepted) or a PyTorch `.pth` / `.pt` / `.bin` file
+   * (see {@link DenseNet.load}). When the file stores a preprocessing, it
    * becomes the model's {@link DenseNet.preprocessing} (otherwise that stays as it was).
    *
    * @param path - source file
@@ -1023,7 +1041,11 @@ export class DenseNet {
     if (!existsSync(path)) throw new IoError(`weights file not found: ${path}`);
     const info = readWeightsInfo(path);
     const pp = info.preprocessing ? checkStoredPreprocessing(info.preprocessing, this, path) : null;
-    await this.#enqueue('load', () => this.#native.load(path), signal);
+    // PyTorch files (and safetensors with old torchvision / DataParallel names) are converted to
+    // safetensors bytes here; a safetensors file with torchvision's names is read by the core.
+    const bytes = weightsBytesFor(path, info.format);
+    const native = this.#native;
+    await this.#enqueue('load', bytes ? async () => native.loadWeightsBytes(bytes, path) : () => native.load(path), signal);
     if (pp) this.#preprocessing = Object.freeze(pp);
   }
 

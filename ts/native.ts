@@ -84,6 +84,12 @@ export interface NativeModel {
   save(path: string, metadataJson?: string | null): Promise<void>;
   /** Reads weights written by `save` (or converted torchvision weights). */
   load(path: string): Promise<void>;
+  /**
+   * Loads safetensors weights from bytes; `sourceName` names them in errors. The native binding
+   * resolves a promise (the work runs on the thread pool), the WASM build returns at once; the
+   * SDK awaits either. `DenseNet.load` hands over PyTorch files converted to safetensors here.
+   */
+  loadWeightsBytes(bytes: Uint8Array, sourceName: string): Promise<void> | void;
   /** One optimizer step in train mode. */
   trainStep(input: Float32Array, shape: number[], labels: Int32Array): Promise<NativeStepResult>;
   /**

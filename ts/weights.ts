@@ -9,6 +9,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 
 import { createConfig, type ModelConfig } from './config.js';
 import { DenseNetError, InvalidArgumentError, IoError, WeightsError } from './errors.js';
+import { weightsFormatOf } from './weights/source.js';
 
 /** Metadata key of the architecture (the normalized {@link ModelConfig} as JSON), written by the native core. */
 export const CONFIG_METADATA_KEY = 'densenet.config';
@@ -56,6 +57,12 @@ export interface Preprocessing {
 export interface WeightsInfo {
   /** The file. */
   path: string;
+  /**
+   * The file's format, told by its first bytes: `'safetensors'`, or a PyTorch `torch.save` file
+   * (`'pytorch-zip'`, the format of PyTorch ≥ 1.6; `'pytorch-legacy'`, the older one). PyTorch
+   * files store no architecture or preprocessing, and no metadata.
+   */
+  format: 'safetensors' | 'pytorch-zip' | 'pytorch-legacy';
   /** The architecture stored with the weights (normalized), or `null` (e.g. converted torchvision weights). */
   config: ModelConfig | null;
   /** The preprocessing stored with the weights, or `null`. */
@@ -180,8 +187,10 @@ export function readSafetensorsMetadata(path: string): Record<string, string> {
 /**
  * What a weights file says about itself: the architecture and the preprocessing stored with the
  * weights by this SDK (each `null` when absent), and the raw metadata. Reads only the header.
+ * A PyTorch file (`.pth`, `.pt`, `.bin`) has none of them: its `config` and `preprocessing` are
+ * `null` and its `metadata` is empty (its tensors are checked when it is loaded).
  *
- * @param path - a .safetensors file
+ * @param path - a .safetensors file, or a PyTorch `torch.save` file
  * @throws {@link IoError} when the file cannot be read; {@link WeightsError} when it is not a
  *   safetensors file or its stored config / preprocessing is malformed
  *
@@ -196,6 +205,8 @@ export function readSafetensorsMetadata(path: string): Record<string, string> {
  */
 export function readWeightsInfo(path: string): WeightsInfo {
   if (typeof path !== 'string' || path === '') throw new InvalidArgumentError(`path must be a non-empty string, got ${describe(path)}`);
+  const format = weightsFormatOf(path);
+  if (format === 'pytorch-zip' || format === 'pytorch-legacy') return { path, format, config: null, preprocessing: null, metadata: {} };
   const metadata = readSafetensorsMetadata(path);
   let config: ModelConfig | null = null;
   const configText = metadata[CONFIG_METADATA_KEY];
@@ -215,5 +226,5 @@ export function readWeightsInfo(path: string): WeightsInfo {
       throw new WeightsError(`${path}: the stored preprocessing (${PREPROCESSING_METADATA_KEY}) is invalid: ${(err as Error).message}`, { cause: err });
     }
   }
-  return { path, config, preprocessing, metadata };
+  return { path, format: 'safetensors', config, preprocessing, metadata };
 }

@@ -153,7 +153,7 @@ export function registerEval(program: Command): Command {
     .command('eval')
     .showHelpAfterError('(densenet eval --help lists the options)')
     .description('top-1/top-5 error of trained weights on a test set (single-crop; image folders also 10-crop)')
-    .option('--model <file>', `weights file (.safetensors); default: the best model of the last \`densenet train\` (${LAST_RUN_FILE})`)
+    .option('--model <file>', `weights file (.safetensors, or a PyTorch .pth / .pt / .bin with --config); default: the best model of the last \`densenet train\` (${LAST_RUN_FILE})`)
     .option('--preset <name>', 'architecture preset of the weights (default for mnist: the `densenet train` model)')
     .option('--config <preset|file>', 'architecture config JSON file (or preset name)')
     .addOption(new Option('--dataset <name>', 'data set (default: that of the last run when --model is not given, else mnist)').choices(TRAIN_DATASET_NAMES as string[]))

@@ -18,7 +18,7 @@ import { displayPath, lastRunModel, LAST_RUN_FILE } from './last-run.js';
 
 /** Options of the `predict` command. */
 export interface PredictOptions {
-  /** Weights file (safetensors); default: the best model of the last `densenet train`. */
+  /** Weights file (safetensors, or a PyTorch .pth / .pt / .bin); default: the best model of the last `densenet train`. */
   model?: string;
   /** Where to compute: `cpu` (default), `cuda` or `cuda:N`. */
   device?: 'cpu' | 'cuda' | `cuda:${number}`;
@@ -132,7 +132,7 @@ export function registerPredict(program: Command): Command {
     .command('predict')
     .description('classify images with a trained model and print the top classes of each')
     .argument('<images...>', 'image files (PNG, JPEG, WebP, ...)')
-    .option('--model <file>', `weights file (.safetensors); default: the best model of the last \`densenet train\` (${LAST_RUN_FILE})`)
+    .option('--model <file>', `weights file (.safetensors, or a PyTorch .pth / .pt / .bin with --config); default: the best model of the last \`densenet train\` (${LAST_RUN_FILE})`)
     .option('--config <preset|file>', 'preset name or config JSON file of the architecture (default: the config saved in the weights file)')
     .option('--size <n>', 'center-crop size fed to the network (default: the size stored with the model; else 32 for CIFAR configs, 224 otherwise)', parsePositiveInt)
     .option('--resize <n>', 'shorter side after resizing, before the crop (default: stored with the model, else just enough for the crop)', parsePositiveInt)

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { DenseNetError } from '../errors.js';
 import { DataError } from './errors.js';
 
 /** A numpy array decoded from a pickle. The raw bytes are not converted: read them per {@link NdArray.dtype}. */
@@ -84,21 +85,59 @@ function dtypeString(d: DType): string {
   return (d.byteorder === '=' ? '<' : d.byteorder) + d.descr;
 }
 
+/** Deepest container nesting a data pickle may have. */
+const MAX_NESTING = 1000;
+
+/**
+ * Hooks for pickles that are not data files (PyTorch's state dicts; see ts/weights/pth.ts). Without
+ * them the unpickler behaves exactly as for the CIFAR batches.
+ * @internal
+ */
+export interface UnpickleOptions {
+  /** Byte offset where the pickle starts (default 0); {@link unpickleAt} returns where it ends. */
+  start?: number;
+  /**
+   * Replaces the default allow-list: every GLOBAL / STACK_GLOBAL is checked when it is read, and a
+   * `false` refuses it (an error naming `module.name`) before anything uses it.
+   */
+  allowGlobal?: (module: string, name: string) => boolean;
+  /**
+   * Replaces the default REDUCE handling for allowed globals: returns the value of
+   * `module.name(*args)`. It must not run code; it builds plain values.
+   */
+  reduce?: (module: string, name: string, args: unknown[]) => unknown;
+  /** BINPERSID / PERSID: maps a persistent id to its object. Without it, a persistent id is refused. */
+  persistentLoad?: (pid: unknown) => unknown;
+}
+
+/** A global a pickle referred to (`module.name`), as handed to {@link UnpickleOptions} hooks. @internal */
+export function asPyGlobal(x: unknown): { module: string; name: string } | undefined {
+  return isObj(x, 'global') ? { module: (x as PyGlobal).module, name: (x as PyGlobal).name } : undefined;
+}
+
 /**
  * Decodes one pickle.
  * @param input - the pickle bytes
  * @param file - name used in error messages
+ * @param options - hooks for non-data pickles (default: none, the data-file allow-list)
  * @returns the unpickled value (see {@link PyValue})
  * @throws DataError `ERR_DATA_TRUNCATED` when the bytes end inside an opcode, `ERR_DATA_BAD_FORMAT` for an unknown opcode,
  *   a non-whitelisted global, or an inconsistent structure (the message gives the byte offset).
  */
-/** Deepest container nesting a data pickle may have. */
-const MAX_NESTING = 1000;
+export function unpickle(input: Uint8Array, file = '<pickle>', options: UnpickleOptions = {}): PyValue {
+  return unpickleAt(input, file, options).value;
+}
 
-export function unpickle(input: Uint8Array, file = '<pickle>'): PyValue {
+/**
+ * Decodes one pickle starting at `options.start` and says where it ends (files that hold several
+ * pickles one after the other, like PyTorch's legacy format).
+ * @internal
+ */
+export function unpickleAt(input: Uint8Array, file = '<pickle>', options: UnpickleOptions = {}): { value: PyValue; end: number } {
   const buf = plain(input);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let pos = 0;
+  let pos = options.start ?? 0;
+  if (!Number.isSafeInteger(pos) || pos < 0 || pos > buf.length) throw new DataError('ERR_DATA_BAD_FORMAT', `pickle start ${pos} outside the ${buf.length} bytes`, { file });
   let op = 0;
   let opPos = 0;
   const stack: (Item | typeof MARK)[] = [];
@@ -182,6 +221,20 @@ export function unpickle(input: Uint8Array, file = '<pickle>'): PyValue {
     }
   };
 
+  const pushGlobal = (module: string, name: string) => {
+    if (options.allowGlobal && !options.allowGlobal(module, name)) fail(`refusing global ${module}.${name} (not on the allow-list)`);
+    stack.push({ kind: 'global', module, name } satisfies PyGlobal);
+  };
+  const persistent = (pid: Item): Item => {
+    if (!options.persistentLoad) return fail('persistent ids are not supported in data files');
+    try {
+      return options.persistentLoad(pid) as Item;
+    } catch (e) {
+      if (e instanceof DenseNetError) throw e; // a hook's own typed error (a WeightsError naming the storage)
+      return fail((e as Error).message);
+    }
+  };
+
   const reduce = (fn: Item, args: Item): Item => {
     if (!isObj(fn, 'global')) fail(`cannot call ${describe(fn)}`);
     if (!Array.isArray(args)) fail(`REDUCE arguments must be a tuple, got ${describe(args)}`);
@@ -189,6 +242,14 @@ export function unpickle(input: Uint8Array, file = '<pickle>'): PyValue {
     const a = args as Item[];
     const full = `${g.module}.${g.name}`;
     try {
+      if (options.reduce) {
+        try {
+          return options.reduce(g.module, g.name, a) as Item;
+        } catch (e) {
+          if (e instanceof DenseNetError) throw e;
+          return fail((e as Error).message);
+        }
+      }
       switch (full) {
         case '_codecs.encode': {
           const s = asString(a[0] ?? null);
@@ -231,7 +292,7 @@ export function unpickle(input: Uint8Array, file = '<pickle>'): PyValue {
           return fail(`refusing global ${full} (only numpy arrays, dtype, bytes and containers are supported)`);
       }
     } catch (e) {
-      if (e instanceof DataError) throw e;
+      if (e instanceof DenseNetError) throw e;
       return fail((e as Error).message);
     }
   };
@@ -314,7 +375,7 @@ export function unpickle(input: Uint8Array, file = '<pickle>'): PyValue {
         u64();
         break;
       case 0x2e: // STOP '.'
-        return finalize(pop());
+        return { value: finalize(pop()), end: pos };
       case 0x28: // MARK '('
         stack.push(MARK);
         break;
@@ -501,7 +562,7 @@ export function unpickle(input: Uint8Array, file = '<pickle>'): PyValue {
         // GLOBAL 'c'
         const module = line();
         const name = line();
-        stack.push({ kind: 'global', module, name } satisfies PyGlobal);
+        pushGlobal(module, name);
         break;
       }
       case 0x93: {
@@ -509,7 +570,7 @@ export function unpickle(input: Uint8Array, file = '<pickle>'): PyValue {
         const name = pop();
         const module = pop();
         if (typeof name !== 'string' || typeof module !== 'string') fail('STACK_GLOBAL needs two strings');
-        stack.push({ kind: 'global', module: module as string, name: name as string } satisfies PyGlobal);
+        pushGlobal(module as string, name as string);
         break;
       }
       case 0x52: {
@@ -525,6 +586,12 @@ export function unpickle(input: Uint8Array, file = '<pickle>'): PyValue {
         build(top(), state);
         break;
       }
+      case 0x51: // BINPERSID 'Q'
+        stack.push(persistent(pop()));
+        break;
+      case 0x50: // PERSID 'P'
+        stack.push(persistent(line()));
+        break;
       case 0x30: // POP '0'
         if (stack.length && stack[stack.length - 1] === MARK) stack.pop();
         else pop();

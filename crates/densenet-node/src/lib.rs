@@ -224,6 +224,16 @@ impl NativeModel {
         )
     }
 
+    /// Loads safetensors weights from bytes (what `load` does after reading the file; the WASM
+    /// binding's `loadWeightsBytes`): `source_name` names them in errors (a file name or URL). The
+    /// SDK converts other formats (PyTorch `.pth`) to safetensors bytes and hands them over here.
+    /// Runs on the thread pool; a disposed model fails with ERR_INVALID_ARG.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn load_weights_bytes(&self, bytes: Uint8Array, source_name: String) -> AsyncTask<Job<(), ()>> {
+        let (model, bytes) = (self.inner.clone(), bytes.to_vec());
+        Job::new(move || with(&model, |s| s.run(|m| m.load_weights(&bytes, &source_name))), |_| ())
+    }
+
     #[napi(ts_return_type = "Promise<void>")]
     pub fn save_checkpoint(&self, path: String, extra_json: String) -> AsyncTask<Job<(), ()>> {
         let model = self.inner.clone();
