@@ -63,3 +63,16 @@ roTest('train() into a read-only output directory fails at once with EROFS, befo
   t.regex(e!.message, /results\.csv.*EROFS/);
   t.is(steps, 0);
 });
+
+roTest('an output directory that must be created on a read-only file system: IoError naming it and EROFS, not ENOENT', async (t) => {
+  const full = await loadDataset('mnist');
+  const trainSet = new SubsetDataset(full, Int32Array.from({ length: 32 }, (_, i) => i), 'mnist-32');
+  const model = DenseNet.create({ ...TINY, inChannels: 1 }, { seed: 1 });
+  t.teardown(() => model.dispose());
+  const outDir = join(ro!.dir, 'runs', 'mnist');
+  const e = await t.throwsAsync(train(model, { trainSet, epochs: 1, batchSize: 32, validationSize: 0, outDir }), { instanceOf: IoError });
+  t.true(e!.message.includes(outDir), e!.message);
+  t.regex(e!.message, /EROFS: the file system is read-only/);
+  t.notRegex(e!.message, /ENOENT/);
+  t.deepEqual(readdirSync(ro!.dir), []);
+});
