@@ -49,3 +49,25 @@ test('a FIFO named like an image inside an image folder is refused up front, nam
   t.is(err?.code, 'ERR_DATA_BAD_FORMAT');
   t.regex(err?.message ?? '', /trap\.png is a FIFO/);
 });
+
+test('a data file that is a directory or a FIFO is a DataError naming it (not a bare EISDIR, never a hang)', async (t) => {
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const { loadDataset } = await import('../ts/index.js');
+  const { dir: root, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const dir = join(root, 'cifar-10-batches-bin');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'batches.meta.txt'), 'a\nb\n');
+  for (const f of ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4', 'data_batch_5']) mkdirSync(join(dir, `${f}.bin`));
+  const e = await t.throwsAsync(loadDataset('cifar10', { root }), { instanceOf: DataError });
+  t.is(e!.code, 'ERR_DATA_BAD_FORMAT');
+  t.is(e!.file, join(dir, 'data_batch_1.bin'));
+  t.regex(e!.message, /is a directory, expected a data file/);
+  execFileSync('mkfifo', [join(dir, 'test_batch.bin')]);
+  const f = await t.throwsAsync(loadDataset('cifar10', { root, split: 'test' }), { instanceOf: DataError });
+  t.regex(f!.message, /test_batch\.bin: is a FIFO, expected a data file/);
+  mkdirSync(join(root, 'svhn'));
+  mkdirSync(join(root, 'svhn', 'test_32x32.mat'));
+  const s = await t.throwsAsync(loadDataset('svhn', { root, split: 'test' }), { instanceOf: DataError });
+  t.regex(s!.message, /test_32x32\.mat: is a directory/);
+});

@@ -7,6 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { InMemoryDataset } from './dataset.js';
 import { DataError } from './errors.js';
+import { readDataFile } from './read-file.js';
 import { unpickle, pyGet, type PyValue, type NdArray } from './pickle.js';
 import { boundedGunzip } from './inflate.js';
 import { readTar } from './tar.js';
@@ -167,7 +168,7 @@ export async function loadCifar10(root: string, opts: Cifar10Options = {}): Prom
   const parts = [];
   for (const f of files) {
     const file = path.join(dir, f);
-    parts.push(parseCifarBinary(await readFile(file), file, { recordSize: 3073, labelOffset: 0, numClasses: 10 }));
+    parts.push(parseCifarBinary(await readDataFile(file), file, { recordSize: 3073, labelOffset: 0, numClasses: 10 }));
   }
   const { pixels, labels } = concat(parts);
   const names = await readNames(path.join(dir, 'batches.meta.txt'));
@@ -213,7 +214,7 @@ export async function loadCifar100(root: string, opts: Cifar100Options = {}): Pr
   if (!dir) throw missingDatasetError('cifar100', root, candidates.map((d) => path.resolve(d, f)));
   const numClasses = kind === 'fine' ? 100 : 20;
   const file = path.join(dir, f);
-  const { pixels, labels } = parseCifarBinary(await readFile(file), file, {
+  const { pixels, labels } = parseCifarBinary(await readDataFile(file), file, {
     recordSize: 3074,
     labelOffset: kind === 'fine' ? 1 : 0,
     numClasses,
@@ -352,11 +353,11 @@ export async function loadCifar10Python(source: string, opts: Cifar10Options = {
     if (dir) {
       for (const n of names) {
         const file = path.join(dir, n);
-        parts.push(decodeCifarPythonBatch(unpickle(await readFile(file), file), file));
+        parts.push(decodeCifarPythonBatch(unpickle(await readDataFile(file), file), file));
       }
       try {
         const metaFile = path.join(dir, 'batches.meta');
-        classNames = classNamesFromMeta(unpickle(await readFile(metaFile), metaFile));
+        classNames = classNamesFromMeta(unpickle(await readDataFile(metaFile), metaFile));
       } catch {
         classNames = undefined;
       }
@@ -365,7 +366,7 @@ export async function loadCifar10Python(source: string, opts: Cifar10Options = {
     }
   }
   if (archive) {
-    const tarBytes: Uint8Array = boundedGunzip(await readFile(archive), archive);
+    const tarBytes: Uint8Array = boundedGunzip(await readDataFile(archive), archive);
     const entries = readTar(tarBytes, archive);
     const byBase = new Map(entries.filter((e) => e.type === 'file').map((e) => [path.posix.basename(e.name), e] as const));
     for (const n of names) {

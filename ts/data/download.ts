@@ -4,9 +4,10 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, rmdir, stat, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, rmdir, stat, readdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { DataError } from './errors.js';
+import { readDataFile } from './read-file.js';
 import { boundedGunzip } from './inflate.js';
 import { abortErrorFor, throwIfAborted } from '../errors.js';
 import { readTar } from './tar.js';
@@ -192,7 +193,7 @@ function safeJoin(root: string, name: string, archive: string): string | undefin
  * @throws DataError `ERR_DATA_TRUNCATED` / `ERR_DATA_BAD_FORMAT` for a damaged archive, or a member path escaping `root`.
  */
 export async function extractTarGz(archive: string, root: string, force = true): Promise<string[]> {
-  const tar: Uint8Array = boundedGunzip(await readFile(archive), archive);
+  const tar: Uint8Array = boundedGunzip(await readDataFile(archive), archive);
   const entries = readTar(tar, archive);
   const staging = path.join(root, `.extract-${randomBytes(6).toString('hex')}`);
   await mkdir(staging, { recursive: true });

@@ -3,10 +3,10 @@
  *
  * @module
  */
-import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { InMemoryDataset } from './dataset.js';
 import { DataError } from './errors.js';
+import { readDataFile } from './read-file.js';
 import { readMat } from './mat.js';
 import { findDir } from './cifar.js';
 import { missingDatasetError, DATASET_SOURCES } from './sources.js';
@@ -93,5 +93,5 @@ export async function loadSvhn(root: string, opts: SvhnOptions = {}): Promise<In
   const dir = await findDir(candidates, [f]);
   if (!dir) throw missingDatasetError(split === 'extra' ? 'svhn-extra' : 'svhn', root, candidates.map((d) => path.resolve(d, f)));
   const file = path.join(dir, f);
-  return parseSvhnMat(await readFile(file), file, `svhn-${split}`);
+  return parseSvhnMat(await readDataFile(file), file, `svhn-${split}`);
 }
