@@ -1219,7 +1219,13 @@ export class DenseNet {
   async saveCheckpoint(path: string, extra: unknown = null, options: CallOptions = {}): Promise<void> {
     checkPath('path', path);
     const signal = checkSignal(options.signal);
-    const json = JSON.stringify(extra ?? null);
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(extra ?? null);
+    } catch (e) {
+      throw new InvalidArgumentError(`extra (the state saved with the checkpoint ${path}) cannot be written as JSON: ${(e as Error).message}`, { cause: e });
+    }
+    if (json === undefined) throw new InvalidArgumentError(`extra (the state saved with the checkpoint ${path}) must be JSON-serializable, got ${typeName(extra)}`);
     await this.#enqueue('saveCheckpoint', () => this.#native.saveCheckpoint(path, json), signal);
   }
 
