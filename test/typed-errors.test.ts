@@ -1,11 +1,14 @@
 // Errors that used to escape untyped (reliability, round two): each is a DenseNetError with a
 // code and names the path or option it is about, and nothing is left behind.
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
 
-import { DenseNet, InvalidArgumentError } from '../ts/index.js';
+import sharp from 'sharp';
+
+import { DenseNet, InvalidArgumentError, imagesToTensor } from '../ts/index.js';
+import { cli } from './helpers/cli.js';
 import { TINY, tempDir } from './helpers/util.js';
 
 test('saveCheckpoint with state that is not JSON (a cycle, a BigInt, a function): InvalidArgumentError naming the file, no file written', async (t) => {
@@ -24,4 +27,23 @@ test('saveCheckpoint with state that is not JSON (a cycle, a BigInt, a function)
   }
   await model.saveCheckpoint(path, { epoch: 1 });
   t.deepEqual(await model.loadCheckpoint(path), { epoch: 1 });
+});
+
+test('an image size too large to allocate: InvalidArgumentError naming size (the CLI: --size), not a bare RangeError', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const image = join(dir, 'a.png');
+  await sharp(Buffer.alloc(8 * 8 * 3, 90), { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(image);
+  const e = await t.throwsAsync(imagesToTensor([image], { size: 100_000 }), { instanceOf: InvalidArgumentError });
+  t.regex(e!.message, /^size 100000x100000 for 1 image of 3 channels needs a tensor of 30000000000 floats \(111\.8 GiB\)/);
+  const weights = join(dir, 'tiny.safetensors');
+  const config = join(dir, 'tiny.json');
+  const model = DenseNet.create(TINY, { seed: 1 });
+  t.teardown(() => model.dispose());
+  await model.save(weights);
+  writeFileSync(config, JSON.stringify(TINY));
+  const r = await cli(['predict', '--model', weights, '--config', config, '--size', '100000', image]);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /--size 100000x100000 .* more than can be allocated/);
+  t.notRegex(r.stderr, /RangeError|Invalid typed array length/);
 });

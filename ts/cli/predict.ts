@@ -46,6 +46,11 @@ export interface PredictOptions {
  * @param path - the file
  * @param numClasses - required number of names
  */
+/** An SDK message about its options (size, resize, mean, std), with the CLI's option names. */
+function cliOptionNames(message: string): string {
+  return message.replace(/^size /, '--size ').replace(/^resize /, '--resize ').replace(/^mean /, '--mean ').replace(/^std /, '--std ');
+}
+
 export function readLabels(path: string, numClasses: number): string[] {
   let text: string;
   try {
@@ -91,7 +96,11 @@ export async function runPredict(images: string[], opts: PredictOptions): Promis
       ...(opts.resize !== undefined ? { resize: opts.resize } : {}),
       ...(opts.mean ? { mean: opts.mean } : {}),
       ...(opts.std ? { std: opts.std } : {}),
-      onWarning: (message) => warn('predict', message.replace(/^size /, '--size ').replace(/^resize /, '--resize ').replace(/^mean /, '--mean ').replace(/^std /, '--std ')),
+      onWarning: (message) => warn('predict', cliOptionNames(message)),
+    }).catch((e: unknown) => {
+      // The SDK names its options (size, resize, mean, std); the CLI user typed --size ...
+      if (e instanceof InvalidArgumentError) throw new InvalidArgumentError(cliOptionNames(e.message), { cause: e });
+      throw e;
     });
     const top = pred.topK(opts.top ?? 5);
     if (opts.json) {
