@@ -47,3 +47,22 @@ test('an image size too large to allocate: InvalidArgumentError naming size (the
   t.regex(r.stderr, /--size 100000x100000 .* more than can be allocated/);
   t.notRegex(r.stderr, /RangeError|Invalid typed array length/);
 });
+
+test('densenet eval with weights that do not fit the data set: ERR_SHAPE naming the weights file', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const rgb = join(dir, 'rgb.safetensors');
+  const deep = join(dir, 'deep.safetensors');
+  const a = DenseNet.create(TINY, { seed: 1 });
+  const b = DenseNet.create({ growthRate: 4, blockConfig: [1, 1, 1, 1, 1, 1], numInitFeatures: 8, numClasses: 10, inChannels: 1, smallInputs: false }, { seed: 1 });
+  t.teardown(() => a.dispose());
+  t.teardown(() => b.dispose());
+  await a.save(rgb);
+  await b.save(deep);
+  const channels = await cli(['eval', '--model', rgb, '--dataset', 'mnist']);
+  t.is(channels.code, 1);
+  t.regex(channels.stderr, /mnist has 1-channel images but the model .*rgb\.safetensors takes 3 channels.*\[ERR_SHAPE\]/);
+  const small = await cli(['eval', '--model', deep, '--dataset', 'mnist']);
+  t.is(small.code, 1);
+  t.regex(small.stderr, /the model .*deep\.safetensors does not fit mnist's images: input 28x28 is too small.*\[ERR_SHAPE\]/);
+});

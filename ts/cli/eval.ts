@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 
 import { createConfig } from '../config.js';
-import { DataError, InvalidArgumentError, IoError, WeightsError } from '../errors.js';
+import { DataError, InvalidArgumentError, IoError, ShapeError, WeightsError } from '../errors.js';
 import { readWeightsInfo } from '../weights.js';
 import type { EvalJson } from '../cli-types.js';
 import { DenseNet, type DType } from '../model.js';
@@ -111,10 +111,20 @@ export async function runEval(options: EvalCommandOptions): Promise<EvalJson> {
           'evaluate it on the data it was trained for',
       );
     }
+    if (model.config.inChannels !== data.channels) {
+      throw new ShapeError(
+        `${opts.dataset} has ${data.channels}-channel images but the model ${displayPath(opts.model)} takes ${model.config.inChannels} channel${model.config.inChannels === 1 ? '' : 's'}; ` +
+          'evaluate it on the data it was trained for',
+      );
+    }
     // The normalization the model was trained with (stored with the weights), else the data set's.
     const normalization = stored && stored.channels === data.channels ? { mean: stored.mean, std: stored.std } : data.normalization;
     const batchSize = opts.batchSize ?? 64;
-    const single = await evaluate(model, test, { batchSize, normalization });
+    const single = await evaluate(model, test, { batchSize, normalization }).catch((e: unknown) => {
+      // Any other misfit of the weights and the images (an input too small for the network, ...).
+      if (e instanceof ShapeError) throw new ShapeError(`the model ${displayPath(opts.model)} does not fit ${opts.dataset}'s images: ${e.message}`, { cause: e });
+      throw e;
+    });
     const isFolder = 'kind' in test && test.kind === 'image-folder';
     if (opts.tenCrop && !isFolder) throw new InvalidArgumentError('10-crop evaluation applies to image folders (--dataset folder)');
     const resize = opts.resize ?? stored?.resize;
