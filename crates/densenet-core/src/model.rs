@@ -486,6 +486,9 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             momentum[i] = Some(v);
         }
         let extra_json = get("densenet.extra")?.clone();
+        // The caller parses it after this returns: refuse it now, before anything is replaced.
+        serde_json::from_str::<serde_json::Value>(&extra_json)
+            .map_err(|e| Error::Weights(format!("{p}: metadata 'densenet.extra' (the state saved with the checkpoint) is not JSON: {e}")))?;
         let momentum = momentum.into_iter().map(|m| m.map(|v| self.backend.upload(&v)).transpose()).collect::<Result<Vec<_>>>()?;
         self.set_params_host(&params.tensors)?;
         self.momentum = momentum;
