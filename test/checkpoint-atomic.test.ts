@@ -80,3 +80,34 @@ test('a checkpoint whose metadata is broken, piece by piece, is refused and leav
   t.notDeepEqual(Array.from((await model.predict(input, shape)).logits), before.logits);
   t.is(model.step, 2);
 });
+
+test('train({ resume }) that is refused (another batch size, a state that is not a training state) leaves the model as it was', async (t) => {
+  const { train } = await import('../ts/train/index.js');
+  const { SubsetDataset, loadDataset } = await import('../ts/index.js');
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const full = await loadDataset('mnist');
+  const trainSet = new SubsetDataset(full, Int32Array.from({ length: 64 }, (_, i) => i), 'mnist-64');
+  const config = { ...TINY, inChannels: 1 };
+  const first = DenseNet.create(config, { seed: 3 });
+  t.teardown(() => first.dispose());
+  await train(first, { trainSet, epochs: 1, batchSize: 32, validationSize: 0, outDir: dir });
+
+  const model = DenseNet.create(config, { seed: 4 });
+  t.teardown(() => model.dispose());
+  const x = Float32Array.from({ length: 2 * 28 * 28 }, (_, i) => Math.cos(i));
+  const logits = async (): Promise<number[]> => Array.from((await model.predict(x, [2, 1, 28, 28])).logits);
+  const before = await logits();
+  const e = await t.throwsAsync(train(model, { trainSet, epochs: 2, batchSize: 16, validationSize: 0, outDir: dir, resume: true }));
+  t.regex(e!.message, /cannot resume .*batchSize 32, now 16/);
+  t.deepEqual(await logits(), before, 'weights unchanged');
+  t.is(model.step, 0);
+  const other = join(dir, 'other.safetensors');
+  await first.saveCheckpoint(other, { not: 'a training state' });
+  const f = await t.throwsAsync(train(model, { trainSet, epochs: 2, batchSize: 32, validationSize: 0, outDir: dir, resume: other }));
+  t.regex(f!.message, /not a training checkpoint/);
+  t.deepEqual(await logits(), before, 'weights unchanged');
+  // The same options resume, and that does load the checkpoint.
+  await train(model, { trainSet, epochs: 1, batchSize: 32, validationSize: 0, outDir: dir, resume: true });
+  t.notDeepEqual(await logits(), before);
+});

@@ -9,11 +9,11 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { AbortError, InvalidArgumentError, isAbortError } from '../errors.js';
+import { AbortError, InvalidArgumentError, isAbortError, WeightsError } from '../errors.js';
 import { roundLr, roundMetric, roundRate, roundSeconds, roundShare } from '../internal/round.js';
 import { allReduceSum, barrier, distributedWorld, setSettled } from '../distributed.js';
 import type { DenseNet } from '../model.js';
-import type { Preprocessing } from '../weights.js';
+import { readWeightsInfo, type Preprocessing } from '../weights.js';
 import { DataLoader, splitTrainValidation, type Batch, type LoaderSource, type LoaderState, type Normalization } from '../data/index.js';
 import { evaluate, type EvaluationResult } from './evaluate.js';
 import { makeDirectory, writeJsonAtomicAsync, writeResultsCsvAsync, type EpochRecord } from './io.js';
@@ -462,6 +462,17 @@ function isCheckpointState(x: unknown): x is TrainCheckpointState {
   return !!s && s.kind === 'densenet-sdk/train' && s.version === 1 && !!s.position && !!s.recipe && Array.isArray(s.records);
 }
 
+/** The caller's state stored in a checkpoint's header (`densenet.extra`), read without loading it. */
+function readCheckpointState(path: string): unknown {
+  const text = readWeightsInfo(path).metadata['densenet.extra'];
+  if (text === undefined) throw new WeightsError(`${path}: not a checkpoint (metadata 'densenet.extra' missing)`);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new WeightsError(`${path}: metadata 'densenet.extra' (the state saved with the checkpoint) is not JSON: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /**
  * Trains `model` with the DenseNet paper's recipe (defaults: SGD with Nesterov momentum 0.9, weight
  * decay 1e-4, batch 64, lr 0.1 ÷ 10 at 50% and 75% of 300 epochs, 5,000 training images held out for
@@ -591,7 +602,10 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
   const warnings: string[] = [];
   const ckptPath = typeof options.resume === 'string' ? resolve(options.resume) : paths.checkpoint;
   if (options.resume && existsSync(ckptPath)) {
-    const extra = await model.loadCheckpoint(ckptPath);
+    // Every check on the training state comes before the model is touched: a resume that is
+    // refused leaves the model as it was. The state is read from the file's header here; the
+    // native load below validates the rest and replaces weights and optimizer all at once.
+    const extra = readCheckpointState(ckptPath);
     if (!isCheckpointState(extra)) {
       throw new InvalidArgumentError(`${ckptPath} is not a training checkpoint of densenet-sdk (no training state in it)`);
     }
@@ -623,6 +637,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
         warnings.push(`resuming with ${key} ${JSON.stringify(recipe[key])} (the checkpoint used ${JSON.stringify(old[key])})`);
       }
     }
+    await model.loadCheckpoint(ckptPath);
     if (old.momentum !== recipe.momentum || old.nesterov !== recipe.nesterov || old.weightDecay !== recipe.weightDecay) {
       // The native optimizer keeps its settings in the checkpoint; new ones mean a new optimizer (momentum buffers reset).
       model.setOptimizer({ lr: learningRateAt(recipe, extra.position.epoch), momentum: recipe.momentum, nesterov: recipe.nesterov, weightDecay: recipe.weightDecay });
