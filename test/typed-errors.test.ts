@@ -66,3 +66,31 @@ test('densenet eval with weights that do not fit the data set: ERR_SHAPE naming 
   t.is(small.code, 1);
   t.regex(small.stderr, /the model .*deep\.safetensors does not fit mnist's images: input 28x28 is too small.*\[ERR_SHAPE\]/);
 });
+
+test('finite weights too large for f32 products are refused at load, naming the tensor and suggesting f64; f64 loads them', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const { WeightsError } = await import('../ts/index.js');
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const good = join(dir, 'good.safetensors');
+  const huge = join(dir, 'huge.safetensors');
+  const model = DenseNet.create(TINY, { seed: 1 });
+  t.teardown(() => model.dispose());
+  await model.save(good);
+  // Set the first value of features.conv0.weight to 1e20 (finite in f32: max 3.4e38).
+  const bytes = readFileSync(good);
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+  t.is(header['features.conv0.weight']!.dtype, 'F32');
+  bytes.writeFloatLE(1e20, 8 + n + header['features.conv0.weight']!.data_offsets[0]);
+  writeFileSync(huge, bytes);
+  const x = Float32Array.from({ length: 3 * 8 * 8 }, (_, i) => Math.sin(i));
+  const before = Array.from((await model.predict(x, [1, 3, 8, 8])).logits);
+  const e = await t.throwsAsync(model.load(huge), { instanceOf: WeightsError });
+  t.regex(e!.message, /tensor 'features\.conv0\.weight' holds 1(\.\d+)?e20 at index 0: products of values that large overflow f32 .* dtype 'f64'/);
+  t.true(e!.message.includes(huge));
+  t.deepEqual(Array.from((await model.predict(x, [1, 3, 8, 8])).logits), before, 'the model is unchanged');
+  const wide = await DenseNet.load(huge, TINY, { dtype: 'f64' });
+  t.teardown(() => wide.dispose());
+  t.true(Array.from((await wide.predict(x, [1, 3, 8, 8])).logits).every(Number.isFinite));
+});

@@ -149,6 +149,18 @@ fn check_values<T: Float>(values: &[T], kind: TensorKind, name: &str, path: &str
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
         return Err(Error::Weights(format!("{path}: tensor '{name}' holds {:?} at index {i}; weights must be finite", values[i])));
     }
+    // In f32 a finite weight at or past √f32::MAX (1.8e19) overflows as soon as it is multiplied
+    // by a value of its own size (a conv's sum, BN's variance): refuse it here, not at the first
+    // predict, and point at f64, where such weights compute.
+    if T::NAME == "f32" {
+        let limit = (f32::MAX as f64).sqrt();
+        if let Some(i) = values.iter().position(|v| v.to_f64().abs() >= limit) {
+            return Err(Error::Weights(format!(
+                "{path}: tensor '{name}' holds {:e} at index {i}: products of values that large overflow f32 (|x| must be < {limit:.2e}); load the model with dtype 'f64'",
+                values[i].to_f64()
+            )));
+        }
+    }
     if kind == TensorKind::BnRunningVar {
         if let Some(i) = values.iter().position(|v| v.to_f64() < 0.0) {
             return Err(Error::Weights(format!("{path}: tensor '{name}' holds the negative variance {:?} at index {i}", values[i])));
