@@ -178,13 +178,13 @@ test('install-torch: the pinned wheel into a cached venv, after python3-venv', (
   withRoot(FakeRoot.freshDebian, (r) => {
     t.deepEqual(r.dryRun('install-torch.sh'), [
       'install-torch: would install: python3-venv',
-      'install-torch: would pip install into /home/user/.cache/densenet-sdk/torch-2.15.0/venv: torch==2.15.0',
+      'install-torch: would pip install into /home/user/.cache/densenet-sdk/torch-2.15.0/venv: torch==2.15.0 numpy==2.4.6',
     ]);
     // A venv from an earlier run with another pin is replaced.
     r.exe('/home/user/.cache/densenet-sdk/torch-2.15.0/venv/bin/python').file('/home/user/.cache/densenet-sdk/torch-2.15.0/venv/.densenet-pin', 'torch==2.0.0\n');
     r.file('/usr/lib/python3.11/ensurepip/__init__.py');
-    t.deepEqual(r.dryRun('install-torch.sh'), ['install-torch: would pip install into /home/user/.cache/densenet-sdk/torch-2.15.0/venv: torch==2.15.0']);
-    r.file('/home/user/.cache/densenet-sdk/torch-2.15.0/venv/.densenet-pin', 'torch==2.15.0\n');
+    t.deepEqual(r.dryRun('install-torch.sh'), ['install-torch: would pip install into /home/user/.cache/densenet-sdk/torch-2.15.0/venv: torch==2.15.0 numpy==2.4.6']);
+    r.file('/home/user/.cache/densenet-sdk/torch-2.15.0/venv/.densenet-pin', 'torch==2.15.0 numpy==2.4.6\n');
     t.deepEqual(r.dryRun('install-torch.sh'), ['install-torch: nothing to install']);
   });
 });

@@ -553,6 +553,17 @@ function channelStats(
   return arr;
 }
 
+/** The batch tensor of imagesToTensor; a size too large to allocate is an InvalidArgumentError naming `size`. */
+function allocateBatch(n: number, c: number, h: number, w: number): Float32Array {
+  const elements = n * c * h * w;
+  const what = `size ${h}x${w} for ${n} image${n === 1 ? '' : 's'} of ${c} channel${c === 1 ? '' : 's'} needs a tensor of ${elements} floats (${(elements * 4 / 2 ** 30).toFixed(1)} GiB)`;
+  try {
+    return new Float32Array(elements);
+  } catch (err) {
+    throw new InvalidArgumentError(`${what}, more than can be allocated: choose a smaller size or fewer images`, { cause: err });
+  }
+}
+
 /**
  * Decodes images with sharp into one normalized NCHW float32 batch: EXIF orientation applied,
  * alpha dropped, converted to RGB (or grayscale), the centered window that a resize (the shorter
@@ -567,17 +578,6 @@ function channelStats(
  *
  * @category Model
  */
-/** The batch tensor of imagesToTensor; a size too large to allocate is an InvalidArgumentError naming `size`. */
-function allocateBatch(n: number, c: number, h: number, w: number): Float32Array {
-  const elements = n * c * h * w;
-  const what = `size ${h}x${w} for ${n} image${n === 1 ? '' : 's'} of ${c} channel${c === 1 ? '' : 's'} needs a tensor of ${elements} floats (${(elements * 4 / 2 ** 30).toFixed(1)} GiB)`;
-  try {
-    return new Float32Array(elements);
-  } catch (err) {
-    throw new InvalidArgumentError(`${what}, more than can be allocated: choose a smaller size or fewer images`, { cause: err });
-  }
-}
-
 export async function imagesToTensor(
   images: readonly (string | Uint8Array)[],
   options: ImagesToTensorOptions = {},
