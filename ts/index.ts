@@ -86,6 +86,14 @@ export {
   type TrainStepOptions,
   type TrainStepResult,
 } from './model.js';
+export {
+  FROZEN_BATCH_NORM_MODES,
+  type FreezeSpec,
+  type FrozenBatchNormMode,
+  type ParamGroupOptions,
+  type ParameterInfo,
+  type ResetClassifierOptions,
+} from './finetune.js';
 export { readWeightsInfo, type Preprocessing, type WeightsInfo } from './weights.js';
 export type { MemoryEstimate } from './native.js';
 

@@ -34,6 +34,16 @@ import { loadSharp } from './internal/sharp.js';
 import { weightsBytesFor } from './weights/source.js';
 import { callNative, callNativeAsync, loadNative, type BackendChoice, type MemoryEstimate, type NativeModel } from './native.js';
 import { PREPROCESSING_METADATA_KEY, checkPreprocessing, readWeightsInfo, type Preprocessing } from './weights.js';
+import {
+  FROZEN_BATCH_NORM_MODES,
+  checkParamGroups,
+  specsJson,
+  type FreezeSpec,
+  type FrozenBatchNormMode,
+  type ParamGroupOptions,
+  type ParameterInfo,
+  type ResetClassifierOptions,
+} from './finetune.js';
 
 
 
@@ -146,7 +156,19 @@ export interface TrainStepOptions extends CallOptions {
  *
  * @category Model
  */
-export interface LoadOptions extends Omit<CreateOptions, 'seed'>, CallOptions {}
+export interface LoadOptions extends Omit<CreateOptions, 'seed'>, CallOptions {
+  /**
+   * Fine-tuning to another number of classes: when the file's classifier has a different class
+   * count, the file is loaded with its own count and the classifier is then replaced by a new one
+   * for `numClasses` (see {@link DenseNet.resetClassifier}); the stored preprocessing is kept,
+   * its class names replaced by `classNames` (or dropped). Any other shape mismatch is a {@link WeightsError}.
+   */
+  numClasses?: number;
+  /** Class names of the new head (with `numClasses`). */
+  classNames?: string[];
+  /** Seed of the new head's initialization (with `numClasses`; default 0). */
+  headSeed?: number;
+}
 
 /**
  * Options of {@link DenseNet.save}.
@@ -357,6 +379,11 @@ export interface EvalStepResult extends TrainStepResult {
  * @category Model
  */
 export interface OptimizerOptions {
+  /**
+   * Parameter groups with their own lr and weight decay (default: none); `setOptimizer` replaces
+   * the model's groups with these.
+   */
+  groups?: ParamGroupOptions[];
   /** Learning rate, >= 0 (default 0.1). */
   lr?: number;
   /** Momentum in [0, 1) (default 0.9). */
@@ -694,8 +721,7 @@ function defaultWarning(message: string): void {
  * @category Model
  */
 export class DenseNet {
-  /** The normalized configuration of this model. */
-  readonly config: Readonly<ModelConfig>;
+  #config: Readonly<ModelConfig>;
   /** Weight precision on the native side. */
   readonly dtype: DType;
   readonly #native: NativeModel;
@@ -706,7 +732,7 @@ export class DenseNet {
 
   private constructor(native: NativeModel, config: ModelConfig, dtype: DType) {
     this.#native = native;
-    this.config = Object.freeze({ ...config, blockConfig: [...config.blockConfig] });
+    this.#config = Object.freeze({ ...config, blockConfig: [...config.blockConfig] });
     this.dtype = dtype;
   }
 
@@ -788,6 +814,8 @@ export class DenseNet {
       }
     }
     const { dtype, cuda, backend, device } = options;
+    const head = newHead(path, options);
+    if (head) config = { ...createConfig(config), numClasses: head.fileClasses };
     const model = DenseNet.create(config, {
       ...(dtype !== undefined ? { dtype } : {}),
       ...(cuda !== undefined ? { cuda } : {}),
@@ -796,6 +824,11 @@ export class DenseNet {
     });
     try {
       await model.load(path, signal ? { signal } : {});
+      if (head && head.fileClasses !== head.numClasses) {
+        model.resetClassifier(head.numClasses, { seed: head.seed, ...(head.classNames ? { classNames: head.classNames } : {}) });
+      } else if (head?.classNames && model.preprocessing) {
+        model.setPreprocessing({ ...model.preprocessing, classNames: head.classNames });
+      }
     } catch (err) {
       await model.dispose();
       throw err;
@@ -840,6 +873,11 @@ export class DenseNet {
         },
       );
     });
+  }
+
+  /** The normalized configuration of this model (its numClasses changes with {@link DenseNet.resetClassifier}). */
+  get config(): Readonly<ModelConfig> {
+    return this.#config;
   }
 
   /** Number of output classes. */
@@ -1130,10 +1168,116 @@ export class DenseNet {
     callNative(() => this.#native.setLearningRate(lr));
   }
 
-  /** The current optimizer settings, as the native core reports them. */
-  get optimizer(): Required<OptimizerOptions> {
+  /** The current optimizer settings, as the native core reports them (`groups` only when there are some). */
+  get optimizer(): Required<Omit<OptimizerOptions, 'groups'>> & Pick<OptimizerOptions, 'groups'> {
     this.#checkAlive('optimizer');
-    return JSON.parse(callNative(() => this.#native.optimizerJson())) as Required<OptimizerOptions>;
+    return JSON.parse(callNative(() => this.#native.optimizerJson())) as Required<Omit<OptimizerOptions, 'groups'>> & Pick<OptimizerOptions, 'groups'>;
+  }
+
+  /**
+   * Multiplies every parameter group's lr (the top level's too) by `factor` from the next step
+   * on (default 1). A schedule sets `schedule(epoch) / schedule(0)`, which scales each group's lr
+   * as PyTorch's schedulers do; {@link DenseNet.setLearningRate} keeps setting the top-level lr.
+   * Saved in checkpoints.
+   *
+   * @param factor - a finite number >= 0
+   */
+  setLrFactor(factor: number): void {
+    this.#checkAlive('setLrFactor');
+    if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 0) throw new InvalidArgumentError(`lr factor must be a finite number >= 0, got ${String(factor)}`);
+    callNative(() => this.#native.setLrFactor(factor));
+  }
+
+  /**
+   * Freezes parameters: they get no gradient (no weight-gradient computation), no weight decay
+   * and no momentum update, and their bits stay as they are. Backward stops at the lowest stage
+   * that still trains, and the stages below it run forward as inference does. BNs whose weight
+   * and bias are both frozen normalize as {@link DenseNet.frozenBatchNorm} says. Saved in checkpoints.
+   *
+   * @example
+   * ```ts
+   * model.freeze('features');            // train the classifier only
+   * model.freeze(['stem', 'block1']);    // or the lowest stages
+   * ```
+   * @param specs - a {@link FreezeSpec} or a non-empty array of them
+   * @throws {@link InvalidArgumentError} naming a spec that matches no parameter (nothing changes then)
+   */
+  freeze(specs: FreezeSpec | readonly FreezeSpec[]): void {
+    this.#checkAlive('freeze');
+    const json = specsJson('freeze', specs);
+    callNative(() => this.#native.freeze(json));
+  }
+
+  /**
+   * Makes frozen parameters trainable again (their momentum, if they had any, resumes).
+   *
+   * @param specs - a {@link FreezeSpec} or a non-empty array of them
+   * @throws {@link InvalidArgumentError} naming a spec that matches no parameter
+   */
+  unfreeze(specs: FreezeSpec | readonly FreezeSpec[]): void {
+    this.#checkAlive('unfreeze');
+    const json = specsJson('unfreeze', specs);
+    callNative(() => this.#native.unfreeze(json));
+  }
+
+  /** How BNs with frozen weight and bias normalize in training (`'eval'` by default, see {@link FrozenBatchNormMode}). */
+  get frozenBatchNorm(): FrozenBatchNormMode {
+    this.#checkAlive('frozenBatchNorm');
+    return callNative(() => this.#native.frozenBatchNorm()) as FrozenBatchNormMode;
+  }
+
+  /**
+   * Sets {@link DenseNet.frozenBatchNorm}.
+   *
+   * @param mode - `'eval'` | `'train'`
+   */
+  setFrozenBatchNorm(mode: FrozenBatchNormMode): void {
+    this.#checkAlive('setFrozenBatchNorm');
+    if (!FROZEN_BATCH_NORM_MODES.includes(mode)) throw new InvalidArgumentError(`frozenBatchNorm must be 'eval' or 'train', got ${String(mode)}`);
+    callNative(() => this.#native.setFrozenBatchNorm(mode));
+  }
+
+  /** Every parameter tensor (torchvision names, no running statistics): shape, whether it trains, its optimizer group. */
+  parameters(): ParameterInfo[] {
+    this.#checkAlive('parameters');
+    return JSON.parse(callNative(() => this.#native.parametersJson())) as ParameterInfo[];
+  }
+
+  /** Number of parameters (elements) that train: {@link DenseNet.parameterCount} less the frozen ones. */
+  get trainableParameterCount(): number {
+    this.#checkAlive('trainableParameterCount');
+    return callNative(() => this.#native.trainableParamCount());
+  }
+
+  /**
+   * Replaces the classifier by a new one for `numClasses` classes, initialized as a new model's
+   * (from `seed`); every feature weight and BN statistic stays, {@link DenseNet.config}'s
+   * numClasses changes and the classifier's momentum is dropped. The preprocessing's class names
+   * become `classNames`, or are dropped when the count changes.
+   *
+   * @param numClasses - a positive integer
+   * @param options - seed (default 0), classNames (`numClasses` names)
+   * @throws {@link InvalidArgumentError} for a bad count, seed or class names
+   */
+  resetClassifier(numClasses: number, options: ResetClassifierOptions = {}): void {
+    this.#checkAlive('resetClassifier');
+    if (typeof numClasses !== 'number' || !Number.isSafeInteger(numClasses) || numClasses < 1) {
+      throw new InvalidArgumentError(`numClasses must be a positive integer, got ${String(numClasses)}`);
+    }
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError(`resetClassifier options must be an object, got ${typeName(options)}`);
+    const { seed = 0, classNames } = options;
+    if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) throw new InvalidArgumentError(`seed must be a non-negative integer, got ${String(seed)}`);
+    if (classNames !== undefined && (!Array.isArray(classNames) || classNames.length !== numClasses || !classNames.every((n) => typeof n === 'string'))) {
+      throw new InvalidArgumentError(`classNames must be ${numClasses} strings (one per class), got ${typeName(classNames)}${Array.isArray(classNames) ? ` of ${classNames.length}` : ''}`);
+    }
+    const countChanges = numClasses !== this.#config.numClasses;
+    callNative(() => this.#native.resetClassifier(numClasses, seed));
+    this.#config = Object.freeze({ ...this.#config, numClasses, blockConfig: [...this.#config.blockConfig] });
+    const pp = this.#preprocessing;
+    if (pp && (classNames || countChanges)) {
+      const { classNames: _old, ...rest } = pp;
+      this.#preprocessing = Object.freeze(classNames ? { ...rest, classNames: [...classNames] } : rest);
+    }
   }
 
   /** Number of completed optimizer steps (restored by {@link DenseNet.loadCheckpoint}). */
@@ -1299,6 +1443,10 @@ function checkStoredPreprocessing(p: Preprocessing, model: DenseNet, path: strin
  * @internal
  */
 export function optimizerJson(options: OptimizerOptions): string {
+  if (options !== null && typeof options === 'object' && !Array.isArray(options) && options.groups !== undefined) {
+    const { groups, ...rest } = options;
+    return JSON.stringify({ ...(JSON.parse(optimizerJson(rest)) as object), groups: checkParamGroups(groups) });
+  }
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new InvalidArgumentError(`optimizer options must be an object, got ${typeName(options)}`);
   }
@@ -1310,9 +1458,33 @@ export function optimizerJson(options: OptimizerOptions): string {
     } else if (key === 'lr' || key === 'momentum' || key === 'weightDecay') {
       if (typeof value !== 'number' || !Number.isFinite(value)) throw new InvalidArgumentError(`${key} must be a finite number, got ${String(value)}`);
     } else {
-      throw new InvalidArgumentError(`unknown optimizer option "${key}"; known: lr, momentum, nesterov, weightDecay`);
+      throw new InvalidArgumentError(`unknown optimizer option "${key}"; known: lr, momentum, nesterov, weightDecay, groups`);
     }
     out[key] = value as number | boolean;
   }
   return JSON.stringify(out);
+}
+
+/**
+ * The classifier `DenseNet.load(path, config, { numClasses })` asks for: null without numClasses;
+ * else the file's class count (read from its header; the model is created with it) and the head to
+ * put in its place when that count differs.
+ */
+function newHead(path: string, options: LoadOptions): { fileClasses: number; numClasses: number; seed: number; classNames: string[] | undefined } | null {
+  const { numClasses, classNames, headSeed = 0 } = options;
+  if (numClasses === undefined) {
+    if (classNames !== undefined || options.headSeed !== undefined) throw new InvalidArgumentError('classNames and headSeed of DenseNet.load go with numClasses');
+    return null;
+  }
+  if (typeof numClasses !== 'number' || !Number.isSafeInteger(numClasses) || numClasses < 1) {
+    throw new InvalidArgumentError(`numClasses must be a positive integer, got ${String(numClasses)}`);
+  }
+  if (typeof headSeed !== 'number' || !Number.isSafeInteger(headSeed) || headSeed < 0) throw new InvalidArgumentError(`headSeed must be a non-negative integer, got ${String(headSeed)}`);
+  if (classNames !== undefined && (!Array.isArray(classNames) || classNames.length !== numClasses || !classNames.every((n) => typeof n === 'string'))) {
+    throw new InvalidArgumentError(`classNames must be ${numClasses} strings (one per class), got ${typeName(classNames)}`);
+  }
+  const shape = readWeightsInfo(path).tensorShapes['classifier.weight'];
+  // No classifier in the file: the native load names what is missing.
+  const fileClasses = shape?.length === 2 && shape[0]! >= 1 ? shape[0]! : numClasses;
+  return { fileClasses, numClasses, seed: headSeed, classNames };
 }

@@ -105,6 +105,25 @@ export interface NativeModel {
   setLearningRate(lr: number): void;
   /** The current optimizer settings as JSON. */
   optimizerJson(): string;
+  /**
+   * Multiplies every parameter group's lr (the top level's too) by `factor` from the next step
+   * on; a schedule sets `schedule(epoch) / schedule(0)` (PyTorch's schedulers scale each group so).
+   */
+  setLrFactor(factor: number): void;
+  /** Freezes the parameters a JSON array of specs names (name prefixes or stage aliases). */
+  freeze(specsJson: string): void;
+  /** Makes the parameters a JSON array of specs names trainable again. */
+  unfreeze(specsJson: string): void;
+  /** How BNs with frozen affine parameters normalize in training: `'eval'` (default) or `'train'`. */
+  setFrozenBatchNorm(mode: string): void;
+  /** The mode set by {@link NativeModel.setFrozenBatchNorm}. */
+  frozenBatchNorm(): string;
+  /** JSON `[{name, shape, trainable, group}]` of every parameter tensor (no running statistics). */
+  parametersJson(): string;
+  /** Number of parameters (elements) that train. */
+  trainableParamCount(): number;
+  /** A new classifier for `numClasses` classes, initialized from `seed`; the features are kept. */
+  resetClassifier(numClasses: number, seed: number): void;
   /** Number of CPU threads this model uses (>= 1). */
   setThreads(threads: number): void;
   /** Completed optimizer steps. */
@@ -282,6 +301,19 @@ const REQUIRED_EXPORTS = [
   'referenceSchedule',
   'setNumThreads',
   'memoryEstimate',
+] as const;
+
+/** Methods every `NativeModel` must have (an older addon lacks the fine-tuning ones). */
+const REQUIRED_MODEL_METHODS = [
+  'dispose',
+  'setLrFactor',
+  'freeze',
+  'unfreeze',
+  'setFrozenBatchNorm',
+  'frozenBatchNorm',
+  'parametersJson',
+  'trainableParamCount',
+  'resetClassifier',
 ] as const;
 
 /** The extra exports of the MPI variant. */
@@ -478,7 +510,7 @@ function checkExports(mod: unknown, mpi = false): string | undefined {
   const missing: string[] = required.filter((k) => typeof (mod as Record<string, unknown>)[k] !== 'function');
   if (mpi && missing.length) return `not the MPI variant of the addon (missing exports: ${missing.join(', ')})`;
   const proto = (mod as { NativeModel?: { prototype?: Record<string, unknown> } }).NativeModel?.prototype;
-  if (proto && typeof proto['dispose'] !== 'function') missing.push('NativeModel.prototype.dispose');
+  if (proto) missing.push(...REQUIRED_MODEL_METHODS.filter((m) => typeof proto[m] !== 'function').map((m) => `NativeModel.prototype.${m}`));
   return missing.length ? `missing exports (an older build of the addon?): ${missing.join(', ')}` : undefined;
 }
 

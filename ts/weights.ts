@@ -9,7 +9,8 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 
 import { createConfig, type ModelConfig } from './config.js';
 import { DenseNetError, InvalidArgumentError, IoError, WeightsError } from './errors.js';
-import { weightsFormatOf } from './weights/source.js';
+import { canonicalTensorName } from './weights/convert.js';
+import { torchTensorShapes, weightsFormatOf } from './weights/source.js';
 
 /** Metadata key of the architecture (the normalized {@link ModelConfig} as JSON), written by the native core. */
 export const CONFIG_METADATA_KEY = 'densenet.config';
@@ -69,6 +70,8 @@ export interface WeightsInfo {
   preprocessing: Preprocessing | null;
   /** The whole `__metadata__` map of the safetensors header (string → string). */
   metadata: Record<string, string>;
+  /** Every tensor's shape, by name, as the header lists it (e.g. `classifier.weight`: `[classes, features]`). */
+  tensorShapes: Record<string, number[]>;
 }
 
 function describe(v: unknown): string {
@@ -143,6 +146,18 @@ export function checkPreprocessing(
  * @internal
  */
 export function readSafetensorsMetadata(path: string): Record<string, string> {
+  return readSafetensorsHeader(path).metadata;
+}
+
+/**
+ * Reads a safetensors header: its `__metadata__` (string → string; `{}` when there is none) and
+ * every tensor's shape.
+ *
+ * @param path - a .safetensors file
+ * @throws {@link IoError} when the file cannot be read; {@link WeightsError} when it is not a safetensors file
+ * @internal
+ */
+export function readSafetensorsHeader(path: string): { metadata: Record<string, string>; tensorShapes: Record<string, number[]> } {
   let fd: number;
   try {
     // A directory, FIFO or device is refused before it is opened (opening a FIFO would block).
@@ -170,12 +185,21 @@ export function readSafetensorsMetadata(path: string): Record<string, string> {
       throw new WeightsError(`${path}: the safetensors header is not valid JSON`, { cause: err });
     }
     if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new WeightsError(`${path}: the safetensors header is not a JSON object`);
+    const tensorShapes: Record<string, number[]> = {};
+    for (const [name, entry] of Object.entries(json as Record<string, unknown>)) {
+      if (name === '__metadata__') continue;
+      const shape = (entry as { shape?: unknown } | null)?.shape;
+      if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+        throw new WeightsError(`${path}: tensor '${name}' has no valid shape in the safetensors header`);
+      }
+      tensorShapes[name] = [...(shape as number[])];
+    }
     const meta = (json as { __metadata__?: unknown }).__metadata__;
-    if (meta === undefined || meta === null) return {};
+    if (meta === undefined || meta === null) return { metadata: {}, tensorShapes };
     if (typeof meta !== 'object' || Array.isArray(meta) || !Object.values(meta).every((v) => typeof v === 'string')) {
       throw new WeightsError(`${path}: the safetensors __metadata__ must map strings to strings`);
     }
-    return { ...(meta as Record<string, string>) };
+    return { metadata: { ...(meta as Record<string, string>) }, tensorShapes };
   } catch (err) {
     if (err instanceof DenseNetError) throw err;
     throw new IoError(`cannot read weights file ${path}: ${(err as Error).message}`, { cause: err });
@@ -206,8 +230,12 @@ export function readSafetensorsMetadata(path: string): Record<string, string> {
 export function readWeightsInfo(path: string): WeightsInfo {
   if (typeof path !== 'string' || path === '') throw new InvalidArgumentError(`path must be a non-empty string, got ${describe(path)}`);
   const format = weightsFormatOf(path);
-  if (format === 'pytorch-zip' || format === 'pytorch-legacy') return { path, format, config: null, preprocessing: null, metadata: {} };
-  const metadata = readSafetensorsMetadata(path);
+  if (format === 'pytorch-zip' || format === 'pytorch-legacy') {
+    return { path, format, config: null, preprocessing: null, metadata: {}, tensorShapes: torchTensorShapes(path) };
+  }
+  const { metadata, tensorShapes: stored } = readSafetensorsHeader(path);
+  // By the names the core loads them under (e.g. `module.` and torchvision's dotted layer names mapped).
+  const tensorShapes = Object.fromEntries(Object.entries(stored).map(([name, shape]) => [canonicalTensorName(name), shape]));
   let config: ModelConfig | null = null;
   const configText = metadata[CONFIG_METADATA_KEY];
   if (configText !== undefined) {
@@ -226,5 +254,5 @@ export function readWeightsInfo(path: string): WeightsInfo {
       throw new WeightsError(`${path}: the stored preprocessing (${PREPROCESSING_METADATA_KEY}) is invalid: ${(err as Error).message}`, { cause: err });
     }
   }
-  return { path, format: 'safetensors', config, preprocessing, metadata };
+  return { path, format: 'safetensors', config, preprocessing, metadata, tensorShapes };
 }

@@ -15,6 +15,14 @@ export interface WasmBrowserModel {
   setOptimizer(optJson: string): void;
   setLearningRate(lr: number): void;
   optimizerJson(): string;
+  setLrFactor(factor: number): void;
+  freeze(specsJson: string): void;
+  unfreeze(specsJson: string): void;
+  setFrozenBatchNorm(mode: string): void;
+  frozenBatchNorm(): string;
+  parametersJson(): string;
+  trainableParamCount(): number;
+  resetClassifier(numClasses: number, seed: number): void;
   setMemoryMode(mode: string): void;
   setThreads(threads: number): void;
   memoryEstimate(shape: number[]): string;

@@ -184,6 +184,30 @@ class NativeModel {
   optimizerJson() {
     return call(() => this.#m.optimizerJson());
   }
+  setLrFactor(factor) {
+    call(() => this.#m.setLrFactor(factor));
+  }
+  freeze(specsJson) {
+    call(() => this.#m.freeze(specsJson));
+  }
+  unfreeze(specsJson) {
+    call(() => this.#m.unfreeze(specsJson));
+  }
+  setFrozenBatchNorm(mode) {
+    call(() => this.#m.setFrozenBatchNorm(mode));
+  }
+  frozenBatchNorm() {
+    return call(() => this.#m.frozenBatchNorm());
+  }
+  parametersJson() {
+    return call(() => this.#m.parametersJson());
+  }
+  trainableParamCount() {
+    return call(() => this.#m.trainableParamCount());
+  }
+  resetClassifier(numClasses, seed) {
+    call(() => this.#m.resetClassifier(numClasses, seed));
+  }
   setMemoryMode(mode) {
     call(() => this.#m.setMemoryMode(mode));
   }

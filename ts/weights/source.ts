@@ -115,3 +115,14 @@ export function weightsBytesFor(path: string, format: WeightsFormat = weightsFor
   }
   return null;
 }
+
+/**
+ * Every tensor's shape in a PyTorch file, by the name the core loads it under.
+ *
+ * @param path - a `.pth` / `.pt` / `.bin` file
+ * @throws {@link IoError} when it cannot be read; {@link WeightsError} when it is corrupt or refused
+ */
+export function torchTensorShapes(path: string): Record<string, number[]> {
+  const tensors = canonicalTensors(readTorchFile(readAll(path), path), path);
+  return Object.fromEntries(tensors.map((t) => [t.name, [...t.shape]]));
+}

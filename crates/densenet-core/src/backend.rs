@@ -148,6 +148,31 @@ pub trait Backend<T: Float>: Send + Sync {
         out: GradOut<Self::Dst<'_>>,
     );
 
+    /// Eval-mode BN(-ReLU) backward, for a frozen BN that normalizes with its running statistics
+    /// during training (PyTorch's `eval()` on a frozen BN): mean and invstd are constants, so
+    /// d(x) = d(y)·[y > 0]·γ·invstd (the mask only with `relu`), written where `out` says; no
+    /// affine gradients. This default computes on the host; a backend may run it on its device.
+    fn bn_backward_frozen(&self, x: Self::Src<'_>, dy: Self::Dst<'_>, channels: usize, p: usize, args: &BnArgs<Self::Src<'_>>, out: GradOut<Self::Dst<'_>>) -> Result<()> {
+        let host = |s: Self::Src<'_>| self.download(s);
+        let (xv, gamma, beta, mean, invstd) = (host(Self::slice(x, 0..channels * p)), host(args.gamma), host(args.beta), host(args.mean), host(args.invstd));
+        let mut dx = host(Self::as_src(&dy));
+        dx.truncate(channels * p);
+        for c in 0..channels {
+            let scale = gamma[c] * invstd[c];
+            for (d, &xi) in dx[c * p..(c + 1) * p].iter_mut().zip(&xv[c * p..(c + 1) * p]) {
+                // The forward's arithmetic and mask (y <= 0 is cut; a NaN is kept, as there).
+                let y = (xi - mean[c]) * invstd[c] * gamma[c] + beta[c];
+                *d = if args.relu && y <= T::ZERO { T::ZERO } else { *d * scale };
+            }
+        }
+        let dx = self.upload(&dx)?;
+        match out {
+            GradOut::Accumulate(g) => self.add_assign(Self::src(&dx), Self::slice_mut(g, 0..channels * p)),
+            GradOut::InPlace => self.copy(Self::src(&dx), Self::slice_mut(dy, 0..channels * p)),
+        }
+        Ok(())
+    }
+
     // ---- convolution (no bias) ----------------------------------------------------------
 
     /// y (+)= conv(x, weight); x [Cin, N, H, W], weight [Cout, Cin, k, k], y [Cout, N, Ho, Wo].

@@ -8,8 +8,10 @@ use crate::error::Result;
 use crate::float::Float;
 use crate::layers::context::MemoryMode;
 use crate::memory::MemoryEstimate;
-use crate::model::{DenseNet, StepOutput};
+use crate::freeze::FrozenBatchNorm;
+use crate::model::{DenseNet, ParameterInfo, StepOutput};
 use crate::optim::SgdConfig;
+use crate::param_groups::OptimizerSettings;
 use std::collections::HashMap;
 
 /// A DenseNet behind a vtable: f32 inputs in, f32 logits out, bytes for weights and checkpoints.
@@ -44,6 +46,19 @@ pub trait Model: Send + Sync {
     fn memory_cached(&self) -> u64;
     /// See [`Backend::device_memory_available`]: None when the model lives in host memory.
     fn device_memory_available(&self) -> Option<u64>;
+
+    // ---- fine-tuning (see `model/finetune.rs`) ----
+    fn freeze(&mut self, specs: &[String]) -> Result<()>;
+    fn unfreeze(&mut self, specs: &[String]) -> Result<()>;
+    fn frozen_batch_norm(&self) -> FrozenBatchNorm;
+    fn set_frozen_batch_norm(&mut self, mode: FrozenBatchNorm);
+    fn parameters(&self) -> Vec<ParameterInfo>;
+    fn trainable_parameter_count(&self) -> usize;
+    fn optimizer_settings(&self) -> OptimizerSettings;
+    fn set_optimizer_settings(&mut self, settings: OptimizerSettings) -> Result<()>;
+    fn lr_factor(&self) -> f64;
+    fn set_lr_factor(&mut self, factor: f64) -> Result<()>;
+    fn reset_classifier(&mut self, num_classes: usize, seed: u64) -> Result<()>;
 }
 
 impl<T: Float, B: Backend<T> + 'static> Model for DenseNet<T, B> {
@@ -116,5 +131,38 @@ impl<T: Float, B: Backend<T> + 'static> Model for DenseNet<T, B> {
     }
     fn memory_cached(&self) -> u64 {
         DenseNet::cached_bytes(self)
+    }
+    fn freeze(&mut self, specs: &[String]) -> Result<()> {
+        DenseNet::freeze(self, specs)
+    }
+    fn unfreeze(&mut self, specs: &[String]) -> Result<()> {
+        DenseNet::unfreeze(self, specs)
+    }
+    fn frozen_batch_norm(&self) -> FrozenBatchNorm {
+        DenseNet::frozen_batch_norm(self)
+    }
+    fn set_frozen_batch_norm(&mut self, mode: FrozenBatchNorm) {
+        DenseNet::set_frozen_batch_norm(self, mode)
+    }
+    fn parameters(&self) -> Vec<ParameterInfo> {
+        DenseNet::parameters(self)
+    }
+    fn trainable_parameter_count(&self) -> usize {
+        DenseNet::trainable_parameter_count(self)
+    }
+    fn optimizer_settings(&self) -> OptimizerSettings {
+        DenseNet::optimizer_settings(self)
+    }
+    fn set_optimizer_settings(&mut self, settings: OptimizerSettings) -> Result<()> {
+        DenseNet::set_optimizer_settings(self, settings)
+    }
+    fn lr_factor(&self) -> f64 {
+        DenseNet::lr_factor(self)
+    }
+    fn set_lr_factor(&mut self, factor: f64) -> Result<()> {
+        DenseNet::set_lr_factor(self, factor)
+    }
+    fn reset_classifier(&mut self, num_classes: usize, seed: u64) -> Result<()> {
+        DenseNet::reset_classifier(self, num_classes, seed)
     }
 }

@@ -7,15 +7,21 @@ use crate::config::DenseNetConfig;
 use crate::distributed;
 use crate::error::{Error, Result};
 use crate::float::Float;
+use crate::freeze::{StageOrder, Trainability, NOTHING_TRAINS};
 use crate::geometry::Geometry;
 use crate::layers::context::{Ctx, MemoryMode, PendingUpdate, Scratch, Slot};
 use crate::memory::{self, MemoryEstimate};
 use crate::optim::SgdConfig;
+use crate::param_groups::OptimizerSettings;
 use crate::params::Params;
 use crate::passes;
 use crate::plan::Plan;
 use std::collections::HashMap;
 use std::marker::PhantomData;
+
+mod checkpoint_finetune;
+mod finetune;
+pub use finetune::ParameterInfo;
 
 /// Result of one training or evaluation step.
 #[derive(Debug, Clone)]
@@ -41,7 +47,14 @@ pub struct DenseNet<T: Float, B: Backend<T>> {
     grads: Option<Vec<B::Buf>>,
     /// One momentum buffer per tensor, created on its first step (as PyTorch).
     momentum: Vec<Option<B::Buf>>,
-    optimizer: SgdConfig,
+    /// The top-level SGD settings and the parameter groups.
+    optimizer: OptimizerSettings,
+    /// The group of each tensor (plan order; None: the top level).
+    group_of: Vec<Option<usize>>,
+    /// What a schedule multiplies every group's lr by (1 until set).
+    lr_factor: f64,
+    /// Which parameters train and how frozen BNs normalize (see `freeze.rs`).
+    trainability: Trainability,
     mode: MemoryMode,
     step: u64,
     seed: u64,
@@ -62,6 +75,8 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         let init = Params::<T>::init(&plan, seed);
         let params = init.tensors.iter().map(|t| backend.upload(t)).collect::<Result<Vec<_>>>()?;
         let momentum = (0..plan.specs.len()).map(|_| None).collect();
+        let trainability = Trainability::all(&plan);
+        let group_of = vec![None; plan.specs.len()];
         Ok(DenseNet {
             backend,
             config,
@@ -69,7 +84,10 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             params,
             grads: None,
             momentum,
-            optimizer: SgdConfig::default(),
+            optimizer: OptimizerSettings::default(),
+            group_of,
+            lr_factor: 1.0,
+            trainability,
             mode: MemoryMode::Efficient,
             step: 0,
             seed,
@@ -106,8 +124,9 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
     pub fn seed(&self) -> u64 {
         self.seed
     }
+    /// The top-level SGD settings (see [`DenseNet::optimizer_settings`] for the groups).
     pub fn optimizer(&self) -> SgdConfig {
-        self.optimizer
+        self.optimizer.sgd
     }
     /// Refuses (with `ERR_MEMORY`, before allocating) any pass whose estimated peak, model
     /// included, exceeds `bytes`. None removes the limit.
@@ -165,9 +184,10 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         Ok(())
     }
 
+    /// Sets the top-level SGD settings; the parameter groups stay.
     pub fn set_optimizer(&mut self, cfg: SgdConfig) -> Result<()> {
         cfg.validate()?;
-        self.optimizer = cfg;
+        self.optimizer.sgd = cfg;
         Ok(())
     }
 
@@ -304,17 +324,21 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             // Each replica draws its own masks (rank 0 keeps the single-process ones).
             dropout_seed = splitmix64(dropout_seed ^ rank as u64);
         }
+        let stages = StageOrder::new(&self.plan);
+        let frontier = stages.frontier(&self.plan, &self.trainability);
         let result = (|| {
             let mut cx = self.context(true, dropout_seed, Some(&mut grads), &geo)?;
             cx.sync = dp.filter(|d| d.sync_bn).map(|d| d.comm);
-            let tape = passes::forward_train(&self.plan, x, &geo, self.mode, &mut cx)?;
+            let tape = passes::forward_train(&self.plan, x, &geo, self.mode, &stages, frontier, &mut cx)?;
             let mut l = self.backend.softmax_cross_entropy(B::src(&tape.head.logits), &labels, self.config.num_classes)?;
             let logits: Vec<f64> = self.backend.download(B::src(&tape.head.logits)).iter().map(|v| v.to_f64()).collect();
             let total = match dp {
                 Some(dp) => distributed::global_loss(&self.backend, dp, geo.n, &mut l)?,
                 None => geo.n as f64,
             };
-            passes::backward(&self.plan, tape, &geo, B::src(&l.dlogits), &mut cx)?;
+            if frontier != NOTHING_TRAINS {
+                passes::backward(&self.plan, tape, &geo, B::src(&l.dlogits), &stages, frontier, &mut cx)?;
+            }
             let mut updates = std::mem::take(&mut cx.bn_updates);
             drop(cx);
             if let Some(dp) = dp {
@@ -335,11 +359,12 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             be.bn_update_running(B::src(mean), B::src(var), B::dst(rm), B::dst(rv));
         }
         let grads = self.grads.as_ref().expect("a pending step has gradients");
-        let cfg = self.optimizer;
         for (i, spec) in self.plan.specs.iter().enumerate() {
-            if !spec.kind.trainable() {
+            // A frozen parameter: no weight decay, no momentum, its bits unchanged.
+            if !spec.kind.trainable() || !self.trainability.trains(i) {
                 continue;
             }
+            let cfg = self.optimizer.for_param(self.group_of[i], self.lr_factor);
             let momentum = if cfg.momentum != 0.0 {
                 let initialized = self.momentum[i].is_some();
                 if !initialized {
@@ -362,7 +387,8 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             return Err(Error::NonFinite(format!("the loss is {loss} at step {}; the update was refused and the model is unchanged", self.step)));
         }
         let Some(grads) = &self.grads else { return Ok(()) };
-        let (specs, views): (Vec<_>, Vec<_>) = self.plan.specs.iter().zip(grads).filter(|(spec, _)| spec.kind.trainable()).map(|(spec, g)| (spec, B::src(g))).unzip();
+        let trains = &self.trainability.trains;
+        let (specs, views): (Vec<_>, Vec<_>) = self.plan.specs.iter().zip(grads).zip(trains).filter(|((spec, _), &t)| spec.kind.trainable() && t).map(|((spec, g), _)| (spec, B::src(g))).unzip();
         if let Some((t, i, v)) = self.backend.first_non_finite_of(&views) {
             return Err(Error::NonFinite(format!(
                 "the gradient of '{}' is {v:?} at element {i} (step {}); the update was refused and the model is unchanged",
@@ -391,6 +417,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             deferred_bn: None,
             sync: None,
             weights_version: (!train).then_some(self.params_version),
+            trainability: Some(&self.trainability),
         })
     }
 
@@ -454,7 +481,8 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         }
         let mut meta = HashMap::new();
         meta.insert("densenet.config".to_string(), self.config.to_json());
-        meta.insert("densenet.optimizer".to_string(), serde_json::to_string(&self.optimizer).expect("plain numbers serialize"));
+        meta.insert("densenet.optimizer".to_string(), serde_json::to_string(&self.optimizer.sgd).expect("plain numbers serialize"));
+        self.finetune_metadata(&mut meta);
         meta.insert("densenet.step".to_string(), self.step.to_string());
         meta.insert("densenet.seed".to_string(), self.seed.to_string());
         meta.insert("densenet.dtype".to_string(), T::NAME.to_string());
@@ -489,10 +517,12 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         // The caller parses it after this returns: refuse it now, before anything is replaced.
         serde_json::from_str::<serde_json::Value>(&extra_json)
             .map_err(|e| Error::Weights(format!("{p}: metadata 'densenet.extra' (the state saved with the checkpoint) is not JSON: {e}")))?;
+        let finetune = self.parse_finetune_metadata(&meta, p)?;
         let momentum = momentum.into_iter().map(|m| m.map(|v| self.backend.upload(&v)).transpose()).collect::<Result<Vec<_>>>()?;
         self.set_params_host(&params.tensors)?;
         self.momentum = momentum;
-        self.optimizer = opt;
+        self.optimizer.sgd = opt;
+        self.apply_finetune_metadata(finetune);
         self.step = step;
         self.seed = seed;
         Ok(extra_json)

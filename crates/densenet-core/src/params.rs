@@ -4,7 +4,7 @@
 use crate::backend::splitmix64;
 use crate::error::{Error, Result};
 use crate::float::Float;
-use crate::plan::{Plan, TensorKind};
+use crate::plan::{Plan, TensorKind, TensorSpec};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::HashMap;
@@ -48,24 +48,26 @@ impl<T: Float> Params<T> {
     /// The reference code's init: conv ~ N(0, 2/(out·kh·kw)), BN weight 1 and bias 0, running
     /// stats 0 and 1, linear weight U(±1/√in) (PyTorch's default), linear bias 0.
     pub fn init(plan: &Plan, seed: u64) -> Self {
-        let mut p = Self::zeros(plan);
-        for (i, spec) in plan.specs.iter().enumerate() {
-            let mut rng = Rng(splitmix64(seed ^ splitmix64(i as u64 + 1)));
-            let t = &mut p.tensors[i];
-            match spec.kind {
-                TensorKind::ConvWeight => {
-                    let std = (2.0 / (spec.shape[0] * spec.shape[2] * spec.shape[3]) as f64).sqrt();
-                    t.iter_mut().for_each(|v| *v = T::from_f64(rng.normal() * std));
-                }
-                TensorKind::BnWeight | TensorKind::BnRunningVar => t.fill(T::ONE),
-                TensorKind::BnBias | TensorKind::BnRunningMean | TensorKind::LinearBias => t.fill(T::ZERO),
-                TensorKind::LinearWeight => {
-                    let bound = 1.0 / (spec.shape[1] as f64).sqrt();
-                    t.iter_mut().for_each(|v| *v = T::from_f64((2.0 * rng.uniform() - 1.0) * bound));
-                }
+        Params { tensors: plan.specs.iter().enumerate().map(|(i, spec)| Self::init_tensor(spec, i, seed)).collect() }
+    }
+
+    /// [`Params::init`] of one tensor, the `index`-th of its plan.
+    pub fn init_tensor(spec: &TensorSpec, index: usize, seed: u64) -> Vec<T> {
+        let mut rng = Rng(splitmix64(seed ^ splitmix64(index as u64 + 1)));
+        let mut t = vec![T::ZERO; spec.numel()];
+        match spec.kind {
+            TensorKind::ConvWeight => {
+                let std = (2.0 / (spec.shape[0] * spec.shape[2] * spec.shape[3]) as f64).sqrt();
+                t.iter_mut().for_each(|v| *v = T::from_f64(rng.normal() * std));
+            }
+            TensorKind::BnWeight | TensorKind::BnRunningVar => t.fill(T::ONE),
+            TensorKind::BnBias | TensorKind::BnRunningMean | TensorKind::LinearBias => {}
+            TensorKind::LinearWeight => {
+                let bound = 1.0 / (spec.shape[1] as f64).sqrt();
+                t.iter_mut().for_each(|v| *v = T::from_f64((2.0 * rng.uniform() - 1.0) * bound));
             }
         }
-        p
+        t
     }
 
     /// Safetensors bytes with torchvision's names, in the element type `T`, plus metadata.

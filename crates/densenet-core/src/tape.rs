@@ -2,7 +2,9 @@
 //!
 //! Efficient mode keeps only the block feature buffers (each layer wrote its k channels in
 //! place), the ImageNet stem's conv output and argmax, and per-channel BN statistics. Naive
-//! mode also keeps, per layer, its concatenated input copy and every intermediate.
+//! mode also keeps, per layer, its concatenated input copy and every intermediate. When the
+//! lowest stages are frozen (fine-tuning), the stages before the backward's frontier keep
+//! nothing (their entries are None), as in inference.
 
 use crate::backend::BatchStats;
 use crate::layers::{dense_layer, dense_layer_naive, head::HeadOut, stem};
@@ -13,12 +15,12 @@ pub enum LayerTape<Buf> {
 }
 
 pub struct Tape<Buf, Idx> {
-    /// The input in CNHW.
-    pub input: Buf,
+    /// The input in CNHW (kept when the stem trains).
+    pub input: Option<Buf>,
     pub stem: stem::Tape<Buf, Idx>,
-    /// One shared feature buffer per block, [width, N, H, W].
-    pub blocks: Vec<Buf>,
-    pub layers: Vec<Vec<LayerTape<Buf>>>,
-    pub transitions: Vec<BatchStats<Buf>>,
+    /// One shared feature buffer per block, [width, N, H, W] (kept where backward reads it).
+    pub blocks: Vec<Option<Buf>>,
+    pub layers: Vec<Vec<Option<LayerTape<Buf>>>>,
+    pub transitions: Vec<Option<BatchStats<Buf>>>,
     pub head: HeadOut<Buf>,
 }

@@ -9,7 +9,7 @@ pub mod mpi_group;
 mod session;
 mod tasks;
 
-use densenet_core::{DenseNetConfig, Error as CoreError, MemoryMode, SgdConfig, StepOutput, PRESET_NAMES};
+use densenet_core::{DenseNetConfig, Error as CoreError, FrozenBatchNorm, MemoryMode, OptimizerSettings, StepOutput, PRESET_NAMES};
 use errors::{invalid_arg, sync};
 use files::{read_file, write_atomic};
 use napi::bindgen_prelude::*;
@@ -48,6 +48,19 @@ fn step_result(o: StepOutput) -> StepResult {
 fn eval_result(o: StepOutput) -> EvalResult {
     let logits: Vec<f32> = o.logits.iter().map(|&v| v as f32).collect();
     EvalResult { loss: o.loss, correct: o.correct as u32, logits: Float32Array::new(logits) }
+}
+
+/// A seed from JS: a non-negative safe integer.
+fn check_seed(seed: f64) -> std::result::Result<u64, CoreError> {
+    if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
+        return Err(invalid_arg(format!("seed must be a non-negative integer, got {seed}")));
+    }
+    Ok(seed as u64)
+}
+
+/// Freeze specs: a JSON array of strings.
+fn parse_specs(json: &str) -> std::result::Result<Vec<String>, CoreError> {
+    serde_json::from_str(json).map_err(|e| invalid_arg(format!("freeze specs must be a JSON array of strings: {e}")))
 }
 
 fn parse_metadata(json: Option<String>) -> std::result::Result<HashMap<String, String>, CoreError> {
@@ -134,12 +147,10 @@ impl NativeModel {
     pub fn new(env: Env, config_json: String, dtype: String, seed: f64, device: Option<String>) -> Result<Self> {
         let model = errors::guarded(|| {
             let config = DenseNetConfig::from_json(&config_json)?;
-            if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
-                return Err(invalid_arg(format!("seed must be a non-negative integer, got {seed}")));
-            }
+            let seed = check_seed(seed)?;
             let model = match densenet_cuda::DeviceSpec::parse(device.as_deref().unwrap_or("cpu"))? {
-                densenet_cuda::DeviceSpec::Cpu => densenet_cpu::new_model(config, &dtype, seed as u64)?,
-                densenet_cuda::DeviceSpec::Cuda(ordinal) => cuda_model(config, &dtype, seed as u64, ordinal)?,
+                densenet_cuda::DeviceSpec::Cpu => densenet_cpu::new_model(config, &dtype, seed)?,
+                densenet_cuda::DeviceSpec::Cuda(ordinal) => cuda_model(config, &dtype, seed, ordinal)?,
             };
             let threads = match THREADS.load(Ordering::Relaxed) {
                 0 => default_threads(),
@@ -259,10 +270,65 @@ impl NativeModel {
         )
     }
 
-    /// {"lr":0.1,"momentum":0.9,"nesterov":true,"weightDecay":1e-4}; missing fields keep the recipe's defaults.
+    /// {"lr":0.1,"momentum":0.9,"nesterov":true,"weightDecay":1e-4,"groups":[...]}; missing fields
+    /// take the recipe's defaults; the groups (none when absent) replace the model's.
     #[napi]
     pub fn set_optimizer(&self, env: Env, opt_json: String) -> Result<()> {
-        let r = SgdConfig::from_json(&opt_json).and_then(|cfg| with(&self.inner, |s| s.run(|m| m.set_optimizer(cfg))));
+        let r = OptimizerSettings::from_json(&opt_json).and_then(|cfg| with(&self.inner, |s| s.run(|m| m.set_optimizer_settings(cfg))));
+        sync(&env, r)
+    }
+
+    /// Multiplies every group's lr (the top level's too) by `factor` from the next step on.
+    #[napi]
+    pub fn set_lr_factor(&self, env: Env, factor: f64) -> Result<()> {
+        sync(&env, with(&self.inner, |s| s.run(|m| m.set_lr_factor(factor))))
+    }
+
+    /// Freezes the parameters a JSON array of specs names (name prefixes or stage aliases).
+    #[napi]
+    pub fn freeze(&self, env: Env, specs_json: String) -> Result<()> {
+        let r = parse_specs(&specs_json).and_then(|specs| with(&self.inner, |s| s.run(|m| m.freeze(&specs))));
+        sync(&env, r)
+    }
+
+    #[napi]
+    pub fn unfreeze(&self, env: Env, specs_json: String) -> Result<()> {
+        let r = parse_specs(&specs_json).and_then(|specs| with(&self.inner, |s| s.run(|m| m.unfreeze(&specs))));
+        sync(&env, r)
+    }
+
+    /// 'eval' (default: frozen BNs use running statistics) | 'train'.
+    #[napi]
+    pub fn set_frozen_batch_norm(&self, env: Env, mode: String) -> Result<()> {
+        let r = FrozenBatchNorm::parse(&mode).and_then(|mode| {
+            with(&self.inner, |s| {
+                s.run(|m| m.set_frozen_batch_norm(mode));
+                Ok(())
+            })
+        });
+        sync(&env, r)
+    }
+
+    #[napi]
+    pub fn frozen_batch_norm(&self, env: Env) -> Result<String> {
+        sync(&env, with(&self.inner, |s| Ok(s.model().frozen_batch_norm().as_str().to_string())))
+    }
+
+    /// JSON [{name, shape, trainable, group}] of every parameter tensor (no running statistics).
+    #[napi]
+    pub fn parameters_json(&self, env: Env) -> Result<String> {
+        sync(&env, with(&self.inner, |s| Ok(serde_json::to_string(&s.model().parameters()).unwrap())))
+    }
+
+    #[napi]
+    pub fn trainable_param_count(&self, env: Env) -> Result<f64> {
+        sync(&env, with(&self.inner, |s| Ok(s.model().trainable_parameter_count() as f64)))
+    }
+
+    /// A new classifier for `num_classes` classes (initialized from `seed`); features kept.
+    #[napi]
+    pub fn reset_classifier(&self, env: Env, num_classes: u32, seed: f64) -> Result<()> {
+        let r = check_seed(seed).and_then(|seed| with(&self.inner, |s| s.run(|m| m.reset_classifier(num_classes as usize, seed))));
         sync(&env, r)
     }
 
@@ -280,7 +346,7 @@ impl NativeModel {
 
     #[napi]
     pub fn optimizer_json(&self, env: Env) -> Result<String> {
-        sync(&env, with(&self.inner, |s| Ok(serde_json::to_string(&s.model().optimizer()).unwrap())))
+        sync(&env, with(&self.inner, |s| Ok(s.model().optimizer_settings().to_json())))
     }
 
     /// 'efficient' (default) | 'naive'.
@@ -375,7 +441,7 @@ pub fn cifar_config(env: Env, depth: u32, growth_rate: u32, bc: bool, num_classe
 /// Validates optimizer JSON (missing fields take the recipe's defaults) and returns it normalized.
 #[napi]
 pub fn normalize_optimizer(env: Env, json: String) -> Result<String> {
-    sync(&env, SgdConfig::from_json(&json).map(|c| serde_json::to_string(&c).unwrap()))
+    sync(&env, OptimizerSettings::from_json(&json).map(|c| c.to_json()))
 }
 
 /// Peak memory (bytes) of a config on an NCHW `shape` in `dtype` ('f32' | 'f64'), as JSON

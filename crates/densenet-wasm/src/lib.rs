@@ -17,7 +17,7 @@
 //! instance unusable (a trap may leave a model half-updated), so later calls fail with
 //! `ERR_INTERNAL` too instead of computing on broken state.
 
-use densenet_core::{DenseNetConfig, Error as CoreError, MemoryMode, Model, SgdConfig, StepOutput, PRESET_NAMES};
+use densenet_core::{DenseNetConfig, Error as CoreError, FrozenBatchNorm, MemoryMode, Model, OptimizerSettings, SgdConfig, StepOutput, PRESET_NAMES};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use wasm_bindgen::prelude::*;
@@ -61,6 +61,19 @@ fn sync<R>(r: Result<R, CoreError>) -> JsResult<R> {
 
 fn invalid_arg(msg: impl Into<String>) -> CoreError {
     CoreError::InvalidArg(msg.into())
+}
+
+/// A seed from JS: a non-negative safe integer.
+fn check_seed(seed: f64) -> Result<u64, CoreError> {
+    if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
+        return Err(invalid_arg(format!("seed must be a non-negative integer, got {seed}")));
+    }
+    Ok(seed as u64)
+}
+
+/// Freeze specs: a JSON array of strings.
+fn parse_specs(json: &str) -> Result<Vec<String>, CoreError> {
+    serde_json::from_str(json).map_err(|e| invalid_arg(format!("freeze specs must be a JSON array of strings: {e}")))
 }
 
 fn to_shape(shape: &[u32]) -> Vec<usize> {
@@ -119,10 +132,7 @@ impl WasmModel {
     pub fn new(config_json: &str, dtype: &str, seed: f64) -> JsResult<WasmModel> {
         let model = sync((|| {
             let config = DenseNetConfig::from_json(config_json)?;
-            if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
-                return Err(invalid_arg(format!("seed must be a non-negative integer, got {seed}")));
-            }
-            densenet_cpu::new_model(config, dtype, seed as u64)
+            densenet_cpu::new_model(config, dtype, check_seed(seed)?)
         })())?;
         Ok(WasmModel { inner: Some(model), dtype: dtype.to_string(), budget: None })
     }
@@ -195,10 +205,54 @@ impl WasmModel {
         sync(self.model_mut().and_then(|m| m.load_checkpoint(bytes, source_name)))
     }
 
-    /// {"lr":0.1,"momentum":0.9,"nesterov":true,"weightDecay":1e-4}; missing fields keep the recipe's defaults.
+    /// {"lr":0.1,"momentum":0.9,"nesterov":true,"weightDecay":1e-4,"groups":[...]}; missing fields
+    /// take the recipe's defaults; the groups (none when absent) replace the model's.
     #[wasm_bindgen(js_name = setOptimizer)]
     pub fn set_optimizer(&mut self, opt_json: &str) -> JsResult<()> {
-        sync(SgdConfig::from_json(opt_json).and_then(|cfg| self.model_mut()?.set_optimizer(cfg)))
+        sync(OptimizerSettings::from_json(opt_json).and_then(|cfg| self.model_mut()?.set_optimizer_settings(cfg)))
+    }
+
+    /// Multiplies every group's lr (the top level's too) by `factor` from the next step on.
+    #[wasm_bindgen(js_name = setLrFactor)]
+    pub fn set_lr_factor(&mut self, factor: f64) -> JsResult<()> {
+        sync(self.model_mut().and_then(|m| m.set_lr_factor(factor)))
+    }
+
+    /// Freezes the parameters a JSON array of specs names (name prefixes or stage aliases).
+    pub fn freeze(&mut self, specs_json: &str) -> JsResult<()> {
+        sync(parse_specs(specs_json).and_then(|specs| self.model_mut()?.freeze(&specs)))
+    }
+
+    pub fn unfreeze(&mut self, specs_json: &str) -> JsResult<()> {
+        sync(parse_specs(specs_json).and_then(|specs| self.model_mut()?.unfreeze(&specs)))
+    }
+
+    /// 'eval' (default: frozen BNs use running statistics) | 'train'.
+    #[wasm_bindgen(js_name = setFrozenBatchNorm)]
+    pub fn set_frozen_batch_norm(&mut self, mode: &str) -> JsResult<()> {
+        sync(FrozenBatchNorm::parse(mode).and_then(|mode| self.model_mut().map(|m| m.set_frozen_batch_norm(mode))))
+    }
+
+    #[wasm_bindgen(js_name = frozenBatchNorm)]
+    pub fn frozen_batch_norm(&self) -> JsResult<String> {
+        sync(self.model().map(|m| m.frozen_batch_norm().as_str().to_string()))
+    }
+
+    /// JSON [{name, shape, trainable, group}] of every parameter tensor (no running statistics).
+    #[wasm_bindgen(js_name = parametersJson)]
+    pub fn parameters_json(&self) -> JsResult<String> {
+        sync(self.model().map(|m| serde_json::to_string(&m.parameters()).unwrap()))
+    }
+
+    #[wasm_bindgen(js_name = trainableParamCount)]
+    pub fn trainable_param_count(&self) -> JsResult<f64> {
+        sync(self.model().map(|m| m.trainable_parameter_count() as f64))
+    }
+
+    /// A new classifier for `num_classes` classes (initialized from `seed`); features kept.
+    #[wasm_bindgen(js_name = resetClassifier)]
+    pub fn reset_classifier(&mut self, num_classes: u32, seed: f64) -> JsResult<()> {
+        sync(check_seed(seed).and_then(|seed| self.model_mut()?.reset_classifier(num_classes as usize, seed)))
     }
 
     #[wasm_bindgen(js_name = setLearningRate)]
@@ -212,7 +266,7 @@ impl WasmModel {
 
     #[wasm_bindgen(js_name = optimizerJson)]
     pub fn optimizer_json(&self) -> JsResult<String> {
-        sync(self.model().map(|m| serde_json::to_string(&m.optimizer()).unwrap()))
+        sync(self.model().map(|m| m.optimizer_settings().to_json()))
     }
 
     /// 'efficient' (default) | 'naive'.
@@ -301,7 +355,7 @@ pub fn cifar_config(depth: u32, growth_rate: u32, bc: bool, num_classes: u32) ->
 /// Validates optimizer JSON (missing fields take the recipe's defaults) and returns it normalized.
 #[wasm_bindgen(js_name = normalizeOptimizer)]
 pub fn normalize_optimizer(json: &str) -> JsResult<String> {
-    sync(SgdConfig::from_json(json).map(|c| serde_json::to_string(&c).unwrap()))
+    sync(OptimizerSettings::from_json(json).map(|c| c.to_json()))
 }
 
 /// Peak memory (bytes) of a config on an NCHW `shape` in `dtype`, as JSON.

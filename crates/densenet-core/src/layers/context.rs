@@ -5,6 +5,7 @@ use crate::collective::DeviceCollective;
 use crate::error::Result;
 use crate::float::Float;
 use crate::geometry::ConvGeom;
+use crate::freeze::Trainability;
 use crate::plan::BnRef;
 use std::collections::HashMap;
 
@@ -84,6 +85,8 @@ pub struct Ctx<'a, T: Float, B: Backend<T>> {
     /// The version of `params` when the backend may keep weights between calls (inference);
     /// None in training, where each step changes them.
     pub weights_version: Option<u64>,
+    /// Which parameters train (fine-tuning); None: all of them.
+    pub trainability: Option<&'a Trainability>,
 }
 
 /// Per block channel c, the part of d(x)[c] that dense layers' BN backward left out
@@ -97,6 +100,23 @@ pub struct DeferredBn<Buf> {
 }
 
 impl<'a, T: Float, B: Backend<T>> Ctx<'a, T, B> {
+    /// Whether parameter `param` gets a gradient in this pass.
+    pub fn trains(&self, param: usize) -> bool {
+        self.trainability.is_none_or(|t| t.trains(param))
+    }
+
+    /// Whether every parameter of `params` trains.
+    pub fn trains_all(&self, params: &[usize]) -> bool {
+        params.iter().all(|&p| self.trains(p))
+    }
+
+    /// Whether BN `bn` normalizes with its running statistics although the pass trains (a
+    /// frozen BN in eval mode): its statistics are constants and its backward is
+    /// `Backend::bn_backward_frozen`.
+    pub fn bn_frozen_eval(&self, bn: &BnRef) -> bool {
+        self.train && self.trainability.is_some_and(|t| t.bn_uses_running_stats(bn))
+    }
+
     /// The key of parameter `param`'s weights where the backend may keep them (inference).
     pub fn weight_key(&self, param: usize) -> Option<WeightKey> {
         self.weights_version.map(|version| WeightKey { param, version })
@@ -133,7 +153,7 @@ impl<'a, T: Float, B: Backend<T>> Ctx<'a, T, B> {
     /// Statistics for a BN call: batch statistics in training (the running-stat update is
     /// queued), running statistics in eval.
     pub fn stats(&mut self, bn: &BnRef, x: B::Src<'_>, p: usize) -> Result<BatchStats<B::Buf>> {
-        if self.train {
+        if self.train && !self.bn_frozen_eval(bn) {
             let mut s = self.be.bn_stats(x, bn.channels, p)?;
             if let Some(comm) = self.sync {
                 s = super::sync_bn::global_stats(self.be, comm, s, p)?;
@@ -156,7 +176,7 @@ impl<'a, T: Float, B: Backend<T>> Ctx<'a, T, B> {
     /// reads the channel, and copied for the later ones: a block makes O(L) statistics passes
     /// instead of O(L²). Per-channel reductions, so the same bits as computing all of them.
     pub fn block_stats(&mut self, bn: &BnRef, x: B::Src<'_>, p: usize) -> Result<BatchStats<B::Buf>> {
-        if !self.train {
+        if !self.train || self.bn_frozen_eval(bn) {
             return self.stats(bn, x, p);
         }
         let be = self.be;

@@ -30,7 +30,8 @@ pub fn forward<T: Float, B: Backend<T>>(hd: &HeadPlan, x: B::Src<'_>, n: usize, 
     Ok(HeadOut { stats, pooled, logits })
 }
 
-/// From d(logits), accumulates the classifier and norm5 gradients and d(x) into `gx`.
+/// From d(logits), accumulates the classifier and norm5 gradients and, when `need_dx`, d(x)
+/// into `gx`. Below the classifier nothing is computed when neither norm5 trains nor d(x) is wanted.
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Float, B: Backend<T>>(
     hd: &HeadPlan,
@@ -40,28 +41,24 @@ pub fn backward<T: Float, B: Backend<T>>(
     gx: B::Dst<'_>,
     n: usize,
     hw: usize,
+    need_dx: bool,
     cx: &mut Ctx<T, B>,
 ) -> Result<()> {
     let p = n * hw;
     let (be, params) = (cx.be, cx.params);
     let c = hd.features;
     let mut dpooled = be.alloc(c * n)?;
-    let mut dz = cx.scratch.z.take(be, c * p)?;
     let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
     let (dw, db) = two_mut(grads, hd.weight, hd.bias);
     be.linear_backward(B::src(&out.pooled), B::src(&params[hd.weight]), dlogits, n, c, hd.classes, B::dst(dw), B::dst(db), B::dst(&mut dpooled));
+    if !(need_dx || cx.trains(hd.norm.weight) || cx.trains(hd.norm.bias)) {
+        return Ok(());
+    }
+    let mut dz = cx.scratch.z.take(be, c * p)?;
     be.global_avg_backward(B::src(&dpooled), c * n, hw, head_mut::<T, B>(&mut dz, c * p));
-    super::sync_bn::bn_backward(
-        be,
-        cx.sync,
-        grads,
-        &hd.norm,
-        x,
-        head_mut::<T, B>(&mut dz, c * p),
-        p,
-        &bn_args::<T, B>(params, &hd.norm, &out.stats, true),
-        GradOut::Accumulate(gx),
-    )?;
+    let args = bn_args::<T, B>(params, &hd.norm, &out.stats, true);
+    let dx = if need_dx { GradOut::Accumulate(gx) } else { GradOut::InPlace };
+    super::partial_backward::bn_backward(cx, &hd.norm, x, head_mut::<T, B>(&mut dz, c * p), p, &args, dx)?;
     cx.scratch.z.put(dz);
     Ok(())
 }

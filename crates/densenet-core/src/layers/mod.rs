@@ -5,6 +5,7 @@ pub mod context;
 pub mod dense_layer;
 pub mod dense_layer_naive;
 pub mod head;
+pub mod partial_backward;
 pub mod stem;
 pub mod sync_bn;
 pub mod transition;

@@ -18,8 +18,9 @@ fn conv_geom(s: &StemPlan, geo: &Geometry) -> ConvGeom {
     ConvGeom::of(&s.conv0, geo.n, geo.h, geo.w)
 }
 
-/// `input` is the CNHW batch; `out` the first block buffer's prefix [c0, N, h1, w1].
-pub fn forward<T: Float, B: Backend<T>>(s: &StemPlan, input: B::Src<'_>, geo: &Geometry, out: B::Dst<'_>, cx: &mut Ctx<T, B>) -> Result<Tape<B::Buf, B::Idx>> {
+/// `input` is the CNHW batch; `out` the first block buffer's prefix [c0, N, h1, w1]. `keep`:
+/// keep what backward needs (a training pass that trains the stem).
+pub fn forward<T: Float, B: Backend<T>>(s: &StemPlan, input: B::Src<'_>, geo: &Geometry, out: B::Dst<'_>, keep: bool, cx: &mut Ctx<T, B>) -> Result<Tape<B::Buf, B::Idx>> {
     let (be, params) = (cx.be, cx.params);
     let g = conv_geom(s, geo);
     let Some(norm0) = &s.norm0 else {
@@ -34,7 +35,7 @@ pub fn forward<T: Float, B: Backend<T>>(s: &StemPlan, input: B::Src<'_>, geo: &G
     let mut y = be.alloc(c0 * p)?;
     be.bn_forward(B::src(&conv_out), c0, p, &bn_args::<T, B>(params, norm0, &stats, true), B::dst(&mut y));
     let (h1, w1) = geo.blocks[0];
-    if cx.train {
+    if cx.train && keep {
         let mut argmax = be.alloc_idx(c0 * geo.n * h1 * w1)?;
         be.max_pool3s2_forward(B::src(&y), c0 * geo.n, g.ho, g.wo, out, Some(&mut argmax));
         Ok(Tape { imagenet: Some((conv_out, stats, argmax)) })
@@ -44,21 +45,29 @@ pub fn forward<T: Float, B: Backend<T>>(s: &StemPlan, input: B::Src<'_>, geo: &G
     }
 }
 
-/// Accumulates conv0's (and norm0's) parameter gradients from d(stem output).
+/// Accumulates conv0's (and norm0's) parameter gradients, those that train, from d(stem output).
 pub fn backward<T: Float, B: Backend<T>>(s: &StemPlan, tape: Tape<B::Buf, B::Idx>, input: B::Src<'_>, geo: &Geometry, dout: B::Src<'_>, cx: &mut Ctx<T, B>) -> Result<()> {
     let (be, params) = (cx.be, cx.params);
     let g = conv_geom(s, geo);
-    let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
+    let conv0_trains = cx.trains(s.conv0.weight);
     match (&s.norm0, tape.imagenet) {
         (Some(norm0), Some((conv_out, stats, argmax))) => {
             let c0 = s.conv0.cout;
             let p = g.out_plane();
             let mut dy = be.alloc(c0 * p)?;
             be.max_pool3s2_backward(dout, &argmax, c0 * geo.n, g.ho, g.wo, B::dst(&mut dy));
-            super::sync_bn::bn_backward(be, cx.sync, grads, norm0, B::src(&conv_out), B::dst(&mut dy), p, &bn_args::<T, B>(params, norm0, &stats, true), GradOut::InPlace)?;
-            be.conv_backward_weight(input, B::src(&dy), &g, B::dst(&mut grads[s.conv0.weight]));
+            let args = bn_args::<T, B>(params, norm0, &stats, true);
+            super::partial_backward::bn_backward(cx, norm0, B::src(&conv_out), B::dst(&mut dy), p, &args, GradOut::InPlace)?;
+            if conv0_trains {
+                let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
+                be.conv_backward_weight(input, B::src(&dy), &g, B::dst(&mut grads[s.conv0.weight]));
+            }
         }
-        _ => be.conv_backward_weight(input, dout, &g, B::dst(&mut grads[s.conv0.weight])),
+        _ if conv0_trains => {
+            let grads = cx.grads.as_deref_mut().expect("backward needs gradient storage");
+            be.conv_backward_weight(input, dout, &g, B::dst(&mut grads[s.conv0.weight]))
+        }
+        _ => {}
     }
     Ok(())
 }
