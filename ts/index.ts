@@ -95,6 +95,7 @@ export {
   type ResetClassifierOptions,
 } from './finetune.js';
 export { readWeightsInfo, type Preprocessing, type WeightsInfo } from './weights.js';
+export { ONNX_DEFAULT_OPSET, ONNX_MAX_OPSET, ONNX_MIN_OPSET, type ExportOnnxOptions, type OnnxExportInfo } from './onnx/options.js';
 export type { MemoryEstimate } from './native.js';
 
 // ---- Native addon ----

@@ -32,6 +32,8 @@ import {
 } from './errors.js';
 import { loadSharp } from './internal/sharp.js';
 import { weightsBytesFor } from './weights/source.js';
+import { exportDenseNetToOnnx } from './onnx/export.js';
+import { resolveExportOptions, type ExportOnnxOptions, type OnnxExportInfo } from './onnx/options.js';
 import { callNative, callNativeAsync, loadNative, type BackendChoice, type MemoryEstimate, type NativeModel } from './native.js';
 import { PREPROCESSING_METADATA_KEY, checkPreprocessing, readWeightsInfo, type Preprocessing } from './weights.js';
 import {
@@ -1071,6 +1073,52 @@ export class DenseNet {
     if (pp) metadata[PREPROCESSING_METADATA_KEY] = JSON.stringify(checkPreprocessing(pp, this));
     const json = Object.keys(metadata).length ? JSON.stringify(metadata) : null;
     await this.#enqueue('save', () => this.#native.save(path, json), signal);
+  }
+
+  /**
+   * Writes the model as an ONNX file for onnxruntime and other ONNX consumers: the eval-mode
+   * network (BN running statistics, no dropout) built from its config by the SDK itself, input
+   * `input` (NCHW float32), output `logits` (`[batch, numClasses]`). The file's
+   * `metadata_props` carry the config (`densenet.config`), the preprocessing
+   * (`densenet.preprocessing`, JSON of {@link Preprocessing}) and the class names
+   * (`densenet.classNames`, a JSON array) when the model has them. Written atomically: the
+   * destination is the old file or the complete new one, never a part.
+   *
+   * @example
+   * ```ts
+   * const model = await DenseNet.load('runs/mnist/best.safetensors');
+   * const info = await model.exportOnnx('mnist.onnx');          // dynamic batch, stored input size
+   * info.foldedBatchNorms;                                      // ['features.denseblock1.denselayer1.norm2', ...]
+   * // import * as ort from 'onnxruntime-node';
+   * // const session = await ort.InferenceSession.create('mnist.onnx');
+   * // const { logits } = await session.run({ input: new ort.Tensor('float32', pixels, [1, 1, 28, 28]) });
+   * ```
+   *
+   * @param path - the .onnx file to write
+   * @param options - opset (default 17, at least 7), batch (`'dynamic'` or N), inputSize, foldBatchNorm (default `true`), signal
+   * @returns what was written: opset, input shape, which BatchNorms were folded, node count, bytes
+   * @throws {@link InvalidArgumentError} for a disposed model or a bad option (an opset below 7
+   *   names the minimum); {@link ShapeError} for an input size too small for the network;
+   *   {@link IoError} naming the path when it cannot be written (no file is left);
+   *   {@link AbortError} when `signal` fires
+   */
+  async exportOnnx(path: string, options: ExportOnnxOptions = {}): Promise<OnnxExportInfo> {
+    checkPath('path', path);
+    const resolved = resolveExportOptions(options);
+    const signal = checkSignal(options.signal);
+    this.#checkAlive('exportOnnx');
+    throwIfAborted(signal, 'exportOnnx');
+    const inputSize = resolved.inputSize ?? this.#preprocessing?.inputSize ?? (this.config.smallInputs ? [32, 32] : [224, 224]);
+    this.summary(inputSize[0], inputSize[1]); // throws a ShapeError when the input is too small for the network
+    return exportDenseNetToOnnx(
+      {
+        config: this.config,
+        preprocessing: this.#preprocessing,
+        saveTensors: (file) => this.save(file, { preprocessing: null, ...(signal ? { signal } : {}) }),
+      },
+      path,
+      { ...resolved, inputSize: [inputSize[0], inputSize[1]], throwIfAborted: () => throwIfAborted(signal, 'exportOnnx') },
+    );
   }
 
   /**

@@ -11,6 +11,7 @@ import { Command } from 'commander';
 import { packageRoot, setNumThreads } from '../native.js';
 import { parsePositiveInt } from './common.js';
 import { registerEval } from './eval.js';
+import { registerExport } from './export.js';
 import { registerInfo } from './info.js';
 import { registerPlot } from './plot.js';
 import { registerPredict } from './predict.js';
@@ -25,7 +26,7 @@ function version(): string {
 }
 
 /**
- * Builds the root command with every subcommand registered (`info`, `predict`, `train`, `eval`).
+ * Builds the root command with every subcommand registered (`info`, `predict`, `train`, `eval`, `plot`, `export`).
  */
 export function buildProgram(): Command {
   const program = new Command();
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerEval(program);
   registerPlot(program);
+  registerExport(program);
   // A usage error is one line plus this hint, the same for every command.
   for (const cmd of program.commands) cmd.showHelpAfterError(`(densenet ${cmd.name()} --help lists the options)`);
   return program;
