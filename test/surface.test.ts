@@ -11,7 +11,7 @@ import test from 'ava';
 import * as sdk from '../ts/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CATEGORIES = ['Model', 'Data', 'Training', 'Errors', 'CLI output', 'Native addon'];
+const CATEGORIES = ['Model', 'Data', 'Training', 'Fine-tuning', 'Errors', 'CLI output', 'Native addon'];
 
 test('internal helpers are not exported from the package root', (t) => {
   const internal = [

@@ -182,6 +182,7 @@ export {
   type TrainPaths,
   type TrainResult,
   type WarningEvent,
+  type UnfreezeEvent,
 } from './train/train.js';
 export { allReduceSum, barrier, distributedWorld, type DistributedWorld } from './distributed.js';
 export {

@@ -11,7 +11,9 @@ import type { ModelConfig } from '../config.js';
 import type { InfoJson } from '../cli-types.js';
 import { InvalidArgumentError as CommanderArgError } from 'commander';
 
+import { InvalidArgumentError } from '../errors.js';
 import { formatInt, parseInputSize, resolveConfigArg } from './common.js';
+import { modelTrainable, renderTrainable } from './info-trainable.js';
 
 function parseBatch(v: string): number {
   const n = Number(v);
@@ -36,6 +38,10 @@ export interface InfoOptions {
   train?: boolean;
   /** Element type of the memory estimate. */
   dtype?: 'f32' | 'f64';
+  /** Weights or a training checkpoint: list which of its parameters train, by stage. */
+  model?: string;
+  /** With `model`: freeze these on top (a preview of `densenet train --freeze`). */
+  freeze?: string[];
 }
 
 /** Bytes as MiB/GiB with 1 decimal. */
@@ -146,7 +152,14 @@ export function renderTable(title: string, summary: ModelSummary, config: ModelC
  * @param target - preset name or config file
  * @param options - `json`, `inputSize`
  */
-export async function runInfo(target: string, options: InfoOptions): Promise<void> {
+export async function runInfo(target: string | undefined, options: InfoOptions): Promise<void> {
+  if (options.freeze !== undefined && options.model === undefined) throw new InvalidArgumentError('--freeze goes with --model (the weights whose parameters it freezes)');
+  if (options.model !== undefined) {
+    const r = await modelTrainable(options.model, target === undefined ? null : resolveConfigArg(target).config, options.freeze);
+    process.stdout.write(options.json ? JSON.stringify({ model: options.model, ...r }, null, 2) + '\n' : renderTrainable(options.model, r));
+    return;
+  }
+  if (target === undefined) throw new InvalidArgumentError('name a preset (e.g. densenet121) or a config file, or give --model <weights>');
   const { preset, config, source } = resolveConfigArg(target);
   const model = DenseNet.create(config);
   const [h, w] = options.inputSize ?? (config.smallInputs ? [32, 32] : [224, 224]);
@@ -173,13 +186,15 @@ export function registerInfo(program: Command): Command {
   return program
     .command('info')
     .description("print a DenseNet's layer table (stage, output size, parameters) and its parameter count")
-    .argument('<model>', 'preset name (e.g. densenet121) or path to a config JSON file')
+    .argument('[model]', 'preset name (e.g. densenet121) or path to a config JSON file')
     .option('--json', 'print JSON: {preset, config, inputSize, parameters, stages, batch, memory}')
     .option('--input-size <size>', 'input size N or HxW (default 32 for CIFAR configs, 224 otherwise)', parseInputSize)
     .option('--batch <n>', 'batch size of the memory estimate (default 1)', parseBatch)
     .option('--train', 'also estimate the memory of a training step (efficient and naive memory modes)')
     .option('--dtype <f32|f64>', 'element type of the memory estimate (default f32)', parseDType)
-    .action(async (target: string, opts: InfoOptions) => {
+    .option('--model <file>', 'weights or training checkpoint: which parameters train, by stage (the preset argument names the architecture of a PyTorch file)')
+    .option('--freeze <list>', 'with --model: preview freezing these stages or name prefixes (comma-separated)', (v: string) => v.split(',').map((x) => x.trim()))
+    .action(async (target: string | undefined, opts: InfoOptions) => {
       await runInfo(target, opts);
     });
 }

@@ -20,7 +20,8 @@ import { loadTrainingData, TRAIN_DATASET_NAMES, type TrainDatasetName, type Trai
 import { makeDirectory, writeJsonAtomic } from '../train/io.js';
 import type { TrainJsonEpoch, TrainJsonResult } from '../cli-types.js';
 import { TrainAbortError, train, trainPaths, type BatchEvent, type EpochEvent, type TrainEvent, type TrainOptions, type TrainResult } from '../train/train.js';
-import { resolveRecipe } from '../train/options.js';
+import { resolveRecipe, type TrainRecipe } from '../train/options.js';
+import { readWeightsInfo } from '../weights.js';
 import { callNative, loadNative, setNumThreads } from '../native.js';
 import { parseDevice, parseNumberList, parsePositiveInt, resolveConfigArg } from './common.js';
 import { epochTableHeader, formatDuration, formatEpochRow, formatInt, pct, plural, progressLine, terminalColumns, type ProgressState } from './format.js';
@@ -57,6 +58,14 @@ export interface TrainCommandOptions {
   json?: boolean;
   limit?: number;
   syncBn?: boolean;
+  /** Fine-tuning: weights to start from (safetensors or PyTorch); the classifier is replaced when the class count differs. */
+  initFrom?: string;
+  /** Fine-tuning: parameters frozen from the start (name prefixes or stages). */
+  freeze?: string[];
+  /** Fine-tuning: lr of the feature extractor (`features`); the classifier keeps `--lr`. */
+  backboneLr?: number;
+  /** Fine-tuning: the epoch from which `--freeze`'s parameters train again. */
+  unfreezeAt?: number;
 }
 
 /** The file in the output directory that records the command's options, so that `--resume` needs only `--out`. */
@@ -86,12 +95,22 @@ const STORED_KEYS = [
   'memoryMode',
   'imageSize',
   'limit',
+  'initFrom',
+  'freeze',
+  'backboneLr',
+  'unfreezeAt',
 ] as const;
 
 function parseNonNegInt(value: string): number {
   const n = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new CommanderArgError('must be an integer >= 0.');
   return n;
+}
+
+function parseSpecList(value: string): string[] {
+  const list = value.split(',').map((v) => v.trim());
+  if (list.some((v) => v === '')) throw new CommanderArgError('must be a comma-separated list of parameter name prefixes or stages, e.g. features or stem,block1,block2.');
+  return list;
 }
 
 function parseNonNegNumber(value: string): number {
@@ -158,6 +177,24 @@ export function resultJson(result: TrainResult, outDir: string): TrainJsonResult
     out: outDir,
     checkpoint: result.paths.checkpoint,
   };
+}
+
+/** The start lines of a fine-tuning run: where the weights came from, what is frozen, the groups' lr. */
+function fineTuneLines(opts: TrainCommandOptions, recipe: TrainRecipe, model: DenseNet): string[] {
+  const lines: string[] = [];
+  if (opts.initFrom !== undefined) lines.push(`initialized from ${displayPath(resolve(opts.initFrom))} (${model.numClasses}-class classifier)`);
+  const trainable = model.trainableParameterCount;
+  if (trainable < model.parameterCount || recipe.freeze.length > 0) {
+    lines.push(
+      `trainable ${formatInt(trainable)} of ${formatInt(model.parameterCount)} parameters` +
+        (recipe.freeze.length > 0 ? `; frozen: ${recipe.freeze.join(', ')}` : '') +
+        (recipe.unfreezeAt !== null ? ` (until epoch ${recipe.unfreezeAt})` : ''),
+    );
+  }
+  for (const g of recipe.paramGroups) {
+    lines.push(`group ${g.name} (${g.prefixes.join(', ')}): lr ${g.lr ?? recipe.lr}${g.weightDecay !== undefined ? `, wd ${g.weightDecay}` : ''}, scaled by the schedule`);
+  }
+  return lines;
 }
 
 function describeModel(c: ModelConfig): string {
@@ -306,8 +343,15 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
 
   // Model config first (an image folder's input size follows the model's stem), then the data.
   const modelArg = opts.preset ?? opts.config;
-  const base = modelArg ? resolveConfigArg(modelArg).config : null;
-  const imageSize = opts.imageSize ?? (base?.smallInputs ? 32 : 224);
+  // --init-from: its header is read now (a missing or broken file is refused before any data is read).
+  const init = opts.initFrom !== undefined ? readWeightsInfo(opts.initFrom) : null;
+  if (init && !modelArg && !init.config) {
+    throw new InvalidArgumentError(
+      `--init-from ${opts.initFrom}: the file stores no model config (${init.format === 'safetensors' ? 'a safetensors file without densenet.config' : 'a PyTorch file'}); name its architecture with --preset (e.g. densenet121) or --config`,
+    );
+  }
+  const base = modelArg ? resolveConfigArg(modelArg).config : (init?.config ?? null);
+  const imageSize = opts.imageSize ?? init?.preprocessing?.inputSize[0] ?? (base?.smallInputs ? 32 : 224);
   const data: TrainingData = await loadTrainingData(opts.dataset, {
     ...(opts.data !== undefined ? { root: opts.data } : {}),
     ...(opts.download ? { download: true } : {}),
@@ -318,7 +362,20 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
   const config = createConfig(base ?? d.model, { numClasses: data.numClasses, inChannels: data.channels });
   const modelName = opts.preset ?? opts.config ?? (typeof d.model === 'string' ? d.model : `default ${data.name} model`);
 
-  const model = DenseNet.create(config, { dtype: opts.dtype ?? 'f32', seed: opts.seed ?? 0, ...(opts.device ? { device: opts.device } : {}) });
+  const modelOptions = { dtype: opts.dtype ?? 'f32', ...(opts.device ? { device: opts.device } : {}) } as const;
+  let model: DenseNet;
+  if (init && opts.initFrom !== undefined) {
+    const inputChannels = init.tensorShapes['features.conv0.weight']?.[1];
+    if (inputChannels !== undefined && inputChannels !== data.channels) {
+      throw new InvalidArgumentError(
+        `--init-from ${opts.initFrom}: its weights take ${plural(inputChannels, 'input channel')}, the ${data.name} images have ${data.channels}`,
+      );
+    }
+    // The features and BN statistics of the file; a new classifier (seeded by --seed) when the class count differs.
+    model = await DenseNet.load(opts.initFrom, config, { ...modelOptions, numClasses: data.numClasses, headSeed: opts.seed ?? 0 });
+  } else {
+    model = DenseNet.create(config, { ...modelOptions, seed: opts.seed ?? 0 });
+  }
   if (opts.memoryMode) model.setMemoryMode(opts.memoryMode);
   if (opts.threads !== undefined) model.setThreads(opts.threads);
 
@@ -355,6 +412,9 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
     ...(opts.nesterov !== undefined ? { nesterov: opts.nesterov } : {}),
     ...(opts.weightDecay !== undefined ? { weightDecay: opts.weightDecay } : {}),
     ...(opts.gamma !== undefined ? { gamma: opts.gamma } : {}),
+    ...(opts.freeze !== undefined ? { freeze: opts.freeze } : {}),
+    ...(opts.unfreezeAt !== undefined ? { unfreezeAt: opts.unfreezeAt } : {}),
+    ...(opts.backboneLr !== undefined ? { paramGroups: [{ name: 'backbone', prefixes: ['features'], lr: opts.backboneLr }] } : {}),
   };
   // The recipe's checks that need the data (validation size, milestones against the epochs) come
   // before the output folder is created.
@@ -392,6 +452,7 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
           `${plural(e.recipe.epochs, 'epoch')}, batch ${e.recipe.batchSize}, lr ${e.recipe.lr} ${e.recipe.schedule}` +
             (e.recipe.schedule === 'multistep' ? ` (÷${Math.round(1 / e.recipe.gamma)} at ${e.recipe.milestones.join(', ')})` : '') +
             `, ${e.recipe.nesterov ? 'Nesterov ' : ''}momentum ${e.recipe.momentum}, wd ${e.recipe.weightDecay}, augment ${augment ? 'on' : 'off'}`,
+          ...fineTuneLines(opts, e.recipe, model),
           `output ${displayPath(e.outDir)}` + (e.resumed ? ` (resumed at epoch ${e.startEpoch + 1}, batch ${e.startBatch})` : ''),
         ];
         reporter.info(parts.join('\n'));
@@ -420,6 +481,9 @@ export async function runTrain(given: TrainCommandOptions, fromCli: (key: string
         break;
       case 'warning':
         reporter.warn(e.message);
+        break;
+      case 'unfreeze':
+        reporter.info(`epoch ${e.epoch + 1}: ${e.specs.join(', ')} train again; ${formatInt(e.trainableParameters)} trainable parameters`);
         break;
       default:
         break;
@@ -511,6 +575,10 @@ export function registerTrain(program: Command): Command {
     .option('--force', 'start over even if --out holds a run')
     .option('--json', 'print one JSON line per epoch (and a final result line) instead of text')
     .option('--sync-bn', 'under mpirun: batch-norm statistics over the global batch (default: per process)')
+    .option('--init-from <weights>', 'fine-tune: start from these weights (.safetensors, or PyTorch .pth with --preset); a new classifier when the class count differs')
+    .option('--freeze <list>', 'fine-tune: freeze these from the start: stages (stem, block1.., transition1.., norm5, features, classifier) or name prefixes, comma-separated', parseSpecList)
+    .option('--backbone-lr <x>', 'fine-tune: initial lr of the feature extractor (the classifier keeps --lr); the schedule scales both', parseNonNegNumber)
+    .option('--unfreeze-at <epoch>', 'fine-tune: the --freeze parameters train again after this many epochs', parsePositiveInt)
     .addOption(new Option('--limit <n>', 'use only N training (and at most N test) images').argParser(parsePositiveInt).hideHelp())
     .action(async (_opts: TrainCommandOptions, command: Command) => {
       const all = command.optsWithGlobals<TrainCommandOptions>();

@@ -19,6 +19,7 @@ export {
   type EpochEvent,
   type CheckpointEvent,
   type WarningEvent,
+  type UnfreezeEvent,
   type EndEvent,
   type BestRecord,
   type TrainCheckpointState,

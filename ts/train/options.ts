@@ -7,6 +7,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { callNative, loadNative } from '../native.js';
 import { optimizerJson, type OptimizerOptions } from '../model.js';
+import { checkParamGroups, type FreezeSpec, type ParamGroupOptions } from '../finetune.js';
 import {
   CIFAR_AUGMENTATION,
   IMAGENET_AUGMENTATION,
@@ -85,6 +86,12 @@ export interface TrainRecipe {
   normalization: Normalization | null;
   /** Drop the last partial training batch of each epoch. */
   dropLast: boolean;
+  /** Frozen when training starts (see {@link DenseNet.freeze}); `[]` for none. */
+  freeze: FreezeSpec[];
+  /** 0-based epoch from which `freeze`'s parameters train again, or `null` for never. */
+  unfreezeAt: number | null;
+  /** Optimizer parameter groups (see {@link DenseNet.setOptimizer}); the schedule scales each group's lr. */
+  paramGroups: ParamGroupOptions[];
 }
 
 /**
@@ -134,6 +141,24 @@ export interface RecipeOptions {
   normalization?: Normalization | NormalizationName | null | 'auto';
   /** Drop the last partial training batch of each epoch (default `false`). */
   dropLast?: boolean;
+  /**
+   * Fine-tuning: parameters to freeze when training starts (name prefixes or stages, see
+   * {@link DenseNet.freeze}), e.g. `['features']` to train the classifier only. A resumed run
+   * takes the frozen set from its checkpoint. Default: none (a model frozen beforehand stays so).
+   */
+  freeze?: FreezeSpec[];
+  /**
+   * Gradual unfreezing: the 0-based epoch from which the parameters of `freeze` train again
+   * (e.g. 5: after 5 epochs); default never.
+   */
+  unfreezeAt?: number;
+  /**
+   * Optimizer parameter groups with their own lr and weight decay, e.g.
+   * `[{ name: 'backbone', prefixes: ['features'], lr: 0.01 }]` (the classifier keeps `lr`). The
+   * schedule scales every group's lr alike (a group at `lr·k` stays at `schedule(t)·k`). Default:
+   * the groups the model has.
+   */
+  paramGroups?: ParamGroupOptions[];
 }
 
 function isInt(v: unknown, min: number): v is number {
@@ -234,6 +259,19 @@ export function resolveRecipe(o: RecipeOptions, trainSet: LoaderSource, validati
   const normalization = n === null ? null : n === 'auto' ? autoNormalization(trainSet) : resolveNormalization(n, trainSet.channels);
   const dropLast = o.dropLast ?? false;
   if (typeof dropLast !== 'boolean') bad('dropLast', 'a boolean', dropLast);
+  const freeze = o.freeze ?? [];
+  if (!Array.isArray(freeze) || !freeze.every((f) => typeof f === 'string' && f !== '')) bad('freeze', 'an array of parameter name prefixes or stages', freeze);
+  const unfreezeAt = o.unfreezeAt ?? null;
+  if (unfreezeAt !== null) {
+    if (!isInt(unfreezeAt, 1)) bad('unfreezeAt', 'a positive integer (an epoch)', unfreezeAt);
+    if (freeze.length === 0) throw new InvalidArgumentError('unfreezeAt needs freeze: it names when the frozen parameters train again');
+    if (unfreezeAt >= epochs) {
+      throw new InvalidArgumentError(`unfreezeAt ${unfreezeAt} is at or past the end of training (${epochs} epochs): the parameters would never be unfrozen; lower it or train for more epochs`);
+    }
+  }
+  // Types here; values (lr, weight decay) by the native core, prefixes against the model when training starts.
+  const paramGroups = o.paramGroups === undefined ? [] : checkParamGroups(o.paramGroups);
+  if (paramGroups.length > 0) callNative(() => native.normalizeOptimizer(optimizerJson({ ...given, groups: paramGroups })));
   const recipe: TrainRecipe = {
     epochs,
     batchSize,
@@ -250,6 +288,9 @@ export function resolveRecipe(o: RecipeOptions, trainSet: LoaderSource, validati
     augment: JSON.parse(JSON.stringify(augment)) as Augmentation,
     normalization: normalization ? { mean: [...normalization.mean], std: [...normalization.std] } : null,
     dropLast,
+    freeze: [...freeze],
+    unfreezeAt,
+    paramGroups,
   };
   // The native core validates the schedule (milestones, gamma) when it is first used: do it now.
   callNative(() => native.scheduleLr(scheduleJson({ ...recipe, schedule: 'multistep' }), 0));

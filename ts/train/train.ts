@@ -198,7 +198,23 @@ export interface EndEvent {
  *
  * @category Training
  */
-export type TrainEvent = StartEvent | BatchEvent | EvaluateEvent | EpochEvent | CheckpointEvent | WarningEvent | EndEvent;
+/**
+ * Emitted when the parameters of `freeze` train again (`unfreezeAt`), before that epoch's first batch.
+ *
+ * @category Training
+ */
+export interface UnfreezeEvent {
+  /** Discriminator. */
+  type: 'unfreeze';
+  /** 0-based epoch that starts with them trainable. */
+  epoch: number;
+  /** The specs unfrozen. */
+  specs: string[];
+  /** {@link DenseNet.trainableParameterCount} from now on. */
+  trainableParameters: number;
+}
+
+export type TrainEvent = StartEvent | BatchEvent | EvaluateEvent | EpochEvent | CheckpointEvent | WarningEvent | UnfreezeEvent | EndEvent;
 
 /**
  * Paths of the files {@link train} writes in `outDir`.
@@ -532,6 +548,8 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
   }
 
   const recipe = resolveRecipe(options, fullTrain, !!options.validationSet);
+  // Without paramGroups the model's own groups (set with setOptimizer) are kept and recorded.
+  if (options.paramGroups === undefined) recipe.paramGroups = model.optimizer.groups ?? [];
   let trainSet: LoaderSource = fullTrain;
   let validationSet: LoaderSource | null = options.validationSet ?? null;
   if (!validationSet && recipe.validationSize > 0) {
@@ -567,8 +585,13 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
   const agree = (flag: boolean): boolean => (world ? allReduceSum([flag ? 1 : 0])[0]! > 0 : flag);
 
   const outDir = resolve(options.outDir);
-  if (lead) makeDirectory(outDir);
   const paths = trainPaths(outDir);
+  const ckptPath = typeof options.resume === 'string' ? resolve(options.resume) : paths.checkpoint;
+  const resuming = !!options.resume && existsSync(ckptPath);
+  // A fresh start freezes and sets the optimizer before any file is written: a freeze spec or
+  // group prefix that names no parameter is refused with nothing created.
+  if (!resuming && !options.resume) startOptimizer(model, recipe);
+  if (lead) makeDirectory(outDir);
   const writeResults = async (rows: EpochRecord[]): Promise<void> => {
     if (lead) await writeResultsCsvAsync(paths.results, rows);
   };
@@ -600,8 +623,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
   let resumed = false;
   let priorSeconds = 0;
   const warnings: string[] = [];
-  const ckptPath = typeof options.resume === 'string' ? resolve(options.resume) : paths.checkpoint;
-  if (options.resume && existsSync(ckptPath)) {
+  if (resuming) {
     // Every check on the training state comes before the model is touched: a resume that is
     // refused leaves the model as it was. The state is read from the file's header here; the
     // native load below validates the rest and replaces weights and optimizer all at once.
@@ -609,7 +631,9 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     if (!isCheckpointState(extra)) {
       throw new InvalidArgumentError(`${ckptPath} is not a training checkpoint of densenet-sdk (no training state in it)`);
     }
-    const old = extra.recipe;
+    // Checkpoints written before fine-tuning existed hold no freeze, unfreezeAt or paramGroups.
+    const stored = extra.recipe as Omit<TrainRecipe, 'freeze' | 'unfreezeAt' | 'paramGroups'> & Partial<TrainRecipe>;
+    const old: TrainRecipe = { ...stored, freeze: stored.freeze ?? [], unfreezeAt: stored.unfreezeAt ?? null, paramGroups: stored.paramGroups ?? [] };
     for (const key of ['batchSize', 'seed', 'validationSize', 'dropLast'] as const) {
       if (old[key] !== recipe[key]) {
         throw new InvalidArgumentError(
@@ -640,7 +664,13 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
     await model.loadCheckpoint(ckptPath);
     if (old.momentum !== recipe.momentum || old.nesterov !== recipe.nesterov || old.weightDecay !== recipe.weightDecay) {
       // The native optimizer keeps its settings in the checkpoint; new ones mean a new optimizer (momentum buffers reset).
-      model.setOptimizer({ lr: learningRateAt(recipe, extra.position.epoch), momentum: recipe.momentum, nesterov: recipe.nesterov, weightDecay: recipe.weightDecay });
+      model.setOptimizer({
+        lr: learningRateAt(recipe, extra.position.epoch),
+        momentum: recipe.momentum,
+        nesterov: recipe.nesterov,
+        weightDecay: recipe.weightDecay,
+        groups: model.optimizer.groups ?? [],
+      });
       warnings.push('the optimizer settings changed: its momentum buffers start from zero');
     }
     records = extra.records;
@@ -656,7 +686,6 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
       // Never a silent fresh start: the caller asked to continue a run that is not there.
       throw new InvalidArgumentError(`resume: there is no training run to resume (no checkpoint at ${ckptPath}); start without resume`);
     }
-    model.setOptimizer({ lr: learningRateAt(recipe, 0), momentum: recipe.momentum, nesterov: recipe.nesterov, weightDecay: recipe.weightDecay });
     await writeResults(records);
   }
 
@@ -747,12 +776,17 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
       await saveCheckpoint('abort', epoch, startBatch, p);
       return finish({ epoch, batch: startBatch });
     }
+    if (recipe.unfreezeAt === epoch && startBatch === 0) {
+      // Gradual unfreezing (idempotent: a run resumed at this epoch's start may have done it).
+      model.unfreeze(recipe.freeze);
+      await emit({ type: 'unfreeze', epoch, specs: [...recipe.freeze], trainableParameters: model.trainableParameterCount });
+    }
     // ---- training ----
     const epochT0 = performance.now();
     const msBefore = p.dataMs + p.stepMs;
     if (startBatch < nb) {
       loader.restore({ seed: recipe.seed, epoch, batch: startBatch });
-      model.setLearningRate(epochLr);
+      applyLearningRate(model, recipe, epochLr);
       const it = loader[Symbol.asyncIterator]();
       let tWait = performance.now();
       for (;;) {
@@ -767,7 +801,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
           continue;
         }
         const lr = recipe.schedule === 'cosine' ? learningRateAt(recipe, epoch + b.index / nb) : epochLr;
-        if (recipe.schedule === 'cosine') model.setLearningRate(lr);
+        if (recipe.schedule === 'cosine') applyLearningRate(model, recipe, lr);
         const r = await model.trainStep(b.images, b.shape, b.labels, stepOptions);
         const tDone = performance.now();
         const dataMs = tGot - tWait;
@@ -916,3 +950,32 @@ function summaryJson(r: TrainResult, sizes: { train: number; validation: number;
   };
 }
 
+
+/**
+ * The optimizer of a fresh start: the recipe's freeze, its settings and groups (momentum from zero).
+ */
+function startOptimizer(model: DenseNet, recipe: TrainRecipe): void {
+  model.setOptimizer({
+    lr: learningRateAt(recipe, 0),
+    momentum: recipe.momentum,
+    nesterov: recipe.nesterov,
+    weightDecay: recipe.weightDecay,
+    groups: recipe.paramGroups,
+  });
+  if (recipe.freeze.length > 0) model.freeze(recipe.freeze);
+  model.setLrFactor(1);
+}
+
+/**
+ * Sets the schedule's lr `lr`. Without groups it is the optimizer's lr; with groups each group's
+ * own lr is scaled by `lr / recipe.lr` (PyTorch's LambdaLR over param groups), the top level kept
+ * at `recipe.lr`.
+ */
+function applyLearningRate(model: DenseNet, recipe: TrainRecipe, lr: number): void {
+  if (recipe.paramGroups.length === 0) {
+    model.setLearningRate(lr);
+    return;
+  }
+  model.setLearningRate(recipe.lr);
+  model.setLrFactor(recipe.lr > 0 ? lr / recipe.lr : 1);
+}
