@@ -224,6 +224,14 @@ class NativeModel {
     const b = call(() => this.#m.memoryBudget());
     return b === undefined ? null : b;
   }
+  /** Test hook (an 'f64' model): one training step on a float64 input; returns [loss, ...logits]. */
+  trainStepF64(input, shape, labels) {
+    return call(() => this.#m.trainStepF64(input, u32(shape), labels));
+  }
+  /** Test hook (an 'f64' model): the gradient buffers of the last step, flat, in planSpecs order. */
+  gradsF64() {
+    return call(() => this.#m.gradsF64());
+  }
   dispose() {
     if (aborted !== null) return;
     call(() => this.#m.dispose());

@@ -5,6 +5,10 @@ export interface WasmNodeModel extends WasmBrowserModel {
   load(path: string): Promise<void>;
   saveCheckpoint(path: string, extraJson: string): Promise<void>;
   loadCheckpoint(path: string): Promise<string>;
+  /** Test hook (an 'f64' model): one training step on a float64 input (not rounded to float32); returns [loss, ...logits]. */
+  trainStepF64(input: Float64Array, shape: number[], labels: Int32Array): Float64Array;
+  /** Test hook (an 'f64' model): the gradient buffers after the last step, flat, one entry per {@link planSpecs} tensor. */
+  gradsF64(): Float64Array;
 }
 export declare const NativeModel: new (configJson: string, dtype: string, seed: number) => WasmNodeModel;
 type Fns = Omit<WasmBrowserBinding, 'NativeModel'>;

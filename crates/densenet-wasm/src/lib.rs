@@ -103,25 +103,59 @@ fn eval_result(o: &StepOutput) -> JsValue {
     obj
 }
 
+type NetF64 = densenet_core::DenseNet<f64, densenet_cpu::Cpu<f64>>;
+
+/// A model of either dtype; float64 ones are kept typed for the float64 test hooks
+/// ([`WasmModel::train_step_f64`], [`WasmModel::grads_f64`]).
+enum Inner {
+    Any(Box<dyn Model>),
+    F64(Box<NetF64>),
+}
+
+impl Inner {
+    fn get(&self) -> &dyn Model {
+        match self {
+            Inner::Any(m) => m.as_ref(),
+            Inner::F64(m) => m.as_ref(),
+        }
+    }
+
+    fn get_mut(&mut self) -> &mut dyn Model {
+        match self {
+            Inner::Any(m) => m.as_mut(),
+            Inner::F64(m) => m.as_mut(),
+        }
+    }
+}
+
 /// The model as the wasm module exports it (synchronous; the shim wraps it as `NativeModel`).
 #[wasm_bindgen]
 pub struct WasmModel {
-    inner: Option<Box<dyn Model>>,
+    inner: Option<Inner>,
     dtype: String,
     budget: Option<u64>,
 }
 
 impl WasmModel {
     fn model(&self) -> Result<&dyn Model, CoreError> {
-        self.inner.as_deref().ok_or_else(|| invalid_arg("the model was disposed"))
+        self.inner.as_ref().map(Inner::get).ok_or_else(|| invalid_arg("the model was disposed"))
     }
 
     /// The model with the memory budget in force: the user's, or else wasm32's 4 GiB.
     fn model_mut(&mut self) -> Result<&mut dyn Model, CoreError> {
         let budget = self.budget.unwrap_or(WASM32_MEMORY);
-        let m = self.inner.as_deref_mut().ok_or_else(|| invalid_arg("the model was disposed"))?;
+        let m = self.inner.as_mut().map(Inner::get_mut).ok_or_else(|| invalid_arg("the model was disposed"))?;
         m.set_memory_budget(Some(budget));
         Ok(m)
+    }
+
+    /// The float64 model (budget in force, as [`Self::model_mut`]), for the float64 test hooks.
+    fn model_f64(&mut self) -> Result<&mut NetF64, CoreError> {
+        self.model_mut()?;
+        match self.inner.as_mut() {
+            Some(Inner::F64(m)) => Ok(m.as_mut()),
+            _ => Err(invalid_arg(format!("the float64 test hooks need an 'f64' model, this one is '{}'", self.dtype))),
+        }
     }
 }
 
@@ -132,7 +166,12 @@ impl WasmModel {
     pub fn new(config_json: &str, dtype: &str, seed: f64) -> JsResult<WasmModel> {
         let model = sync((|| {
             let config = DenseNetConfig::from_json(config_json)?;
-            densenet_cpu::new_model(config, dtype, check_seed(seed)?)
+            let seed = check_seed(seed)?;
+            // The same model densenet_cpu::new_model builds, kept typed in float64.
+            Ok(match dtype {
+                "f64" => Inner::F64(Box::new(densenet_core::DenseNet::new(densenet_cpu::Cpu::<f64>::new(), config, seed)?)),
+                _ => Inner::Any(densenet_cpu::new_model(config, dtype, seed)?),
+            })
         })())?;
         Ok(WasmModel { inner: Some(model), dtype: dtype.to_string(), budget: None })
     }
@@ -321,6 +360,23 @@ impl WasmModel {
     pub fn memory_budget(&self) -> JsResult<Option<f64>> {
         self.model().map_err(|e| js_error(&e))?;
         Ok(self.budget.map(|b| b as f64))
+    }
+
+    /// Test hook for the float64 parity tests (an 'f64' model only): one training step, exactly
+    /// as `trainStep`, on a float64 input that is not rounded to float32 (the PyTorch fixtures'
+    /// inputs are not float32 values). Returns the loss followed by the train-mode logits [N, classes].
+    #[wasm_bindgen(js_name = trainStepF64)]
+    pub fn train_step_f64(&mut self, input: &[f64], shape: &[u32], labels: &[i32]) -> JsResult<Vec<f64>> {
+        let shape = to_shape(shape);
+        let labels: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
+        sync(self.model_f64().and_then(|m| m.train_step(input, &shape, &labels)).map(|o| std::iter::once(o.loss).chain(o.logits).collect()))
+    }
+
+    /// Test hook (an 'f64' model only): the gradient buffers after the last step, flat, one
+    /// entry per `planSpecs` tensor in its order (only the trainable parameters' are gradients).
+    #[wasm_bindgen(js_name = gradsF64)]
+    pub fn grads_f64(&mut self) -> JsResult<Vec<f64>> {
+        sync(self.model_f64().map(|m| m.grads_host().into_iter().flatten().collect()))
     }
 
     /// Frees the model's memory now; later calls fail with ERR_INVALID_ARG "the model was disposed".
