@@ -28,7 +28,11 @@ export type FreezeSpec = string;
  */
 export type FrozenBatchNormMode = 'eval' | 'train';
 
-/** The values of {@link FrozenBatchNormMode}. @category Fine-tuning */
+/**
+ * The values of {@link FrozenBatchNormMode}.
+ *
+ * @category Fine-tuning
+ */
 export const FROZEN_BATCH_NORM_MODES: readonly FrozenBatchNormMode[] = ['eval', 'train'];
 
 /**

@@ -194,7 +194,9 @@ export function registerInfo(program: Command): Command {
     .option('--dtype <f32|f64>', 'element type of the memory estimate (default f32)', parseDType)
     .option('--model <file>', 'weights or training checkpoint: which parameters train, by stage (the preset argument names the architecture of a PyTorch file)')
     .option('--freeze <list>', 'with --model: preview freezing these stages or name prefixes (comma-separated)', (v: string) => v.split(',').map((x) => x.trim()))
-    .action(async (target: string | undefined, opts: InfoOptions) => {
+    .action(async (target: string | undefined, opts: InfoOptions, command: Command) => {
+      // A usage error like commander's own: the argument is optional only with --model.
+      if (target === undefined && opts.model === undefined) command.error("error: missing required argument 'model' (a preset or config file), or --model <weights>");
       await runInfo(target, opts);
     });
 }

@@ -16,10 +16,18 @@ import { InvalidArgumentError } from '../errors.js';
  */
 export const ONNX_MIN_OPSET = 7;
 
-/** The newest opset this exporter writes (the ops it uses are unchanged up to it). @category Model */
+/**
+ * The newest opset this exporter writes (the ops it uses are unchanged up to it).
+ *
+ * @category Model
+ */
 export const ONNX_MAX_OPSET = 22;
 
-/** The opset written when none is given. @category Model */
+/**
+ * The opset written when none is given.
+ *
+ * @category Model
+ */
 export const ONNX_DEFAULT_OPSET = 17;
 
 /** The ONNX IR version of the release that introduced each opset (onnx/docs/Versioning.md). */

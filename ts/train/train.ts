@@ -194,11 +194,6 @@ export interface EndEvent {
 }
 
 /**
- * Every event of {@link train}, discriminated by `type`.
- *
- * @category Training
- */
-/**
  * Emitted when the parameters of `freeze` train again (`unfreezeAt`), before that epoch's first batch.
  *
  * @category Training
@@ -214,6 +209,11 @@ export interface UnfreezeEvent {
   trainableParameters: number;
 }
 
+/**
+ * Every event of {@link train}, discriminated by `type`.
+ *
+ * @category Training
+ */
 export type TrainEvent = StartEvent | BatchEvent | EvaluateEvent | EpochEvent | CheckpointEvent | WarningEvent | UnfreezeEvent | EndEvent;
 
 /**
