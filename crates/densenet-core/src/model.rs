@@ -388,7 +388,8 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         }
         let Some(grads) = &self.grads else { return Ok(()) };
         let trains = &self.trainability.trains;
-        let (specs, views): (Vec<_>, Vec<_>) = self.plan.specs.iter().zip(grads).zip(trains).filter(|((spec, _), &t)| spec.kind.trainable() && t).map(|((spec, g), _)| (spec, B::src(g))).unzip();
+        let (specs, views): (Vec<_>, Vec<_>) =
+            self.plan.specs.iter().zip(grads).zip(trains).filter(|((spec, _), &t)| spec.kind.trainable() && t).map(|((spec, g), _)| (spec, B::src(g))).unzip();
         if let Some((t, i, v)) = self.backend.first_non_finite_of(&views) {
             return Err(Error::NonFinite(format!(
                 "the gradient of '{}' is {v:?} at element {i} (step {}); the update was refused and the model is unchanged",

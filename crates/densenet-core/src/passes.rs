@@ -7,9 +7,9 @@
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::float::Float;
+use crate::freeze::StageOrder;
 use crate::geometry::Geometry;
 use crate::layers::context::{head, head_mut, Ctx, MemoryMode};
-use crate::freeze::StageOrder;
 use crate::layers::{dense_layer, dense_layer_naive, head as head_stage, partial_backward, stem, transition};
 use crate::plan::Plan;
 use crate::tape::{LayerTape, Tape};

@@ -123,7 +123,17 @@ fn stage_aliases_resolve_to_torchvision_names() {
     m.freeze(&specs(&["stem"])).unwrap();
     assert_eq!(frozen(&m), vec!["features.conv0.weight"]);
     m.freeze(&specs(&["head", "transition2"])).unwrap();
-    assert_eq!(frozen(&m), vec!["features.conv0.weight", "features.transition2.norm.weight", "features.transition2.norm.bias", "features.transition2.conv.weight", "features.norm5.weight", "features.norm5.bias"]);
+    assert_eq!(
+        frozen(&m),
+        vec![
+            "features.conv0.weight",
+            "features.transition2.norm.weight",
+            "features.transition2.norm.bias",
+            "features.transition2.conv.weight",
+            "features.norm5.weight",
+            "features.norm5.bias"
+        ]
+    );
     m.unfreeze(&specs(&["features"])).unwrap();
     assert!(frozen(&m).is_empty());
     m.freeze(&specs(&["features"])).unwrap();

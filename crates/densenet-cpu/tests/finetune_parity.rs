@@ -71,9 +71,9 @@ fn run_case(case: &str, mode: MemoryMode) {
     let eval_bn = fx.metadata["frozen_bn"] == "eval";
     let mut still = 0;
     for (i, spec) in model.plan().specs.iter().enumerate() {
-        let stat_of_frozen_bn = ["running_mean", "running_var"].iter().any(|stat| {
-            spec.name.strip_suffix(stat).is_some_and(|bn| frozen.contains(&format!("{bn}weight")) && frozen.contains(&format!("{bn}bias")))
-        });
+        let stat_of_frozen_bn = ["running_mean", "running_var"]
+            .iter()
+            .any(|stat| spec.name.strip_suffix(stat).is_some_and(|bn| frozen.contains(&format!("{bn}weight")) && frozen.contains(&format!("{bn}bias"))));
         if frozen.contains(&spec.name) || (eval_bn && stat_of_frozen_bn) {
             let same = before[i].iter().zip(&after[i]).all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{label}: '{}' changed although frozen", spec.name);

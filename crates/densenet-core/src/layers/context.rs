@@ -4,8 +4,8 @@ use crate::backend::{Backend, BatchStats, BnArgs, WeightKey};
 use crate::collective::DeviceCollective;
 use crate::error::Result;
 use crate::float::Float;
-use crate::geometry::ConvGeom;
 use crate::freeze::Trainability;
+use crate::geometry::ConvGeom;
 use crate::plan::BnRef;
 use std::collections::HashMap;
 

@@ -44,7 +44,15 @@ fn bn_trains<T: Float, B: Backend<T>>(cx: &Ctx<T, B>, bn: &BnRef) -> bool {
 /// accumulated, synchronized over a data-parallel group if there is one) or, for a frozen BN in
 /// eval mode, its running statistics.
 #[allow(clippy::too_many_arguments)]
-pub fn bn_backward<T: Float, B: Backend<T>>(cx: &mut Ctx<T, B>, bn: &BnRef, x: B::Src<'_>, dy: B::Dst<'_>, p: usize, args: &BnArgs<B::Src<'_>>, out: GradOut<B::Dst<'_>>) -> Result<()> {
+pub fn bn_backward<T: Float, B: Backend<T>>(
+    cx: &mut Ctx<T, B>,
+    bn: &BnRef,
+    x: B::Src<'_>,
+    dy: B::Dst<'_>,
+    p: usize,
+    args: &BnArgs<B::Src<'_>>,
+    out: GradOut<B::Dst<'_>>,
+) -> Result<()> {
     if cx.bn_frozen_eval(bn) {
         return cx.be.bn_backward_frozen(x, dy, bn.channels, p, args, out);
     }
@@ -63,7 +71,17 @@ fn weight_grad<T: Float, B: Backend<T>>(cx: &mut Ctx<T, B>, weight: usize, z: B:
 /// Backward of layer `l` (see `dense_layer::backward` for the buffers); d(x) is accumulated into
 /// the block gradient's prefix only when `need_dx`.
 #[allow(clippy::too_many_arguments)]
-pub fn dense_layer<T: Float, B: Backend<T>>(l: &LayerPlan, tape: dense_layer::Tape<B::Buf>, buf: &B::Buf, grad: &mut B::Buf, n: usize, h: usize, w: usize, need_dx: bool, cx: &mut Ctx<T, B>) -> Result<()> {
+pub fn dense_layer<T: Float, B: Backend<T>>(
+    l: &LayerPlan,
+    tape: dense_layer::Tape<B::Buf>,
+    buf: &B::Buf,
+    grad: &mut B::Buf,
+    n: usize,
+    h: usize,
+    w: usize,
+    need_dx: bool,
+    cx: &mut Ctx<T, B>,
+) -> Result<()> {
     let p = n * h * w;
     let (be, params) = (cx.be, cx.params);
     let (cin, k) = (l.cin, l.out_conv().cout);
