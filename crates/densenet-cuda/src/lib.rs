@@ -9,8 +9,8 @@
 mod backend;
 pub mod device;
 
-pub use backend::{Buf, Dst, Gpu, Src, BLOCK};
-pub use device::{Addr, ColMajorGemm, Device, Elem, Gemm, Word};
+pub use backend::{cols_elements, Buf, Dst, Gpu, Src, BLOCK};
+pub use device::{Addr, BlasDims, BlasIndexing, ColMajorGemm, Device, Elem, Gemm, Word};
 
 #[cfg(feature = "cuda")]
 mod cuda;
