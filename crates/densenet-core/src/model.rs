@@ -363,17 +363,17 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         let stages = StageOrder::new(&self.plan);
         let frontier = stages.frontier(&self.plan, &self.trainability);
         let result = (|| {
-            let mut cx = self.context(true, dropout_seed, Some(&mut grads), &geo)?;
+            let mut cx = self.context(true, dropout_seed, Some(&mut grads), geo)?;
             cx.sync = dp.filter(|d| d.sync_bn).map(|d| d.comm);
-            let tape = passes::forward_train(&self.plan, x, &geo, self.mode, &stages, frontier, &mut cx)?;
-            let mut l = self.backend.softmax_cross_entropy(B::src(&tape.head.logits), &labels, self.config.num_classes)?;
+            let tape = passes::forward_train(&self.plan, x, geo, self.mode, &stages, frontier, &mut cx)?;
+            let mut l = self.backend.softmax_cross_entropy(B::src(&tape.head.logits), labels, self.config.num_classes)?;
             let logits: Vec<f64> = self.backend.download(B::src(&tape.head.logits)).iter().map(|v| v.to_f64()).collect();
             let total = match dp {
                 Some(dp) => distributed::global_loss(&self.backend, dp, geo.n, &mut l)?,
                 None => geo.n as f64,
             };
             if frontier != NOTHING_TRAINS {
-                passes::backward(&self.plan, tape, &geo, B::src(&l.dlogits), &stages, frontier, &mut cx)?;
+                passes::backward(&self.plan, tape, geo, B::src(&l.dlogits), &stages, frontier, &mut cx)?;
             }
             let mut updates = std::mem::take(&mut cx.bn_updates);
             drop(cx);

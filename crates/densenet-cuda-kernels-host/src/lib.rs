@@ -17,6 +17,7 @@ extern "C" {
     fn dn_emu_kernel_name(i: u32) -> *const c_char;
     fn dn_emu_set_reverse_order(on: c_int);
     fn dn_emu_last_error() -> *const c_char;
+    fn dn_emu_selftest(name: *const c_char, grid: u32, block: u32, out0: *mut c_void, out1: *mut c_void) -> c_int;
 }
 
 /// Runs blocks and threads in reverse order on this thread while `on` (a race detector: the
@@ -146,6 +147,27 @@ impl Device for Emu {
     }
 }
 
+/// The last launch's failure on this thread as an `Error::Device` naming `what`.
+fn launch_error(what: String, rc: c_int) -> Error {
+    // SAFETY: a NUL-terminated thread-local string, valid until the next launch on this thread.
+    let why = unsafe { CStr::from_ptr(dn_emu_last_error()) }.to_string_lossy().into_owned();
+    Error::Device(format!("{what} failed ({rc}): {why}"))
+}
+
+/// Runs one of the emulator's self-test kernels (csrc/emu_selftest.cpp) on a 1-D grid; each
+/// writes one 8-byte value per block into `out0` (and `out1`), which must hold `grid` values.
+pub fn emu_selftest(name: &str, grid: u32, block: u32, out0: &mut [u64], out1: &mut [u64]) -> Result<()> {
+    assert!(out0.len() >= grid as usize && out1.len() >= grid as usize, "one output value per block");
+    let cname = CString::new(name).map_err(|_| Error::InvalidArg(format!("kernel name {name:?} has a NUL byte")))?;
+    // SAFETY: the outputs hold a value per block, which is all a self-test kernel writes.
+    let rc = unsafe { dn_emu_selftest(cname.as_ptr(), grid, block, out0.as_mut_ptr() as *mut c_void, out1.as_mut_ptr() as *mut c_void) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(launch_error(format!("emulated self-test {name} ({grid} blocks of {block})"), rc))
+    }
+}
+
 /// Runs kernel `name` on the emulator with a 3-D grid and block (what cuLaunchKernel takes): an
 /// `Error::Device` naming the kernel and the reason when the emulator, like CUDA, refuses the
 /// configuration or a block's threads diverge at a barrier.
@@ -157,9 +179,8 @@ pub fn launch_3d(name: &str, grid: [u32; 3], block: [u32; 3], params: &[Word]) -
     // SAFETY: every kernel parameter is 8 bytes and `ptrs` holds one pointer per parameter.
     let rc = unsafe { dn_emu_launch(cname.as_ptr(), grid[0], grid[1], grid[2], block[0], block[1], block[2], ptrs.as_mut_ptr()) };
     if rc == 0 {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(launch_error(format!("emulated launch of {name} (grid {grid:?}, block {block:?})"), rc))
     }
-    // SAFETY: a NUL-terminated thread-local string, valid until the next launch on this thread.
-    let why = unsafe { CStr::from_ptr(dn_emu_last_error()) }.to_string_lossy().into_owned();
-    Err(Error::Device(format!("emulated launch of {name} (grid {grid:?}, block {block:?}) failed ({rc}): {why}")))
 }

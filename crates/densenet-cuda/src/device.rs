@@ -221,9 +221,9 @@ mod tests {
     fn gemms_whose_operands_pass_two_to_the_31_elements_use_64_bit_sizes() {
         // x holds 256·3136·N elements: 2,146,729,984 at N = 2,674, 2,147,532,800 (> 2³¹ − 1) at 2,675.
         let at = |n: usize| block1_conv(n).column_major().blas_indexing().unwrap();
-        let p = 2674 * 3136;
+        let p: usize = 2674 * 3136;
         assert_eq!(at(2674), BlasIndexing::I32(BlasDims { m: p as i32, n: 128, k: 256, lda: p as i32, ldb: 256, ldc: p as i32 }));
-        let p = 2675 * 3136;
+        let p: usize = 2675 * 3136;
         assert_eq!(at(2675), BlasIndexing::I64(BlasDims { m: p as i64, n: 128, k: 256, lda: p as i64, ldb: 256, ldc: p as i64 }));
         // A size past i32 itself (not only an extent) is carried whole, never truncated.
         let big = (i32::MAX as usize) + 7;
