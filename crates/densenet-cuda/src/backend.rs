@@ -17,6 +17,9 @@ use std::sync::Mutex;
 
 /// Threads per block of every kernel (DN_BLOCK in densenet.cuh).
 pub const BLOCK: u32 = 256;
+/// Most im2col elements one conv chunk may hold on a GPU (64 Mi elements: 256 MiB in f32,
+/// 512 MiB in f64).
+pub const COLS_BUDGET: usize = 1 << 26;
 /// Most blocks an element-wise (grid-stride) launch uses.
 const MAX_GRID: usize = 65_535;
 

@@ -4,7 +4,7 @@
 //! the host-emulated tests run.
 
 use crate::device::{Addr, BlasIndexing, Device, Elem, Gemm, Word};
-use crate::Gpu;
+use crate::{Gpu, COLS_BUDGET};
 use cudarc::cublas::{result as blas, sys as blas_sys};
 use cudarc::driver::{result as drv, sys as drv_sys, CudaContext, CudaStream};
 use densenet_core::{Error, Float, Result};
@@ -15,9 +15,6 @@ use std::sync::{Arc, Mutex};
 
 /// The CUDA backend for element type `T`.
 pub type Cuda<T> = Gpu<T, CudaDevice>;
-
-/// Most im2col elements one conv chunk may hold on the GPU (64 Mi elements: 256 MiB in f32).
-pub const COLS_BUDGET: usize = 1 << 26;
 
 /// The cuBLAS workspace we allocate and hand to the handle (cublasSetWorkspace): NVIDIA's
 /// recommendation for Hopper (4 MiB for older GPUs; more is never wrong), and a size the memory
