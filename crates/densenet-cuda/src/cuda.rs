@@ -34,7 +34,7 @@ pub struct CudaDevice {
     /// cublasHandle_t; cuBLAS handles are not to be used from two threads at once.
     blas: Mutex<usize>,
     /// The handle's workspace (BLAS_WORKSPACE_BYTES), freed after the handle.
-    blas_workspace: Option<CudaMem<u8>>,
+    blas_workspace: Option<CudaMem<u32>>,
     ordinal: usize,
     description: String,
 }
@@ -144,7 +144,7 @@ impl CudaDevice {
             ordinal,
             description: format!("{name} (cuda:{ordinal}, sm_{cap})"),
         };
-        let workspace = dev.alloc::<u8>(BLAS_WORKSPACE_BYTES)?;
+        let workspace = dev.alloc::<u32>(BLAS_WORKSPACE_BYTES / 4)?;
         // SAFETY: a live handle and BLAS_WORKSPACE_BYTES bytes of device memory that outlive it
         // (dropped after the handle is destroyed, see Drop).
         unsafe { blas_sys::cublasSetWorkspace_v2(handle, workspace.ptr as *mut c_void, BLAS_WORKSPACE_BYTES) }
