@@ -78,16 +78,19 @@ bool uses_barriers(const char* name) {
 
 // Runs kernel `name` on the host emulator: grid and block as cuLaunchKernel takes them, `params`
 // one pointer per kernel parameter. 0 on success, -2 for an unknown name, -1 for a block whose
-// threads diverged at a barrier.
+// threads diverged at a barrier, -3 for a launch CUDA refuses; the reason in dn_emu_last_error().
 extern "C" int dn_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, void** params) {
   for (const Entry& e : kEntries) {
     if (std::strcmp(e.name, name) == 0) {
       return emu::launch(dim3(gx, gy, gz), dim3(bx, by, bz), [&] { e.call(params); }, uses_barriers(name));
     }
   }
-  std::fprintf(stderr, "emu: no kernel named %s\n", name);
+  emu::last_error = std::string("no kernel named ") + name;
   return -2;
 }
+
+// Why the last launch on this OS thread failed (empty after a success).
+extern "C" const char* dn_emu_last_error() { return emu::last_error.c_str(); }
 
 // Blocks and threads in reverse order on this OS thread (1) or in order (0): see emu.h.
 extern "C" void dn_emu_set_reverse_order(int on) { emu::reverse_order = on != 0; }

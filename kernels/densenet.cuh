@@ -11,6 +11,12 @@
 
 #define DN_BLOCK 256
 
+// A block's shared array: `__shared__` under nvcc; the emulator's per-block, poisoned arena
+// (emu.h), which also refuses more than CUDA's 48 KiB.
+#ifdef __CUDACC__
+#define DN_SHARED(T, name, count) __shared__ T name[count]
+#endif
+
 namespace dn {
 
 #define DN_GRID_STRIDE(i, n) for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
@@ -48,7 +54,7 @@ __device__ void add_assign(const T* src, T* dst, long long n) {
 // One block per channel: mean, 1/sqrt(var + eps) and the unbiased variance (two passes in f64).
 template <class T>
 __device__ void bn_stats(const T* x, long long channels, long long p, double eps, T* mean, T* invstd, T* var_unbiased) {
-  __shared__ double s[DN_BLOCK];
+  DN_SHARED(double, s, DN_BLOCK);
   for (long long c = blockIdx.x; c < channels; c += gridDim.x) {
     const T* xc = x + c * p;
     double acc = 0;
@@ -97,7 +103,7 @@ __device__ void bn_forward(const T* x, long long channels, long long p, const T*
 template <class T>
 __device__ void bn_backward_sums(const T* x, const T* dy, long long channels, long long p, const T* gamma, const T* beta, const T* mean, const T* invstd, long long relu, T* dgamma,
                                  T* dbeta, double* sums) {
-  __shared__ double s[DN_BLOCK];
+  DN_SHARED(double, s, DN_BLOCK);
   for (long long c = blockIdx.x; c < channels; c += gridDim.x) {
     const T* xc = x + c * p;
     const T* dyc = dy + c * p;
@@ -260,7 +266,7 @@ __device__ void max_pool3s2_backward(const T* dy, const unsigned* argmax, long l
 // One block per plane: the mean in f64.
 template <class T>
 __device__ void global_avg_forward(const T* x, long long planes, long long hw, T* out) {
-  __shared__ double s[DN_BLOCK];
+  DN_SHARED(double, s, DN_BLOCK);
   for (long long pl = blockIdx.x; pl < planes; pl += gridDim.x) {
     double acc = 0;
     for (long long i = threadIdx.x; i < hw; i += DN_BLOCK) acc += (double)x[pl * hw + i];
@@ -351,7 +357,7 @@ __device__ void sgd_step(T* param, const T* grad, T* buf, long long n, double lr
 // The smallest index of a NaN/±Inf element per block (n when none) into block_min[blockIdx.x].
 template <class T>
 __device__ void first_non_finite(const T* x, long long n, long long* block_min) {
-  __shared__ long long s[DN_BLOCK];
+  DN_SHARED(long long, s, DN_BLOCK);
   long long best = n;
   DN_GRID_STRIDE(i, n) {
     const T v = x[i];

@@ -148,7 +148,9 @@ export interface NativeModel {
 }
 
 /**
- * Peak memory in bytes, by what holds it (the native core's estimate from the plan).
+ * Peak memory in bytes, by what holds it (the native core's estimate from the plan). The activation
+ * figures include the backend's own scratch where it is large: on a GPU the conv column buffer (up
+ * to 256 MiB in f32, 512 MiB in f64) and the 32 MiB cuBLAS workspace.
  *
  * @category Model
  */

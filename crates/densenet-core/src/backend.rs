@@ -103,6 +103,20 @@ pub trait Backend<T: Float>: Send + Sync {
     fn cached_bytes(&self) -> u64 {
         0
     }
+    /// Bytes of its own scratch the backend holds through a pass over these convolutions, for
+    /// the memory estimate, where they are large (a GPU's conv column buffer and BLAS
+    /// workspace; see [`Backend::cached_bytes`]); 0 where they are negligible (the default).
+    fn workspace_bytes(&self, _convs: &[ConvGeom]) -> u64 {
+        0
+    }
+    /// The failure of an op that cannot return one (on a GPU: a launch refused, a kernel fault,
+    /// a scratch allocation, a copy) since the last call, which clears it; Ok when none. A
+    /// backend keeps the first such failure and skips its later device work until it is taken,
+    /// so what they produced (downloads included) is garbage: the model takes it before it
+    /// trusts a result or commits a step. Backends whose ops cannot fail keep this default.
+    fn take_error(&self) -> Result<()> {
+        Ok(())
+    }
     fn len(buf: &Self::Buf) -> usize;
     fn src(buf: &Self::Buf) -> Self::Src<'_>;
     fn dst(buf: &mut Self::Buf) -> Self::Dst<'_>;

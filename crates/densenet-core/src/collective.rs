@@ -64,6 +64,8 @@ impl<T: Float, B: Backend<T>> DeviceCollective<T, B> for ViaHost<'_> {
     }
     fn all_reduce_sum(&self, be: &B, buf: &mut B::Buf) -> Result<()> {
         let mut host = be.download(B::src(buf));
+        // A failed op left garbage: report it rather than add it into the other ranks' sums.
+        be.take_error()?;
         T::all_reduce_sum(self.0, &mut host)?;
         *buf = be.upload(&host)?;
         Ok(())

@@ -31,6 +31,7 @@ pub fn global_loss<T: Float, B: Backend<T>>(be: &B, dp: &DataParallel<T, B>, n: 
     let share = n as f64 / total;
     if share != 1.0 {
         let scaled: Vec<T> = be.download(B::src(&l.dlogits)).iter().map(|g| T::from_f64(g.to_f64() * share)).collect();
+        be.take_error()?;
         l.dlogits = be.upload(&scaled)?;
     }
     Ok(total)
@@ -67,6 +68,7 @@ pub fn reduce_gradients<T: Float, B: Backend<T>>(
         for (_, mean, var) in updates.iter() {
             host.extend(be.download(B::src(mean)).iter().chain(&be.download(B::src(var))).map(|v| v.to_f64() * share));
         }
+        be.take_error()?;
         dp.comm.all_reduce_sum_host(&mut host)?;
         let mut off = 0;
         for (_, mean, var) in updates.iter_mut() {

@@ -1,10 +1,12 @@
 //! Memory a model and a pass need, from the plan alone, before anything is allocated: the
-//! buffers the passes in `passes.rs` create, summed the way they are alive at the same time.
-//! Backend-private workspace (the CPU's im2col columns, at most a few MiB) is not counted.
+//! buffers the passes in `passes.rs` create, summed the way they are alive at the same time,
+//! plus the scratch a backend keeps of its own where it is large (`Backend::workspace_bytes`:
+//! on a GPU the conv column buffer and the cuBLAS workspace; the CPU's few MiB of im2col
+//! columns are not counted).
 
 use crate::config::DenseNetConfig;
 use crate::error::{Error, Result};
-use crate::geometry::Geometry;
+use crate::geometry::{ConvGeom, Geometry};
 use crate::layers::context::MemoryMode;
 use crate::plan::Plan;
 use serde::Serialize;
@@ -21,7 +23,8 @@ pub struct MemoryEstimate {
     pub optimizer: u64,
     /// Peak memory of one `predict` besides the parameters: activations (no tape), and on a
     /// backend that fuses BN-ReLU into its convolutions the copy of their weights it keeps
-    /// packed between calls (strips of [`PACKED_STRIP`] output channels).
+    /// packed between calls (strips of [`PACKED_STRIP`] output channels). This and the two
+    /// training figures include the backend's own workspace (see the module's note).
     pub inference: u64,
     /// Peak activation memory of one training step, efficient mode.
     pub training_efficient: u64,
@@ -58,15 +61,48 @@ pub fn estimate(config: &DenseNetConfig, shape: &[usize], elem_bytes: usize) -> 
 /// its convolutions (see `Backend::fuses_bn_conv`): a fusing backend's predict needs no
 /// BN-ReLU scratch. [`estimate`] assumes it does not (the larger figure).
 pub fn estimate_fused(config: &DenseNetConfig, shape: &[usize], elem_bytes: usize, fuses_bn_conv: bool) -> Result<MemoryEstimate> {
+    estimate_with_workspace(config, shape, elem_bytes, fuses_bn_conv, |_| 0)
+}
+
+/// [`estimate_fused`] plus a backend's own workspace for the pass, computed from the pass's
+/// convolutions by `workspace` (see `Backend::workspace_bytes`).
+pub fn estimate_with_workspace(
+    config: &DenseNetConfig,
+    shape: &[usize],
+    elem_bytes: usize,
+    fuses_bn_conv: bool,
+    workspace: impl FnOnce(&[ConvGeom]) -> u64,
+) -> Result<MemoryEstimate> {
     config.validate()?;
     let geo = Geometry::new(config, shape)?;
     let plan = Plan::new(config);
-    Ok(estimate_for(&plan, &geo, elem_bytes, fuses_bn_conv))
+    let ws = workspace(&conv_geometries(&plan, &geo));
+    Ok(estimate_for(&plan, &geo, elem_bytes, fuses_bn_conv, ws))
+}
+
+/// Every convolution a pass on `geo` runs, at its input geometry: the stem's, each dense
+/// layer's one or two, each transition's (backward runs the same ones).
+pub fn conv_geometries(plan: &Plan, geo: &Geometry) -> Vec<ConvGeom> {
+    let mut out = vec![ConvGeom::of(&plan.stem.conv0, geo.n, geo.h, geo.w)];
+    for (bi, block) in plan.blocks.iter().enumerate() {
+        let (h, w) = geo.blocks[bi];
+        for l in &block.layers {
+            out.push(ConvGeom::of(&l.conv1, geo.n, h, w));
+            if let Some((_, conv2)) = &l.bottleneck {
+                out.push(ConvGeom::of(conv2, geo.n, h, w));
+            }
+        }
+        if let Some(t) = plan.transitions.get(bi) {
+            out.push(ConvGeom::of(&t.conv, geo.n, h, w));
+        }
+    }
+    out
 }
 
 /// `fused`: the backend applies BN-ReLU inside its convolutions (`Backend::fuses_bn_conv`), so
-/// a forward pass needs no BN-ReLU scratch (backward still does).
-pub(crate) fn estimate_for(plan: &Plan, geo: &Geometry, elem_bytes: usize, fused: bool) -> MemoryEstimate {
+/// a forward pass needs no BN-ReLU scratch (backward still does). `workspace`: bytes of the
+/// backend's own scratch, alive through every pass.
+pub(crate) fn estimate_for(plan: &Plan, geo: &Geometry, elem_bytes: usize, fused: bool, workspace: u64) -> MemoryEstimate {
     let e = elem_bytes as u128;
     let bytes = |elements: u128| -> u64 { u64::try_from(elements.saturating_mul(e)).unwrap_or(u64::MAX) };
     let n = geo.n as u128;
@@ -125,9 +161,9 @@ pub(crate) fn estimate_for(plan: &Plan, geo: &Geometry, elem_bytes: usize, fused
         parameters: bytes(params),
         gradients: bytes(params),
         optimizer: bytes(trainable),
-        inference: bytes(inference),
-        training_efficient: bytes(efficient),
-        training_naive: bytes(naive),
+        inference: bytes(inference).saturating_add(workspace),
+        training_efficient: bytes(efficient).saturating_add(workspace),
+        training_naive: bytes(naive).saturating_add(workspace),
     }
 }
 

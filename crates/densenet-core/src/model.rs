@@ -148,7 +148,12 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
     /// What this model and one pass on `shape` need (see [`MemoryEstimate`]).
     pub fn memory_estimate(&self, shape: &[usize]) -> Result<MemoryEstimate> {
         let geo = Geometry::new(&self.config, shape)?;
-        Ok(memory::estimate_for(&self.plan, &geo, std::mem::size_of::<T>(), self.fuses_bn_conv(&geo)))
+        Ok(self.estimate(&geo))
+    }
+
+    fn estimate(&self, geo: &Geometry) -> MemoryEstimate {
+        let workspace = self.backend.workspace_bytes(&memory::conv_geometries(&self.plan, geo));
+        memory::estimate_for(&self.plan, geo, std::mem::size_of::<T>(), self.fuses_bn_conv(geo), workspace)
     }
 
     /// Bytes held now: parameters and running statistics, and gradients and momentum once trained.
@@ -172,7 +177,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
 
     fn check_budget(&self, geo: &Geometry, train: bool) -> Result<()> {
         let Some(budget) = self.memory_budget else { return Ok(()) };
-        let est = memory::estimate_for(&self.plan, geo, std::mem::size_of::<T>(), self.fuses_bn_conv(geo));
+        let est = self.estimate(geo);
         let (what, needed) = if train {
             (format!("a training step on a batch of {} ({:?} mode)", geo.n, self.mode), est.training_total(self.mode))
         } else {
@@ -194,6 +199,13 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
     /// Every tensor (parameters and running statistics) copied to the host, in plan order.
     pub fn params_host(&self) -> Vec<Vec<T>> {
         self.params.iter().map(|b| self.backend.download(B::src(b))).collect()
+    }
+
+    /// [`DenseNet::params_host`] for bytes that leave the process: a device failure, not garbage.
+    fn params_host_checked(&self) -> Result<Vec<Vec<T>>> {
+        let host = self.params_host();
+        self.backend.take_error()?;
+        Ok(host)
     }
 
     /// Replaces every tensor (plan order, exact sizes); all or nothing.
@@ -251,7 +263,9 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
     /// Eval-mode logits [N, classes] for an NCHW input. Keeps no training tape.
     pub fn predict<I: Float>(&self, input: &[I], shape: &[usize]) -> Result<Vec<T>> {
         let logits = self.infer_logits(input, shape)?;
-        Ok(self.backend.download(B::src(&logits)))
+        let host = self.backend.download(B::src(&logits));
+        self.backend.take_error()?;
+        Ok(host)
     }
 
     /// Checks, uploads (NCHW → CNHW) and runs inference within the memory budget; the logits
@@ -262,13 +276,16 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         let x = self.backend.upload_with(input.len(), &mut |dst| to_cnhw::<I, T>(input, &geo, self.config.in_channels, dst))?;
         let mut cx = self.context(false, 0, None, &geo)?;
         let logits = passes::infer(&self.plan, x, &geo, &mut cx)?;
+        self.backend.take_error()?;
         self.check_logits(&logits)?;
         Ok(logits)
     }
 
     /// Non-finite logits (an input or weights that overflow) are an error, never a silent NaN.
     fn check_logits(&self, logits: &B::Buf) -> Result<()> {
-        match self.backend.first_non_finite(B::src(logits)) {
+        let found = self.backend.first_non_finite(B::src(logits));
+        self.backend.take_error()?;
+        match found {
             None => Ok(()),
             Some((i, v)) => {
                 let k = self.config.num_classes;
@@ -282,7 +299,9 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         let labels = self.check_labels(labels, shape)?;
         let logits = self.infer_logits(input, shape)?;
         let l = self.backend.softmax_cross_entropy(B::src(&logits), &labels, self.config.num_classes)?;
-        Ok(StepOutput { loss: l.loss, correct: l.correct, logits: self.backend.download(B::src(&logits)).iter().map(|v| v.to_f64()).collect() })
+        let logits = self.backend.download(B::src(&logits)).iter().map(|v| v.to_f64()).collect();
+        self.backend.take_error()?;
+        Ok(StepOutput { loss: l.loss, correct: l.correct, logits })
     }
 
     /// One SGD step on a batch (train mode). On a NaN or Inf in the loss or any gradient the
@@ -290,7 +309,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
     pub fn train_step<I: Float>(&mut self, input: &[I], shape: &[usize], labels: &[i64]) -> Result<StepOutput> {
         let pending = self.compute_gradients(input, shape, labels)?;
         self.check_finite(pending.output.loss)?;
-        Ok(self.apply(pending))
+        self.apply(pending)
     }
 
     /// One data-parallel SGD step: this rank's share of the global batch in, the same update
@@ -298,7 +317,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
     pub fn train_step_distributed<I: Float>(&mut self, input: &[I], shape: &[usize], labels: &[i64], dp: &DataParallel<T, B>) -> Result<StepOutput> {
         let pending = self.compute_gradients_with(input, shape, labels, Some(dp))?;
         self.check_finite(pending.output.loss)?;
-        Ok(self.apply(pending))
+        self.apply(pending)
     }
 
     /// Forward and backward in train mode: fills the gradients and returns the step output with
@@ -312,6 +331,23 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         let labels = self.check_labels(labels, shape)?;
         self.check_budget(&geo, true)?;
         let x = self.backend.upload_with(input.len(), &mut |dst| to_cnhw::<I, T>(input, &geo, self.config.in_channels, dst))?;
+        self.gradients_of(x, &geo, &labels, dp)
+    }
+
+    /// [`DenseNet::train_step`] on an input already on the device, channel-major ([C, N, H, W]):
+    /// for tests that plan a step at sizes whose host input would not fit (a recording device).
+    #[cfg(feature = "test-hooks")]
+    pub fn train_step_on_device(&mut self, x: B::Buf, shape: &[usize], labels: &[i64]) -> Result<StepOutput> {
+        let geo = self.check_input(B::len(&x), shape)?;
+        let labels = self.check_labels(labels, shape)?;
+        self.check_budget(&geo, true)?;
+        let pending = self.gradients_of(x, &geo, &labels, None)?;
+        self.check_finite(pending.output.loss)?;
+        self.apply(pending)
+    }
+
+    /// Forward and backward from the uploaded input `x` (see [`DenseNet::compute_gradients`]).
+    fn gradients_of(&mut self, x: B::Buf, geo: &Geometry, labels: &[usize], dp: Option<&DataParallel<T, B>>) -> Result<PendingStep<B::Buf>> {
         let mut grads = match self.grads.take() {
             Some(g) => g,
             None => self.plan.specs.iter().map(|s| self.backend.alloc(s.numel())).collect::<Result<Vec<_>>>()?,
@@ -327,22 +363,25 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         let stages = StageOrder::new(&self.plan);
         let frontier = stages.frontier(&self.plan, &self.trainability);
         let result = (|| {
-            let mut cx = self.context(true, dropout_seed, Some(&mut grads), &geo)?;
+            let mut cx = self.context(true, dropout_seed, Some(&mut grads), geo)?;
             cx.sync = dp.filter(|d| d.sync_bn).map(|d| d.comm);
-            let tape = passes::forward_train(&self.plan, x, &geo, self.mode, &stages, frontier, &mut cx)?;
-            let mut l = self.backend.softmax_cross_entropy(B::src(&tape.head.logits), &labels, self.config.num_classes)?;
+            let tape = passes::forward_train(&self.plan, x, geo, self.mode, &stages, frontier, &mut cx)?;
+            let mut l = self.backend.softmax_cross_entropy(B::src(&tape.head.logits), labels, self.config.num_classes)?;
             let logits: Vec<f64> = self.backend.download(B::src(&tape.head.logits)).iter().map(|v| v.to_f64()).collect();
             let total = match dp {
                 Some(dp) => distributed::global_loss(&self.backend, dp, geo.n, &mut l)?,
                 None => geo.n as f64,
             };
             if frontier != NOTHING_TRAINS {
-                passes::backward(&self.plan, tape, &geo, B::src(&l.dlogits), &stages, frontier, &mut cx)?;
+                passes::backward(&self.plan, tape, geo, B::src(&l.dlogits), &stages, frontier, &mut cx)?;
             }
             let mut updates = std::mem::take(&mut cx.bn_updates);
             drop(cx);
+            // A failed op since the loss (backward) leaves garbage gradients: its error, not them.
+            self.backend.take_error()?;
             if let Some(dp) = dp {
                 distributed::reduce_gradients(&self.backend, &self.plan, dp, &mut grads, &mut updates, geo.n as f64 / total)?;
+                self.backend.take_error()?;
             }
             Ok(PendingStep { updates, output: StepOutput { loss: l.loss, correct: l.correct, logits } })
         })();
@@ -351,7 +390,16 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
     }
 
     /// Commits a step: running statistics once, then the SGD update of every trainable tensor.
-    fn apply(&mut self, pending: PendingStep<B::Buf>) -> StepOutput {
+    /// Everything that can fail for want of memory (the momentum buffers of a tensor's first
+    /// step) is allocated before anything changes, so such a failure leaves the model as it was.
+    /// A device failure during the update kernels themselves is reported, the step not counted.
+    fn apply(&mut self, pending: PendingStep<B::Buf>) -> Result<StepOutput> {
+        let mut fresh_momentum = Vec::with_capacity(self.plan.specs.len());
+        for (i, spec) in self.plan.specs.iter().enumerate() {
+            let needs = self.updates(i) && self.momentum[i].is_none() && self.optimizer.for_param(self.group_of[i], self.lr_factor).momentum != 0.0;
+            fresh_momentum.push(if needs { Some(self.backend.alloc(spec.numel())?) } else { None });
+        }
+        self.backend.take_error()?;
         self.params_version = WeightKey::next_version();
         let be = &self.backend;
         for (bn, mean, var) in &pending.updates {
@@ -359,26 +407,31 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
             be.bn_update_running(B::src(mean), B::src(var), B::dst(rm), B::dst(rv));
         }
         let grads = self.grads.as_ref().expect("a pending step has gradients");
-        for (i, spec) in self.plan.specs.iter().enumerate() {
+        for (i, fresh) in fresh_momentum.into_iter().enumerate() {
             // A frozen parameter: no weight decay, no momentum, its bits unchanged.
-            if !spec.kind.trainable() || !self.trainability.trains(i) {
+            if !self.updates(i) {
                 continue;
             }
             let cfg = self.optimizer.for_param(self.group_of[i], self.lr_factor);
             let momentum = if cfg.momentum != 0.0 {
                 let initialized = self.momentum[i].is_some();
                 if !initialized {
-                    // Cannot fail for lack of memory in practice: the same size as the gradient.
-                    self.momentum[i] = Some(be.alloc(spec.numel()).expect("momentum buffer"));
+                    self.momentum[i] = fresh;
                 }
-                Some((B::dst(self.momentum[i].as_mut().unwrap()), initialized))
+                self.momentum[i].as_mut().map(|m| (B::dst(m), initialized))
             } else {
                 None
             };
             be.sgd_step(B::dst(&mut self.params[i]), B::src(&grads[i]), momentum, &cfg);
         }
+        self.backend.take_error()?;
         self.step += 1;
-        pending.output
+        Ok(pending.output)
+    }
+
+    /// Whether the optimizer updates tensor `i` (a trainable parameter that is not frozen).
+    fn updates(&self, i: usize) -> bool {
+        self.plan.specs[i].kind.trainable() && self.trainability.trains(i)
     }
 
     /// The numerics guard: an error naming the loss or the first gradient holding a NaN or Inf.
@@ -390,7 +443,9 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         let trains = &self.trainability.trains;
         let (specs, views): (Vec<_>, Vec<_>) =
             self.plan.specs.iter().zip(grads).zip(trains).filter(|((spec, _), &t)| spec.kind.trainable() && t).map(|((spec, g), _)| (spec, B::src(g))).unzip();
-        if let Some((t, i, v)) = self.backend.first_non_finite_of(&views) {
+        let found = self.backend.first_non_finite_of(&views);
+        self.backend.take_error()?;
+        if let Some((t, i, v)) = found {
             return Err(Error::NonFinite(format!(
                 "the gradient of '{}' is {v:?} at element {i} (step {}); the update was refused and the model is unchanged",
                 specs[t].name, self.step
@@ -457,7 +512,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         }
         let mut meta = metadata;
         meta.insert("densenet.config".to_string(), self.config.to_json());
-        Params { tensors: self.params_host() }.to_safetensors(&self.plan, &[], Some(meta))
+        Params { tensors: self.params_host_checked()? }.to_safetensors(&self.plan, &[], Some(meta))
     }
 
     /// Loads weights (any float dtype; `norm_final` accepted for `norm5`); all or nothing.
@@ -474,6 +529,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
     /// Weights, BN statistics, optimizer state, step, seed and the caller's JSON.
     pub fn checkpoint_bytes(&self, extra_json: &str) -> Result<Vec<u8>> {
         let momentum = self.momentum_host();
+        self.backend.take_error()?;
         let mut extra = Vec::new();
         for (spec, buf) in self.plan.specs.iter().zip(&momentum) {
             if let Some(b) = buf {
@@ -488,7 +544,7 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         meta.insert("densenet.seed".to_string(), self.seed.to_string());
         meta.insert("densenet.dtype".to_string(), T::NAME.to_string());
         meta.insert("densenet.extra".to_string(), extra_json.to_string());
-        Params { tensors: self.params_host() }.to_safetensors(&self.plan, &extra, Some(meta))
+        Params { tensors: self.params_host_checked()? }.to_safetensors(&self.plan, &extra, Some(meta))
     }
 
     /// Restores what `checkpoint_bytes` wrote; returns the caller's JSON. All or nothing.

@@ -16,6 +16,8 @@ extern "C" {
     fn dn_emu_kernel_count() -> u32;
     fn dn_emu_kernel_name(i: u32) -> *const c_char;
     fn dn_emu_set_reverse_order(on: c_int);
+    fn dn_emu_last_error() -> *const c_char;
+    fn dn_emu_selftest(name: *const c_char, grid: u32, block: u32, out0: *mut c_void, out1: *mut c_void) -> c_int;
 }
 
 /// Runs blocks and threads in reverse order on this thread while `on` (a race detector: the
@@ -101,28 +103,24 @@ impl Device for Emu {
     fn addr<E: Elem>(mem: &EmuMem) -> Addr {
         mem.ptr as Addr
     }
-    fn download<E: Elem>(&self, src: Addr, len: usize) -> Vec<E> {
+    fn download<E: Elem>(&self, src: Addr, len: usize) -> Result<Vec<E>> {
         // SAFETY: the backend passes views inside live allocations.
-        unsafe { std::slice::from_raw_parts(src as *const E, len) }.to_vec()
+        Ok(unsafe { std::slice::from_raw_parts(src as *const E, len) }.to_vec())
     }
-    fn memset_zero(&self, dst: Addr, bytes: usize) {
+    fn memset_zero(&self, dst: Addr, bytes: usize) -> Result<()> {
         // SAFETY: as above.
-        unsafe { std::ptr::write_bytes(dst as *mut u8, 0, bytes) }
+        unsafe { std::ptr::write_bytes(dst as *mut u8, 0, bytes) };
+        Ok(())
     }
-    fn memcpy(&self, dst: Addr, src: Addr, bytes: usize) {
+    fn memcpy(&self, dst: Addr, src: Addr, bytes: usize) -> Result<()> {
         // SAFETY: as above (views of one op never overlap).
-        unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, bytes) }
+        unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, bytes) };
+        Ok(())
     }
-    fn launch(&self, name: &str, grid: u32, block: u32, params: &[Word]) {
-        LAUNCHED.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string());
-        let mut words = params.to_vec();
-        let mut ptrs: Vec<*mut c_void> = words.iter_mut().map(|w| w as *mut Word as *mut c_void).collect();
-        let cname = CString::new(name).unwrap();
-        // SAFETY: every kernel parameter is 8 bytes and `ptrs` holds one pointer per parameter.
-        let rc = unsafe { dn_emu_launch(cname.as_ptr(), grid, 1, 1, block, 1, 1, ptrs.as_mut_ptr()) };
-        assert_eq!(rc, 0, "emulated launch of {name} failed ({rc})");
+    fn launch(&self, name: &str, grid: u32, block: u32, params: &[Word]) -> Result<()> {
+        launch_3d(name, [grid, 1, 1], [block, 1, 1], params)
     }
-    fn gemm(&self, g: &Gemm, double: bool) {
+    fn gemm(&self, g: &Gemm, double: bool) -> Result<()> {
         // Reference GEMM: f64 accumulation in k order (cuBLAS's order differs; tests allow for it).
         let at = |i: usize, p: usize| if g.ta { p * g.lda + i } else { i * g.lda + p };
         let bt = |p: usize, j: usize| if g.tb { j * g.ldb + p } else { p * g.ldb + j };
@@ -145,5 +143,44 @@ impl Device for Emu {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+/// The last launch's failure on this thread as an `Error::Device` naming `what`.
+fn launch_error(what: String, rc: c_int) -> Error {
+    // SAFETY: a NUL-terminated thread-local string, valid until the next launch on this thread.
+    let why = unsafe { CStr::from_ptr(dn_emu_last_error()) }.to_string_lossy().into_owned();
+    Error::Device(format!("{what} failed ({rc}): {why}"))
+}
+
+/// Runs one of the emulator's self-test kernels (csrc/emu_selftest.cpp) on a 1-D grid; each
+/// writes one 8-byte value per block into `out0` (and `out1`), which must hold `grid` values.
+pub fn emu_selftest(name: &str, grid: u32, block: u32, out0: &mut [u64], out1: &mut [u64]) -> Result<()> {
+    assert!(out0.len() >= grid as usize && out1.len() >= grid as usize, "one output value per block");
+    let cname = CString::new(name).map_err(|_| Error::InvalidArg(format!("kernel name {name:?} has a NUL byte")))?;
+    // SAFETY: the outputs hold a value per block, which is all a self-test kernel writes.
+    let rc = unsafe { dn_emu_selftest(cname.as_ptr(), grid, block, out0.as_mut_ptr() as *mut c_void, out1.as_mut_ptr() as *mut c_void) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(launch_error(format!("emulated self-test {name} ({grid} blocks of {block})"), rc))
+    }
+}
+
+/// Runs kernel `name` on the emulator with a 3-D grid and block (what cuLaunchKernel takes): an
+/// `Error::Device` naming the kernel and the reason when the emulator, like CUDA, refuses the
+/// configuration or a block's threads diverge at a barrier.
+pub fn launch_3d(name: &str, grid: [u32; 3], block: [u32; 3], params: &[Word]) -> Result<()> {
+    LAUNCHED.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string());
+    let mut words = params.to_vec();
+    let mut ptrs: Vec<*mut c_void> = words.iter_mut().map(|w| w as *mut Word as *mut c_void).collect();
+    let cname = CString::new(name).map_err(|_| Error::InvalidArg(format!("kernel name {name:?} has a NUL byte")))?;
+    // SAFETY: every kernel parameter is 8 bytes and `ptrs` holds one pointer per parameter.
+    let rc = unsafe { dn_emu_launch(cname.as_ptr(), grid[0], grid[1], grid[2], block[0], block[1], block[2], ptrs.as_mut_ptr()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(launch_error(format!("emulated launch of {name} (grid {grid:?}, block {block:?})"), rc))
     }
 }

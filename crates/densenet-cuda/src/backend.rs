@@ -1,17 +1,25 @@
 //! `Gpu<T, D>`: the [`Backend`] over a [`Device`]: buffers are device allocations, views are
 //! (address, length) pairs, every op is one or a few launches of our kernels (kernels/densenet.cu)
 //! or a GEMM. The same code drives the CUDA device and the host emulator of the kernels.
+//!
+//! Most `Backend` ops cannot return an error, while every device call can fail (a launch refused,
+//! a kernel fault surfacing at the next synchronization, a scratch allocation): the first failure
+//! is kept, the device work after it skipped, and the next fallible call (an allocation, an
+//! upload, a loss, [`Backend::take_error`]) returns it, naming the op that failed.
 
 use crate::device::{Addr, Device, Elem, Gemm, Word};
 use densenet_core::backend::{splitmix64, BN_EPS, BN_MOMENTUM};
 use densenet_core::geometry::ConvGeom;
-use densenet_core::{Backend, BatchStats, BnArgs, Float, GradOut, LossOut, MaskSource, Result, SgdConfig};
+use densenet_core::{Backend, BatchStats, BnArgs, Error, Float, GradOut, LossOut, MaskSource, Result, SgdConfig};
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::Mutex;
 
 /// Threads per block of every kernel (DN_BLOCK in densenet.cuh).
 pub const BLOCK: u32 = 256;
+/// Most im2col elements one conv chunk may hold on a GPU (64 Mi elements: 256 MiB in f32,
+/// 512 MiB in f64).
+pub const COLS_BUDGET: usize = 1 << 26;
 /// Most blocks an element-wise (grid-stride) launch uses.
 const MAX_GRID: usize = 65_535;
 
@@ -67,6 +75,8 @@ pub struct Gpu<T: Elem, D: Device> {
     cols: Mutex<Option<Buf<D, T>>>,
     /// Largest column buffer (elements) one conv chunk may use.
     cols_budget: usize,
+    /// The first failure of an op that cannot return one, until a fallible call reports it.
+    error: Mutex<Option<Error>>,
     _t: PhantomData<T>,
 }
 
@@ -78,6 +88,17 @@ fn w_f(v: f64) -> Word {
     v.to_bits()
 }
 
+/// Samples per conv chunk: as many as fit the column budget (at least one).
+fn chunk(g: &ConvGeom, cols_budget: usize) -> usize {
+    (cols_budget / (g.k() * g.ho * g.wo).max(1)).clamp(1, g.n.max(1))
+}
+
+/// Elements of the column buffer the convs among `convs` that need one (all but the 1×1s) grow
+/// it to: the largest chunk's, at most `cols_budget` unless one sample alone needs more.
+pub fn cols_elements(convs: &[ConvGeom], cols_budget: usize) -> usize {
+    convs.iter().filter(|g| !g.is_pointwise()).map(|g| g.k() * chunk(g, cols_budget) * g.ho * g.wo).max().unwrap_or(0)
+}
+
 fn grid_for(n: usize) -> u32 {
     n.div_ceil(BLOCK as usize).clamp(1, MAX_GRID) as u32
 }
@@ -85,7 +106,61 @@ fn grid_for(n: usize) -> u32 {
 impl<T: Float + Elem, D: Device> Gpu<T, D> {
     /// `cols_budget`: the most im2col elements one conv chunk may hold.
     pub fn with_device(dev: D, cols_budget: usize) -> Self {
-        Gpu { dev, cols: Mutex::new(None), cols_budget: cols_budget.max(1), _t: PhantomData }
+        Gpu { dev, cols: Mutex::new(None), cols_budget: cols_budget.max(1), error: Mutex::new(None), _t: PhantomData }
+    }
+
+    /// The most im2col elements one conv chunk may hold.
+    pub fn cols_budget(&self) -> usize {
+        self.cols_budget
+    }
+
+    fn kept_error(&self) -> std::sync::MutexGuard<'_, Option<Error>> {
+        self.error.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn failed(&self) -> bool {
+        self.kept_error().is_some()
+    }
+
+    /// Keeps `e` unless an earlier failure is kept already (the first one names the cause).
+    fn fail(&self, e: Error) {
+        self.kept_error().get_or_insert(e);
+    }
+
+    /// The device call of an op that cannot return its failure: skipped after a failure (its
+    /// inputs are garbage then), its own failure kept.
+    fn queue(&self, call: impl FnOnce() -> Result<()>) {
+        if !self.failed() {
+            if let Err(e) = call() {
+                self.fail(e);
+            }
+        }
+    }
+
+    /// A host copy for an op that cannot fail: zeros after a failure (never trusted: the kept
+    /// error is reported first).
+    fn download_or_keep<E: Elem>(&self, addr: Addr, len: usize) -> Vec<E> {
+        if len == 0 || self.failed() {
+            return vec![E::default(); len];
+        }
+        self.dev.download(addr, len).unwrap_or_else(|e| {
+            self.fail(e);
+            vec![E::default(); len]
+        })
+    }
+
+    /// Scratch of an op that cannot fail; None (the failure kept, naming `what`) when it cannot be had.
+    fn scratch<E: Elem>(&self, len: usize, what: &str) -> Option<Buf<D, E>> {
+        if self.failed() {
+            return None;
+        }
+        self.alloc_buf(len)
+            .map_err(|e| match e {
+                Error::Memory(m) => Error::Memory(format!("{what}: {m}")),
+                other => other,
+            })
+            .map_err(|e| self.fail(e))
+            .ok()
     }
 
     pub fn device(&self) -> &D {
@@ -94,10 +169,7 @@ impl<T: Float + Elem, D: Device> Gpu<T, D> {
 
     /// The pooling indices of an argmax buffer, on the host.
     pub fn download_idx(&self, idx: &Buf<D, u32>) -> Vec<u32> {
-        if idx.len == 0 {
-            return Vec::new();
-        }
-        self.dev.download(idx.addr(), idx.len)
+        self.download_or_keep(idx.addr(), idx.len)
     }
 
     fn size(&self) -> usize {
@@ -111,14 +183,14 @@ impl<T: Float + Elem, D: Device> Gpu<T, D> {
     /// An element-wise kernel over `n` elements (nothing to do when n = 0).
     fn elementwise(&self, stem: &str, n: usize, params: &[Word]) {
         if n > 0 {
-            self.dev.launch(&self.kernel(stem), grid_for(n), BLOCK, params);
+            self.queue(|| self.dev.launch(&self.kernel(stem), grid_for(n), BLOCK, params));
         }
     }
 
     /// A kernel with one block per row/channel (grid-stride over `rows`).
     fn per_row(&self, stem: &str, rows: usize, params: &[Word]) {
         if rows > 0 {
-            self.dev.launch(&self.kernel(stem), rows.min(MAX_GRID) as u32, BLOCK, params);
+            self.queue(|| self.dev.launch(&self.kernel(stem), rows.min(MAX_GRID) as u32, BLOCK, params));
         }
     }
 
@@ -127,32 +199,41 @@ impl<T: Float + Elem, D: Device> Gpu<T, D> {
             if g.k == 0 {
                 if !g.accumulate {
                     for r in 0..g.m {
-                        self.dev.memset_zero(g.c + (r * g.ldc * self.size()) as u64, g.n * self.size());
+                        self.queue(|| self.dev.memset_zero(g.c + (r * g.ldc * self.size()) as u64, g.n * self.size()));
                     }
                 }
                 return;
             }
-            self.dev.gemm(&g, T::NAME == "f64");
+            self.queue(|| self.dev.gemm(&g, T::NAME == "f64"));
         }
     }
 
+    /// A fresh buffer; a kept failure is reported first.
     fn alloc_buf<E: Elem>(&self, len: usize) -> Result<Buf<D, E>> {
+        self.take_kept()?;
         Ok(Buf { mem: self.dev.alloc::<E>(len)?, len })
     }
 
-    /// Samples per conv chunk: as many as fit the column budget (at least one).
-    fn chunk(&self, g: &ConvGeom) -> usize {
-        (self.cols_budget / (g.k() * g.ho * g.wo).max(1)).clamp(1, g.n.max(1))
+    /// The kept failure (cleared), or Ok.
+    fn take_kept(&self) -> Result<()> {
+        self.kept_error().take().map_or(Ok(()), Err)
     }
 
-    /// The column buffer for `len` elements (grown when too small).
-    fn with_cols<R>(&self, len: usize, f: impl FnOnce(Addr) -> R) -> R {
+    fn chunk(&self, g: &ConvGeom) -> usize {
+        chunk(g, self.cols_budget)
+    }
+
+    /// The column buffer for `len` elements (grown when too small); `f` is skipped when it
+    /// cannot be had (the failure kept).
+    fn with_cols(&self, len: usize, f: impl FnOnce(Addr)) {
         let mut cols = self.cols.lock().unwrap_or_else(|p| p.into_inner());
         if cols.as_ref().is_none_or(|c| c.len < len) {
             *cols = None;
-            *cols = Some(scratch(self.alloc_buf::<T>(len), "conv columns"));
+            *cols = self.scratch::<T>(len, "conv columns");
         }
-        f(cols.as_ref().map(|c| c.addr()).unwrap_or(0))
+        if let Some(c) = cols.as_ref() {
+            f(c.addr());
+        }
     }
 
     fn im2col(&self, x: Addr, g: &ConvGeom, n0: usize, n1: usize, cols: Addr) {
@@ -188,6 +269,22 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
     fn device_memory_available(&self) -> Option<u64> {
         self.dev.memory_available()
     }
+    fn take_error(&self) -> Result<()> {
+        self.take_kept()
+    }
+    /// Frees the conv column buffer (the next conv allocates it again); the device's own
+    /// workspace (cuBLAS's) stays for the device's lifetime.
+    fn trim(&self) {
+        *self.cols.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+    fn workspace_bytes(&self, convs: &[ConvGeom]) -> u64 {
+        (cols_elements(convs, self.cols_budget) * self.size()) as u64 + self.dev.workspace_bytes()
+    }
+    /// The conv column buffer and the device's workspace.
+    fn cached_bytes(&self) -> u64 {
+        let cols = self.cols.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(0, |c| (c.len * self.size()) as u64);
+        cols + self.dev.workspace_bytes()
+    }
 
     fn alloc(&self, len: usize) -> Result<Self::Buf> {
         self.alloc_buf(len)
@@ -196,13 +293,11 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
         self.alloc_buf(len)
     }
     fn upload(&self, data: &[T]) -> Result<Self::Buf> {
+        self.take_kept()?;
         Ok(Buf { mem: self.dev.upload(data)?, len: data.len() })
     }
     fn download(&self, s: Src<'_, T>) -> Vec<T> {
-        if s.len == 0 {
-            return Vec::new();
-        }
-        self.dev.download(s.addr, s.len)
+        self.download_or_keep(s.addr, s.len)
     }
     fn len(buf: &Self::Buf) -> usize {
         buf.len
@@ -234,13 +329,13 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
 
     fn fill_zero(&self, d: Dst<'_, T>) {
         if d.len > 0 {
-            self.dev.memset_zero(d.addr, d.len * self.size());
+            self.queue(|| self.dev.memset_zero(d.addr, d.len * self.size()));
         }
     }
     fn copy(&self, s: Src<'_, T>, d: Dst<'_, T>) {
         assert_eq!(s.len, d.len, "copy between views of different lengths");
         if d.len > 0 {
-            self.dev.memcpy(d.addr, s.addr, d.len * self.size());
+            self.queue(|| self.dev.memcpy(d.addr, s.addr, d.len * self.size()));
         }
     }
     fn add_assign(&self, s: Src<'_, T>, d: Dst<'_, T>) {
@@ -251,6 +346,7 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
     fn bn_stats(&self, x: Src<'_, T>, channels: usize, p: usize) -> Result<BatchStats<Self::Buf>> {
         let (mean, invstd, var) = (self.alloc_buf(channels)?, self.alloc_buf(channels)?, self.alloc_buf(channels)?);
         self.per_row("bn_stats", channels, &[x.addr, w_i(channels), w_i(p), w_f(BN_EPS), mean.addr(), invstd.addr(), var.addr()]);
+        self.take_kept()?;
         Ok(BatchStats { mean, invstd, var_unbiased: Some(var) })
     }
     fn bn_running_stats(&self, running_mean: Src<'_, T>, running_var: Src<'_, T>) -> Result<BatchStats<Self::Buf>> {
@@ -258,6 +354,7 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
         let (mut mean, invstd) = (self.alloc_buf(running_mean.len)?, self.alloc_buf(n)?);
         self.copy(running_mean, Self::dst(&mut mean));
         self.elementwise("bn_running_invstd", n, &[running_var.addr, w_i(n), w_f(BN_EPS), invstd.addr()]);
+        self.take_kept()?;
         Ok(BatchStats { mean, invstd, var_unbiased: None })
     }
     fn bn_update_running(&self, batch_mean: Src<'_, T>, batch_var_unbiased: Src<'_, T>, running_mean: Dst<'_, T>, running_var: Dst<'_, T>) {
@@ -270,7 +367,7 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
         self.elementwise("bn_forward", channels * p, &params);
     }
     fn bn_backward(&self, x: Src<'_, T>, dy: Dst<'_, T>, channels: usize, p: usize, args: &BnArgs<Src<'_, T>>, dgamma: Dst<'_, T>, dbeta: Dst<'_, T>, out: GradOut<Dst<'_, T>>) {
-        let sums = scratch(self.alloc_buf::<f64>(2 * channels), "bn_backward sums");
+        let Some(sums) = self.scratch::<f64>(2 * channels, "bn_backward sums") else { return };
         let bn = Self::bn_params(x.addr, channels, p, args);
         let mut params = vec![bn[0], dy.addr];
         params.extend_from_slice(&bn[1..]);
@@ -384,13 +481,15 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
     fn softmax_cross_entropy(&self, logits: Src<'_, T>, labels: &[usize], k: usize) -> Result<LossOut<Self::Buf>> {
         let n = labels.len();
         let labels_i64: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
+        self.take_kept()?;
         let dev_labels = self.dev.upload(&labels_i64)?;
         let dlogits = self.alloc_buf::<T>(n * k)?;
         let (row_loss, row_correct) = (self.alloc_buf::<f64>(n)?, self.alloc_buf::<i64>(n)?);
         let params = [logits.addr, D::addr(&dev_labels), w_i(n), w_i(k), dlogits.addr(), row_loss.addr(), row_correct.addr()];
         self.elementwise("softmax_xent", n, &params);
-        let losses: Vec<f64> = if n > 0 { self.dev.download(row_loss.addr(), n) } else { Vec::new() };
-        let correct: Vec<i64> = if n > 0 { self.dev.download(row_correct.addr(), n) } else { Vec::new() };
+        let losses: Vec<f64> = self.download_or_keep(row_loss.addr(), n);
+        let correct: Vec<i64> = self.download_or_keep(row_correct.addr(), n);
+        self.take_kept()?;
         let total: f64 = losses.iter().fold(0.0, |a, v| a + v);
         Ok(LossOut { loss: total / n as f64, correct: correct.iter().filter(|&&c| c != 0).count(), dlogits })
     }
@@ -418,21 +517,24 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
         if total == 0 {
             return None;
         }
-        let mins = scratch(self.alloc_buf::<i64>(total), "finite check");
+        let mins = self.scratch::<i64>(total, "finite check")?;
         let mut at = 0;
         for (x, &g) in xs.iter().zip(&grids) {
             if g > 0 {
                 let out = mins.addr() + (at * std::mem::size_of::<i64>()) as u64;
-                self.dev.launch(&self.kernel("first_non_finite"), g as u32, BLOCK, &[x.addr, w_i(x.len), out]);
+                self.queue(|| self.dev.launch(&self.kernel("first_non_finite"), g as u32, BLOCK, &[x.addr, w_i(x.len), out]));
             }
             at += g;
         }
-        let all = self.dev.download::<i64>(mins.addr(), total);
+        let all = self.download_or_keep::<i64>(mins.addr(), total);
+        if self.failed() {
+            return None;
+        }
         let mut at = 0;
         for (t, (x, &g)) in xs.iter().zip(&grids).enumerate() {
             let first = all[at..at + g].iter().copied().min().unwrap_or(x.len as i64) as usize;
             if first < x.len {
-                return Some((t, first, self.dev.download::<T>(x.addr + (first * self.size()) as u64, 1)[0].to_f64()));
+                return Some((t, first, self.download_or_keep::<T>(x.addr + (first * self.size()) as u64, 1)[0].to_f64()));
             }
             at += g;
         }
@@ -443,34 +545,12 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
             return None;
         }
         let grid = grid_for(x.len).min(1024);
-        let mins = scratch(self.alloc_buf::<i64>(grid as usize), "finite check");
-        self.dev.launch(&self.kernel("first_non_finite"), grid, BLOCK, &[x.addr, w_i(x.len), mins.addr()]);
-        let first = self.dev.download::<i64>(mins.addr(), grid as usize).into_iter().min().unwrap_or(x.len as i64) as usize;
-        (first < x.len).then(|| (first, self.dev.download::<T>(x.addr + (first * self.size()) as u64, 1)[0].to_f64()))
-    }
-}
-
-/// Scratch of an op that cannot return an error (the `Backend` ops are infallible): a failed
-/// allocation unwinds with the core `Error` itself as the payload, which the bindings' panic
-/// guard turns back into that error (`ERR_MEMORY` naming the bytes), not `ERR_INTERNAL`. Nothing
-/// of the model has changed at that point (the optimizer step comes after every op).
-fn scratch<R>(r: Result<R>, what: &str) -> R {
-    match r {
-        Ok(v) => v,
-        Err(densenet_core::Error::Memory(m)) => std::panic::panic_any(densenet_core::Error::Memory(format!("{what}: {m}"))),
-        Err(e) => panic!("{what}: {e}"),
-    }
-}
-
-#[cfg(test)]
-mod scratch_tests {
-    use super::scratch;
-    use densenet_core::Error;
-
-    #[test]
-    fn a_scratch_allocation_that_runs_out_of_memory_unwinds_with_the_memory_error() {
-        let p = std::panic::catch_unwind(|| scratch::<()>(Err(Error::Memory("cannot allocate 64 bytes".into())), "conv columns")).unwrap_err();
-        assert_eq!(p.downcast_ref::<Error>(), Some(&Error::Memory("conv columns: cannot allocate 64 bytes".into())));
-        assert_eq!(scratch(Ok(7), "x"), 7);
+        let mins = self.scratch::<i64>(grid as usize, "finite check")?;
+        self.queue(|| self.dev.launch(&self.kernel("first_non_finite"), grid, BLOCK, &[x.addr, w_i(x.len), mins.addr()]));
+        let first = self.download_or_keep::<i64>(mins.addr(), grid as usize).into_iter().min().unwrap_or(x.len as i64) as usize;
+        if self.failed() {
+            return None;
+        }
+        (first < x.len).then(|| (first, self.download_or_keep::<T>(x.addr + (first * self.size()) as u64, 1)[0].to_f64()))
     }
 }

@@ -3,8 +3,8 @@
 //! and cuBLAS for the GEMMs. Thin on purpose: everything above the [`Device`] seam is the code
 //! the host-emulated tests run.
 
-use crate::device::{Addr, Device, Elem, Gemm, Word};
-use crate::Gpu;
+use crate::device::{Addr, BlasIndexing, Device, Elem, Gemm, Word};
+use crate::{Gpu, COLS_BUDGET};
 use cudarc::cublas::{result as blas, sys as blas_sys};
 use cudarc::driver::{result as drv, sys as drv_sys, CudaContext, CudaStream};
 use densenet_core::{Error, Float, Result};
@@ -16,19 +16,25 @@ use std::sync::{Arc, Mutex};
 /// The CUDA backend for element type `T`.
 pub type Cuda<T> = Gpu<T, CudaDevice>;
 
-/// Most im2col elements one conv chunk may hold on the GPU (64 Mi elements: 256 MiB in f32).
-const COLS_BUDGET: usize = 1 << 26;
+/// The cuBLAS workspace we allocate and hand to the handle (cublasSetWorkspace): NVIDIA's
+/// recommendation for Hopper (4 MiB for older GPUs; more is never wrong), and a size the memory
+/// estimate can count, which cuBLAS's own per-architecture default is not.
+pub const BLAS_WORKSPACE_BYTES: usize = 32 << 20;
 
 /// A GPU with our kernels loaded and a cuBLAS handle on the model's stream.
 pub struct CudaDevice {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
-    functions: HashMap<String, usize>,
+    functions: HashMap<&'static str, usize>,
+    /// The kernel queued last: a fault surfaces at the next synchronization, which names it.
+    last_launch: Mutex<&'static str>,
     module: usize,
     /// The device's default memory pool (CUmemoryPool), which our stream-ordered allocations use.
     pool: usize,
     /// cublasHandle_t; cuBLAS handles are not to be used from two threads at once.
     blas: Mutex<usize>,
+    /// The handle's workspace (BLAS_WORKSPACE_BYTES), freed after the handle.
+    blas_workspace: Option<CudaMem<u32>>,
     ordinal: usize,
     description: String,
 }
@@ -113,7 +119,7 @@ impl CudaDevice {
         for &fname in crate::ptx::KERNELS {
             // SAFETY: the module is loaded and the name comes from its own PTX.
             let f = unsafe { drv::module::get_function(module, CString::new(fname).unwrap()) }.map_err(device_err(&format!("kernel {fname}")))?;
-            functions.insert(fname.to_string(), f as usize);
+            functions.insert(fname, f as usize);
         }
         let handle = blas::create_handle().map_err(|e| Error::Device(format!("cannot create a cuBLAS handle: {e:?}")))?;
         // SAFETY: a fresh handle and a live stream.
@@ -126,16 +132,26 @@ impl CudaDevice {
         };
         // SAFETY: a live handle.
         unsafe { blas_sys::cublasSetMathMode(handle, math) }.result().map_err(|e| Error::Device(format!("cuBLAS math mode: {e:?}")))?;
-        Ok(CudaDevice {
+        let mut dev = CudaDevice {
             ctx,
             stream,
             functions,
+            last_launch: Mutex::new("(none yet)"),
             module: module as usize,
             pool: pool as usize,
             blas: Mutex::new(handle as usize),
+            blas_workspace: None,
             ordinal,
             description: format!("{name} (cuda:{ordinal}, sm_{cap})"),
-        })
+        };
+        let workspace = dev.alloc::<u32>(BLAS_WORKSPACE_BYTES / 4)?;
+        // SAFETY: a live handle and BLAS_WORKSPACE_BYTES bytes of device memory that outlive it
+        // (dropped after the handle is destroyed, see Drop).
+        unsafe { blas_sys::cublasSetWorkspace_v2(handle, workspace.ptr as *mut c_void, BLAS_WORKSPACE_BYTES) }
+            .result()
+            .map_err(|e| Error::Device(format!("cuBLAS workspace: {e:?}")))?;
+        dev.blas_workspace = Some(workspace);
+        Ok(dev)
     }
 
     /// "NVIDIA H200 (cuda:0, sm_90)".
@@ -159,17 +175,27 @@ impl CudaDevice {
 
     /// (free, total) bytes of device memory.
     pub fn memory_info(&self) -> Result<(usize, usize)> {
-        self.bind();
+        self.bind()?;
         drv::mem_get_info().map_err(device_err("cuMemGetInfo"))
     }
 
-    /// Waits for all queued work.
+    /// Waits for all queued work; a fault of a queued kernel is an error naming the last one.
     pub fn synchronize(&self) -> Result<()> {
-        self.stream.synchronize().map_err(device_err("stream synchronize"))
+        self.stream.synchronize().map_err(|e| self.async_err("stream synchronize", e))
     }
 
-    pub(crate) fn bind(&self) {
-        self.ctx.bind_to_thread().unwrap_or_else(|e| panic!("cuda:{}: cannot make the context current: {e}", self.ordinal));
+    pub(crate) fn bind(&self) -> Result<()> {
+        self.ctx.bind_to_thread().map_err(|e| Error::Device(format!("{}: cannot make the context current: {e}", self.description)))
+    }
+
+    /// An error of a call that waited for queued work: the kernel that faulted is one queued
+    /// before it (kernels run asynchronously), so the message names the last one queued.
+    fn async_err(&self, what: &str, e: drv::DriverError) -> Error {
+        let last = *self.last_launch.lock().unwrap_or_else(|p| p.into_inner());
+        Error::Device(format!(
+            "{what} on {}: {e} (a kernel fault surfaces at the next synchronization; the last kernel queued was {last}; CUDA_LAUNCH_BLOCKING=1 names the one that faulted)",
+            self.description
+        ))
     }
 
     fn oom(&self, bytes: usize, e: drv::DriverError) -> Error {
@@ -198,6 +224,8 @@ impl Drop for CudaDevice {
                 let _ = drv::module::unload(self.module as drv_sys::CUmodule);
             }
         }
+        // The workspace outlives the handle that used it.
+        self.blas_workspace = None;
     }
 }
 
@@ -208,7 +236,7 @@ impl Device for CudaDevice {
         "cuda"
     }
     fn alloc<E: Elem>(&self, len: usize) -> Result<CudaMem<E>> {
-        self.bind();
+        self.bind()?;
         let bytes = len.max(1).checked_mul(std::mem::size_of::<E>()).ok_or_else(|| Error::Memory(format!("cannot allocate {len} elements")))?;
         let cu = self.stream.cu_stream();
         // SAFETY: a live stream of the bound context.
@@ -239,35 +267,37 @@ impl Device for CudaDevice {
     fn addr<E: Elem>(mem: &CudaMem<E>) -> Addr {
         mem.ptr
     }
-    fn download<E: Elem>(&self, src: Addr, len: usize) -> Vec<E> {
-        self.bind();
+    fn download<E: Elem>(&self, src: Addr, len: usize) -> Result<Vec<E>> {
+        self.bind()?;
         let mut out = vec![E::default(); len];
         // SAFETY: `src` is a view of `len` elements of a live allocation.
-        unsafe { drv::memcpy_dtoh_async(&mut out, src, self.stream.cu_stream()) }.unwrap_or_else(|e| panic!("download from {}: {e}", self.description));
-        self.synchronize().unwrap_or_else(|e| panic!("{e}"));
-        out
+        unsafe { drv::memcpy_dtoh_async(&mut out, src, self.stream.cu_stream()) }.map_err(|e| self.async_err("download", e))?;
+        self.synchronize()?;
+        Ok(out)
     }
-    fn memset_zero(&self, dst: Addr, bytes: usize) {
-        self.bind();
+    fn memset_zero(&self, dst: Addr, bytes: usize) -> Result<()> {
+        self.bind()?;
         // SAFETY: a view of a live allocation.
-        unsafe { drv::memset_d8_async(dst, 0, bytes, self.stream.cu_stream()) }.unwrap_or_else(|e| panic!("memset on {}: {e}", self.description));
+        unsafe { drv::memset_d8_async(dst, 0, bytes, self.stream.cu_stream()) }.map_err(|e| self.async_err(&format!("memset of {bytes} bytes"), e))
     }
-    fn memcpy(&self, dst: Addr, src: Addr, bytes: usize) {
-        self.bind();
+    fn memcpy(&self, dst: Addr, src: Addr, bytes: usize) -> Result<()> {
+        self.bind()?;
         // SAFETY: views of live allocations.
-        unsafe { drv::memcpy_dtod_async(dst, src, bytes, self.stream.cu_stream()) }.unwrap_or_else(|e| panic!("copy on {}: {e}", self.description));
+        unsafe { drv::memcpy_dtod_async(dst, src, bytes, self.stream.cu_stream()) }.map_err(|e| self.async_err(&format!("copy of {bytes} bytes"), e))
     }
-    fn launch(&self, name: &str, grid: u32, block: u32, params: &[Word]) {
-        self.bind();
-        let f = *self.functions.get(name).unwrap_or_else(|| panic!("no kernel {name} in the loaded PTX"));
+    fn launch(&self, name: &str, grid: u32, block: u32, params: &[Word]) -> Result<()> {
+        self.bind()?;
+        let (&kernel, &f) = self.functions.get_key_value(name).ok_or_else(|| Error::Internal(format!("no kernel {name} in the loaded PTX")))?;
         let mut words = params.to_vec();
         let mut ptrs: Vec<*mut c_void> = words.iter_mut().map(|w| w as *mut Word as *mut c_void).collect();
         // SAFETY: every parameter of our kernels is 8 bytes; `ptrs` has one entry per parameter.
-        unsafe { drv::launch_kernel(f as drv_sys::CUfunction, (grid, 1, 1), (block, 1, 1), 0, self.stream.cu_stream(), &mut ptrs) }
-            .unwrap_or_else(|e| panic!("launch of {name} on {}: {e}", self.description));
+        let r = unsafe { drv::launch_kernel(f as drv_sys::CUfunction, (grid, 1, 1), (block, 1, 1), 0, self.stream.cu_stream(), &mut ptrs) };
+        r.map_err(|e| self.async_err(&format!("launch of {name} ({grid} blocks of {block} threads)"), e))?;
+        *self.last_launch.lock().unwrap_or_else(|p| p.into_inner()) = kernel;
+        Ok(())
     }
     fn memory_available(&self) -> Option<u64> {
-        self.bind();
+        self.bind().ok()?;
         let (free, _) = drv::mem_get_info().ok()?;
         let attr = |a: drv_sys::CUmemPool_attribute| {
             let mut v = 0u64;
@@ -278,59 +308,36 @@ impl Device for CudaDevice {
         let used = attr(drv_sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_CURRENT)?;
         Some(free as u64 + reserved.saturating_sub(used))
     }
-    fn gemm(&self, g: &Gemm, double: bool) {
-        self.bind();
+    fn workspace_bytes(&self) -> u64 {
+        BLAS_WORKSPACE_BYTES as u64
+    }
+    fn gemm(&self, g: &Gemm, double: bool) -> Result<()> {
+        self.bind()?;
+        let c = g.column_major();
+        let sizes = c.blas_indexing()?;
         // The guard lives to the end of the call: one GEMM at a time on this handle.
         let guard = self.blas.lock().unwrap_or_else(|p| p.into_inner());
         let h = *guard as blas_sys::cublasHandle_t;
         let op = |t: bool| if t { blas_sys::cublasOperation_t::CUBLAS_OP_T } else { blas_sys::cublasOperation_t::CUBLAS_OP_N };
-        let c = g.column_major();
-        let (m, n, k) = (c.m as i32, c.n as i32, c.k as i32);
-        let r = if double {
-            let (alpha, beta) = (1f64, if c.accumulate { 1f64 } else { 0f64 });
-            // SAFETY: the views hold the operands the backend sized.
-            unsafe {
-                blas::dgemm(
-                    h,
-                    op(c.trans_a),
-                    op(c.trans_b),
-                    m,
-                    n,
-                    k,
-                    &alpha,
-                    c.a as *const f64,
-                    c.lda as i32,
-                    c.b as *const f64,
-                    c.ldb as i32,
-                    &beta,
-                    c.c as *mut f64,
-                    c.ldc as i32,
-                )
-            }
-        } else {
-            let (alpha, beta) = (1f32, if c.accumulate { 1f32 } else { 0f32 });
-            // SAFETY: as above.
-            unsafe {
-                blas::sgemm(
-                    h,
-                    op(c.trans_a),
-                    op(c.trans_b),
-                    m,
-                    n,
-                    k,
-                    &alpha,
-                    c.a as *const f32,
-                    c.lda as i32,
-                    c.b as *const f32,
-                    c.ldb as i32,
-                    &beta,
-                    c.c as *mut f32,
-                    c.ldc as i32,
-                )
-            }
+        let (ta, tb) = (op(c.trans_a), op(c.trans_b));
+        let beta = if c.accumulate { 1.0 } else { 0.0 };
+        // SAFETY (every call): the views hold the operands the backend sized; α and β are host scalars.
+        let status = match (sizes, double) {
+            (BlasIndexing::I32(d), true) => unsafe {
+                blas_sys::cublasDgemm_v2(h, ta, tb, d.m, d.n, d.k, &1f64, c.a as *const f64, d.lda, c.b as *const f64, d.ldb, &beta, c.c as *mut f64, d.ldc)
+            },
+            (BlasIndexing::I32(d), false) => unsafe {
+                blas_sys::cublasSgemm_v2(h, ta, tb, d.m, d.n, d.k, &1f32, c.a as *const f32, d.lda, c.b as *const f32, d.ldb, &(beta as f32), c.c as *mut f32, d.ldc)
+            },
+            (BlasIndexing::I64(d), true) => unsafe {
+                blas_sys::cublasDgemm_v2_64(h, ta, tb, d.m, d.n, d.k, &1f64, c.a as *const f64, d.lda, c.b as *const f64, d.ldb, &beta, c.c as *mut f64, d.ldc)
+            },
+            (BlasIndexing::I64(d), false) => unsafe {
+                blas_sys::cublasSgemm_v2_64(h, ta, tb, d.m, d.n, d.k, &1f32, c.a as *const f32, d.lda, c.b as *const f32, d.ldb, &(beta as f32), c.c as *mut f32, d.ldc)
+            },
         };
         drop(guard);
-        r.unwrap_or_else(|e| panic!("cuBLAS GEMM {}x{}x{} on {}: {e:?}", g.m, g.n, g.k, self.description));
+        status.result().map_err(|e| Error::Device(format!("cuBLAS GEMM {}×{}×{} ({}) on {}: {e:?}", g.m, g.n, g.k, if double { "f64" } else { "f32" }, self.description)))
     }
 }
 

@@ -9,13 +9,13 @@
 mod backend;
 pub mod device;
 
-pub use backend::{Buf, Dst, Gpu, Src, BLOCK};
-pub use device::{Addr, ColMajorGemm, Device, Elem, Gemm, Word};
+pub use backend::{cols_elements, Buf, Dst, Gpu, Src, BLOCK, COLS_BUDGET};
+pub use device::{Addr, BlasDims, BlasIndexing, ColMajorGemm, Device, Elem, Gemm, Word};
 
 #[cfg(feature = "cuda")]
 mod cuda;
 #[cfg(feature = "cuda")]
-pub use cuda::{cuda, new_model, Cuda, CudaDevice};
+pub use cuda::{cuda, new_model, Cuda, CudaDevice, BLAS_WORKSPACE_BYTES};
 #[cfg(feature = "cuda")]
 pub mod nccl;
 #[cfg(feature = "cuda")]

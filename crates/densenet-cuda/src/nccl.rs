@@ -197,7 +197,7 @@ impl NcclCollective {
         check_rank(rank, world)?;
         let lib = lib()?;
         // NCCL takes the GPU from the current context.
-        device.bind();
+        device.bind()?;
         let mut comm: nccl::ncclComm_t = std::ptr::null_mut();
         // SAFETY: an out-pointer, a checked rank of a checked world, an id of 128 bytes.
         lib.check(unsafe { (lib.comm_init_rank)(&mut comm, world as c_int, id, rank as c_int) }, "ncclCommInitRank")?;
@@ -244,7 +244,9 @@ impl<T: NcclElem> DeviceCollective<T, Cuda<T>> for NcclCollective {
         if dev.ordinal() != self.ordinal {
             return Err(Error::InvalidArg(format!("the NCCL group is on cuda:{}, the buffer on cuda:{}", self.ordinal, dev.ordinal())));
         }
-        dev.bind();
+        // A failure queued before the reduction is reported first (the buffer may be garbage).
+        densenet_core::Backend::<T>::take_error(be)?;
+        dev.bind()?;
         self.all_reduce_raw(buf.addr(), buf.len(), T::NCCL, dev.stream())
     }
     fn all_reduce_sum_host(&self, buf: &mut [f64]) -> Result<()> {
@@ -299,7 +301,7 @@ pub fn nccl_smoke(ordinal: usize) -> Result<NcclSmoke> {
 
     let mut a = densenet_core::Backend::<f32>::upload(&f32s, &input.iter().map(|&v| v as f32).collect::<Vec<_>>())?;
     DeviceCollective::<f32, Cuda<f32>>::all_reduce_sum(&nc, &f32s, &mut a)?;
-    let got: Vec<f64> = f32s.device().download::<f32>(a.addr(), a.len()).into_iter().map(|v| v as f64).collect();
+    let got: Vec<f64> = f32s.device().download::<f32>(a.addr(), a.len())?.into_iter().map(|v| v as f64).collect();
     ok &= got == want;
     let sum: f64 = got.iter().sum();
 
@@ -307,7 +309,7 @@ pub fn nccl_smoke(ordinal: usize) -> Result<NcclSmoke> {
     let nc64 = NcclCollective::world_of_one(f64s.device())?;
     let mut b = densenet_core::Backend::<f64>::upload(&f64s, &input)?;
     DeviceCollective::<f64, Cuda<f64>>::all_reduce_sum(&nc64, &f64s, &mut b)?;
-    ok &= f64s.device().download::<f64>(b.addr(), b.len()) == want;
+    ok &= f64s.device().download::<f64>(b.addr(), b.len())? == want;
 
     let mut host = input.clone();
     DeviceCollective::<f32, Cuda<f32>>::all_reduce_sum_host(&nc, &mut host)?;

@@ -17,7 +17,7 @@ pub fn sync<R>(env: &Env, r: Result<R, CoreError>) -> napi::Result<R> {
 }
 
 /// Runs native work; a panic becomes `ERR_INTERNAL` instead of ending the process. A panic whose
-/// payload is a core `Error` (an infallible op that ran out of device memory) is that error.
+/// payload is a core `Error` is that error.
 pub fn guarded<R>(f: impl FnOnce() -> Result<R, CoreError>) -> Result<R, CoreError> {
     quiet_error_panics();
     match catch_unwind(AssertUnwindSafe(f)) {

@@ -32,6 +32,7 @@ fn device<T: Float, B: Backend<T>>(be: &B, v: &[f64]) -> Result<B::Buf> {
 pub fn global_stats<T: Float, B: Backend<T>>(be: &B, comm: &dyn DeviceCollective<T, B>, local: BatchStats<B::Buf>, p: usize) -> Result<BatchStats<B::Buf>> {
     let mean = host(be, B::src(&local.mean));
     let var = local.var_unbiased.as_ref().map(|v| host(be, B::src(v))).unwrap_or_else(|| vec![0.0; mean.len()]);
+    be.take_error()?;
     let m2: Vec<f64> = var.iter().map(|v| if p > 1 { v * (p - 1) as f64 } else { 0.0 }).collect();
     let (n, gmean, gm2) = combine_stats(comm, p, &mean, &m2)?;
     let invstd: Vec<f64> = gm2.iter().map(|m| 1.0 / (m / n + BN_EPS).sqrt()).collect();
