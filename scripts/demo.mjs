@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run demo`: serves the browser demo (examples/browser/) on localhost and prints its URL.
 // The page loads the WASM package (npm/wasm32, built by `npm run build:wasm`) and the embedded
-// MNIST digits (assets/). Options: --port N (default 8080; 0 = any free port).
+// MNIST digits (assets/), cross-origin isolated (COOP/COEP) so the WASM build may use threads.
+// Options: --port N (default 8080; 0 = any free port).
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, extname, join, normalize } from 'node:path';
@@ -10,6 +11,9 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TYPES = { '.html': 'text/html; charset=utf-8', '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.gz': 'application/gzip' };
 const SERVED = ['/examples/browser/', '/npm/wasm32/', '/assets/', '/test/browser/'];
+// Cross-origin isolation: the page may then share memory with its workers, so the WASM build
+// trains on every core (SharedArrayBuffer needs COOP + COEP; everything here is same-origin).
+const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 
 /**
  * Starts the static server on 127.0.0.1.
@@ -30,7 +34,7 @@ export async function startDemoServer(port = 8080) {
     }
     try {
       const body = readFileSync(join(root, path));
-      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'cache-control': 'no-store' }).end(body);
+      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'cache-control': 'no-store', ...ISOLATION }).end(body);
     } catch {
       res.writeHead(404).end('not found');
     }

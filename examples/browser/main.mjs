@@ -150,7 +150,7 @@ $('load').onchange = async (e) => {
 
 window.demo = {
   ready: ask({ type: 'init' }).then((r) => {
-    $('status').textContent = `ready: ${r.params} parameters, ${r.digits} digits, SIMD128 ${r.simd}`;
+    $('status').textContent = `ready: ${r.params} parameters, ${r.digits} digits, SIMD128 ${r.simd}, ${r.threads} thread${r.threads === 1 ? '' : 's'}`;
     for (const id of ['train', 'save', 'load', 'classify']) $(id).disabled = false;
     return r;
   }),

@@ -57,7 +57,7 @@ const handlers = {
       const j = s % (i + 1);
       [order[i], order[j]] = [order[j], order[i]];
     }
-    return { type: 'ready', params: model.paramCount(), digits: digits.n, simd: dn.gemmSimd128(), heldOut: order.slice(digits.n - TEST, digits.n - TEST + 10) };
+    return { type: 'ready', params: model.paramCount(), digits: digits.n, simd: dn.gemmSimd128(), heldOut: order.slice(digits.n - TEST, digits.n - TEST + 10), threads: dn.currentNumThreads() };
   },
   async train({ epochs = 1, samples = Infinity, batch = 32, lr = 0.1 }) {
     model.setOptimizer(JSON.stringify({ lr, momentum: 0.9, nesterov: true, weightDecay: 1e-4 }));

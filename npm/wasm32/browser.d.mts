@@ -46,4 +46,12 @@ export interface WasmBrowserBinding {
   gemmSimd128(): boolean;
   backend: 'wasm32';
 }
-export declare function init(source?: Uint8Array | ArrayBuffer | Response | Promise<Response> | URL | string | WebAssembly.Module): Promise<WasmBrowserBinding>;
+/** Options of {@link init}. */
+export interface WasmInitOptions {
+  /**
+   * Threads of the pool (Web Workers on the threaded module). Default: every core in a Worker of
+   * a cross-origin-isolated page, else 1. Above 1 elsewhere: ERR_INVALID_ARG.
+   */
+  threads?: number;
+}
+export declare function init(source?: Uint8Array | ArrayBuffer | Response | Promise<Response> | URL | string | WebAssembly.Module, options?: WasmInitOptions): Promise<WasmBrowserBinding>;

@@ -5,7 +5,8 @@
 // - File paths: the module works on bytes (weightsBytes, loadWeightsBytes, checkpointBytes,
 //   loadCheckpointBytes); save/load/saveCheckpoint/loadCheckpoint by path are implemented here with
 //   node:fs, with the native binding's rules (special files refused, atomic writes, ERR_IO).
-// - Async methods return Promises (the compute itself is synchronous: one thread, on the caller's).
+// - Async methods return Promises (the compute itself is synchronous on the caller's thread, with
+//   the thread pool of threads.cjs when DENSENET_WASM_THREADS is not 1).
 // - Errors: the module throws JS Errors with `code` set (ERR_SHAPE, ...). A Rust panic aborts the
 //   call (panic=abort; wasm traps with a RuntimeError): it becomes ERR_INTERNAL with the panic's
 //   message, and the module instance is marked unusable, since the trap may have left state half
@@ -14,8 +15,11 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const wasm = require('./node/densenet_wasm.js');
+const { requestedThreads, startThreads } = require('./threads.cjs');
 
 let aborted = null;
+// The thread pool, before any computation (currentNumThreads() reports its size).
+startThreads(wasm, requestedThreads());
 
 function coded(code, message, cause) {
   const err = new Error(message, cause === undefined ? undefined : { cause });

@@ -4,8 +4,9 @@
 //! npm package (npm/wasm32/index.cjs) adds `save`/`load`/`saveCheckpoint`/`loadCheckpoint` by
 //! path with `node:fs`, and the Promises of the async methods.
 //!
-//! Threads: one. wasm32-unknown-unknown has no threads; rayon's global pool falls back to the
-//! calling thread (rayon-core ≥ 1.12), and `tests` in the npm test suite check it runs.
+//! Threads: in the threaded build (`+atomics`), rayon's global pool on JS workers (threads.rs);
+//! in the single-threaded build rayon's global pool falls back to the calling thread
+//! (rayon-core ≥ 1.12). The results are the same bits either way.
 //!
 //! Errors: every failure is a JS `Error` whose `code` property is the core's code (`ERR_SHAPE`,
 //! ...) and whose message is the core's message, as in the napi binding.
@@ -21,6 +22,8 @@ use densenet_core::{DenseNetConfig, Error as CoreError, FrozenBatchNorm, MemoryM
 use std::collections::HashMap;
 use std::sync::Mutex;
 use wasm_bindgen::prelude::*;
+
+mod threads;
 
 /// wasm32 linear memory is at most 4 GiB: with no user budget, a pass that would need more is
 /// refused with ERR_MEMORY before it allocates, instead of trapping on a failed allocation.
