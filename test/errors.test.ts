@@ -1,7 +1,7 @@
 /**
  * One error model: every code maps to its class, native errors map by their `code` property
  * (never by message) and keep the native error as `cause`, data errors and aborts are
- * DenseNetErrors, and the README's table lists every code.
+ * DenseNetErrors, and the table of docs/errors.md lists every code.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -185,11 +185,11 @@ test('one AbortError everywhere: name AbortError, code ABORT_ERR, a DenseNetErro
   await model.dispose();
 });
 
-test('the README lists every error code with its class', (t) => {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+test('docs/errors.md lists every error code with its class', (t) => {
+  const readme = readFileSync(join(root, 'docs', 'errors.md'), 'utf8');
   for (const code of ERROR_CODES) {
     const row = readme.split('\n').find((l) => l.startsWith('|') && l.includes(`\`${code}\``));
-    t.truthy(row, `README has a table row for ${code}`);
+    t.truthy(row, `docs/errors.md has a table row for ${code}`);
     t.true(row!.includes(`\`${CLASS_OF[code]}\``), `the row of ${code} names ${CLASS_OF[code]}`);
   }
 });
