@@ -18,12 +18,23 @@ function linkTargets(text: string): string[] {
   return [...prose.matchAll(/!?\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
 }
 
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces as hyphens. */
+function anchors(text: string): Set<string> {
+  const prose = text.replace(/```[\s\S]*?```/g, '');
+  const headings = [...prose.matchAll(/^#{1,6} (.+)$/gm)].map((m) => m[1]!);
+  return new Set(headings.map((h) => h.toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-')));
+}
+
 for (const page of pages) {
-  test(`relative links in ${relative(root, page)} resolve`, (t) => {
+  test(`relative links in ${relative(root, page)} resolve, anchors included`, (t) => {
     const broken = linkTargets(readFileSync(page, 'utf8'))
-      .filter((target) => !/^[a-z]+:/i.test(target) && !target.startsWith('#'))
-      .map((target) => target.split('#')[0]!)
-      .filter((path) => !existsSync(join(dirname(page), decodeURI(path))));
+      .filter((target) => !/^[a-z]+:/i.test(target))
+      .filter((target) => {
+        const [path, anchor] = target.split('#');
+        const file = path ? join(dirname(page), decodeURI(path)) : page;
+        if (!existsSync(file)) return true;
+        return anchor !== undefined && file.endsWith('.md') && !anchors(readFileSync(file, 'utf8')).has(anchor);
+      });
     t.deepEqual(broken, []);
   });
 }
