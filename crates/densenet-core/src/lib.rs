@@ -29,7 +29,7 @@ pub use collective::{broadcast_bytes_from_rank0, Collective, DataParallel, Devic
 pub use config::{DenseNetConfig, PRESET_NAMES};
 pub use dyn_model::Model;
 pub use error::{Error, Result};
-pub use float::Float;
+pub use float::{Float, FloatSliceMut};
 pub use freeze::FrozenBatchNorm;
 pub use layers::context::MemoryMode;
 pub use memory::MemoryEstimate;
