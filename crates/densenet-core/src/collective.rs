@@ -160,6 +160,37 @@ mod tests {
         }
     }
 
+    /// A group of one whose sums say which ran: f32 adds 1, f64 adds 2.
+    struct Marks;
+
+    impl Collective for Marks {
+        fn rank(&self) -> usize {
+            0
+        }
+        fn world_size(&self) -> usize {
+            1
+        }
+        fn all_reduce_sum_f64(&self, buf: &mut [f64]) -> Result<()> {
+            buf.iter_mut().for_each(|v| *v += 2.0);
+            Ok(())
+        }
+        fn all_reduce_sum_f32(&self, buf: &mut [f32]) -> Result<()> {
+            buf.iter_mut().for_each(|v| *v += 1.0);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_generic_sum_calls_the_element_types_own() {
+        let comm: &dyn Collective = &Marks;
+        let mut single = [0.0f32; 3];
+        comm.all_reduce_sum(&mut single).unwrap();
+        assert_eq!(single, [1.0; 3]);
+        let mut double = [0.0f64; 3];
+        comm.all_reduce_sum(&mut double).unwrap();
+        assert_eq!(double, [2.0; 3]);
+    }
+
     #[test]
     fn every_rank_receives_rank_0s_bytes() {
         // 128 bytes, as an NCCL unique id, with every byte value's extremes.
