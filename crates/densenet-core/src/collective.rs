@@ -13,7 +13,7 @@
 
 use crate::backend::Backend;
 use crate::error::Result;
-use crate::float::Float;
+use crate::float::{Float, FloatSliceMut};
 
 /// Element-wise sums over all ranks of a group, on host memory.
 pub trait Collective: Send + Sync {
@@ -24,6 +24,16 @@ pub trait Collective: Send + Sync {
     fn all_reduce_sum_f64(&self, buf: &mut [f64]) -> Result<()>;
     /// buf ← Σ over ranks of buf (the same bits on every rank).
     fn all_reduce_sum_f32(&self, buf: &mut [f32]) -> Result<()>;
+}
+
+impl dyn Collective + '_ {
+    /// buf ← Σ over ranks of buf, for either element type (its f32 or f64 call).
+    pub fn all_reduce_sum<T: Float>(&self, buf: &mut [T]) -> Result<()> {
+        match T::as_typed_mut(buf) {
+            FloatSliceMut::F32(buf) => self.all_reduce_sum_f32(buf),
+            FloatSliceMut::F64(buf) => self.all_reduce_sum_f64(buf),
+        }
+    }
 }
 
 /// Rank 0's `bytes` on every rank (e.g. an NCCL unique id, which rank 0 makes and every rank
@@ -66,7 +76,7 @@ impl<T: Float, B: Backend<T>> DeviceCollective<T, B> for ViaHost<'_> {
         let mut host = be.download(B::src(buf));
         // A failed op left garbage: report it rather than add it into the other ranks' sums.
         be.take_error()?;
-        T::all_reduce_sum(self.0, &mut host)?;
+        self.0.all_reduce_sum(&mut host)?;
         *buf = be.upload(&host)?;
         Ok(())
     }
@@ -148,6 +158,37 @@ mod tests {
         fn all_reduce_sum_f32(&self, _: &mut [f32]) -> Result<()> {
             unimplemented!()
         }
+    }
+
+    /// A group of one whose sums say which ran: f32 adds 1, f64 adds 2.
+    struct Marks;
+
+    impl Collective for Marks {
+        fn rank(&self) -> usize {
+            0
+        }
+        fn world_size(&self) -> usize {
+            1
+        }
+        fn all_reduce_sum_f64(&self, buf: &mut [f64]) -> Result<()> {
+            buf.iter_mut().for_each(|v| *v += 2.0);
+            Ok(())
+        }
+        fn all_reduce_sum_f32(&self, buf: &mut [f32]) -> Result<()> {
+            buf.iter_mut().for_each(|v| *v += 1.0);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_generic_sum_calls_the_element_types_own() {
+        let comm: &dyn Collective = &Marks;
+        let mut single = [0.0f32; 3];
+        comm.all_reduce_sum(&mut single).unwrap();
+        assert_eq!(single, [1.0; 3]);
+        let mut double = [0.0f64; 3];
+        comm.all_reduce_sum(&mut double).unwrap();
+        assert_eq!(double, [2.0; 3]);
     }
 
     #[test]

@@ -1,7 +1,5 @@
 //! The element types the core computes in (f32 and f64).
 
-use crate::collective::Collective;
-use crate::error::Result;
 use std::fmt::Debug;
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
@@ -37,12 +35,18 @@ pub trait Float:
     fn zero_unless(self, keep: bool) -> Self;
     fn bytes_of(data: &[Self]) -> &[u8];
     fn vec_from_bytes(bytes: &[u8]) -> Vec<Self>;
-    /// Sums `buf` over the ranks of a host collective (dispatches to its f32 or f64 call).
-    fn all_reduce_sum(comm: &dyn Collective, buf: &mut [Self]) -> Result<()>;
+    /// `buf` as a slice of its concrete type, for APIs with one call per element type.
+    fn as_typed_mut(buf: &mut [Self]) -> FloatSliceMut<'_>;
+}
+
+/// A mutable slice of f32 or f64, by its concrete type.
+pub enum FloatSliceMut<'a> {
+    F32(&'a mut [f32]),
+    F64(&'a mut [f64]),
 }
 
 macro_rules! impl_float {
-    ($t:ty, $bits:ty, $name:expr, $reduce:ident) => {
+    ($t:ty, $bits:ty, $name:expr, $variant:ident) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -75,12 +79,12 @@ macro_rules! impl_float {
                 const W: usize = std::mem::size_of::<$t>();
                 bytes.chunks_exact(W).map(|c| <$t>::from_le_bytes(c.try_into().unwrap())).collect()
             }
-            fn all_reduce_sum(comm: &dyn Collective, buf: &mut [Self]) -> Result<()> {
-                comm.$reduce(buf)
+            fn as_typed_mut(buf: &mut [Self]) -> FloatSliceMut<'_> {
+                FloatSliceMut::$variant(buf)
             }
         }
     };
 }
 
-impl_float!(f32, u32, "f32", all_reduce_sum_f32);
-impl_float!(f64, u64, "f64", all_reduce_sum_f64);
+impl_float!(f32, u32, "f32", F32);
+impl_float!(f64, u64, "f64", F64);

@@ -29,11 +29,12 @@ pub use collective::{broadcast_bytes_from_rank0, Collective, DataParallel, Devic
 pub use config::{DenseNetConfig, PRESET_NAMES};
 pub use dyn_model::Model;
 pub use error::{Error, Result};
-pub use float::Float;
+pub use float::{Float, FloatSliceMut};
 pub use freeze::FrozenBatchNorm;
 pub use layers::context::MemoryMode;
 pub use memory::MemoryEstimate;
-pub use model::{DenseNet, ParameterInfo, PendingStep, StepOutput};
+pub use model::finetune::ParameterInfo;
+pub use model::{DenseNet, PendingStep, StepOutput};
 pub use optim::{LrSchedule, SgdConfig};
 pub use param_groups::{OptimizerSettings, ParamGroup};
 pub use params::{decode_safetensors_metadata, init_params};

@@ -20,8 +20,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 
 mod checkpoint_finetune;
-mod finetune;
-pub use finetune::ParameterInfo;
+pub(crate) mod finetune;
 
 /// Result of one training or evaluation step.
 #[derive(Debug, Clone)]

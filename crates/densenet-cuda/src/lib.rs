@@ -47,10 +47,7 @@ impl DeviceSpec {
 pub const HAS_CUDA: bool = cfg!(feature = "cuda");
 
 #[cfg(feature = "cuda")]
-mod ptx {
-    // FATBIN (SASS per CUDA_COMPUTE_CAP + PTX of the highest), CAPS, KERNELS: see build.rs.
-    include!(concat!(env!("OUT_DIR"), "/ptx.rs"));
-}
+mod ptx;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! The network's stages, each with its forward and backward side by side, over a shared
 //! context of parameters, gradients and scratch buffers, generic over the backend.
 
+pub mod bn_stats;
 pub mod context;
 pub mod dense_layer;
 pub mod dense_layer_naive;
