@@ -4,7 +4,8 @@
 # the kernels checked for sm_80/sm_90 (PTX + ptxas, scripts/check-cuda-kernels.sh), then
 # densenet-node with `--features cuda` (kernels embedded as
 # PTX for every CUDA_COMPUTE_CAP; the driver and cuBLAS are loaded at run time, so the addon
-# loads on machines without them and reports ERR_DEVICE when `device: 'cuda'` is asked for).
+# loads on machines without them and reports ERR_DEVICE when `device: 'cuda'` is asked for), and
+# native/densenet.linux-x64-gnu-cuda.glibc.json, the glibc it needs (scripts/glibc-needs.mjs).
 #
 #   scripts/build-cuda.sh            # release addon into native/
 #   scripts/build-cuda.sh --check    # kernels + clippy (feature cuda) + the device-selection tests, no addon (npm test)
@@ -29,4 +30,12 @@ src=$(ls "$out"/densenet.*.node | head -n1)
 mkdir -p native
 cp "$src" native/densenet.linux-x64-gnu-cuda.node.tmp
 mv native/densenet.linux-x64-gnu-cuda.node.tmp native/densenet.linux-x64-gnu-cuda.node
+# The glibc its symbols need, next to it (densenet.linux-x64-gnu-cuda.glibc.json): the loader
+# refuses the addon on an older glibc with a typed error naming both versions (objdump: binutils).
+if ! command -v objdump >/dev/null; then
+  DN_SCRIPT=build-cuda
+  . scripts/lib/detect.sh
+  dn_apt_install binutils || { echo "build-cuda: objdump (binutils) is needed to record the addon's glibc" >&2; exit 1; }
+fi
+node scripts/glibc-needs.mjs native/densenet.linux-x64-gnu-cuda.node
 ls -l native/densenet.linux-x64-gnu-cuda.node
