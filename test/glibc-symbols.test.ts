@@ -12,7 +12,6 @@ import test from 'ava';
 import { NativeLoadError } from '../ts/errors.js';
 import { compareVersions, glibcRecordPath, glibcShortfall, runtimeGlibc } from '../ts/internal/glibc.js';
 import { loadNativeWithInfo } from '../ts/native.js';
-// @ts-expect-error: a plain .mjs script without types
 import { glibcNeeds, highestGlibc, recordPath } from '../scripts/glibc-needs.mjs';
 
 const root = join(import.meta.dirname, '..');

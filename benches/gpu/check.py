@@ -212,7 +212,11 @@ def parity(ctx, name, c, batch, size):
     shape = dict(config=c, batch=batch, size=size)
     with tempfile.TemporaryDirectory() as d:
         prep = ctx.torch_child(dict(shape, task="inputs", dir=d))
-        ours = ctx.ours(dict(shape, task="parity", dir=d)) if prep.ok() else prep
+        if not prep.ok():
+            for t in tl:
+                ctx.row(t, "", "failed", f"FAIL: the reference could not write the inputs: {prep.why()}")
+            return False
+        ours = ctx.ours(dict(shape, task="parity", dir=d))
         if not ours.res or "evalLogits" not in ours.res:
             for t in tl:
                 ctx.row(t, "failed", "", f"FAIL: {ours.res} {ours.err[-500:]}")
