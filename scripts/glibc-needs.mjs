@@ -5,6 +5,7 @@
 // inside require(). objdump comes from binutils.
 //
 //   node scripts/glibc-needs.mjs native/densenet.linux-x64-gnu-cuda.node   # writes the record
+//   node scripts/glibc-needs.mjs --max 2.28 FILE   # also fails when FILE needs more than 2.28
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -39,10 +40,15 @@ export function recordPath(file) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  for (const file of process.argv.slice(2)) {
+  // --max X.Y: the addon was linked for glibc X.Y (cargo-zigbuild); more is an error.
+  const args = process.argv.slice(2);
+  const at = args.indexOf('--max');
+  const max = at >= 0 ? args.splice(at, 2)[1] : undefined;
+  for (const file of args) {
     const glibc = glibcNeeds(file);
     if (!glibc) throw new Error(`${file}: objdump -T shows no GLIBC_ symbol versions`);
-    writeFileSync(recordPath(file), `${JSON.stringify({ glibc, from: 'objdump -T' })}\n`);
+    if (max && compare(glibc, max) > 0) throw new Error(`${file} needs glibc ${glibc}, but it was linked for ${max}`);
+    writeFileSync(recordPath(file), `${JSON.stringify({ glibc, ...(max ? { linkedFor: max } : {}), from: 'objdump -T' })}\n`);
     console.log(`${recordPath(file)}: glibc ${glibc}`);
   }
 }

@@ -43,8 +43,16 @@ if (!haveObjdump) {
       if (have) t.true(compareVersions(needs, have) <= 0, `needs ${needs}, this system has ${have}`);
       const record = glibcRecordPath(file);
       if (addon.endsWith('-cuda.node')) t.true(existsSync(record), `scripts/build-cuda.sh records ${record}`);
-      if (existsSync(record)) t.is((JSON.parse(readFileSync(record, 'utf8')) as { glibc: string }).glibc, needs);
-      else t.log(`${addon} needs glibc ${needs} (no record: only the CUDA build writes one)`);
+      if (existsSync(record)) {
+        const r = JSON.parse(readFileSync(record, 'utf8')) as { glibc: string; linkedFor?: string };
+        t.is(r.glibc, needs);
+        // scripts/build-cuda.sh links it for glibc 2.28 (cargo-zigbuild) unless CUDA_GLIBC= opts out.
+        if (r.linkedFor) t.true(compareVersions(needs, r.linkedFor) <= 0, `needs ${needs}, linked for ${r.linkedFor}`);
+        if (addon.endsWith('-cuda.node')) {
+          if (r.linkedFor) t.true(compareVersions(needs, '2.28') <= 0, `the CUDA addon needs glibc ${needs}: more than 2.28`);
+          else t.log(`${addon} was built against this machine's glibc (CUDA_GLIBC=): it needs ${needs}`);
+        }
+      } else t.log(`${addon} needs glibc ${needs} (no record: only the CUDA build writes one)`);
     });
   }
 }
