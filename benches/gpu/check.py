@@ -347,6 +347,11 @@ def run(ctx):
             print(f"    NVML: {e}: the memory rows fall back to each child's max RSS", flush=True)
     device_row(ctx)
     for kind, name, a in plan(ctx.dry):
+        if ctx.left() <= 0:
+            for t in titles(kind, name, a, ctx.gpu):
+                ctx.row(t, "", "", f"not run: the {ctx.budget:.0f} s budget ran out")
+            v["parity"] &= kind != "parity"
+            continue
         if kind == "parity":
             v["parity"] &= parity(ctx, name, a["c"], a["batch"], a["size"])
         elif kind == "bench":
