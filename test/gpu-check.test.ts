@@ -96,6 +96,8 @@ withCc(`libs.py: CUDA 13 folders first, a libcublas.so shim, no stubs; the prefl
     const old = pre(`${join(d, 'old')}:${path.join(':')}`, join(d, 'old/libcuda.so.1'));
     t.regex(old, /preflight driver: FAIL: .*CUDA 12\.4.*CUDA 13 needs driver >= 580/);
     t.regex(old, /preflight cuBLAS: FAIL: libcublas\.so, found first on the library path, is cuBLAS 12/);
+    fakeLib(join(d, 'stubs/libcuda.so'), 'int cuDriverGetVersion(int *v) { return 34; }');
+    t.regex(pre(path.join(':'), join(d, 'stubs/libcuda.so')), /preflight driver: FAIL: .*CUresult 34.*stub/);
     const none = py([join(gpu, 'libs.py'), '--preflight', join(d, 'none/libcuda.so.1'), 'libcublas.so.13', 'libcublas.so'], { LD_LIBRARY_PATH: join(d, 'old') });
     t.is(none.status, 1);
     t.regex(none.stdout, /preflight driver: FAIL: no NVIDIA driver library .*none\/libcuda\.so\.1/);

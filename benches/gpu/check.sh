@@ -5,8 +5,11 @@
 #   native/densenet.linux-x64-gnu-cuda.node   (scripts/build-cuda.sh)
 #   a Node binary: $NODE, else node/bin/node under the repo root, else `node` on PATH
 #   python3 with torch
+#   the NVIDIA driver >= 580 and cuBLAS 13 (libcublas.so.13: the CUDA 13 toolkit, or PyTorch's or
+#   the nvidia-cublas wheel); check.py's preflight names what is missing before anything runs
 #   for the NCCL row: libnccl.so.2 (torch's CUDA 13 wheels bring nvidia-nccl-cu13; or the bundle's
-#   nccl/lib from PACK_NCCL=1 benches/gpu/pack.sh; or DENSENET_NCCL_LIB=/path/to/libnccl.so.2)
+#   nccl/lib from PACK_NCCL=1 benches/gpu/pack.sh (gpu-check-nccl.tgz); or DENSENET_NCCL_LIB=/path/to/libnccl.so.2)
+#   tar xzf gpu-check.tgz -C /tmp && bash /tmp/gpu-check/benches/gpu/check.sh   # from the bundle
 #   bash benches/gpu/check.sh            # on the GPU machine
 #   bash benches/gpu/check.sh --dry-run  # the same logic on the CPU (our CPU addon, torch CPU)
 set -euo pipefail

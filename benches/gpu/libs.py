@@ -12,7 +12,7 @@ with a message that names neither. Hence:
                             the CUDA 13 folders ($CUDA_HOME/lib64, the PyPI wheels' nvidia/cu13/lib
                             and nvidia/*/lib holding a .so.13, the nccl wheel's lib), then the old
                             LD_LIBRARY_PATH without any stubs folder;
-  libs.py --preflight       loads the driver (cuDriverGetVersion >= 13000, i.e. driver >= 580),
+  libs.py --preflight       loads the driver cudarc would (cuDriverGetVersion >= 13000: >= 580),
                             libcublas.so.13 and the cuBLAS cudarc would pick, and prints one line
                             per library; exit 1 naming what is missing or too old.
 
@@ -28,7 +28,8 @@ import site
 import sys
 
 MIN_DRIVER_CUDA = 13000
-DRIVER_LIB = "libcuda.so.1"
+# cudarc 0.19's driver candidates, in its order: the unversioned name first (so a stubs/libcuda.so).
+DRIVER_CANDIDATES = ["libcuda.so", "libcuda.so.13", "libcuda.so.11", "libcuda.so.10", "libcuda.so.1"]
 CUBLAS_13 = "libcublas.so.13"
 # cudarc 0.19's candidates, in its order.
 CUBLAS_CANDIDATES = ["libcublas.so", "libcublas.so.13", "libcublas.so.11", "libcublas.so.10", "libcublas.so.1"]
@@ -86,15 +87,25 @@ def driver_branch():
         return None
 
 
-def check_driver(lib=DRIVER_LIB):
-    try:
-        cuda = ctypes.CDLL(lib)
-    except OSError as e:
-        return False, f"no NVIDIA driver library {lib} ({e}): install the NVIDIA driver (>= 580 for CUDA 13)"
+def first_loading(candidates):
+    """(name, library) of the first candidate that loads, as cudarc picks; else (errors, None)."""
+    errors = []
+    for name in candidates:
+        try:
+            return name, ctypes.CDLL(name)
+        except OSError as e:
+            errors.append(str(e))
+    return "; ".join(errors), None
+
+
+def check_driver(candidates=DRIVER_CANDIDATES):
+    lib, cuda = first_loading(candidates)
+    if cuda is None:
+        return False, f"no NVIDIA driver library libcuda.so.1 ({lib}): install the NVIDIA driver (>= 580 for CUDA 13)"
     v = ctypes.c_int(0)
     r = cuda.cuDriverGetVersion(ctypes.byref(v))
     if r != 0:
-        return False, f"{lib}: cuDriverGetVersion failed (CUresult {r}): a stub library or a broken driver install"
+        return False, f"{lib}: cuDriverGetVersion failed (CUresult {r}): a toolkit's stub library (drop stubs/ from LD_LIBRARY_PATH) or a broken driver install"
     if v.value < MIN_DRIVER_CUDA:
         found = driver_branch()
         if found:
@@ -114,16 +125,13 @@ def check_cublas(exact=CUBLAS_13, candidates=CUBLAS_CANDIDATES):
         ctypes.CDLL(exact)
     except OSError as e:
         return False, f"no cuBLAS 13: {exact} does not load ({e}); install the CUDA 13 toolkit or `pip install nvidia-cublas`"
-    for name in candidates:
-        try:
-            l = ctypes.CDLL(name)
-        except OSError:
-            continue
-        major = cublas_major(l)
-        if major != 13:
-            return False, f"{name}, found first on the library path, is cuBLAS {major}: cudarc loads it before {exact}; move it off LD_LIBRARY_PATH"
-        return True, f"{name}: cuBLAS 13 (cudarc's first candidate)"
-    return False, f"none of {', '.join(candidates)} loads"
+    name, l = first_loading(candidates)
+    if l is None:
+        return False, f"none of {', '.join(candidates)} loads"
+    major = cublas_major(l)
+    if major != 13:
+        return False, f"{name}, found first on the library path, is cuBLAS {major}: cudarc loads it before {exact}; move it off LD_LIBRARY_PATH"
+    return True, f"{name}: cuBLAS 13 (cudarc's first candidate)"
 
 
 def check_optional(what, lib):
@@ -134,7 +142,7 @@ def check_optional(what, lib):
         return False, f"{lib} does not load ({what}): {e}"
 
 
-def preflight(driver=DRIVER_LIB, exact=CUBLAS_13, candidates=CUBLAS_CANDIDATES, env=os.environ):
+def preflight(driver=DRIVER_CANDIDATES, exact=CUBLAS_13, candidates=CUBLAS_CANDIDATES, env=os.environ):
     """[(library, required, ok, message)] for every library the GPU run needs."""
     nccl = env.get("DENSENET_NCCL_LIB") or "libnccl.so.2"
     return [
@@ -151,7 +159,7 @@ def main(argv):
         return 0
     if argv and argv[0] == "--preflight":
         # --preflight [DRIVER_LIB CUBLAS_13 CANDIDATE...] (the names, or paths of fakes in tests)
-        rows = preflight(*argv[1:3], argv[3:] or CUBLAS_CANDIDATES) if len(argv) > 2 else preflight()
+        rows = preflight([argv[1]], argv[2], argv[3:] or CUBLAS_CANDIDATES) if len(argv) > 2 else preflight()
         for what, required, ok, msg in rows:
             print(f"preflight {what}: {'ok' if ok else ('FAIL' if required else 'missing')}: {msg}", flush=True)
         return 0 if all(ok for _, required, ok, _ in rows if required) else 1

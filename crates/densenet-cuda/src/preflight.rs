@@ -9,24 +9,27 @@ use std::ffi::c_int;
 
 /// The CUDA version (as `cuDriverGetVersion` reports it) cudarc's `cuda-13000` bindings need.
 pub const MIN_DRIVER_CUDA: i32 = 13000;
-/// The driver library cudarc loads.
-pub const DRIVER_LIB: &str = "libcuda.so.1";
+/// cudarc 0.19's driver candidates on Linux, in its order: the unversioned name first (a toolkit's
+/// `stubs/libcuda.so` on the library path would be taken).
+pub const DRIVER_LIBS: [&str; 5] = ["libcuda.so", "libcuda.so.13", "libcuda.so.11", "libcuda.so.10", "libcuda.so.1"];
 /// cudarc 0.19's cuBLAS candidates, in its order (it never tries `libcublas.so.12`).
 pub const CUBLAS_LIBS: [&str; 5] = ["libcublas.so", "libcublas.so.13", "libcublas.so.11", "libcublas.so.10", "libcublas.so.1"];
 
 /// Both checks, with the names cudarc uses.
 pub fn check_cuda_libraries() -> Result<()> {
-    check_driver(DRIVER_LIB)?;
+    check_driver(&DRIVER_LIBS)?;
     check_cublas(&CUBLAS_LIBS)
 }
 
-/// `lib` (the driver) loads and supports CUDA 13.
-pub fn check_driver(lib: &str) -> Result<()> {
-    let l = open(lib).map_err(|e| {
-        Error::Device(format!(
-            "CUDA was asked for but the NVIDIA driver library ({lib}) does not load: {e}. Install the NVIDIA driver (≥ 580 for CUDA 13), or let LD_LIBRARY_PATH reach it (not a toolkit's stubs/libcuda.so)"
-        ))
-    })?;
+/// The first of `candidates` that loads (the driver cudarc would take) supports CUDA 13.
+pub fn check_driver(candidates: &[&str]) -> Result<()> {
+    let mut tried = Vec::new();
+    let Some((lib, l)) = candidates.iter().find_map(|&name| open(name).map_err(|e| tried.push(format!("{name}: {e}"))).ok().map(|l| (name, l))) else {
+        return Err(Error::Device(format!(
+            "CUDA was asked for but the NVIDIA driver library (libcuda.so.1) does not load: install the NVIDIA driver (≥ 580 for CUDA 13), or let LD_LIBRARY_PATH reach it (not a toolkit's stubs/libcuda.so); tried {}",
+            tried.join("; ")
+        )));
+    };
     let mut version: c_int = 0;
     // SAFETY: cuDriverGetVersion(int*) -> CUresult, callable before cuInit.
     let status = unsafe {
@@ -34,7 +37,7 @@ pub fn check_driver(lib: &str) -> Result<()> {
         f(&mut version)
     };
     if status != 0 {
-        return Err(Error::Device(format!("{lib}: cuDriverGetVersion failed (CUresult {status}); a stub library or a broken driver install")));
+        return Err(Error::Device(format!("{lib} ({}): cuDriverGetVersion failed (CUresult {status}); a toolkit's stub library, or a broken driver install", loaded_path(lib))));
     }
     if version < MIN_DRIVER_CUDA {
         return Err(Error::Device(format!(
@@ -137,15 +140,18 @@ mod tests {
     #[test]
     fn an_old_driver_is_named_with_its_cuda_version() {
         let Some(old) = fake_lib("libcuda.so.1", "int cuDriverGetVersion(int *v) { *v = 12040; return 0; }") else { return eprintln!("skipped: no cc") };
-        let m = message(check_driver(old.to_str().unwrap()));
+        let m = message(check_driver(&[old.to_str().unwrap()]));
         assert!(m.contains("CUDA 12.4 only") && m.contains("≥ 580"), "{m}");
         let Some(new) = fake_lib("libcuda13.so.1", "int cuDriverGetVersion(int *v) { *v = 13000; return 0; }") else { return };
-        check_driver(new.to_str().unwrap()).unwrap();
+        check_driver(&["/nonexistent/libcuda.so", new.to_str().unwrap()]).unwrap();
+        let Some(stub) = fake_lib("libcuda.so", "int cuDriverGetVersion(int *v) { return 34; }") else { return };
+        let m = message(check_driver(&[stub.to_str().unwrap(), new.to_str().unwrap()]));
+        assert!(m.contains("stub") && m.contains("CUresult 34"), "{m}");
     }
 
     #[test]
     fn a_missing_driver_names_the_library() {
-        let m = message(check_driver("/nonexistent/libcuda.so.1"));
+        let m = message(check_driver(&["/nonexistent/libcuda.so.1"]));
         assert!(m.contains("/nonexistent/libcuda.so.1") && m.contains("does not load"), "{m}");
     }
 
