@@ -329,7 +329,8 @@ def device_row(ctx):
     v = ctx.torch_child({"task": "version"}, timeout=60)
     torch_side = f"torch {v.res['torch']} (CUDA {v.res['cuda']}), {v.res['device']}" if v.ok() else f"no torch: {v.why()}"
     if ctx.gpu:
-        ctx.row("device", f"{os.environ.get('DENSENET_NATIVE_PATH', '')} on {ctx.nvml.name()}, driver {ctx.nvml.driver_version()}", torch_side, "")
+        gpu = f"{ctx.nvml.name()}, driver {ctx.nvml.driver_version()}" if ctx.nvml else "a GPU (no NVML)"
+        ctx.row("device", f"{os.environ.get('DENSENET_NATIVE_PATH', '')} on {gpu}", torch_side, "")
     else:
         ctx.row("device", f"dry run (CPU): {os.environ.get('DENSENET_NATIVE_PATH', '')}", torch_side, "")
 
@@ -342,7 +343,9 @@ def run(ctx):
             v["parity"] = False
             return v
         try:
-            ctx.nvml = Nvml()
+            # NVML counts physical GPUs; CUDA's device 0 is the first of CUDA_VISIBLE_DEVICES.
+            first = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0].strip()
+            ctx.nvml = Nvml(int(first) if first.isdigit() else 0)
         except OSError as e:
             print(f"    NVML: {e}: the memory rows fall back to each child's max RSS", flush=True)
     device_row(ctx)
