@@ -23,11 +23,10 @@ pub fn check_cuda_libraries() -> Result<()> {
 
 /// The first of `candidates` that loads (the driver cudarc would take) supports CUDA 13.
 pub fn check_driver(candidates: &[&str]) -> Result<()> {
-    let mut tried = Vec::new();
-    let Some((lib, l)) = candidates.iter().find_map(|&name| open(name).map_err(|e| tried.push(format!("{name}: {e}"))).ok().map(|l| (name, l))) else {
+    let mut tried = Tried::default();
+    let Some((lib, l)) = candidates.iter().find_map(|&name| open(name).map_err(|e| tried.add(name, e)).ok().map(|l| (name, l))) else {
         return Err(Error::Device(format!(
-            "CUDA was asked for but the NVIDIA driver library (libcuda.so.1) does not load: install the NVIDIA driver (≥ 580 for CUDA 13), or let LD_LIBRARY_PATH reach it (not a toolkit's stubs/libcuda.so); tried {}",
-            tried.join("; ")
+            "CUDA was asked for but the NVIDIA driver library (libcuda.so.1) does not load: install the NVIDIA driver (≥ 580 for CUDA 13), or let LD_LIBRARY_PATH reach it (not a toolkit's stubs/libcuda.so); {tried}"
         )));
     };
     let mut version: c_int = 0;
@@ -51,7 +50,7 @@ pub fn check_driver(candidates: &[&str]) -> Result<()> {
 
 /// The first of `candidates` that loads (the one cudarc would take) is cuBLAS 13.
 pub fn check_cublas(candidates: &[&str]) -> Result<()> {
-    let mut tried = Vec::new();
+    let mut tried = Tried::default();
     for &name in candidates {
         match open(name) {
             Ok(l) => {
@@ -64,13 +63,41 @@ pub fn check_cublas(candidates: &[&str]) -> Result<()> {
                 }
                 return Ok(());
             }
-            Err(e) => tried.push(format!("{name}: {e}")),
+            Err(e) => tried.add(name, e),
         }
     }
     Err(Error::Device(format!(
-        "CUDA was asked for but cuBLAS 13 (libcublas.so.13 with libcublasLt.so.13) is not found: install the CUDA 13 toolkit or `pip install nvidia-cublas` and add its lib folder to LD_LIBRARY_PATH (tried {})",
-        tried.join("; ")
+        "CUDA was asked for but cuBLAS 13 (libcublas.so.13 with libcublasLt.so.13) is not found: install the CUDA 13 toolkit or `pip install nvidia-cublas` and add its lib folder to LD_LIBRARY_PATH; {tried}"
     )))
+}
+
+/// The candidates that did not load, for a message: their names, and any reason other than
+/// the file not being there (e.g. a dependency such as libcublasLt.so.13 missing).
+#[derive(Default)]
+struct Tried {
+    names: Vec<String>,
+    reasons: Vec<String>,
+}
+
+impl Tried {
+    fn add(&mut self, name: &str, e: libloading::Error) {
+        let e = e.to_string();
+        if !(e.contains(&format!("{name}: cannot open shared object file")) && e.ends_with("No such file or directory")) {
+            self.reasons.push(e);
+        }
+        self.names.push(name.to_string());
+    }
+}
+
+impl std::fmt::Display for Tried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tried {}", self.names.join(", "))?;
+        if self.reasons.is_empty() {
+            write!(f, ": none is on the library path")
+        } else {
+            write!(f, " ({})", self.reasons.join("; "))
+        }
+    }
 }
 
 fn open(name: &str) -> std::result::Result<libloading::Library, libloading::Error> {
