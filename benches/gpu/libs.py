@@ -88,14 +88,16 @@ def driver_branch():
 
 
 def first_loading(candidates):
-    """(name, library) of the first candidate that loads, as cudarc picks; else (errors, None)."""
-    errors = []
+    """(name, library) of the first candidate that loads, as cudarc picks; else (why, None): the
+    names tried, and any reason other than the file not being there (a missing dependency)."""
+    reasons = []
     for name in candidates:
         try:
             return name, ctypes.CDLL(name)
         except OSError as e:
-            errors.append(str(e))
-    return "; ".join(errors), None
+            if not str(e).endswith("cannot open shared object file: No such file or directory") or not str(e).startswith(name):
+                reasons.append(str(e))
+    return f"tried {', '.join(candidates)}: " + ("; ".join(reasons) or "none is on the library path"), None
 
 
 def check_driver(candidates=DRIVER_CANDIDATES):
