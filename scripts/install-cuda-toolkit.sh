@@ -60,6 +60,7 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" || ! -x "$DN_ROOT$VENV/bin/p
   if [[ "$DN_DRY_RUN" == 1 ]]; then
     [[ ${#apt[@]} -eq 0 ]] || echo "install-cuda-toolkit: would install: ${apt[*]}"
     echo "install-cuda-toolkit: would pip install into $VENV: ${PINS[*]}"
+    [[ "$ZIG" == 0 ]] || echo "install-cuda-toolkit: would pip install into $VENV: $ZIG_PINS"
     exit 0
   fi
   dn_apt_install "${apt[@]}" || { echo "install-cuda-toolkit: '$PY -m venv' needs python3-venv, which could not be installed" >&2; exit 1; }
@@ -73,7 +74,11 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" || ! -x "$DN_ROOT$VENV/bin/p
 fi
 
 if [[ "$DN_DRY_RUN" == 1 ]]; then
-  echo "install-cuda-toolkit: nothing to install"
+  if [[ "$ZIG" == 1 && "$(cat "$DN_ROOT$VENV/.densenet-zig-pin" 2>/dev/null)" != "$ZIG_PINS" ]]; then
+    echo "install-cuda-toolkit: would pip install into $VENV: $ZIG_PINS"
+  else
+    echo "install-cuda-toolkit: nothing to install"
+  fi
   exit 0
 fi
 
