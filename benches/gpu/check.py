@@ -310,7 +310,11 @@ def sanitizer(ctx, name, c, batch, size):
         ctx.row(title, how, "", "SKIP: dry run" if ctx.dry else "SKIP: not found (pip install nvidia-cuda-sanitizer-api, or a CUDA toolkit's bin/)")
         return None
     r = ctx.ours({"task": "step", "config": c, "batch": batch, "size": size, "mode": "efficient"}, timeout=90, wrap=(exe, "--tool", "memcheck", "--error-exitcode", "3", "--print-limit", "20"))
-    summary = next((line.strip("= ").strip() for line in reversed(r.out.splitlines()) if "ERROR SUMMARY" in line), "no summary")
+    summary = next((line.strip("= ").strip() for line in reversed(r.out.splitlines()) if "ERROR SUMMARY" in line), None)
+    if summary is None:
+        # The tool itself did not get going (no debugger interface in a container, a driver mismatch).
+        ctx.row(title, f"compute-sanitizer did not run: {(r.out + r.err)[-300:].strip()}", "", "SKIP")
+        return None
     clean = r.ok() and r.code == 0 and "ERROR SUMMARY: 0 errors" in summary
     ctx.row(title, f"{summary}" + ("" if r.ok() else f"; step failed: {r.why()}"), "", "PASS" if clean else "FAIL")
     return clean
