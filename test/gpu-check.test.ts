@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlin
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 
 const root = join(import.meta.dirname, '..');
 const gpu = join(root, 'benches', 'gpu');
@@ -35,6 +35,12 @@ test('check.py --list: every row of the GPU run, with no torch and no GPU', (t) 
   t.true(dry.some((r) => r.startsWith('parity cifar-bc')));
 });
 
+/** The dry run's output announces every row of the GPU run, then prints each of its own. */
+function everyRow(t: ExecutionContext, out: string): void {
+  for (const row of list(false)) t.true(out.includes(`would run on the GPU: ${row}\n`), `announces ${row}`);
+  for (const row of list(true)) t.regex(out, new RegExp(`^  ${row.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ours `, 'm'), `prints ${row}`);
+}
+
 /** python: PYTHON or python3 when it imports torch, else scripts/install-torch.sh's cached venv. */
 function torchPython(): string | undefined {
   const venv = join(process.env.DENSENET_CACHE_DIR ?? join(homedir(), '.cache', 'densenet-sdk'), 'torch-2.15.0', 'venv', 'bin', 'python');
@@ -49,12 +55,35 @@ const dryRun = torchPy && existsSync(cpuAddon) ? test : test.skip;
 dryRun(`check.sh --dry-run prints every row it would run, then each CPU row${torchPy ? '' : ' (skipped: no Python with torch; scripts/install-torch.sh installs it)'}`, (t) => {
   const r = spawnSync('bash', [join(gpu, 'check.sh'), '--dry-run'], { encoding: 'utf8', env: { ...process.env, PYTHON: torchPy!, NODE: process.execPath }, timeout: 280_000 });
   const out = r.stdout;
-  for (const row of list(false)) t.true(out.includes(`would run on the GPU: ${row}\n`), `announces ${row}`);
-  for (const row of list(true)) t.regex(out, new RegExp(`^  ${row.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ours `, 'm'), `runs ${row}`);
+  everyRow(t, out);
   t.regex(out, /^parity: PASS$/m, r.stderr);
   t.regex(out, /^nccl: PASS$/m);
   t.regex(out, /^sanitizer: SKIP$/m);
   t.is(r.status, 0);
+});
+
+/** A stand-in for reference.py's tasks (no torch): answers each with a plausible line, no inputs. */
+const STAND_IN = `import json, sys
+t = json.loads(sys.argv[2])
+k = t["task"]
+print(json.dumps({"version": {"ok": True, "torch": "stand-in", "cuda": None, "device": "CPU"},
+                  "bench": {"ok": True, "median": 0.1, "imgPerSec": 40.0},
+                  "step": {"ok": True, "seconds": 0.2, "loss": 2.3}}.get(k, {"ok": False, "code": "STAND_IN", "message": "no torch here"})))
+`;
+
+(existsSync(cpuAddon) ? test : test.skip)('check.sh --dry-run with a stand-in for PyTorch: every row is announced and printed, the verdicts come last', (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'densenet-gpudry-'));
+  try {
+    const stand = join(d, 'python');
+    writeFileSync(stand, `#!${spawnSync('sh', ['-c', 'command -v python3'], { encoding: 'utf8' }).stdout.trim()}\n${STAND_IN}`, { mode: 0o755 });
+    const r = spawnSync('bash', [join(gpu, 'check.sh'), '--dry-run', '--python', stand], { encoding: 'utf8', env: { ...process.env, NODE: process.execPath }, timeout: 120_000 });
+    everyRow(t, r.stdout);
+    t.regex(r.stdout, /parity cifar-bc .*FAIL: the reference could not write the inputs: STAND_IN/, 'a reference that fails is a FAIL row, not a crash');
+    t.regex(r.stdout, /\nparity: FAIL\nnccl: PASS\nsanitizer: SKIP\n$/);
+    t.is(r.status, 1, r.stderr);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
 });
 
 /** A fake shared library compiled from one line of C. */
