@@ -6,6 +6,7 @@
 #
 #   eval "$(scripts/install-cuda-toolkit.sh --env)"   # CUDA_HOME, PATH, NVCC for this shell
 #   scripts/install-cuda-toolkit.sh --nccl --env      # also the pinned NCCL wheel: DENSENET_NCCL_LIB
+#   scripts/install-cuda-toolkit.sh --zig --env       # also zig + cargo-zigbuild: CARGO_ZIGBUILD
 #   scripts/install-cuda-toolkit.sh --dry-run [--root D]  # print what it would install
 #
 # NCCL (--nccl, opt-in: ~200 MB, and the build does not need it: the addon loads libnccl.so.2 at
@@ -13,6 +14,10 @@
 # (PACK_NCCL=1 benches/gpu/pack.sh) and for running the NCCL path on a GPU machine without
 # PyTorch's copy. Pinned to 2.28.9, the NCCL release cudarc 0.19's bindings describe; any NCCL 2.x
 # with ncclGetUniqueId/ncclCommInitRank/ncclAllReduce serves (we resolve only those).
+#
+# zig (--zig: the ziglang and cargo-zigbuild wheels, ~60 MB) links the release addon against
+# glibc 2.28 (scripts/build-cuda.sh), so that it loads on Ubuntu 20.04 / RHEL 8 and newer, not only
+# on the build machine's glibc.
 #
 # Versions: pinned to 13.0.x. The GPU machines run driver 580 (CUDA 13.0); the driver JIT-compiles
 # PTX only up to its own PTX ISA, so PTX from a newer nvcc (13.1+) would not load there.
@@ -29,6 +34,8 @@ PINS=(
   nvidia-cuda-cccl==13.0.85
 )
 NCCL_PIN=nvidia-nccl-cu13==2.28.9
+ZIG_PINS="ziglang==0.17.0 cargo-zigbuild==0.24.0"
+ZIG=0
 ENV=0
 NCCL=0
 DN_SCRIPT=install-cuda-toolkit
@@ -38,6 +45,7 @@ for arg in "$@"; do
   case "$arg" in
     --env) ENV=1 ;;
     --nccl) NCCL=1 ;;
+    --zig) ZIG=1 ;;
     *) flags+=("$arg") ;;
   esac
 done
@@ -52,6 +60,7 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" || ! -x "$DN_ROOT$VENV/bin/p
   if [[ "$DN_DRY_RUN" == 1 ]]; then
     [[ ${#apt[@]} -eq 0 ]] || echo "install-cuda-toolkit: would install: ${apt[*]}"
     echo "install-cuda-toolkit: would pip install into $VENV: ${PINS[*]}"
+    [[ "$ZIG" == 0 ]] || echo "install-cuda-toolkit: would pip install into $VENV: $ZIG_PINS"
     exit 0
   fi
   dn_apt_install "${apt[@]}" || { echo "install-cuda-toolkit: '$PY -m venv' needs python3-venv, which could not be installed" >&2; exit 1; }
@@ -65,7 +74,11 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" || ! -x "$DN_ROOT$VENV/bin/p
 fi
 
 if [[ "$DN_DRY_RUN" == 1 ]]; then
-  echo "install-cuda-toolkit: nothing to install"
+  if [[ "$ZIG" == 1 && "$(cat "$DN_ROOT$VENV/.densenet-zig-pin" 2>/dev/null)" != "$ZIG_PINS" ]]; then
+    echo "install-cuda-toolkit: would pip install into $VENV: $ZIG_PINS"
+  else
+    echo "install-cuda-toolkit: nothing to install"
+  fi
   exit 0
 fi
 
@@ -73,6 +86,13 @@ if [[ "$NCCL" == 1 && ( ! -f "$VENV/.densenet-nccl-pin" || "$(cat "$VENV/.densen
   echo "install-cuda-toolkit: installing $NCCL_PIN into $VENV" >&2
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$NCCL_PIN" >&2
   echo "$NCCL_PIN" > "$VENV/.densenet-nccl-pin"
+fi
+
+if [[ "$ZIG" == 1 && ( ! -f "$VENV/.densenet-zig-pin" || "$(cat "$VENV/.densenet-zig-pin")" != "$ZIG_PINS" ) ]]; then
+  echo "install-cuda-toolkit: installing $ZIG_PINS into $VENV" >&2
+  # shellcheck disable=SC2086
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $ZIG_PINS >&2
+  echo "$ZIG_PINS" > "$VENV/.densenet-zig-pin"
 fi
 
 SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
@@ -96,6 +116,11 @@ if [[ "$ENV" == 1 ]]; then
   echo "export NVCC='$NVCC'"
   echo "export PATH='$CUDA_HOME/bin':\"\$PATH\""
   [[ -z "$NCCL_LIB" ]] || echo "export DENSENET_NCCL_LIB='$NCCL_LIB'"
+  if [[ "$ZIG" == 1 ]]; then
+    # cargo-zigbuild runs zig as `python -m ziglang` with the venv's python.
+    echo "export CARGO_ZIGBUILD='$VENV/bin/cargo-zigbuild'"
+    echo "export CARGO_ZIGBUILD_PYTHON_PATH='$VENV/bin/python'"
+  fi
 else
   echo "CUDA_HOME=$CUDA_HOME" >&2
   "$NVCC" --version | tail -n2 >&2

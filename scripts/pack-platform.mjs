@@ -94,6 +94,9 @@ export function packPlatform(options = {}) {
   const target = join(pkgDir, addonName);
   copyFileSync(source, `${target}.tmp`);
   renameSync(`${target}.tmp`, target);
+  // The glibc the addon needs (scripts/glibc-needs.mjs; the CUDA build records it), for the loader.
+  const glibcRecord = `densenet.${suffix}.glibc.json`;
+  if (existsSync(join(root, 'native', glibcRecord))) copyFileSync(join(root, 'native', glibcRecord), join(pkgDir, glibcRecord));
   copyFileSync(join(root, 'LICENSE'), join(pkgDir, 'LICENSE'));
 
   return npmPack(pkgDir, resolve(options.destination ?? pkgDir), options.env);

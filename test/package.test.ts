@@ -83,7 +83,8 @@ test('package.json: exports, files, scoped platform packages and scripts', (t) =
     t.is(p.name, `@densenet-sdk/${dir}`);
     t.is(p.version, pkg.version, `${p.name} version`);
     t.is(p.main, `densenet.${dir}.node`);
-    t.deepEqual(p.files, [`densenet.${dir}.node`]);
+    // The CUDA addon carries the glibc its build needs (scripts/glibc-needs.mjs), which the loader checks.
+    t.deepEqual(p.files, dir.endsWith('-cuda') ? [`densenet.${dir}.node`, `densenet.${dir}.glibc.json`] : [`densenet.${dir}.node`]);
     t.deepEqual([p.os, p.cpu, p.libc], [['linux'], ['x64'], ['glibc']]);
     t.deepEqual(p.publishConfig, { access: 'public' });
     t.is(p.scripts, undefined);

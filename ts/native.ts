@@ -34,6 +34,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { InvalidArgumentError, NativeLoadError, toDenseNetError, type NATIVE_ERROR_CODES, type NativeLoadAttempt } from './errors.js';
+import { glibcShortfall } from './internal/glibc.js';
 import { internalDir, internalRequire } from './internal/here.cjs';
 
 /**
@@ -682,6 +683,11 @@ function tryLoad(
         attempts.push({ target: c.target, reason: `version ${version} is installed, densenet-sdk ${facts.version} needs the same version` });
         continue;
       }
+    }
+    const glibc = glibcShortfall(c.target, c.kind);
+    if (glibc) {
+      attempts.push({ target: c.target, reason: glibc });
+      continue;
     }
     let mod: unknown;
     try {

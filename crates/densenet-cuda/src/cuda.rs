@@ -70,6 +70,8 @@ impl CudaDevice {
     /// Opens GPU `ordinal`: the driver (libcuda), the device, our PTX for its compute capability,
     /// cuBLAS. Every failure is an `Error::Device` naming what is missing.
     pub fn new(ordinal: usize) -> Result<Self> {
+        // The driver's CUDA version and the cuBLAS cudarc will pick, before cudarc loads them.
+        crate::preflight::check_cuda_libraries()?;
         if !lib_present(drv_sys::is_culib_present) {
             return Err(Error::Device(
                 "CUDA was asked for but the NVIDIA driver library (libcuda.so.1) is not on this machine: no NVIDIA GPU driver is installed, or LD_LIBRARY_PATH does not reach it"

@@ -19,6 +19,8 @@ pub use cuda::{cuda, new_model, Cuda, CudaDevice, BLAS_WORKSPACE_BYTES};
 #[cfg(feature = "cuda")]
 pub mod nccl;
 #[cfg(feature = "cuda")]
+pub mod preflight;
+#[cfg(feature = "cuda")]
 pub use nccl::{nccl_smoke, NcclCollective, NcclElem, NcclSmoke, NCCL_UNIQUE_ID_BYTES};
 
 /// Where a model runs: `"cpu"`, `"cuda"` (GPU 0) or `"cuda:N"`.
