@@ -20,8 +20,6 @@ import { ROOT, parseFlags, median, machine } from './lib/common.mjs';
 const f = parseFlags(process.argv.slice(2), { runs: 7, batch: 1, json: false, preset: 'densenet121' });
 const log = (m) => console.error(`bench: ${m}`);
 
-const ortWebVersion = createRequire(import.meta.url)('onnxruntime-web/package.json').version;
-
 /** onnxruntime-web (a pinned devDependency), its Node entry. */
 async function ortWeb() {
   const mod = await import('onnxruntime-web');
@@ -53,7 +51,7 @@ try {
   const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', x, shape) };
   const contenders = [
     { id: 'ours (WASM)', run: () => model.predict(x, shape) },
-    { id: `onnxruntime-web ${ortWebVersion} (wasm)`, run: async () => (await session.run(feeds))[session.outputNames[0]].data },
+    { id: `onnxruntime-web ${ort.env.versions?.web ?? ''} (wasm)`, run: async () => (await session.run(feeds))[session.outputNames[0]].data },
   ];
   // Same weights, same answer.
   const [a, b] = [await contenders[0].run(), await contenders[1].run()];
