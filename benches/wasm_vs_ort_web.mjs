@@ -7,36 +7,22 @@
 //
 //   npm run bench:wasm-ort -- [--runs 7] [--batch 1] [--json]
 //
-// onnxruntime-web is not a dependency of the project: it is installed on demand (pinned, npm
-// --ignore-scripts) into ~/.cache/densenet-sdk-bench/onnxruntime-web-<version>. The export
+// onnxruntime-web is a pinned devDependency (also used by the ONNX browser example). The export
 // needs PyTorch, onnx and safetensors (pip).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 import { ROOT, parseFlags, median, machine } from './lib/common.mjs';
 
-const ORT_WEB_VERSION = '1.30.0';
 const f = parseFlags(process.argv.slice(2), { runs: 7, batch: 1, json: false, preset: 'densenet121' });
 const log = (m) => console.error(`bench: ${m}`);
 
+/** onnxruntime-web (a pinned devDependency), its Node entry. */
 async function ortWeb() {
-  const dir = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'densenet-sdk-bench', `onnxruntime-web-${ORT_WEB_VERSION}`);
-  const req = createRequire(path.join(dir, 'package.json'));
-  let entry;
-  try {
-    entry = req.resolve('onnxruntime-web');
-  } catch {
-    log(`installing onnxruntime-web@${ORT_WEB_VERSION} into ${dir} (npm --ignore-scripts)`);
-    mkdirSync(dir, { recursive: true });
-    const r = spawnSync('npm', ['install', '--prefix', dir, '--no-save', '--no-package-lock', '--ignore-scripts', '--no-audit', '--no-fund', `onnxruntime-web@${ORT_WEB_VERSION}`], { stdio: 'inherit' });
-    if (r.status !== 0) throw new Error(`npm install onnxruntime-web@${ORT_WEB_VERSION} failed`);
-    entry = req.resolve('onnxruntime-web');
-  }
-  const mod = await import(pathToFileURL(entry).href);
+  const mod = await import('onnxruntime-web');
   return mod.InferenceSession ? mod : mod.default;
 }
 
@@ -65,7 +51,7 @@ try {
   const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', x, shape) };
   const contenders = [
     { id: 'ours (WASM)', run: () => model.predict(x, shape) },
-    { id: `onnxruntime-web ${ORT_WEB_VERSION} (wasm)`, run: async () => (await session.run(feeds))[session.outputNames[0]].data },
+    { id: `onnxruntime-web ${ort.env.versions?.web ?? ''} (wasm)`, run: async () => (await session.run(feeds))[session.outputNames[0]].data },
   ];
   // Same weights, same answer.
   const [a, b] = [await contenders[0].run(), await contenders[1].run()];

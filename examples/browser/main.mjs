@@ -1,5 +1,7 @@
 // The demo page: UI on the main thread, the model in worker.mjs. `window.demo` exposes the same
 // actions to the browser test (test/wasm-demo.test.ts).
+import { drawingCanvas } from '../shared/drawing.mjs';
+
 const worker = new Worker(new URL('./worker.mjs', import.meta.url), { type: 'module' });
 const $ = (id) => document.getElementById(id);
 let nextId = 1;
@@ -60,51 +62,15 @@ function drawChart() {
 }
 
 // Drawing: white strokes on black, read back at 28×28.
-const draw = $('draw');
-const pen = draw.getContext('2d');
-let down = false;
-draw.addEventListener('pointerdown', (e) => {
-  down = true;
-  stroke(e);
-});
-draw.addEventListener('pointermove', (e) => down && stroke(e));
-addEventListener('pointerup', () => (down = false));
-function stroke(e) {
-  const r = draw.getBoundingClientRect();
-  pen.fillStyle = '#fff';
-  pen.beginPath();
-  pen.arc(e.clientX - r.left, e.clientY - r.top, 12, 0, 2 * Math.PI);
-  pen.fill();
-}
-function clear() {
-  pen.fillStyle = '#000';
-  pen.fillRect(0, 0, draw.width, draw.height);
-  $('top3').textContent = '';
-}
-clear();
+const drawing = drawingCanvas($('draw'), { onClear: () => ($('top3').textContent = '') });
+const clear = drawing.clear;
+const paint = (pixels) => drawing.paint(pixels, 28);
 
 function canvasPixels() {
-  const small = document.createElement('canvas');
-  small.width = small.height = 28;
-  const s = small.getContext('2d');
-  s.imageSmoothingEnabled = true;
-  s.drawImage(draw, 0, 0, 28, 28);
-  const rgba = s.getImageData(0, 0, 28, 28).data;
+  const rgba = drawing.read(28, 28);
   const px = new Uint8Array(28 * 28);
   for (let i = 0; i < px.length; i++) px[i] = rgba[i * 4];
   return px;
-}
-
-/** Paints 28×28 grayscale pixels onto the drawing canvas (scaled ×10, no smoothing). */
-function paint(pixels) {
-  const small = document.createElement('canvas');
-  small.width = small.height = 28;
-  const s = small.getContext('2d');
-  const img = s.createImageData(28, 28);
-  for (let i = 0; i < 784; i++) img.data.set([pixels[i], pixels[i], pixels[i], 255], i * 4);
-  s.putImageData(img, 0, 0);
-  pen.imageSmoothingEnabled = false;
-  pen.drawImage(small, 0, 0, draw.width, draw.height);
 }
 
 async function classify() {

@@ -4,6 +4,8 @@
 // 'prediction'|'saved'|'loaded'|'error', ...}.
 import { init } from '/npm/wasm32/browser.mjs';
 
+import { topK } from '../shared/drawing.mjs';
+
 const CONFIG = { growthRate: 8, blockConfig: [2, 2, 2], numInitFeatures: 16, bottleneck: true, bnSize: 4, compression: 0.5, dropRate: 0, numClasses: 10, inChannels: 1, smallInputs: true };
 const MEAN = 0.1307;
 const STD = 0.3081;
@@ -38,12 +40,7 @@ function batchOf(idx, from, count) {
   return { x, y, shape: [count, 1, digits.rows, digits.cols] };
 }
 
-function softmaxTop3(logits) {
-  const m = Math.max(...logits);
-  const e = Array.from(logits, (v) => Math.exp(v - m));
-  const s = e.reduce((a, b) => a + b, 0);
-  return e.map((v, k) => ({ label: k, p: v / s })).sort((a, b) => b.p - a.p).slice(0, 3);
-}
+const softmaxTop3 = (logits) => topK(logits, 3).map(({ index, p }) => ({ label: index, p }));
 
 const handlers = {
   async init() {

@@ -322,7 +322,8 @@ impl WasmModel {
         sync(self.model_mut().map(|m| m.set_memory_mode(mode)))
     }
 
-    /// One thread in WASM: accepts 1.. like the napi binding (validated) and runs on one.
+    /// Validated like the napi binding; the compute keeps the pool's size, fixed when the module
+    /// starts (`DENSENET_WASM_THREADS` in Node, `init(source, { threads })` in a browser; threads.rs).
     #[wasm_bindgen(js_name = setThreads)]
     pub fn set_threads(&mut self, threads: u32) -> JsResult<()> {
         sync(self.model().map(|_| ()))?;
@@ -431,7 +432,8 @@ pub fn memory_estimate(config_json: &str, shape: &[u32], dtype: &str) -> JsResul
     })())
 }
 
-/// The WASM build runs on one thread: only checks the value as the native binding does (0 = all cores).
+/// Checks the value as the native binding does (0 = all cores); the WASM pool's size is fixed
+/// when the module starts (threads.rs), so the compute keeps it.
 #[wasm_bindgen(js_name = setNumThreads)]
 pub fn set_num_threads(n: u32) -> JsResult<()> {
     if n > 1024 {
@@ -452,7 +454,8 @@ pub fn reference_schedule(lr: f64, epochs: u32) -> String {
     serde_json::to_string(&densenet_core::LrSchedule::reference(lr, epochs as usize)).unwrap()
 }
 
-/// The number of threads the compute runs on (rayon's pool as seen from a call): 1 here.
+/// The number of threads the compute runs on (rayon's pool as seen from a call): the pool's size
+/// in the threaded build, 1 in the single-threaded one.
 #[wasm_bindgen(js_name = currentNumThreads)]
 pub fn current_num_threads() -> u32 {
     rayon::current_num_threads() as u32
