@@ -220,6 +220,13 @@ pub trait Backend<T: Float>: Send + Sync {
     ) -> Result<()> {
         self.bn_conv_forward(x, args, weight, g, y, accumulate)
     }
+    /// [`Backend::conv_forward`] (overwriting y) where the weights are those of parameter
+    /// `key.param` and stay the same while `key.version` does, like
+    /// [`Backend::bn_conv_forward_keyed`]. This default ignores the key.
+    fn conv_forward_keyed(&self, _key: WeightKey, x: Self::Src<'_>, weight: Self::Src<'_>, g: &ConvGeom, y: Self::Dst<'_>) -> Result<()> {
+        self.conv_forward(x, weight, g, y, false);
+        Ok(())
+    }
     /// dweight += d(y) × lowered(BN(x)[ReLU])ᵀ: `bn_forward` of x followed by
     /// `conv_backward_weight`, with the same result. Used where [`Backend::fuses_bn_conv`]
     /// says so; this default materializes BN's output in a temporary buffer.
@@ -299,6 +306,14 @@ pub trait Backend<T: Float>: Send + Sync {
     fn avg_pool2_forward(&self, x: Self::Src<'_>, planes: usize, h: usize, w: usize, y: Self::Dst<'_>);
     /// dx = its backward (overwritten).
     fn avg_pool2_backward(&self, dy: Self::Src<'_>, planes: usize, h: usize, w: usize, dx: Self::Dst<'_>);
+    /// y = 2×2 average pool (stride 2) of BN(x)[ReLU] in one pass, x [C, N, h, w] with the
+    /// statistics of `args`, y [C, N, h/2, w/2]; each normalized value as in `bn_forward`.
+    /// Returns false, writing nothing, where the backend has no such pass (the caller then
+    /// normalizes into its scratch and pools).
+    #[allow(clippy::too_many_arguments)]
+    fn bn_avg_pool2_forward(&self, _x: Self::Src<'_>, _channels: usize, _n: usize, _h: usize, _w: usize, _args: &BnArgs<Self::Src<'_>>, _y: Self::Dst<'_>) -> bool {
+        false
+    }
     /// 3×3 max pool, stride 2, padding 1; `argmax` (training only) receives each maximum's
     /// in-plane index (the first on ties, as PyTorch).
     fn max_pool3s2_forward(&self, x: Self::Src<'_>, planes: usize, h: usize, w: usize, y: Self::Dst<'_>, argmax: Option<&mut Self::Idx>);

@@ -169,7 +169,7 @@ pub(crate) fn estimate_for(plan: &Plan, geo: &Geometry, elem_bytes: usize, fused
 
 /// Elements of the scratch buffers every layer of a pass shares: z (BN-ReLU of the widest
 /// input), b and z2 (bottleneck, `bz` each), d (a layer's output gradient), t (a transition's
-/// conv output). A pass allocates them once, at these sizes.
+/// conv output, or its pooled input). A pass allocates them once, at these sizes.
 pub(crate) struct ScratchSizes {
     pub z: usize,
     pub bz: usize,
@@ -191,7 +191,8 @@ pub(crate) fn scratch_sizes(plan: &Plan, geo: &Geometry) -> ScratchSizes {
         }
         if let Some(tr) = plan.transitions.get(bi) {
             s.z = s.z.max(tr.conv.cin * p);
-            s.t = s.t.max(tr.conv.cout * p);
+            // The conv's output in training, its pooled input in inference (transition::infer).
+            s.t = s.t.max(tr.conv.cout * p).max(tr.conv.cin * geo.plane(bi + 1));
         }
     }
     s

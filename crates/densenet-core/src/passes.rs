@@ -164,7 +164,7 @@ pub fn infer<T: Float, B: Backend<T>>(plan: &Plan, input: B::Buf, geo: &Geometry
         if let Some(t) = plan.transitions.get(bi) {
             let mut next = block_buffer(cx, plan, geo, bi + 1)?;
             let out = head_mut::<T, B>(&mut next, t.conv.cout * geo.plane(bi + 1));
-            transition::forward(t, B::src(&buf), out, n, h, w, cx)?;
+            transition::infer(t, B::src(&buf), out, n, h, w, cx)?;
             buf = next;
         }
     }

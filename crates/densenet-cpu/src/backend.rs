@@ -194,6 +194,16 @@ impl<T: Float> Backend<T> for Cpu<T> {
         packed_conv::forward_packed(x, &wp, g, Some(args), y, accumulate, &self.packed);
         Ok(())
     }
+    fn conv_forward_keyed(&self, key: WeightKey, x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T]) -> Result<()> {
+        if !packed_conv::preferred::<T>(g) {
+            self.conv_forward(x, weight, g, y, false);
+            return Ok(());
+        }
+        assert!(weight.len() >= g.cout * g.k(), "conv weights too small");
+        let wp = self.weights.get(key, MatRef::rows(weight, g.k()), g);
+        packed_conv::forward_packed(x, &wp, g, None, y, false, &self.packed);
+        Ok(())
+    }
     fn conv_backward_weight(&self, x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut [T]) {
         if packed_wgrad::supports::<T>(g) {
             packed_wgrad::backward_weight(x, dy, g, None, dweight, &self.packed, &self.packed_wgrad);
@@ -281,6 +291,10 @@ impl<T: Float> Backend<T> for Cpu<T> {
 
     fn avg_pool2_forward(&self, x: &[T], planes: usize, h: usize, w: usize, y: &mut [T]) {
         pool::avg2_forward(x, planes, h, w, y);
+    }
+    fn bn_avg_pool2_forward(&self, x: &[T], channels: usize, n: usize, h: usize, w: usize, args: &BnArgs<&[T]>, y: &mut [T]) -> bool {
+        pool::bn_avg2_forward(x, channels, n, h, w, args, y);
+        true
     }
     fn avg_pool2_backward(&self, dy: &[T], planes: usize, h: usize, w: usize, dx: &mut [T]) {
         pool::avg2_backward(dy, planes, h, w, dx);

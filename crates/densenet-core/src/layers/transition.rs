@@ -23,6 +23,34 @@ pub fn forward<T: Float, B: Backend<T>>(t: &TransitionPlan, x: B::Src<'_>, next:
     Ok(s)
 }
 
+/// Inference: the 2×2 average pool first, then the 1×1 conv on the pooled map straight into
+/// `next`. A 1×1 conv and the pool commute (each output is the same weighted sum of the four
+/// inputs, regrouped), so this is the forward's result up to rounding, at a quarter of its
+/// conv's work. `x` is [cin, N, h, w].
+pub fn infer<T: Float, B: Backend<T>>(t: &TransitionPlan, x: B::Src<'_>, next: B::Dst<'_>, n: usize, h: usize, w: usize, cx: &mut Ctx<T, B>) -> Result<()> {
+    let p = n * h * w;
+    let (be, params) = (cx.be, cx.params);
+    let cin = t.conv.cin;
+    let pooled_len = cin * n * (h / 2) * (w / 2);
+    let s = cx.block_stats(&t.norm, x, p)?;
+    let args = bn_args::<T, B>(params, &t.norm, &s, true);
+    let mut pooled = cx.scratch.t.take(be, pooled_len)?;
+    if !be.bn_avg_pool2_forward(x, cin, n, h, w, &args, head_mut::<T, B>(&mut pooled, pooled_len)) {
+        let mut z = cx.scratch.z.take(be, cin * p)?;
+        be.bn_forward(x, cin, p, &args, head_mut::<T, B>(&mut z, cin * p));
+        be.avg_pool2_forward(head::<T, B>(&z, cin * p), cin * n, h, w, head_mut::<T, B>(&mut pooled, pooled_len));
+        cx.scratch.z.put(z);
+    }
+    let g = ConvGeom::of(&t.conv, n, h / 2, w / 2);
+    let weight = B::src(&params[t.conv.weight]);
+    match cx.weight_key(t.conv.weight) {
+        Some(key) => be.conv_forward_keyed(key, head::<T, B>(&pooled, pooled_len), weight, &g, next)?,
+        None => be.conv_forward(head::<T, B>(&pooled, pooled_len), weight, &g, next, false),
+    }
+    cx.scratch.t.put(pooled);
+    Ok(())
+}
+
 /// Takes d(next prefix), accumulates d(x) into `gx` ([cin, N, h, w]) and the weight gradients.
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Float, B: Backend<T>>(

@@ -1,6 +1,7 @@
 //! Pooling on planes of H×W (channel-major tensors are C*N consecutive planes).
 
 use densenet_core::geometry::max3s2_out;
+use super::batchnorm::BnArgs;
 use densenet_core::Float;
 use rayon::prelude::*;
 
@@ -14,6 +15,31 @@ pub fn avg2_forward<T: Float>(x: &[T], planes: usize, h: usize, w: usize, y: &mu
             let r1 = &xp[(2 * oy + 1) * w..];
             for ox in 0..wo {
                 yp[oy * wo + ox] = (r0[2 * ox] + r0[2 * ox + 1] + r1[2 * ox] + r1[2 * ox + 1]) * quarter;
+            }
+        }
+    });
+}
+
+/// y = 2×2 average pool (stride 2) of BN(x)[ReLU], x [C, N·h·w] per channel, y [C, N·(h/2)·(w/2)]:
+/// a pool-first transition's normalization and pool in one pass, with no normalized copy of x.
+/// Each normalized value is `batchnorm::forward`'s, each average [`avg2_forward`]'s.
+pub fn bn_avg2_forward<T: Float>(x: &[T], channels: usize, n: usize, h: usize, w: usize, a: &BnArgs<T>, y: &mut [T]) {
+    let _p = super::profile::scope("pool.bn_avg2");
+    let (ho, wo) = (h / 2, w / 2);
+    let quarter = T::from_f64(0.25);
+    x[..channels * n * h * w].par_chunks(n * h * w).zip(y[..channels * n * ho * wo].par_chunks_mut(n * ho * wo)).enumerate().for_each(|(c, (xc, yc))| {
+        let (mean, invstd, gamma, beta) = (a.mean[c], a.invstd[c], a.gamma[c], a.beta[c]);
+        let norm = |v: T| {
+            let v = (v - mean) * invstd * gamma + beta;
+            v.zero_unless(!a.relu | !(v <= T::ZERO))
+        };
+        for (xp, yp) in xc.chunks(h * w).zip(yc.chunks_mut(ho * wo)) {
+            for oy in 0..ho {
+                let r0 = &xp[2 * oy * w..];
+                let r1 = &xp[(2 * oy + 1) * w..];
+                for ox in 0..wo {
+                    yp[oy * wo + ox] = (norm(r0[2 * ox]) + norm(r0[2 * ox + 1]) + norm(r1[2 * ox]) + norm(r1[2 * ox + 1])) * quarter;
+                }
             }
         }
     });
@@ -94,4 +120,31 @@ pub fn global_avg_forward<T: Float>(x: &[T], planes: usize, hw: usize, out: &mut
 pub fn global_avg_backward<T: Float>(dpooled: &[T], planes: usize, hw: usize, dx: &mut [T]) {
     let inv = T::from_f64(1.0 / hw as f64);
     dx[..planes * hw].par_chunks_mut(hw).zip(dpooled[..planes].par_iter()).for_each(|(plane, g)| plane.fill(*g * inv));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::batchnorm;
+
+    /// The fused BN-ReLU-pool pass gives the bits of BN-ReLU into a buffer, then the pool; odd
+    /// sides drop their last row/column the same way; NaN passes through.
+    #[test]
+    fn bn_avg2_is_bn_then_pool_bit_for_bit() {
+        let (c, n, h, w) = (3, 2, 5, 7);
+        let mut x: Vec<f32> = (0..c * n * h * w).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect();
+        x[8] = f32::NAN;
+        let (mean, invstd, gamma, beta) = (vec![0.1f32, -0.3, 0.7], vec![1.5f32, 0.8, 2.0], vec![1.0f32, -0.5, 0.25], vec![0.0f32, 0.2, -0.1]);
+        for relu in [true, false] {
+            let a = BnArgs { mean: &mean[..], invstd: &invstd[..], gamma: &gamma[..], beta: &beta[..], relu };
+            let mut z = vec![0f32; x.len()];
+            batchnorm::forward(&x, c, n * h * w, &a, &mut z);
+            let mut want = vec![0f32; c * n * (h / 2) * (w / 2)];
+            avg2_forward(&z, c * n, h, w, &mut want);
+            let mut got = vec![1f32; want.len()];
+            bn_avg2_forward(&x, c, n, h, w, &a, &mut got);
+            assert_eq!(got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "relu {relu}");
+            assert!(got.iter().any(|v| v.is_nan()), "the NaN input reaches its pooled output");
+        }
+    }
 }
