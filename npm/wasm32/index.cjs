@@ -179,44 +179,19 @@ class NativeModel {
     const bytes = await readFile(p);
     return this.loadCheckpointBytes(bytes, p);
   }
-  setOptimizer(optJson) {
-    call(() => this.#m.setOptimizer(optJson));
-  }
-  setLearningRate(lr) {
-    call(() => this.#m.setLearningRate(lr));
-  }
-  optimizerJson() {
-    return call(() => this.#m.optimizerJson());
-  }
-  setLrFactor(factor) {
-    call(() => this.#m.setLrFactor(factor));
-  }
-  freeze(specsJson) {
-    call(() => this.#m.freeze(specsJson));
-  }
-  unfreeze(specsJson) {
-    call(() => this.#m.unfreeze(specsJson));
-  }
-  setFrozenBatchNorm(mode) {
-    call(() => this.#m.setFrozenBatchNorm(mode));
-  }
-  frozenBatchNorm() {
-    return call(() => this.#m.frozenBatchNorm());
-  }
-  parametersJson() {
-    return call(() => this.#m.parametersJson());
-  }
-  trainableParamCount() {
-    return call(() => this.#m.trainableParamCount());
-  }
-  resetClassifier(numClasses, seed) {
-    call(() => this.#m.resetClassifier(numClasses, seed));
-  }
-  setMemoryMode(mode) {
-    call(() => this.#m.setMemoryMode(mode));
-  }
-  setThreads(threads) {
-    call(() => this.#m.setThreads(threads));
+  // Methods that hand their arguments to the module's model unchanged (errors mapped by `call`).
+  static {
+    const forwarded = [
+      ...['setOptimizer', 'setLearningRate', 'optimizerJson', 'setLrFactor', 'setMemoryMode', 'setThreads'],
+      ...['freeze', 'unfreeze', 'setFrozenBatchNorm', 'frozenBatchNorm', 'parametersJson', 'trainableParamCount', 'resetClassifier'],
+    ];
+    for (const name of forwarded) {
+      const method = function (...args) {
+        return call(() => this.#m[name](...args));
+      };
+      // As a method written in the class body: writable, configurable, not enumerable.
+      Object.defineProperty(this.prototype, name, { value: method, writable: true, configurable: true });
+    }
   }
   memoryEstimate(shape) {
     return call(() => this.#m.memoryEstimate(u32(shape)));
