@@ -129,24 +129,6 @@ class NativeModel {
   get step() {
     return call(() => this.#m.step);
   }
-  configJson() {
-    return call(() => this.#m.configJson());
-  }
-  paramCount() {
-    return call(() => this.#m.paramCount());
-  }
-  summaryJson(height, width) {
-    return call(() => this.#m.summaryJson(height, width));
-  }
-  predict(input, shape) {
-    return callAsync(() => this.#m.predict(input, u32(shape)));
-  }
-  trainStep(input, shape, labels) {
-    return callAsync(() => this.#m.trainStep(input, u32(shape), labels));
-  }
-  evalStep(input, shape, labels) {
-    return callAsync(() => this.#m.evalStep(input, u32(shape), labels));
-  }
   /** The weights as safetensors bytes (what `save` writes). */
   weightsBytes(metadataJson) {
     return call(() => this.#m.weightsBytes(metadataJson ?? undefined));
@@ -154,9 +136,6 @@ class NativeModel {
   /** Loads safetensors bytes; `sourceName` names them in errors. */
   loadWeightsBytes(bytes, sourceName) {
     call(() => this.#m.loadWeightsBytes(bytes, sourceName ?? '<bytes>'));
-  }
-  checkpointBytes(extraJson) {
-    return call(() => this.#m.checkpointBytes(extraJson));
   }
   loadCheckpointBytes(bytes, sourceName) {
     return call(() => this.#m.loadCheckpointBytes(bytes, sourceName ?? '<bytes>'));
@@ -179,18 +158,25 @@ class NativeModel {
     const bytes = await readFile(p);
     return this.loadCheckpointBytes(bytes, p);
   }
-  // Methods that hand their arguments to the module's model unchanged (errors mapped by `call`).
+  // Methods that hand their arguments to the module's model (errors mapped by `call`).
   static {
+    // As a method written in the class body: writable, configurable, not enumerable.
+    const define = (name, method) => Object.defineProperty(this.prototype, name, { value: method, writable: true, configurable: true });
     const forwarded = [
-      ...['setOptimizer', 'setLearningRate', 'optimizerJson', 'setLrFactor', 'setMemoryMode', 'setThreads'],
+      ...['configJson', 'paramCount', 'summaryJson', 'checkpointBytes', 'setOptimizer', 'setLearningRate', 'optimizerJson', 'setLrFactor'],
       ...['freeze', 'unfreeze', 'setFrozenBatchNorm', 'frozenBatchNorm', 'parametersJson', 'trainableParamCount', 'resetClassifier'],
+      ...['setMemoryMode', 'setThreads'],
     ];
     for (const name of forwarded) {
-      const method = function (...args) {
+      define(name, function (...args) {
         return call(() => this.#m[name](...args));
-      };
-      // As a method written in the class body: writable, configurable, not enumerable.
-      Object.defineProperty(this.prototype, name, { value: method, writable: true, configurable: true });
+      });
+    }
+    // The batch methods: a shape array in, a Promise out.
+    for (const name of ['predict', 'trainStep', 'evalStep']) {
+      define(name, function (input, shape, ...labels) {
+        return callAsync(() => this.#m[name](input, u32(shape), ...labels));
+      });
     }
   }
   memoryEstimate(shape) {
