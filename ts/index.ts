@@ -61,31 +61,27 @@ export {
   type ModelConfigInput,
   type PresetName,
 } from './config.js';
+export { DenseNet } from './model.js';
+export { estimateMemory } from './model/memory.js';
+export { Prediction, type TopKEntry } from './model/prediction.js';
+export { imagesToTensor, type ImageOptions, type ImageTensor, type ImagesToTensorOptions } from './model/images.js';
+export type { PredictImagesOptions } from './model/image-preprocessing.js';
 export {
-  DenseNet,
   MEMORY_MODES,
-  Prediction,
-  estimateMemory,
-  imagesToTensor,
   type CallOptions,
   type CreateOptions,
   type DType,
   type EvalStepResult,
-  type ImageOptions,
-  type ImageTensor,
-  type ImagesToTensorOptions,
   type LoadOptions,
   type MemoryMode,
   type ModelSummary,
   type OptimizerOptions,
-  type PredictImagesOptions,
   type SaveOptions,
   type Shape4,
   type StageSummary,
-  type TopKEntry,
   type TrainStepOptions,
   type TrainStepResult,
-} from './model.js';
+} from './model/types.js';
 export {
   FROZEN_BATCH_NORM_MODES,
   type FreezeSpec,
