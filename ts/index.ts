@@ -159,27 +159,21 @@ export {
 } from './data/registry.js';
 
 // ---- Training ----
-export {
-  TrainAbortError,
-  train,
-  trainPaths,
-  trainingPreprocessing,
-  type BatchEvent,
-  type BestRecord,
-  type CheckpointEvent,
-  type EndEvent,
-  type EpochEvent,
-  type EpochPartial,
-  type EvaluateEvent,
-  type StartEvent,
-  type TrainCheckpointState,
-  type TrainEvent,
-  type TrainOptions,
-  type TrainPaths,
-  type TrainResult,
-  type WarningEvent,
-  type UnfreezeEvent,
-} from './train/train.js';
+export { train, trainingPreprocessing, type TrainOptions } from './train/train.js';
+export { TrainAbortError } from './train/abort.js';
+export { trainPaths, type BestRecord, type TrainPaths, type TrainResult } from './train/results.js';
+export type { EpochPartial, TrainCheckpointState } from './train/checkpoint.js';
+export type {
+  BatchEvent,
+  CheckpointEvent,
+  EndEvent,
+  EpochEvent,
+  EvaluateEvent,
+  StartEvent,
+  TrainEvent,
+  UnfreezeEvent,
+  WarningEvent,
+} from './train/events.js';
 export { allReduceSum, barrier, distributedWorld, type DistributedWorld } from './distributed.js';
 export {
   REFERENCE_RECIPE,
