@@ -92,25 +92,20 @@ export {
 } from './finetune.js';
 export { readWeightsInfo, type Preprocessing, type WeightsInfo } from './weights.js';
 export { ONNX_DEFAULT_OPSET, ONNX_MAX_OPSET, ONNX_MIN_OPSET, type ExportOnnxOptions, type OnnxExportInfo } from './onnx/options.js';
-export type { MemoryEstimate } from './native.js';
+export type { MemoryEstimate } from './native-binding.js';
 
 // ---- Native addon ----
 export {
   loadNative,
   loadNativeWithInfo,
-  mpiEnvironment,
   setNumThreads,
   type BackendChoice,
-  type MpiEnvironment,
   type LoadNativeOptions,
   type LoadedNative,
-  type NativeBinding,
-  type NativeEvalResult,
   type NativeInfo,
-  type NativeModel,
-  type NativeModelConstructor,
-  type NativeStepResult,
 } from './native.js';
+export { mpiEnvironment, type MpiEnvironment } from './native-platform.js';
+export type { NativeBinding, NativeEvalResult, NativeModel, NativeModelConstructor, NativeStepResult } from './native-binding.js';
 
 // ---- Data ----
 export {

@@ -7,7 +7,7 @@
  * @module
  */
 import { InvalidArgumentError, abortErrorFor, throwIfAborted } from '../errors.js';
-import { callNative, callNativeAsync, type NativeModel } from '../native.js';
+import { callNative, callNativeAsync, type NativeModel } from '../native-binding.js';
 
 /** The queue and the native model it guards. */
 export class ModelCallQueue {

@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import type { ModelConfig } from '../config.js';
 import { InvalidArgumentError } from '../errors.js';
 import { checkEstimateShape, checkPositiveInt } from '../internal/validate.js';
-import type { MemoryEstimate, NativeModel } from '../native.js';
+import type { MemoryEstimate, NativeModel } from '../native-binding.js';
 import { checkPreprocessing, type Preprocessing } from '../weights.js';
 import { ModelCallQueue } from './call-queue.js';
 import { MEMORY_MODES, type DType, type MemoryMode, type ModelSummary } from './types.js';

@@ -5,7 +5,8 @@
  */
 import { createConfig, type ConfigInput } from '../config.js';
 import { checkEstimateShape } from '../internal/validate.js';
-import { callNative, loadNative, type MemoryEstimate } from '../native.js';
+import { callNative, type MemoryEstimate } from '../native-binding.js';
+import { loadNative } from '../native.js';
 import type { DType } from './types.js';
 
 /**

@@ -18,7 +18,7 @@ import {
   type ParameterInfo,
   type ResetClassifierOptions,
 } from '../finetune.js';
-import type { NativeModel } from '../native.js';
+import type { NativeModel } from '../native-binding.js';
 import { checkPath, checkSignal, typeName, validateBatch, validateLabels } from '../internal/validate.js';
 import type { ModelCallQueue } from './call-queue.js';
 import { ModelCore, modelState } from './core.js';
