@@ -23,11 +23,9 @@
 export {
   AbortError,
   ConfigError,
-  DATA_ERROR_CODES,
   DataError,
   DenseNetError,
   DTypeError,
-  ERROR_CODES,
   ImageError,
   InternalError,
   InvalidArgumentError,
@@ -35,19 +33,23 @@ export {
   LabelError,
   MemoryError,
   DeviceError,
-  NATIVE_ERROR_CODES,
   NativeLoadError,
   NonFiniteError,
   ShapeError,
   WeightsError,
-  isAbortError,
-  type DataErrorCode,
   type DataErrorOptions,
   type DenseNetErrorOptions,
+  type NativeLoadAttempt,
+} from './errors/classes.js';
+export {
+  DATA_ERROR_CODES,
+  ERROR_CODES,
+  NATIVE_ERROR_CODES,
+  type DataErrorCode,
   type ErrorCode,
   type NativeErrorCode,
-  type NativeLoadAttempt,
-} from './errors.js';
+} from './errors/codes.js';
+export { isAbortError } from './errors/abort.js';
 
 // ---- Model ----
 export {
