@@ -37,6 +37,7 @@ import { join } from 'node:path';
 
 import { InvalidArgumentError, NativeLoadError, type NativeLoadAttempt } from './errors.js';
 import { internalRequire } from './internal/here.cjs';
+import { checkThreads } from './internal/validate.js';
 import { callNative, checkExports, type NativeBinding } from './native-binding.js';
 import {
   installedVersion,
@@ -314,9 +315,7 @@ function tryLoad(
  * @category Native addon
  */
 export function setNumThreads(n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) {
-    throw new InvalidArgumentError(`threads must be a non-negative integer (0 = all cores), got ${String(n)}`);
-  }
+  checkThreads(n);
   const native = loadNative();
   callNative(() => native.setNumThreads(n));
 }

@@ -36,6 +36,14 @@ export function checkNonNegativeInt(name: string, v: unknown): number {
   return v;
 }
 
+/** A thread count: a non-negative safe integer, 0 for all cores. */
+export function checkThreads(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new InvalidArgumentError(`threads must be a non-negative integer (0 = all cores), got ${String(v)}`);
+  }
+  return v;
+}
+
 /** An image size: `n` (square) or `[height, width]`, as `[height, width]`. */
 export function checkSize(v: unknown): [number, number] {
   if (typeof v === 'number') {

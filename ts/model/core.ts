@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 
 import type { ModelConfig } from '../config.js';
 import { InvalidArgumentError } from '../errors.js';
-import { checkEstimateShape, checkPositiveInt } from '../internal/validate.js';
+import { checkEstimateShape, checkPositiveInt, checkThreads } from '../internal/validate.js';
 import type { MemoryEstimate, NativeModel } from '../native-binding.js';
 import { checkPreprocessing, type Preprocessing } from '../weights.js';
 import { ModelCallQueue } from './call-queue.js';
@@ -136,9 +136,7 @@ export class ModelCore {
    */
   setThreads(threads: number): void {
     this.#calls.checkAlive('setThreads');
-    if (typeof threads !== 'number' || !Number.isSafeInteger(threads) || threads < 0) {
-      throw new InvalidArgumentError(`threads must be a non-negative integer (0 = all cores), got ${String(threads)}`);
-    }
+    checkThreads(threads);
     const n = threads === 0 ? availableParallelism() : threads;
     this.#calls.sync('setThreads', (native) => native.setThreads(n));
   }

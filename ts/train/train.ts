@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 
 import { InvalidArgumentError } from '../errors.js';
+import { checkPositiveInt } from '../internal/validate.js';
 import { distributedWorld, setSettled } from '../distributed.js';
 import type { DenseNet } from '../model.js';
 import type { Preprocessing } from '../weights.js';
@@ -147,9 +148,7 @@ export async function train(model: DenseNet, options: TrainOptions): Promise<Tra
   if (!fullTrain || typeof fullTrain.length !== 'number') throw new InvalidArgumentError('trainSet must be a data set');
   if (typeof options.outDir !== 'string' || options.outDir === '') throw new InvalidArgumentError('outDir must be a non-empty string');
   const checkpointEvery = options.checkpointEvery ?? 1;
-  if (!Number.isSafeInteger(checkpointEvery) || checkpointEvery < 1) {
-    throw new InvalidArgumentError(`checkpointEvery must be a positive integer, got ${String(checkpointEvery)}`);
-  }
+  checkPositiveInt('checkpointEvery', checkpointEvery);
   for (const [name, ds] of [['trainSet', fullTrain], ['validationSet', options.validationSet], ['testSet', options.testSet]] as const) {
     if (!ds) continue;
     if (ds.channels !== model.inChannels) {
