@@ -15,7 +15,6 @@ import { ImageError, InvalidArgumentError, IoError, throwIfAborted } from '../er
 import { loadSharp } from '../internal/sharp.js';
 import { checkPositiveInt, checkSignal, checkSize, typeName } from '../internal/validate.js';
 
-
 /**
  * Image preprocessing of {@link DenseNet.predictImages} and {@link imagesToTensor}.
  *

@@ -8,7 +8,6 @@ import type { BackendChoice } from '../native.js';
 import type { Preprocessing } from '../weights.js';
 import type { Prediction } from './prediction.js';
 
-
 /**
  * Storage precision of the weights on the native side. Inputs and logits are always float32.
  *
