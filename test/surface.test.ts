@@ -90,7 +90,7 @@ test('evaluate, loadDataset, loadTrainingData, createConfig, Prediction and pred
     ['loadDataset', 'data/registry.ts'],
     ['loadTrainingData', 'train/data.ts'],
     ['createConfig', 'config.ts'],
-    ['Prediction', 'model.ts'],
+    ['Prediction', 'model/prediction.ts'],
   ] as const) {
     t.regex(docOf(read(file), name) ?? '', /@example/, name);
   }

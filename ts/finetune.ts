@@ -6,6 +6,7 @@
  * @module
  */
 import { InvalidArgumentError } from './errors.js';
+import { checkNonNegativeInt, checkOptionsObject, checkPositiveInt, isClassNames, typeName } from './internal/validate.js';
 
 /**
  * What `freeze`/`unfreeze` and a parameter group's `prefixes` name: a parameter-name prefix at a
@@ -125,4 +126,20 @@ export function checkParamGroups(groups: unknown): ParamGroupOptions[] {
     }
     return out;
   });
+}
+
+/**
+ * Checks the arguments of `DenseNet.resetClassifier` and fills the default seed.
+ *
+ * @internal
+ */
+export function checkResetClassifier(numClasses: unknown, options: ResetClassifierOptions): { seed: number; classNames: string[] | undefined } {
+  checkPositiveInt('numClasses', numClasses);
+  checkOptionsObject('resetClassifier', options);
+  const { seed = 0, classNames } = options;
+  checkNonNegativeInt('seed', seed);
+  if (classNames !== undefined && !isClassNames(classNames, numClasses as number)) {
+    throw new InvalidArgumentError(`classNames must be ${String(numClasses)} strings (one per class), got ${typeName(classNames)}${Array.isArray(classNames) ? ` of ${(classNames as unknown[]).length}` : ''}`);
+  }
+  return { seed, classNames };
 }

@@ -23,11 +23,9 @@
 export {
   AbortError,
   ConfigError,
-  DATA_ERROR_CODES,
   DataError,
   DenseNetError,
   DTypeError,
-  ERROR_CODES,
   ImageError,
   InternalError,
   InvalidArgumentError,
@@ -35,19 +33,23 @@ export {
   LabelError,
   MemoryError,
   DeviceError,
-  NATIVE_ERROR_CODES,
   NativeLoadError,
   NonFiniteError,
   ShapeError,
   WeightsError,
-  isAbortError,
-  type DataErrorCode,
   type DataErrorOptions,
   type DenseNetErrorOptions,
+  type NativeLoadAttempt,
+} from './errors/classes.js';
+export {
+  DATA_ERROR_CODES,
+  ERROR_CODES,
+  NATIVE_ERROR_CODES,
+  type DataErrorCode,
   type ErrorCode,
   type NativeErrorCode,
-  type NativeLoadAttempt,
-} from './errors.js';
+} from './errors/codes.js';
+export { isAbortError } from './errors/abort.js';
 
 // ---- Model ----
 export {
@@ -61,31 +63,27 @@ export {
   type ModelConfigInput,
   type PresetName,
 } from './config.js';
+export { DenseNet } from './model.js';
+export { estimateMemory } from './model/memory.js';
+export { Prediction, type TopKEntry } from './model/prediction.js';
+export { imagesToTensor, type ImageOptions, type ImageTensor, type ImagesToTensorOptions } from './model/images.js';
+export type { PredictImagesOptions } from './model/image-preprocessing.js';
 export {
-  DenseNet,
   MEMORY_MODES,
-  Prediction,
-  estimateMemory,
-  imagesToTensor,
   type CallOptions,
   type CreateOptions,
   type DType,
   type EvalStepResult,
-  type ImageOptions,
-  type ImageTensor,
-  type ImagesToTensorOptions,
   type LoadOptions,
   type MemoryMode,
   type ModelSummary,
   type OptimizerOptions,
-  type PredictImagesOptions,
   type SaveOptions,
   type Shape4,
   type StageSummary,
-  type TopKEntry,
   type TrainStepOptions,
   type TrainStepResult,
-} from './model.js';
+} from './model/types.js';
 export {
   FROZEN_BATCH_NORM_MODES,
   type FreezeSpec,
@@ -96,25 +94,20 @@ export {
 } from './finetune.js';
 export { readWeightsInfo, type Preprocessing, type WeightsInfo } from './weights.js';
 export { ONNX_DEFAULT_OPSET, ONNX_MAX_OPSET, ONNX_MIN_OPSET, type ExportOnnxOptions, type OnnxExportInfo } from './onnx/options.js';
-export type { MemoryEstimate } from './native.js';
+export type { MemoryEstimate } from './native-binding.js';
 
 // ---- Native addon ----
 export {
   loadNative,
   loadNativeWithInfo,
-  mpiEnvironment,
   setNumThreads,
   type BackendChoice,
-  type MpiEnvironment,
   type LoadNativeOptions,
   type LoadedNative,
-  type NativeBinding,
-  type NativeEvalResult,
   type NativeInfo,
-  type NativeModel,
-  type NativeModelConstructor,
-  type NativeStepResult,
 } from './native.js';
+export { mpiEnvironment, type MpiEnvironment } from './native-platform.js';
+export type { NativeBinding, NativeEvalResult, NativeModel, NativeModelConstructor, NativeStepResult } from './native-binding.js';
 
 // ---- Data ----
 export {
@@ -163,27 +156,21 @@ export {
 } from './data/registry.js';
 
 // ---- Training ----
-export {
-  TrainAbortError,
-  train,
-  trainPaths,
-  trainingPreprocessing,
-  type BatchEvent,
-  type BestRecord,
-  type CheckpointEvent,
-  type EndEvent,
-  type EpochEvent,
-  type EpochPartial,
-  type EvaluateEvent,
-  type StartEvent,
-  type TrainCheckpointState,
-  type TrainEvent,
-  type TrainOptions,
-  type TrainPaths,
-  type TrainResult,
-  type WarningEvent,
-  type UnfreezeEvent,
-} from './train/train.js';
+export { train, trainingPreprocessing, type TrainOptions } from './train/train.js';
+export { TrainAbortError } from './train/abort.js';
+export { trainPaths, type BestRecord, type TrainPaths, type TrainResult } from './train/results.js';
+export type { EpochPartial, TrainCheckpointState } from './train/checkpoint.js';
+export type {
+  BatchEvent,
+  CheckpointEvent,
+  EndEvent,
+  EpochEvent,
+  EvaluateEvent,
+  StartEvent,
+  TrainEvent,
+  UnfreezeEvent,
+  WarningEvent,
+} from './train/events.js';
 export { allReduceSum, barrier, distributedWorld, type DistributedWorld } from './distributed.js';
 export {
   REFERENCE_RECIPE,

@@ -9,6 +9,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 
 import { createConfig, type ModelConfig } from './config.js';
 import { DenseNetError, InvalidArgumentError, IoError, WeightsError } from './errors.js';
+import { isPositiveInt } from './internal/validate.js';
 import { canonicalTensorName } from './weights/convert.js';
 import { torchTensorShapes, weightsFormatOf } from './weights/source.js';
 
@@ -78,10 +79,6 @@ function describe(v: unknown): string {
   if (v === undefined) return 'undefined';
   if (Array.isArray(v)) return `[${v.map((x) => JSON.stringify(x)).join(', ')}]`;
   return JSON.stringify(v) ?? String(v);
-}
-
-function isPositiveInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1;
 }
 
 /**

@@ -5,6 +5,7 @@
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';
+import { isPositiveInt } from '../internal/validate.js';
 
 /**
  * The lowest opset the exported graph is valid in: Gemm-7 (the classifier's bias broadcast
@@ -95,8 +96,6 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map((x) => JSON.stringify(x)).join(', ')}]`;
   return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }
-
-const isPositiveInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1;
 
 /**
  * Checks export options and fills the defaults.
