@@ -42,7 +42,7 @@ async function browserRuns(order) {
         const r = await browser.evaluate(session, 'location.protocol === "http:" && window.__result ? window.__result : Promise.resolve(null)');
         if (r) return r;
       } catch (err) {
-        if (!/context was destroyed|Cannot find context/.test(String(err))) throw err;
+        if (!/context was destroyed|Cannot find (default execution )?context/.test(String(err))) throw err;
       }
       await new Promise((r) => setTimeout(r, 200));
     }

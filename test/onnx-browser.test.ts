@@ -59,7 +59,7 @@ test('the ONNX example: weights in WASM and the export in onnxruntime-web give t
       try {
         return await browser.evaluate(session, `location.protocol === "http:" && window.onnxDemo ? (${expr}) : Promise.resolve("__not_yet")`);
       } catch (err) {
-        if (!/context was destroyed|Cannot find context/.test(String(err))) throw err;
+        if (!/context was destroyed|Cannot find (default execution )?context/.test(String(err))) throw err;
       }
       if (Date.now() > until) throw new Error('the ONNX example page did not load');
       await new Promise((r) => setTimeout(r, 100));

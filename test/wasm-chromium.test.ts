@@ -49,7 +49,7 @@ async function runPage(t: ExecutionContext, page: string, screenshot: string): P
     try {
       result = ((await browser.evaluate(session, 'location.protocol === "http:" && window.__result ? window.__result : Promise.resolve(null)')) as Record<string, unknown> | null) ?? undefined;
     } catch (err) {
-      if (!/context was destroyed|Cannot find context/.test(String(err))) throw err;
+      if (!/context was destroyed|Cannot find (default execution )?context/.test(String(err))) throw err;
     }
     if (!result) {
       if (Date.now() > until) throw new Error('the page did not produce a result in 120 s');

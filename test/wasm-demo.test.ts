@@ -33,7 +33,7 @@ test('the demo trains on MNIST in a worker, classifies a drawn digit, and saves 
       try {
         return await browser.evaluate(session, `location.protocol === "http:" && window.demo ? (${expr}) : Promise.resolve("__not_yet")`);
       } catch (err) {
-        if (!/context was destroyed|Cannot find context/.test(String(err))) throw err;
+        if (!/context was destroyed|Cannot find (default execution )?context/.test(String(err))) throw err;
       }
       if (Date.now() > until) throw new Error('the demo page did not load');
       await new Promise((r) => setTimeout(r, 100));
