@@ -38,13 +38,13 @@ test('the ONNX example: weights in WASM and the export in onnxruntime-web give t
   const { dir, cleanup } = tempDir('densenet-onnx-browser-');
   t.teardown(cleanup);
 
-  // The digit asset is ordered by class and the split's indices are sorted: every 4th spans them all.
+  // The digit asset is ordered by class and the split's indices are sorted: every 2nd spans them all.
   // A briefly trained model (so that its logits are not near-uniform), saved and exported.
   const full = await loadDataset('mnist');
   const split = splitIndices(full.length, 1000, 'onnx-browser');
   const model = DenseNet.create(CHILD_CONFIG, { seed: 4 });
   t.teardown(() => model.dispose());
-  await train(model, { trainSet: new SubsetDataset(full, split.train.filter((_, i) => i % 4 === 0), 'mnist-train'), outDir: join(dir, 'run'), epochs: 1, batchSize: 32, validationSize: 64, normalization: 'mnist', threads: 2 });
+  await train(model, { trainSet: new SubsetDataset(full, split.train.filter((_, i) => i % 2 === 0), 'mnist-train'), outDir: join(dir, 'run'), epochs: 1, batchSize: 32, validationSize: 64, normalization: 'mnist', threads: 2 });
   await model.save(join(dir, 'digits.safetensors'));
   await model.exportOnnx(join(dir, 'digits.onnx'));
 
@@ -72,11 +72,17 @@ test('the ONNX example: weights in WASM and the export in onnxruntime-web give t
 
   // Held-out digits painted on the canvas; both runtimes read the same canvas pixels.
   const heldOut = split.validation.filter((_, i) => i % 100 === 0); // sorted indices, the asset by class: every class
+  const pp = model.preprocessing!;
   let sameTop3 = 0;
   let right = 0;
+  let asNative = 0;
   let last: Classified | undefined;
   for (const index of heldOut) {
     const digit = full.get(index);
+    // The native model on the digit itself (no canvas): what the page's preprocessing must match.
+    const x = Float32Array.from(digit.pixels, (v) => (v / 255 - pp.mean[0]!) / pp.std[0]!);
+    const native = (await model.predict(x, [1, 1, 28, 28])).logits;
+    const nativeTop = native.indexOf(Math.max(...native));
     const r = (await evaluate(`(async () => { onnxDemo.clear(); onnxDemo.paint(${JSON.stringify(Array.from(digit.pixels))}); return onnxDemo.classify(); })()`)) as Classified;
     t.true(r.relativeDifference < 1e-5, `digit ${index}: WASM vs onnxruntime-web logits differ by ${r.relativeDifference} of the largest`);
     // The top-3 orders agree unless two probabilities are within f32 noise of each other.
@@ -85,10 +91,12 @@ test('the ONNX example: weights in WASM and the export in onnxruntime-web give t
     t.true(ordersAgree || nearTie, `digit ${index}: top-3 ${JSON.stringify(r.ours)} vs ${JSON.stringify(r.onnx)}`);
     if (ordersAgree) sameTop3++;
     if (r.ours[0]!.label === String(digit.label)) right++;
+    if (r.ours[0]!.index === nativeTop) asNative++;
     last = r;
   }
-  t.log(`same top-3 for ${sameTop3}/10 drawn digits; top-1 right for ${right}/10; last: ${JSON.stringify({ ours: last!.ours, onnx: last!.onnx, rel: last!.relativeDifference })}`);
-  t.true(right >= 5, `the briefly trained model classified ${right}/10 drawn digits right: the page's preprocessing is off`);
+  t.log(`same top-3 for ${sameTop3}/10 drawn digits; top-1 as the native model on the digit itself: ${asNative}/10; right: ${right}/10; last: ${JSON.stringify({ ours: last!.ours, onnx: last!.onnx, rel: last!.relativeDifference })}`);
+  // The canvas round trip (×10 up, smoothed down) changes a few pixels by rounding, not the class.
+  t.true(asNative >= 9, `the page's top-1 matches the native model on the same digits for ${asNative}/10: the page's preprocessing is off`);
   mkdirSync(join(root, 'test-artifacts'), { recursive: true });
   writeFileSync(join(root, 'test-artifacts', 'onnx-browser.png'), await browser.screenshot(session));
 
