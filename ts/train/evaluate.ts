@@ -87,6 +87,20 @@ export function countTopK(logits: Float32Array, labels: Int32Array, classes: num
 }
 
 /** The mean/std of the model's stored preprocessing, or `null`. */
+/** The result of a pass over `images` images that started at `t0` (`performance.now()`). */
+function evaluationResult(images: number, lossSum: number, correct: number, correctTop5: number, crops: 1 | 10, t0: number): EvaluationResult {
+  return {
+    images,
+    loss: lossSum / images,
+    top1Error: 1 - correct / images,
+    top5Error: 1 - correctTop5 / images,
+    correct,
+    correctTop5,
+    crops,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
 function storedNormalization(model: DenseNet): Normalization | null {
   const p = model.preprocessing;
   return p ? { mean: p.mean, std: p.std } : null;
@@ -158,16 +172,7 @@ export async function evaluate(model: DenseNet, dataset: LoaderSource, options: 
     options.onProgress?.(b.globalSize !== undefined ? Math.min(dataset.length, (b.index + 1) * batchSize) : images, dataset.length);
     throwIfAborted(options.signal, 'evaluate');
   }
-  return {
-    images,
-    loss: lossSum / images,
-    top1Error: 1 - correct / images,
-    top5Error: 1 - correctTop5 / images,
-    correct,
-    correctTop5,
-    crops: 1,
-    seconds: (performance.now() - t0) / 1000,
-  };
+  return evaluationResult(images, lossSum, correct, correctTop5, 1, t0);
 }
 
 /**
@@ -332,15 +337,5 @@ export async function evaluateTenCrop(model: DenseNet, folder: ImageFolderDatase
     correctTop5 += countTopK(avg, lab, classes, top);
     options.onProgress?.(end, files.length);
   }
-  const images = files.length;
-  return {
-    images,
-    loss: lossSum / images,
-    top1Error: 1 - correct / images,
-    top5Error: 1 - correctTop5 / images,
-    correct,
-    correctTop5,
-    crops: 10,
-    seconds: (performance.now() - t0) / 1000,
-  };
+  return evaluationResult(files.length, lossSum, correct, correctTop5, 10, t0);
 }

@@ -17,6 +17,24 @@ function ioError(path: string, err: unknown): IoError {
   return new IoError(`cannot read weights file ${path}: ${(err as Error).message}`, { cause: err });
 }
 
+/** `read(fd)` on `path`, a regular file opened for reading; any failure becomes an IoError naming it. */
+function readingFile<R>(path: string, read: (fd: number) => R): R {
+  checkRegularFile(path);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw ioError(path, err);
+  }
+  try {
+    return read(fd);
+  } catch (err) {
+    throw ioError(path, err);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Refuses what is not a regular file (a FIFO would block an open). */
 function checkRegularFile(path: string): void {
   let st;
@@ -38,34 +56,16 @@ function checkRegularFile(path: string): void {
  * @throws {@link IoError} when it cannot be read or is not a regular file
  */
 export function weightsFormatOf(path: string): WeightsFormat {
-  checkRegularFile(path);
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw ioError(path, err);
-  }
-  try {
+  return readingFile(path, (fd) => {
     const head = Buffer.alloc(16);
     const n = readSync(fd, head, 0, 16, 0);
     return detectWeightsFormat(head.subarray(0, n));
-  } catch (err) {
-    throw ioError(path, err);
-  } finally {
-    closeSync(fd);
-  }
+  });
 }
 
 /** The first 8 + header-length bytes of a safetensors file (fewer when the file is shorter). */
 function readHeader(path: string): Uint8Array {
-  checkRegularFile(path);
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw ioError(path, err);
-  }
-  try {
+  return readingFile(path, (fd) => {
     const lenBuf = Buffer.alloc(8);
     const got = readSync(fd, lenBuf, 0, 8, 0);
     const len = got === 8 ? Number(lenBuf.readBigUInt64LE(0)) : 0;
@@ -73,11 +73,7 @@ function readHeader(path: string): Uint8Array {
     lenBuf.copy(out, 0);
     const n = out.length > 8 ? readSync(fd, out, 8, out.length - 8, 8) : 0;
     return new Uint8Array(out.buffer, out.byteOffset, 8 + n);
-  } catch (err) {
-    throw ioError(path, err);
-  } finally {
-    closeSync(fd);
-  }
+  });
 }
 
 function readAll(path: string): Uint8Array {
