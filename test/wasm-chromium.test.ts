@@ -92,5 +92,7 @@ test('training in a module Web Worker leaves the page responsive', async (t) => 
   const maxGapMs = result['maxGapMs'] as number;
   const seen = `main-thread ticks ${String(ticks)} in ${ms.toFixed(0)} ms, longest gap ${maxGapMs.toFixed(0)} ms`;
   t.true(ticks >= 10, seen);
-  t.true(maxGapMs < ms / 2, seen);
+  // (A worker that starts late or a GC can make one long gap on a loaded machine: one CI run saw
+  // 497 ms in 906 ms with 35 ticks; the main thread blocked by training would be the whole run.)
+  t.true(maxGapMs < ms * 0.8, seen);
 });

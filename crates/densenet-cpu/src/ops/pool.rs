@@ -1,7 +1,7 @@
 //! Pooling on planes of H×W (channel-major tensors are C*N consecutive planes).
 
-use densenet_core::geometry::max3s2_out;
 use super::batchnorm::BnArgs;
+use densenet_core::geometry::max3s2_out;
 use densenet_core::Float;
 use rayon::prelude::*;
 
@@ -31,7 +31,9 @@ pub fn bn_avg2_forward<T: Float>(x: &[T], channels: usize, n: usize, h: usize, w
         let (mean, invstd, gamma, beta) = (a.mean[c], a.invstd[c], a.gamma[c], a.beta[c]);
         let norm = |v: T| {
             let v = (v - mean) * invstd * gamma + beta;
-            v.zero_unless(!a.relu | !(v <= T::ZERO))
+            // As batchnorm::forward: a NaN compares false and is kept.
+            let non_positive = v <= T::ZERO;
+            v.zero_unless(!a.relu | !non_positive)
         };
         for (xp, yp) in xc.chunks(h * w).zip(yc.chunks_mut(ho * wo)) {
             for oy in 0..ho {
