@@ -11,7 +11,7 @@ PTXAS="$CUDA_HOME/bin/ptxas"
 mkdir -p "$out"
 # Entry points: two element types per X(...) row of DN_KERNELS_OF.
 want=$(( 2 * $(grep -cE '^  X\(' kernels/densenet.cu) ))
-for cap in ${CUDA_COMPUTE_CAP:-80 90}; do
+for cap in ${DENSENET_CUDA_CAPS:-80 90}; do
   cap="${cap//,/ }"
   for c in $cap; do
     ptx="$out/densenet_sm$c.ptx"

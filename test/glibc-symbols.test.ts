@@ -57,6 +57,28 @@ if (!haveObjdump) {
   }
 }
 
+/** The libraries the CUDA addon may link: glibc's, and the CUDA ones candle links by soname. */
+const CUDA_ADDON_LIBS = new Set(['libcuda.so.1', 'libcublas.so.13', 'libcublasLt.so.13', 'libcurand.so.10', 'libnvrtc.so.13']);
+const GLIBC_LIBS = /^(libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|libutil\.so\.1|libgcc_s\.so\.1|ld-linux-x86-64\.so\.2)$/;
+const cudaAddon = addons.find((a) => a.endsWith('-cuda.node'));
+(haveObjdump && cudaAddon ? test : test.skip)('the CUDA addon links the driver and CUDA 13 libraries by soname and every symbol it binds comes from one of them', (t) => {
+  const file = join(root, 'native', cudaAddon!);
+  const dynamic = spawnSync('objdump', ['-p', file], { encoding: 'utf8' }).stdout;
+  const needed = [...dynamic.matchAll(/^\s*NEEDED\s+(\S+)/gm)].map((m) => m[1]!);
+  for (const lib of needed) t.true(CUDA_ADDON_LIBS.has(lib) || GLIBC_LIBS.test(lib), `unexpected NEEDED ${lib} (candle-kernels' libmoe/libcudart/libstdc++ must stay out: crates/densenet-cuda/build.rs)`);
+  for (const lib of ['libcuda.so.1', 'libcublas.so.13']) t.true(needed.includes(lib), `NEEDED ${lib}: ${needed.join(', ')}`);
+  // DF_BIND_NOW (FLAGS bit 0x8): bound at load, so a missing symbol stops the load, not a later call.
+  const flags = /^\s*FLAGS\s+0x([0-9a-f]+)/m.exec(dynamic);
+  t.true(flags !== null && (parseInt(flags[1]!, 16) & 0x8) !== 0, `FLAGS ${flags?.[1] ?? 'missing'}: BIND_NOW`);
+  // Unversioned, non-weak undefined symbols: each must be the driver's, a CUDA library's or Node's.
+  const unbound = spawnSync('objdump', ['-T', file], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter((l) => l.includes('*UND*') && !/\(GLIBC_|\(GCC_/.test(l) && !/^\S+\s+w\s/.test(l))
+    .map((l) => l.trim().split(/\s+/).pop()!)
+    .filter((name) => !/^(cu[A-Z]|cublas|curand|nvrtc|napi_|node_api_)/.test(name));
+  t.deepEqual(unbound, [], 'symbols no linked library provides');
+});
+
 test('an addon recorded for a newer glibc is refused before require(), naming both versions', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'densenet-glibc-'));
   try {

@@ -102,6 +102,8 @@ withCc(`libs.py: CUDA 13 folders first, a libcublas.so shim, no stubs; the prefl
     const cublas = (major: number) => `int cublasGetProperty(int t, int *v) { *v = t == 0 ? ${major} : 0; return 0; }`;
     fakeLib(join(d, 'site/nvidia/cu13/lib/libcublas.so.13'), cublas(13));
     fakeLib(join(d, 'site/nvidia/cu13/lib/libcublasLt.so.13'), 'int lt;');
+    fakeLib(join(d, 'site/nvidia/cu13/lib/libcurand.so.10'), 'int curand;');
+    fakeLib(join(d, 'site/nvidia/cu13/lib/libcudart.so.13'), 'int cudart;');
     fakeLib(join(d, 'site/nvidia/nccl/lib/libnccl.so.2'), 'int nccl;');
     fakeLib(join(d, 'site/nvidia/cublas/lib/libcublas.so.12'), cublas(12));
     fakeLib(join(d, 'old/libcublas.so'), cublas(12));
@@ -122,6 +124,8 @@ withCc(`libs.py: CUDA 13 folders first, a libcublas.so shim, no stubs; the prefl
     const good = pre(path.join(':'), join(d, 'new/libcuda.so.1'));
     t.regex(good, /preflight cuBLAS: ok: libcublas\.so: cuBLAS 13/);
     t.regex(good, /preflight driver: ok: .*CUDA 13\.0/);
+    t.regex(good, /preflight cuRAND: ok: libcurand\.so\.10 loads/);
+    t.regex(good, /preflight CUDA runtime: ok: libcudart\.so\.13 loads/);
     const old = pre(`${join(d, 'old')}:${path.join(':')}`, join(d, 'old/libcuda.so.1'));
     t.regex(old, /preflight driver: FAIL: .*CUDA 12\.4.*CUDA 13 needs driver >= 580/);
     t.regex(old, /preflight cuBLAS: FAIL: libcublas\.so, found first on the library path, is cuBLAS 12/);
@@ -131,6 +135,7 @@ withCc(`libs.py: CUDA 13 folders first, a libcublas.so shim, no stubs; the prefl
     t.is(none.status, 1);
     t.regex(none.stdout, /preflight driver: FAIL: no NVIDIA driver library .*none\/libcuda\.so\.1/);
     t.regex(none.stdout, /preflight cuBLAS: FAIL: no cuBLAS 13: libcublas\.so\.13 does not load/);
+    t.regex(none.stdout, /preflight cuRAND: FAIL: libcurand\.so\.10 does not load .*nvidia-curand/);
   } finally {
     rmSync(d, { recursive: true, force: true });
   }

@@ -7,6 +7,7 @@ import test from 'ava';
 
 import { PLATFORM_PACKAGE_SCOPE, mpiEnvironment, nativeLoadAdvice, platformPackageName } from '../ts/native.js';
 import { platformPackageName as scriptName } from '../scripts/pack-platform.mjs';
+import { cudaLibraryProblem } from '../ts/internal/cuda-libs.js';
 
 const base = { version: '0.1.0', triples: ['linux-x64-gnu'], checkout: false };
 const missing = (target: string) => [
@@ -76,4 +77,20 @@ test('an unsupported platform: the list of supported ones and how to build from 
 test('a source checkout also names npm run build:native', (t) => {
   const advice = nativeLoadAdvice({ ...base, checkout: true, triple: 'linux-x64-gnu', cuda: false, attempts: missing('@densenet-sdk/linux-x64-gnu') });
   t.regex(advice, /npm run build:native` builds native\/densenet\.linux-x64-gnu\.node/);
+});
+
+test('the CUDA addon refused by the dynamic loader: the missing CUDA library or the old driver, named with its fix', (t) => {
+  const addon = '/x/densenet.linux-x64-gnu-cuda.node';
+  const driver = cudaLibraryProblem(addon, 'libcuda.so.1: cannot open shared object file: No such file or directory');
+  t.regex(driver ?? '', /needs libcuda\.so\.1.*NVIDIA driver \(580 or newer/);
+  t.true(driver!.includes(addon));
+  for (const lib of ['libcublas.so.13', 'libcublasLt.so.13', 'libcurand.so.10', 'libcudart.so.13']) {
+    const m = cudaLibraryProblem(addon, `${lib}: cannot open shared object file: No such file or directory`);
+    t.regex(m ?? '', new RegExp(`needs ${lib.replace(/\./g, '\\.')}.*LD_LIBRARY_PATH`), lib);
+  }
+  t.regex(cudaLibraryProblem(addon, `${addon}: undefined symbol: cuCtxCreate_v4`) ?? '', /has no cuCtxCreate_v4.*older than CUDA 13.*580/);
+  // Anything else stays a load failure of the addon (NativeLoadError with the attempts).
+  t.is(cudaLibraryProblem(addon, 'libfoo.so.2: cannot open shared object file: No such file or directory'), undefined);
+  t.is(cudaLibraryProblem(addon, `${addon}: invalid ELF header`), undefined);
+  t.is(cudaLibraryProblem(addon, `${addon}: undefined symbol: napi_create_string_utf8`), undefined);
 });

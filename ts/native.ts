@@ -35,7 +35,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { InvalidArgumentError, NativeLoadError, type NativeLoadAttempt } from './errors.js';
+import { DeviceError, InvalidArgumentError, NativeLoadError, type NativeLoadAttempt } from './errors.js';
+import { cudaLibraryProblem } from './internal/cuda-libs.js';
 import { glibcShortfall } from './internal/glibc.js';
 import { internalRequire } from './internal/here.cjs';
 import { checkThreads } from './internal/validate.js';
@@ -300,6 +301,10 @@ function tryLoad(
       const code = (err as { code?: string }).code;
       const reason =
         c.kind === 'package' && code === 'MODULE_NOT_FOUND' ? 'package is not installed' : firstLine(err);
+      // The CUDA addon is there but this machine lacks a CUDA library: a device error, not a
+      // broken install (another copy of the addon would fail the same way).
+      const device = info.cuda ? cudaLibraryProblem(c.target, reason) : undefined;
+      if (device) throw new DeviceError(device);
       attempts.push({ target: c.target, reason });
       continue;
     }

@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 """The CUDA 13 libraries our addon loads on the GPU machine, found and checked before anything runs.
 
-cudarc 0.19 (CUDA 13) opens the first of libcublas.so, libcublas.so.13, .so.11, .so.10, .so.1 that
-loads (never .so.12), resolves ~500 symbols at once and panics on the first one missing; so a CUDA
-12 libcublas.so, or a toolkit's stubs/libcuda.so, earlier on the library path breaks the first run
-with a message that names neither. Hence:
+The CUDA addon goes through candle, whose cudarc links libcuda.so.1, libcublas.so.13,
+libcublasLt.so.13, libcurand.so.10 and libcudart.so.13 by soname: each must be on the library
+path when Node loads the addon, and a driver older than CUDA 13 (< 580) lacks entry points the
+addon binds at load. A CUDA 12 PyTorch brings only .so.12 files, and a toolkit's stubs/libcuda.so
+folder on the path would be found before the driver. Hence:
 
   libs.py --ld-path SHIM    prints the LD_LIBRARY_PATH check.sh exports: SHIM first (a folder of
                             libcublas.so / libcublasLt.so links to the CUDA 13 .so.13, written
-                            here, so cudarc's first candidate is CUDA 13 whatever follows), then
-                            the CUDA 13 folders ($CUDA_HOME/lib64, the PyPI wheels' nvidia/cu13/lib
-                            and nvidia/*/lib holding a .so.13, the nccl wheel's lib), then the old
-                            LD_LIBRARY_PATH without any stubs folder;
-  libs.py --preflight       loads the driver cudarc would (cuDriverGetVersion >= 13000: >= 580),
-                            libcublas.so.13 and the cuBLAS cudarc would pick, and prints one line
-                            per library; exit 1 naming what is missing or too old.
+                            here, for tools that open the unversioned name), then the CUDA 13
+                            folders ($CUDA_HOME/lib64, the PyPI wheels' nvidia/cu13/lib and
+                            nvidia/*/lib holding a CUDA 13 library, the nccl wheel's lib), then the
+                            old LD_LIBRARY_PATH without any stubs folder;
+  libs.py --preflight       loads the driver (cuDriverGetVersion >= 13000: >= 580), libcublas.so.13
+                            (and the first libcublas the path gives), libcurand.so.10 and
+                            libcudart.so.13, and prints one line per library; exit 1 naming what is
+                            missing or too old.
 
 DENSENET_GPU_SITES (colon-separated site-packages folders) replaces Python's own, for tests.
 """
@@ -31,6 +33,9 @@ MIN_DRIVER_CUDA = 13000
 # cudarc 0.19's driver candidates, in its order: the unversioned name first (so a stubs/libcuda.so).
 DRIVER_CANDIDATES = ["libcuda.so", "libcuda.so.13", "libcuda.so.11", "libcuda.so.10", "libcuda.so.1"]
 CUBLAS_13 = "libcublas.so.13"
+# The other CUDA 13 libraries the addon links (candle's cuRAND and the runtime candle-kernels uses).
+LINKED = [("cuRAND", "libcurand.so.10"), ("CUDA runtime", "libcudart.so.13")]
+CUDA13_LIBS = [CUBLAS_13, *[lib for _, lib in LINKED]]
 # cudarc 0.19's candidates, in its order.
 CUBLAS_CANDIDATES = ["libcublas.so", "libcublas.so.13", "libcublas.so.11", "libcublas.so.10", "libcublas.so.1"]
 
@@ -51,7 +56,7 @@ def cuda13_dirs(env=os.environ):
     dirs = [os.path.join(t, sub) for t in toolkits if t for sub in ("lib64", "lib", "targets/x86_64-linux/lib")]
     for s in site_dirs(env):
         dirs += [os.path.join(s, "nvidia", "cu13", "lib")] + sorted(glob.glob(os.path.join(s, "nvidia", "*", "lib")))
-    keep = [d for d in dirs if not is_stubs(d) and (glob.glob(os.path.join(d, "libcublas.so.13*")) or glob.glob(os.path.join(d, "libnccl.so.2*")))]
+    keep = [d for d in dirs if not is_stubs(d) and any(glob.glob(os.path.join(d, f"{lib}*")) for lib in CUDA13_LIBS + ["libnccl.so.2"])]
     return list(dict.fromkeys(os.path.realpath(d) for d in keep))
 
 
@@ -136,12 +141,17 @@ def check_cublas(exact=CUBLAS_13, candidates=CUBLAS_CANDIDATES):
     return True, f"{name}: cuBLAS 13 (cudarc's first candidate)"
 
 
-def check_optional(what, lib):
+def check_optional(what, lib, fix=""):
     try:
         ctypes.CDLL(lib)
         return True, f"{lib} loads ({what})"
     except OSError as e:
-        return False, f"{lib} does not load ({what}): {e}"
+        return False, f"{lib} does not load ({what}): {e}{fix}"
+
+
+def check_linked(what, lib):
+    fix = "; `pip install nvidia-curand nvidia-cuda-runtime` (CUDA 13), or PyTorch for CUDA 13"
+    return check_optional(f"{what}, linked by the addon", lib, fix)
 
 
 def preflight(driver=DRIVER_CANDIDATES, exact=CUBLAS_13, candidates=CUBLAS_CANDIDATES, env=os.environ):
@@ -150,6 +160,7 @@ def preflight(driver=DRIVER_CANDIDATES, exact=CUBLAS_13, candidates=CUBLAS_CANDI
     return [
         ("driver", True, *check_driver(driver)),
         ("cuBLAS", True, *check_cublas(exact, candidates)),
+        *[(what, True, *check_linked(what, lib)) for what, lib in LINKED],
         ("NVML", False, *check_optional("memory rows", "libnvidia-ml.so.1")),
         ("NCCL", False, *check_optional("NCCL row", nccl)),
     ]

@@ -1,15 +1,20 @@
-//! The CUDA device (feature `cuda`): cudarc's driver API, dynamically loaded (the build needs no
-//! libcuda), one stream per model, stream-ordered allocations, our kernels from the embedded PTX
-//! and cuBLAS for the GEMMs. Thin on purpose: everything above the [`Device`] seam is the code
-//! the host-emulated tests run.
+//! The CUDA device (feature `cuda`), through candle: candle-core's [`candle_core::CudaDevice`]
+//! owns the context, the stream and the cuBLAS handle, and allocates; our kernels (the fatbin
+//! nvcc built) are loaded into its context and launched on its stream, and our GEMMs run on its
+//! cuBLAS handle. A candle user hands the SDK their device ([`crate::cuda_on`]) and shares its
+//! stream and memory pool. Views at an offset into a block buffer are raw device pointers (a
+//! candle tensor cannot be a channel range of another buffer), so below the allocation the ops
+//! use the cudarc handles candle exposes. Thin on purpose: everything above the [`Device`] seam
+//! is the code the host-emulated tests run.
 
 use crate::device::{Addr, BlasIndexing, Device, Elem, Gemm, Word};
 use crate::{Gpu, COLS_BUDGET};
-use cudarc::cublas::{result as blas, sys as blas_sys};
-use cudarc::driver::{result as drv, sys as drv_sys, CudaContext, CudaStream};
+use candle_core::cuda_backend::cudarc;
+use cudarc::cublas::{sys as blas_sys, CudaBlas};
+use cudarc::driver::{result as drv, sys as drv_sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg};
 use densenet_core::{Error, Float, Result};
 use std::collections::HashMap;
-use std::ffi::{c_void, CString};
+use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
@@ -21,39 +26,38 @@ pub type Cuda<T> = Gpu<T, CudaDevice>;
 /// estimate can count, which cuBLAS's own per-architecture default is not.
 pub const BLAS_WORKSPACE_BYTES: usize = 32 << 20;
 
-/// A GPU with our kernels loaded and a cuBLAS handle on the model's stream.
+/// A GPU with our kernels loaded into a candle device's context.
 pub struct CudaDevice {
+    candle: candle_core::CudaDevice,
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
-    functions: HashMap<&'static str, usize>,
+    _module: Arc<CudaModule>,
+    functions: HashMap<&'static str, CudaFunction>,
     /// The kernel queued last: a fault surfaces at the next synchronization, which names it.
     last_launch: Mutex<&'static str>,
-    module: usize,
-    /// The device's default memory pool (CUmemoryPool), which our stream-ordered allocations use.
+    /// The device's default memory pool (CUmemoryPool), which the stream-ordered allocations use.
     pool: usize,
-    /// cublasHandle_t; cuBLAS handles are not to be used from two threads at once.
-    blas: Mutex<usize>,
-    /// The handle's workspace (BLAS_WORKSPACE_BYTES), freed after the handle.
+    /// candle's cuBLAS handle; cuBLAS handles are not to be used from two threads at once, so our
+    /// GEMMs take the lock.
+    blas: Arc<CudaBlas>,
+    blas_lock: Mutex<()>,
+    /// The handle's workspace (BLAS_WORKSPACE_BYTES) while this device lives (see Drop).
     blas_workspace: Option<CudaMem<u32>>,
     ordinal: usize,
     description: String,
 }
 
-/// A stream-ordered device allocation.
+/// A stream-ordered device allocation (a candle/cudarc slice of bytes) and its address.
 pub struct CudaMem<E> {
+    slice: CudaSlice<u8>,
     ptr: drv_sys::CUdeviceptr,
-    ctx: Arc<CudaContext>,
-    stream: Arc<CudaStream>,
     _e: PhantomData<E>,
 }
 
-impl<E> Drop for CudaMem<E> {
-    fn drop(&mut self) {
-        if self.ptr != 0 && self.ctx.bind_to_thread().is_ok() {
-            // SAFETY: allocated by malloc_async on this stream; work queued before the free that
-            // reads the memory is ordered before it on the same stream.
-            let _ = unsafe { drv::free_async(self.ptr, self.stream.cu_stream()) };
-        }
+impl<E> CudaMem<E> {
+    /// The bytes, as the cudarc slice candle tensors are made of.
+    pub fn slice(&self) -> &CudaSlice<u8> {
+        &self.slice
     }
 }
 
@@ -61,41 +65,34 @@ fn device_err(what: &str) -> impl Fn(drv::DriverError) -> Error + '_ {
     move |e| Error::Device(format!("{what}: {e}"))
 }
 
-fn lib_present(f: unsafe fn() -> bool) -> bool {
-    // SAFETY: only tries to dlopen the library.
-    std::panic::catch_unwind(|| unsafe { f() }).unwrap_or(false)
-}
-
 impl CudaDevice {
-    /// Opens GPU `ordinal`: the driver (libcuda), the device, our PTX for its compute capability,
-    /// cuBLAS. Every failure is an `Error::Device` naming what is missing.
+    /// Opens GPU `ordinal` as a candle device with its own stream, then [`CudaDevice::from_candle`].
+    /// Every failure is an `Error::Device` naming what is missing.
     pub fn new(ordinal: usize) -> Result<Self> {
-        // The driver's CUDA version and the cuBLAS cudarc will pick, before cudarc loads them.
+        // The driver's CUDA version and the cuBLAS the addon linked, before candle initializes CUDA.
         crate::preflight::check_cuda_libraries()?;
-        if !lib_present(drv_sys::is_culib_present) {
-            return Err(Error::Device(
-                "CUDA was asked for but the NVIDIA driver library (libcuda.so.1) is not on this machine: no NVIDIA GPU driver is installed, or LD_LIBRARY_PATH does not reach it"
-                    .into(),
-            ));
-        }
-        if !lib_present(blas_sys::is_culib_present) {
-            return Err(Error::Device(
-                "CUDA was asked for but cuBLAS 13 (libcublas.so.13, libcublasLt.so.13) is not found: install the CUDA 13 toolkit or `pip install nvidia-cublas` and add its lib directory to LD_LIBRARY_PATH".into(),
-            ));
-        }
         let count = CudaContext::device_count().map_err(device_err("cannot initialize the CUDA driver"))?;
         if ordinal >= count.max(0) as usize {
             return Err(Error::Device(format!("cuda:{ordinal} was asked for but this machine has {count} CUDA device(s)")));
         }
-        let ctx = CudaContext::new(ordinal).map_err(device_err(&format!("cannot open cuda:{ordinal}")))?;
+        let dev = candle_core::CudaDevice::new_with_stream(ordinal).map_err(|e| Error::Device(format!("candle cannot open cuda:{ordinal}: {e}")))?;
+        Self::from_candle(&dev)
+    }
+
+    /// Our kernels and GEMMs on a candle device: its context, stream, memory pool and cuBLAS
+    /// handle (the handle gets our workspace while this device lives, then its default back).
+    pub fn from_candle(dev: &candle_core::CudaDevice) -> Result<Self> {
+        let stream = dev.cuda_stream();
+        let ctx = stream.context().clone();
+        ctx.bind_to_thread().map_err(device_err("cannot make the CUDA context current"))?;
+        let ordinal = ctx.ordinal();
         let (major, minor) = ctx.compute_capability().map_err(device_err("cannot read the compute capability"))?;
         let cap = (major * 10 + minor) as u32;
         let name = ctx.name().unwrap_or_else(|_| "unknown GPU".into());
         let built = crate::ptx::CAPS;
         if !built.iter().any(|&c| c <= cap) {
-            return Err(Error::Device(format!("{name} (cuda:{ordinal}) has compute capability {major}.{minor}; this build has kernels for {built:?} only (CUDA_COMPUTE_CAP)")));
+            return Err(Error::Device(format!("{name} (cuda:{ordinal}) has compute capability {major}.{minor}; this build has kernels for {built:?} only (DENSENET_CUDA_CAPS)")));
         }
-        let stream = ctx.new_stream().map_err(device_err("cannot create a stream"))?;
         // Keep freed blocks in the pool across synchronizations (the default threshold 0 hands
         // them back to the driver at every sync, and a training step synchronizes often): a
         // caching allocator, as PyTorch's. On an allocation failure the pool is trimmed and retried.
@@ -108,25 +105,18 @@ impl CudaDevice {
                 .result()
                 .map_err(device_err("cuMemPoolSetAttribute"))?;
         }
-        // A fatbin image: the driver picks the SASS for this GPU, else JIT-compiles the PTX; the
-        // context is current (CudaContext::new binds it).
-        // (Copied to 8-byte-aligned memory: the fatbin header has 64-bit fields.)
-        let mut image = vec![0u64; crate::ptx::FATBIN.len().div_ceil(8)];
-        // SAFETY: `image` holds at least FATBIN.len() bytes.
-        unsafe { std::ptr::copy_nonoverlapping(crate::ptx::FATBIN.as_ptr(), image.as_mut_ptr() as *mut u8, crate::ptx::FATBIN.len()) };
-        // SAFETY: a complete fatbin image in aligned memory.
-        let module =
-            unsafe { drv::module::load_data(image.as_ptr() as *const c_void) }.map_err(device_err(&format!("cannot load the kernels (built for sm_{built:?}) on {name}")))?;
+        // A fatbin image: the driver picks the SASS for this GPU, else JIT-compiles the PTX.
+        // (A Vec<u8> from the system allocator is 16-byte aligned; the fatbin header needs 8.)
+        let image = cudarc::nvrtc::Ptx::from_binary(crate::ptx::FATBIN.to_vec());
+        let module = ctx.load_module(image).map_err(device_err(&format!("cannot load the kernels (built for sm_{built:?}) on {name}")))?;
         let mut functions = HashMap::new();
         for &fname in crate::ptx::KERNELS {
-            // SAFETY: the module is loaded and the name comes from its own PTX.
-            let f = unsafe { drv::module::get_function(module, CString::new(fname).unwrap()) }.map_err(device_err(&format!("kernel {fname}")))?;
-            functions.insert(fname, f as usize);
+            functions.insert(fname, module.load_function(fname).map_err(device_err(&format!("kernel {fname}")))?);
         }
-        let handle = blas::create_handle().map_err(|e| Error::Device(format!("cannot create a cuBLAS handle: {e:?}")))?;
-        // SAFETY: a fresh handle and a live stream.
-        unsafe { blas::set_stream(handle, stream.cu_stream() as _) }.map_err(|e| Error::Device(format!("cuBLAS: {e:?}")))?;
+        let blas = dev.cublas_handle();
+        let handle = *blas.handle();
         // FP32 GEMMs in full FP32 unless DENSENET_CUDA_TF32=1 (TF32 tensor cores, ~10-bit mantissa).
+        // (candle's own matmuls choose their compute type per call, not through the math mode.)
         let math = if std::env::var("DENSENET_CUDA_TF32").as_deref() == Ok("1") {
             blas_sys::cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH
         } else {
@@ -134,26 +124,33 @@ impl CudaDevice {
         };
         // SAFETY: a live handle.
         unsafe { blas_sys::cublasSetMathMode(handle, math) }.result().map_err(|e| Error::Device(format!("cuBLAS math mode: {e:?}")))?;
-        let mut dev = CudaDevice {
+        let mut this = CudaDevice {
+            candle: dev.clone(),
             ctx,
             stream,
+            _module: module,
             functions,
             last_launch: Mutex::new("(none yet)"),
-            module: module as usize,
             pool: pool as usize,
-            blas: Mutex::new(handle as usize),
+            blas,
+            blas_lock: Mutex::new(()),
             blas_workspace: None,
             ordinal,
             description: format!("{name} (cuda:{ordinal}, sm_{cap})"),
         };
-        let workspace = dev.alloc::<u32>(BLAS_WORKSPACE_BYTES / 4)?;
-        // SAFETY: a live handle and BLAS_WORKSPACE_BYTES bytes of device memory that outlive it
-        // (dropped after the handle is destroyed, see Drop).
+        let workspace = this.alloc::<u32>(BLAS_WORKSPACE_BYTES / 4)?;
+        // SAFETY: a live handle and BLAS_WORKSPACE_BYTES bytes of device memory that outlive its
+        // use: Drop hands the handle back its default workspace before freeing them.
         unsafe { blas_sys::cublasSetWorkspace_v2(handle, workspace.ptr as *mut c_void, BLAS_WORKSPACE_BYTES) }
             .result()
             .map_err(|e| Error::Device(format!("cuBLAS workspace: {e:?}")))?;
-        dev.blas_workspace = Some(workspace);
-        Ok(dev)
+        this.blas_workspace = Some(workspace);
+        Ok(this)
+    }
+
+    /// The candle device the model runs on (for candle tensors on the same stream).
+    pub fn candle(&self) -> &candle_core::CudaDevice {
+        &self.candle
     }
 
     /// "NVIDIA H200 (cuda:0, sm_90)".
@@ -200,9 +197,9 @@ impl CudaDevice {
         ))
     }
 
-    fn oom(&self, bytes: usize, e: drv::DriverError) -> Error {
+    fn oom(&self, bytes: usize, e: &str) -> Error {
         let free = drv::mem_get_info().map(|(f, t)| format!(" ({f} of {t} bytes free)")).unwrap_or_default();
-        if e.0 == drv_sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY {
+        if e.contains("CUDA_ERROR_OUT_OF_MEMORY") {
             Error::Memory(format!("GPU out of memory: cannot allocate {bytes} bytes on {}{free}", self.description))
         } else {
             Error::Device(format!("cannot allocate {bytes} bytes on {}: {e}", self.description))
@@ -210,23 +207,16 @@ impl CudaDevice {
     }
 }
 
-// SAFETY: the raw module/handle values are only used under the context (bound per call) and the
-// cuBLAS handle under its mutex; CUfunction handles are immutable once loaded.
-unsafe impl Send for CudaDevice {}
-unsafe impl Sync for CudaDevice {}
-
 impl Drop for CudaDevice {
     fn drop(&mut self) {
         if self.ctx.bind_to_thread().is_ok() {
             let _ = self.stream.synchronize();
-            let h = *self.blas.get_mut().unwrap_or_else(|p| p.into_inner());
-            // SAFETY: created in `new`, destroyed once; the module has no live launches after the sync.
-            unsafe {
-                let _ = blas::destroy_handle(h as blas_sys::cublasHandle_t);
-                let _ = drv::module::unload(self.module as drv_sys::CUmodule);
+            if self.blas_workspace.is_some() {
+                // SAFETY: a live handle; a null workspace of 0 bytes restores cuBLAS's default, so
+                // candle's later GEMMs on the handle never see our freed workspace.
+                let _ = unsafe { blas_sys::cublasSetWorkspace_v2(*self.blas.handle(), std::ptr::null_mut(), 0) };
             }
         }
-        // The workspace outlives the handle that used it.
         self.blas_workspace = None;
     }
 }
@@ -240,22 +230,22 @@ impl Device for CudaDevice {
     fn alloc<E: Elem>(&self, len: usize) -> Result<CudaMem<E>> {
         self.bind()?;
         let bytes = len.max(1).checked_mul(std::mem::size_of::<E>()).ok_or_else(|| Error::Memory(format!("cannot allocate {len} elements")))?;
-        let cu = self.stream.cu_stream();
-        // SAFETY: a live stream of the bound context.
-        let ptr = match unsafe { drv::malloc_async(cu, bytes) } {
-            Ok(p) => p,
+        // candle's allocation: stream-ordered (cuMemAllocAsync on its stream), zeroed.
+        let slice = match self.candle.alloc_zeros::<u8>(bytes) {
+            Ok(s) => s,
             Err(_) => {
                 // The pool may hold freed blocks: wait for the stream, give them back, retry once.
                 self.synchronize()?;
                 // SAFETY: the device's default pool.
                 let _ = unsafe { drv_sys::cuMemPoolTrimTo(self.pool as drv_sys::CUmemoryPool, 0) };
-                unsafe { drv::malloc_async(cu, bytes) }.map_err(|e| self.oom(bytes, e))?
+                self.candle.alloc_zeros::<u8>(bytes).map_err(|e| self.oom(bytes, &e.to_string()))?
             }
         };
-        let mem = CudaMem { ptr, ctx: self.ctx.clone(), stream: self.stream.clone(), _e: PhantomData };
-        // SAFETY: `bytes` bytes at ptr, on the same stream.
-        unsafe { drv::memset_d8_async(ptr, 0, bytes, cu) }.map_err(device_err("memset"))?;
-        Ok(mem)
+        let ptr = {
+            let (ptr, _record) = slice.device_ptr(&self.stream);
+            ptr
+        };
+        Ok(CudaMem { ptr, slice, _e: PhantomData })
     }
     fn upload<E: Elem>(&self, data: &[E]) -> Result<CudaMem<E>> {
         let mem = self.alloc::<E>(data.len())?;
@@ -289,11 +279,15 @@ impl Device for CudaDevice {
     }
     fn launch(&self, name: &str, grid: u32, block: u32, params: &[Word]) -> Result<()> {
         self.bind()?;
-        let (&kernel, &f) = self.functions.get_key_value(name).ok_or_else(|| Error::Internal(format!("no kernel {name} in the loaded PTX")))?;
-        let mut words = params.to_vec();
-        let mut ptrs: Vec<*mut c_void> = words.iter_mut().map(|w| w as *mut Word as *mut c_void).collect();
-        // SAFETY: every parameter of our kernels is 8 bytes; `ptrs` has one entry per parameter.
-        let r = unsafe { drv::launch_kernel(f as drv_sys::CUfunction, (grid, 1, 1), (block, 1, 1), 0, self.stream.cu_stream(), &mut ptrs) };
+        let (&kernel, f) = self.functions.get_key_value(name).ok_or_else(|| Error::Internal(format!("no kernel {name} in the loaded PTX")))?;
+        // Every parameter of our kernels is one 8-byte word (a pointer, a size or a scalar's bits).
+        let mut args = self.stream.launch_builder(f);
+        for w in params {
+            args.arg(w);
+        }
+        let cfg = LaunchConfig { grid_dim: (grid, 1, 1), block_dim: (block, 1, 1), shared_mem_bytes: 0 };
+        // SAFETY: the parameters are the kernel's, in its order, as the backend built them.
+        let r = unsafe { args.launch(cfg) };
         r.map_err(|e| self.async_err(&format!("launch of {name} ({grid} blocks of {block} threads)"), e))?;
         *self.last_launch.lock().unwrap_or_else(|p| p.into_inner()) = kernel;
         Ok(())
@@ -318,8 +312,8 @@ impl Device for CudaDevice {
         let c = g.column_major();
         let sizes = c.blas_indexing()?;
         // The guard lives to the end of the call: one GEMM at a time on this handle.
-        let guard = self.blas.lock().unwrap_or_else(|p| p.into_inner());
-        let h = *guard as blas_sys::cublasHandle_t;
+        let guard = self.blas_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let h = *self.blas.handle();
         let op = |t: bool| if t { blas_sys::cublasOperation_t::CUBLAS_OP_T } else { blas_sys::cublasOperation_t::CUBLAS_OP_N };
         let (ta, tb) = (op(c.trans_a), op(c.trans_b));
         let beta = if c.accumulate { 1.0 } else { 0.0 };
@@ -354,10 +348,17 @@ pub fn new_model(config: densenet_core::DenseNetConfig, dtype: &str, seed: u64, 
 
 /// The CUDA backend on GPU `ordinal` (see [`CudaDevice::new`] for the errors).
 pub fn cuda<T: Float + Elem>(ordinal: usize) -> Result<Cuda<T>> {
-    // cudarc's dynamic loading panics on a missing symbol; turn any such panic into ERR_DEVICE.
+    // A panic in candle or cudarc while starting (e.g. a poisoned lock) is ERR_DEVICE, not an abort.
     let dev = std::panic::catch_unwind(|| CudaDevice::new(ordinal)).unwrap_or_else(|p| {
         let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
         Err(Error::Device(format!("cannot start CUDA on cuda:{ordinal}: {msg}")))
     })?;
+    Ok(Gpu::with_device(dev, COLS_BUDGET))
+}
+
+/// The CUDA backend on a candle device (see [`CudaDevice::from_candle`]): the model's buffers and
+/// launches share the device's stream and memory pool with the caller's candle tensors.
+pub fn cuda_on<T: Float + Elem>(device: &candle_core::CudaDevice) -> Result<Cuda<T>> {
+    let dev = std::panic::catch_unwind(|| CudaDevice::from_candle(device)).unwrap_or_else(|_| Err(Error::Device("cannot start our kernels on the candle device".into())))?;
     Ok(Gpu::with_device(dev, COLS_BUDGET))
 }

@@ -2,8 +2,9 @@
 //!
 //! [`Gpu<T, D>`] implements [`densenet_core::Backend`] over a [`Device`]: every op is a launch of
 //! our kernels (`kernels/densenet.cu`, one source for nvcc and for the host emulator) or a GEMM.
-//! With the `cuda` feature, [`Cuda`] is that backend on an NVIDIA GPU (cudarc, cuBLAS, the PTX
-//! nvcc built for sm_80/sm_90); without it the crate builds with no CUDA toolkit at all and the
+//! With the `cuda` feature, [`Cuda`] is that backend on an NVIDIA GPU through candle-core's CUDA
+//! device (its context, stream, allocations and cuBLAS handle; our fatbin nvcc built for
+//! sm_80/sm_90 loaded into its context; [`candle_interop`] for candle tensors); without it the crate builds with no CUDA toolkit at all and the
 //! same backend runs on the kernels' host emulation in `densenet-cuda-kernels-host`'s tests.
 
 mod backend;
@@ -15,7 +16,13 @@ pub use device::{Addr, BlasDims, BlasIndexing, ColMajorGemm, Device, Elem, Gemm,
 #[cfg(feature = "cuda")]
 mod cuda;
 #[cfg(feature = "cuda")]
-pub use cuda::{cuda, new_model, Cuda, CudaDevice, BLAS_WORKSPACE_BYTES};
+pub use cuda::{cuda, cuda_on, new_model, Cuda, CudaDevice, CudaMem, BLAS_WORKSPACE_BYTES};
+/// candle tensors in and out of a model on a candle CUDA device.
+#[cfg(feature = "cuda")]
+pub mod candle_interop;
+/// The candle this crate is built on (so that a caller's `Device` is the same type).
+#[cfg(feature = "cuda")]
+pub use candle_core;
 #[cfg(feature = "cuda")]
 pub mod nccl;
 #[cfg(feature = "cuda")]

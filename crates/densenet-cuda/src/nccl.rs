@@ -2,10 +2,11 @@
 //! [`DeviceCollective`] on [`Cuda<T>`] buffers: NCCL's in-place all-reduce (sum) on the device
 //! pointer, queued on the backend's own stream, so gradients never leave the GPU.
 //!
-//! libnccl.so.2 is loaded at run time (the build needs no NCCL, like the driver and cuBLAS): from
+//! libnccl.so.2 is loaded at run time (the build needs no NCCL): from
 //! `$DENSENET_NCCL_LIB` (a path; then only that) when set, else by its soname through the usual library search
 //! (`LD_LIBRARY_PATH`: the `nvidia-nccl-cu13` wheel's `nvidia/nccl/lib`, which PyTorch's CUDA 13
-//! wheels also install). The types and signatures are cudarc's NCCL bindings (`cudarc::nccl::sys`);
+//! wheels also install). The types and signatures are nccl.h's (the few below: cudarc's NCCL
+//! bindings would make the linked build need libnccl);
 //! the loading is ours because cudarc's loader looks for `libnccl.so`/`libnccl.so.13` only (the
 //! wheels ship `libnccl.so.2` alone) and panics unless every symbol of NCCL 2.28+ is present. We
 //! resolve only the six functions used here, so any NCCL 2.x serves.
@@ -20,7 +21,6 @@ use crate::cuda::{Cuda, CudaDevice};
 use crate::device::{Device, Elem};
 use crate::Buf;
 use cudarc::driver::{result as drv, CudaContext, CudaStream};
-use cudarc::nccl::sys as nccl;
 use densenet_core::{DeviceCollective, Error, Float, Result};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::{Arc, OnceLock};
@@ -28,13 +28,36 @@ use std::sync::{Arc, OnceLock};
 /// Bytes of an NCCL unique id (`NCCL_UNIQUE_ID_BYTES` in nccl.h).
 pub const NCCL_UNIQUE_ID_BYTES: usize = 128;
 
+/// The nccl.h types we pass, with nccl.h's values.
+#[allow(non_camel_case_types)]
+mod abi {
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct ncclUniqueId {
+        pub internal: [std::ffi::c_char; super::NCCL_UNIQUE_ID_BYTES],
+    }
+    pub type ncclComm_t = *mut std::ffi::c_void;
+    pub type cudaStream_t = *mut std::ffi::c_void;
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum ncclDataType_t {
+        ncclFloat32 = 7,
+        ncclFloat64 = 8,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    pub enum ncclRedOp_t {
+        ncclSum = 0,
+    }
+}
+
 /// ncclResult_t as the C ABI returns it (an int; 0 = ncclSuccess).
 type NcclResult = u32;
 type GetVersion = unsafe extern "C" fn(*mut c_int) -> NcclResult;
-type GetUniqueId = unsafe extern "C" fn(*mut nccl::ncclUniqueId) -> NcclResult;
-type CommInitRank = unsafe extern "C" fn(*mut nccl::ncclComm_t, c_int, nccl::ncclUniqueId, c_int) -> NcclResult;
-type AllReduce = unsafe extern "C" fn(*const c_void, *mut c_void, usize, nccl::ncclDataType_t, nccl::ncclRedOp_t, nccl::ncclComm_t, nccl::cudaStream_t) -> NcclResult;
-type CommDestroy = unsafe extern "C" fn(nccl::ncclComm_t) -> NcclResult;
+type GetUniqueId = unsafe extern "C" fn(*mut abi::ncclUniqueId) -> NcclResult;
+type CommInitRank = unsafe extern "C" fn(*mut abi::ncclComm_t, c_int, abi::ncclUniqueId, c_int) -> NcclResult;
+type AllReduce = unsafe extern "C" fn(*const c_void, *mut c_void, usize, abi::ncclDataType_t, abi::ncclRedOp_t, abi::ncclComm_t, abi::cudaStream_t) -> NcclResult;
+type CommDestroy = unsafe extern "C" fn(abi::ncclComm_t) -> NcclResult;
 type GetErrorString = unsafe extern "C" fn(NcclResult) -> *const c_char;
 
 /// libnccl and the functions we call.
@@ -128,7 +151,7 @@ impl Lib {
 }
 
 /// A unique id's bytes as NCCL's struct (exactly 128 bytes, else `ERR_INVALID_ARG`).
-fn id_from_bytes(bytes: &[u8]) -> Result<nccl::ncclUniqueId> {
+fn id_from_bytes(bytes: &[u8]) -> Result<abi::ncclUniqueId> {
     if bytes.len() != NCCL_UNIQUE_ID_BYTES {
         return Err(Error::InvalidArg(format!("an NCCL unique id is {NCCL_UNIQUE_ID_BYTES} bytes, got {}", bytes.len())));
     }
@@ -136,10 +159,10 @@ fn id_from_bytes(bytes: &[u8]) -> Result<nccl::ncclUniqueId> {
     for (d, &b) in internal.iter_mut().zip(bytes) {
         *d = b as c_char;
     }
-    Ok(nccl::ncclUniqueId { internal })
+    Ok(abi::ncclUniqueId { internal })
 }
 
-fn id_to_bytes(id: &nccl::ncclUniqueId) -> Vec<u8> {
+fn id_to_bytes(id: &abi::ncclUniqueId) -> Vec<u8> {
     id.internal.iter().map(|&c| c as u8).collect()
 }
 
@@ -153,19 +176,19 @@ fn check_rank(rank: usize, world: usize) -> Result<()> {
 
 /// The element types NCCL reduces for us.
 pub trait NcclElem: Float + Elem {
-    const NCCL: nccl::ncclDataType_t;
+    const NCCL: abi::ncclDataType_t;
 }
 impl NcclElem for f32 {
-    const NCCL: nccl::ncclDataType_t = nccl::ncclDataType_t::ncclFloat32;
+    const NCCL: abi::ncclDataType_t = abi::ncclDataType_t::ncclFloat32;
 }
 impl NcclElem for f64 {
-    const NCCL: nccl::ncclDataType_t = nccl::ncclDataType_t::ncclFloat64;
+    const NCCL: abi::ncclDataType_t = abi::ncclDataType_t::ncclFloat64;
 }
 
 /// This process's member of an NCCL group, on one GPU.
 pub struct NcclCollective {
     lib: &'static Lib,
-    comm: nccl::ncclComm_t,
+    comm: abi::ncclComm_t,
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     ordinal: usize,
@@ -177,7 +200,7 @@ impl NcclCollective {
     /// A fresh unique id (rank 0 makes it; every rank of the group must receive its bytes).
     pub fn unique_id() -> Result<Vec<u8>> {
         let lib = lib()?;
-        let mut id = nccl::ncclUniqueId { internal: [0; NCCL_UNIQUE_ID_BYTES] };
+        let mut id = abi::ncclUniqueId { internal: [0; NCCL_UNIQUE_ID_BYTES] };
         // SAFETY: an out-pointer to an ncclUniqueId.
         lib.check(unsafe { (lib.get_unique_id)(&mut id) }, "ncclGetUniqueId")?;
         Ok(id_to_bytes(&id))
@@ -198,7 +221,7 @@ impl NcclCollective {
         let lib = lib()?;
         // NCCL takes the GPU from the current context.
         device.bind()?;
-        let mut comm: nccl::ncclComm_t = std::ptr::null_mut();
+        let mut comm: abi::ncclComm_t = std::ptr::null_mut();
         // SAFETY: an out-pointer, a checked rank of a checked world, an id of 128 bytes.
         lib.check(unsafe { (lib.comm_init_rank)(&mut comm, world as c_int, id, rank as c_int) }, "ncclCommInitRank")?;
         Ok(NcclCollective { lib, comm, ctx: device.context().clone(), stream: device.stream().clone(), ordinal: device.ordinal(), rank, world })
@@ -210,14 +233,14 @@ impl NcclCollective {
     }
 
     /// buf ← Σ over ranks, in place at `addr` (`len` elements of `dtype`) on `stream`.
-    fn all_reduce_raw(&self, addr: u64, len: usize, dtype: nccl::ncclDataType_t, stream: &CudaStream) -> Result<()> {
+    fn all_reduce_raw(&self, addr: u64, len: usize, dtype: abi::ncclDataType_t, stream: &CudaStream) -> Result<()> {
         if len == 0 {
             return Ok(());
         }
         let p = addr as *mut c_void;
         // SAFETY: `len` elements of `dtype` at a live allocation of this GPU; in place (send =
         // receive) is NCCL's documented in-place all-reduce; queued on the stream that owns the buffer.
-        let r = unsafe { (self.lib.all_reduce)(p as *const c_void, p, len, dtype, nccl::ncclRedOp_t::ncclSum, self.comm, stream.cu_stream() as nccl::cudaStream_t) };
+        let r = unsafe { (self.lib.all_reduce)(p as *const c_void, p, len, dtype, abi::ncclRedOp_t::ncclSum, self.comm, stream.cu_stream() as abi::cudaStream_t) };
         self.lib.check(r, "ncclAllReduce")
     }
 }
@@ -263,7 +286,7 @@ impl<T: NcclElem> DeviceCollective<T, Cuda<T>> for NcclCollective {
         let r = (|| {
             // SAFETY: `bytes` bytes at ptr; pageable host memory is staged/completed by the copies and the sync.
             unsafe { drv::memcpy_htod_async(ptr, buf, cu) }.map_err(derr("upload"))?;
-            self.all_reduce_raw(ptr, buf.len(), nccl::ncclDataType_t::ncclFloat64, &self.stream)?;
+            self.all_reduce_raw(ptr, buf.len(), abi::ncclDataType_t::ncclFloat64, &self.stream)?;
             unsafe { drv::memcpy_dtoh_async(buf, ptr, cu) }.map_err(derr("download"))?;
             self.stream.synchronize().map_err(derr("synchronize"))
         })();

@@ -1,27 +1,27 @@
-//! Before cudarc touches a library (feature `cuda`): are the driver and the cuBLAS that cudarc 0.19
-//! will load the CUDA 13 ones? cudarc opens the first of `libcublas.so`, `libcublas.so.13`, … that
-//! loads, resolves every symbol at once and panics on the first one missing, so a stray CUDA 12
-//! `libcublas.so` earlier on the library path, or a driver older than 580, ends in a panic message
-//! that names neither. Here each is an `Error::Device` saying what was found and what is needed.
-
+//! Before candle initializes CUDA (feature `cuda`): is the driver the addon linked new enough for
+//! CUDA 13, and is the `libcublas.so.13` it linked really cuBLAS 13? The addon links both by soname
+//! (candle's cudarc links dynamically), so the loader has found some file of each name by now; an
+//! older driver would fail on the first CUDA 13 entry point with a message naming neither, and a
+//! toolkit's stub `libcuda.so.1` on the path returns CUDA_ERROR_STUB_LIBRARY for every call. Here
+//! each is an `Error::Device` saying what was found and what is needed.
 use densenet_core::{Error, Result};
 use std::ffi::c_int;
 
 /// The CUDA version (as `cuDriverGetVersion` reports it) cudarc's `cuda-13000` bindings need.
 pub const MIN_DRIVER_CUDA: i32 = 13000;
-/// cudarc 0.19's driver candidates on Linux, in its order: the unversioned name first (a toolkit's
-/// `stubs/libcuda.so` on the library path would be taken).
-pub const DRIVER_LIBS: [&str; 5] = ["libcuda.so", "libcuda.so.13", "libcuda.so.11", "libcuda.so.10", "libcuda.so.1"];
-/// cudarc 0.19's cuBLAS candidates, in its order (it never tries `libcublas.so.12`).
-pub const CUBLAS_LIBS: [&str; 5] = ["libcublas.so", "libcublas.so.13", "libcublas.so.11", "libcublas.so.10", "libcublas.so.1"];
+/// The driver the addon links (its soname; dlopen returns the copy already loaded).
+pub const DRIVER_LIBS: [&str; 1] = ["libcuda.so.1"];
 
-/// Both checks, with the names cudarc uses.
+/// The cuBLAS the addon links.
+pub const CUBLAS_LIBS: [&str; 1] = ["libcublas.so.13"];
+
+/// Both checks, on the libraries the addon linked.
 pub fn check_cuda_libraries() -> Result<()> {
     check_driver(&DRIVER_LIBS)?;
     check_cublas(&CUBLAS_LIBS)
 }
 
-/// The first of `candidates` that loads (the driver cudarc would take) supports CUDA 13.
+/// The first of `candidates` that loads supports CUDA 13.
 pub fn check_driver(candidates: &[&str]) -> Result<()> {
     let mut tried = Tried::default();
     let Some((lib, l)) = candidates.iter().find_map(|&name| open(name).map_err(|e| tried.add(name, e)).ok().map(|l| (name, l))) else {
@@ -48,7 +48,7 @@ pub fn check_driver(candidates: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// The first of `candidates` that loads (the one cudarc would take) is cuBLAS 13.
+/// The first of `candidates` that loads is cuBLAS 13.
 pub fn check_cublas(candidates: &[&str]) -> Result<()> {
     let mut tried = Tried::default();
     for &name in candidates {
