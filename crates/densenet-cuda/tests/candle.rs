@@ -14,9 +14,9 @@ fn tiny() -> DenseNetConfig {
 
 #[test]
 fn a_cpu_candle_device_is_an_argument_error() {
-    let e = cuda_device(&Device::Cpu).err().expect("the CPU is not a CUDA device");
+    let Err(e) = cuda_device(&Device::Cpu) else { panic!("the CPU is not a CUDA device") };
     assert_eq!(e.code(), "ERR_INVALID_ARG", "{e}");
-    let e = new_model_on::<f32>(tiny(), 1, &Device::Cpu).err().expect("no model on the CPU through candle");
+    let Err(e) = new_model_on::<f32>(tiny(), 1, &Device::Cpu) else { panic!("no model on the CPU through candle") };
     assert_eq!(e.code(), "ERR_INVALID_ARG", "{e}");
 }
 
