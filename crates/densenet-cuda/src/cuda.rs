@@ -346,19 +346,22 @@ pub fn new_model(config: densenet_core::DenseNetConfig, dtype: &str, seed: u64, 
     }
 }
 
+/// `open`'s device, a panic in candle or cudarc while starting (e.g. a poisoned lock) being
+/// ERR_DEVICE naming `what`, not an abort.
+fn started(what: &str, open: impl FnOnce() -> Result<CudaDevice> + std::panic::UnwindSafe) -> Result<CudaDevice> {
+    std::panic::catch_unwind(open).unwrap_or_else(|p| {
+        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+        Err(Error::Device(format!("cannot start CUDA on {what}: {msg}")))
+    })
+}
+
 /// The CUDA backend on GPU `ordinal` (see [`CudaDevice::new`] for the errors).
 pub fn cuda<T: Float + Elem>(ordinal: usize) -> Result<Cuda<T>> {
-    // A panic in candle or cudarc while starting (e.g. a poisoned lock) is ERR_DEVICE, not an abort.
-    let dev = std::panic::catch_unwind(|| CudaDevice::new(ordinal)).unwrap_or_else(|p| {
-        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
-        Err(Error::Device(format!("cannot start CUDA on cuda:{ordinal}: {msg}")))
-    })?;
-    Ok(Gpu::with_device(dev, COLS_BUDGET))
+    Ok(Gpu::with_device(started(&format!("cuda:{ordinal}"), || CudaDevice::new(ordinal))?, COLS_BUDGET))
 }
 
 /// The CUDA backend on a candle device (see [`CudaDevice::from_candle`]): the model's buffers and
 /// launches share the device's stream and memory pool with the caller's candle tensors.
 pub fn cuda_on<T: Float + Elem>(device: &candle_core::CudaDevice) -> Result<Cuda<T>> {
-    let dev = std::panic::catch_unwind(|| CudaDevice::from_candle(device)).unwrap_or_else(|_| Err(Error::Device("cannot start our kernels on the candle device".into())))?;
-    Ok(Gpu::with_device(dev, COLS_BUDGET))
+    Ok(Gpu::with_device(started("the candle device", || CudaDevice::from_candle(device))?, COLS_BUDGET))
 }
