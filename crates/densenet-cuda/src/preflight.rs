@@ -140,15 +140,31 @@ mod tests {
     use std::path::PathBuf;
     use std::process::Command;
 
-    /// A fake shared library from C source in a fresh folder (cc is the linker Rust uses here).
-    fn fake_lib(file: &str, c: &str) -> Option<PathBuf> {
-        let dir = std::env::temp_dir().join(format!("densenet-preflight-{}-{file}", std::process::id()));
-        std::fs::create_dir_all(&dir).ok()?;
-        let src = dir.join("fake.c");
-        std::fs::write(&src, c).ok()?;
-        let out = dir.join(file);
-        let ok = Command::new("cc").args(["-shared", "-fPIC", "-o"]).arg(&out).arg(&src).status().ok()?.success();
-        ok.then_some(out)
+    /// Fake shared libraries built from C source in a folder of their own, removed on drop.
+    /// `cc` is the linker Rust itself uses here, so its absence is a broken toolchain, not a skip.
+    struct FakeLibs(PathBuf);
+
+    impl FakeLibs {
+        fn new(test: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("densenet-preflight-{}-{test}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        fn lib(&self, file: &str, c: &str) -> String {
+            let src = self.0.join(format!("{file}.c"));
+            std::fs::write(&src, c).unwrap();
+            let out = self.0.join(file);
+            let status = Command::new("cc").args(["-shared", "-fPIC", "-o"]).arg(&out).arg(&src).status().expect("cc (the linker rustc uses) runs");
+            assert!(status.success(), "cc failed to build {file}");
+            out.to_str().unwrap().to_string()
+        }
+    }
+
+    impl Drop for FakeLibs {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 
     fn message(r: Result<()>) -> String {
@@ -166,13 +182,14 @@ mod tests {
 
     #[test]
     fn an_old_driver_is_named_with_its_cuda_version() {
-        let Some(old) = fake_lib("libcuda.so.1", "int cuDriverGetVersion(int *v) { *v = 12040; return 0; }") else { return eprintln!("skipped: no cc") };
-        let m = message(check_driver(&[old.to_str().unwrap()]));
+        let libs = FakeLibs::new("driver");
+        let old = libs.lib("libcuda.so.1", "int cuDriverGetVersion(int *v) { *v = 12040; return 0; }");
+        let m = message(check_driver(&[&old]));
         assert!(m.contains("CUDA 12.4 only") && m.contains("≥ 580"), "{m}");
-        let Some(new) = fake_lib("libcuda13.so.1", "int cuDriverGetVersion(int *v) { *v = 13000; return 0; }") else { return };
-        check_driver(&["/nonexistent/libcuda.so", new.to_str().unwrap()]).unwrap();
-        let Some(stub) = fake_lib("libcuda.so", "int cuDriverGetVersion(int *v) { return 34; }") else { return };
-        let m = message(check_driver(&[stub.to_str().unwrap(), new.to_str().unwrap()]));
+        let new = libs.lib("libcuda13.so.1", "int cuDriverGetVersion(int *v) { *v = 13000; return 0; }");
+        check_driver(&["/nonexistent/libcuda.so", &new]).unwrap();
+        let stub = libs.lib("libcuda.so", "int cuDriverGetVersion(int *v) { return 34; }");
+        let m = message(check_driver(&[&stub, &new]));
         assert!(m.contains("stub") && m.contains("CUresult 34"), "{m}");
     }
 
@@ -184,9 +201,10 @@ mod tests {
 
     #[test]
     fn a_cuda_12_cublas_found_first_is_refused_by_name() {
-        let Some(c12) = fake_lib("libcublas.so", "int cublasGetProperty(int t, int *v) { *v = t == 0 ? 12 : 9; return 0; }") else { return eprintln!("skipped: no cc") };
-        let Some(c13) = fake_lib("libcublas.so.13", "int cublasGetProperty(int t, int *v) { *v = t == 0 ? 13 : 0; return 0; }") else { return };
-        let (c12, c13) = (c12.to_str().unwrap(), c13.to_str().unwrap());
+        let libs = FakeLibs::new("cublas");
+        let c12 = libs.lib("libcublas.so", "int cublasGetProperty(int t, int *v) { *v = t == 0 ? 12 : 9; return 0; }");
+        let c13 = libs.lib("libcublas.so.13", "int cublasGetProperty(int t, int *v) { *v = t == 0 ? 13 : 0; return 0; }");
+        let (c12, c13) = (c12.as_str(), c13.as_str());
         let m = message(check_cublas(&[c12, c13]));
         assert!(m.contains("cuBLAS 12") && m.contains(c12), "{m}");
         check_cublas(&["/nonexistent/libcublas.so", c13]).unwrap();
