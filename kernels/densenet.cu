@@ -42,7 +42,9 @@
   X(dropout_mask, S, (T * y, const T* mask, long long n, double p), (y, mask, n, p))                                                                                            \
   X(sgd_step, S, (T * param, const T* grad, T* buf, long long n, double lr, double wd, double m, long long initialized, long long nesterov),                                     \
     (param, grad, buf, n, lr, wd, m, initialized, nesterov))                                                                                                                     \
-  X(first_non_finite, S, (const T* x, long long n, long long* block_min), (x, n, block_min))
+  X(sgd_step_chunks, S, (const dn::SgdChunk<T>* chunks, long long count), (chunks, count))                                                                                     \
+  X(first_non_finite, S, (const T* x, long long n, long long* block_min), (x, n, block_min))                                                                                   \
+  X(first_non_finite_chunks, S, (const dn::FiniteChunk<T>* chunks, long long count, long long* chunk_min), (chunks, count, chunk_min))
 
 #define DN_KERNELS(X)          \
   DN_KERNELS_OF(float, f32, X) \
@@ -66,7 +68,7 @@ const Entry kEntries[] = {DN_KERNELS(DN_ENTRY)};
 
 // The kernels that use shared memory and __syncthreads() (their threads run as fibers); the
 // others run thread after thread. A kernel missing here that calls __syncthreads() aborts loudly.
-const char* const kBarrierKernels[] = {"bn_stats_", "bn_backward_sums_", "global_avg_forward_", "first_non_finite_"};
+const char* const kBarrierKernels[] = {"bn_stats_", "bn_backward_sums_", "global_avg_forward_", "first_non_finite_"};  // first_non_finite_chunks_ by prefix
 
 bool uses_barriers(const char* name) {
   for (const char* stem : kBarrierKernels) {

@@ -341,35 +341,102 @@ __device__ void dropout_mask(T* y, const T* mask, long long n, double p) {
 // buf = g (first step) or m·buf + g; d = g + m·buf (Nesterov) or buf; p −= lr·d.
 // buf is null without momentum.
 template <class T>
+__device__ inline void sgd_element(T* param, const T* grad, T* buf, long long i, T lr, double weight_decay, T wd, T m, long long initialized, long long nesterov) {
+  T d = weight_decay != 0.0 ? grad[i] + wd * param[i] : grad[i];
+  if (buf) {
+    const T b = initialized ? buf[i] * m + d : d;
+    buf[i] = b;
+    d = nesterov ? d + m * b : b;
+  }
+  param[i] -= lr * d;
+}
+
+template <class T>
 __device__ void sgd_step(T* param, const T* grad, T* buf, long long n, double lr, double weight_decay, double momentum, long long initialized, long long nesterov) {
-  const T tlr = (T)lr, twd = (T)weight_decay, tm = (T)momentum;
-  DN_GRID_STRIDE(i, n) {
-    T d = weight_decay != 0.0 ? grad[i] + twd * param[i] : grad[i];
-    if (buf) {
-      const T b = initialized ? buf[i] * tm + d : d;
-      buf[i] = b;
-      d = nesterov ? d + tm * b : b;
+  DN_GRID_STRIDE(i, n) { sgd_element(param, grad, buf, i, (T)lr, weight_decay, (T)weight_decay, (T)momentum, initialized, nesterov); }
+}
+
+// A piece of one tensor's SGD step in a multi-tensor launch: pointers already offset to the
+// piece, its length and its tensor's hyper-parameters. Nine 8-byte fields, written by the Rust
+// side (backend.rs, SGD_CHUNK_WORDS) as 64-bit words in this order.
+template <class T>
+struct SgdChunk {
+  T* param;
+  const T* grad;
+  T* buf;
+  long long n;
+  double lr, weight_decay, momentum;
+  long long initialized, nesterov;
+};
+
+// Every tensor's step in one launch: block b takes chunks b, b + gridDim.x, ...; the same
+// per-element operations as sgd_step, so the same bits.
+template <class T>
+__device__ void sgd_step_chunks(const SgdChunk<T>* chunks, long long count) {
+  for (long long c = blockIdx.x; c < count; c += gridDim.x) {
+    const SgdChunk<T> e = chunks[c];
+    for (long long i = threadIdx.x; i < e.n; i += blockDim.x) {
+      sgd_element(e.param, e.grad, e.buf, i, (T)e.lr, e.weight_decay, (T)e.weight_decay, (T)e.momentum, e.initialized, e.nesterov);
     }
-    param[i] -= tlr * d;
   }
 }
 
-// The smallest index of a NaN/±Inf element per block (n when none) into block_min[blockIdx.x].
-template <class T>
-__device__ void first_non_finite(const T* x, long long n, long long* block_min) {
-  DN_SHARED(long long, s, DN_BLOCK);
-  long long best = n;
-  DN_GRID_STRIDE(i, n) {
-    const T v = x[i];
-    if (!(v - v == v - v) && i < best) best = i;  // v − v is NaN exactly for NaN and ±Inf
-  }
+// The smallest of each thread's `best` over the block (every thread gets it); `s` is the block's
+// shared scratch of DN_BLOCK values.
+__device__ inline long long block_min(long long best, long long* s) {
   s[threadIdx.x] = best;
   __syncthreads();
   for (unsigned stride = DN_BLOCK / 2; stride > 0; stride /= 2) {
     if (threadIdx.x < stride && s[threadIdx.x + stride] < s[threadIdx.x]) s[threadIdx.x] = s[threadIdx.x + stride];
     __syncthreads();
   }
-  if (threadIdx.x == 0) block_min[blockIdx.x] = s[0];
+  const long long m = s[0];
+  __syncthreads();  // s is reused by the caller's next round
+  return m;
+}
+
+// v − v is NaN exactly for NaN and ±Inf.
+template <class T>
+__device__ inline bool non_finite(T v) {
+  return !(v - v == v - v);
+}
+
+// The smallest index of a NaN/±Inf element per block (n when none) into block_min[blockIdx.x].
+template <class T>
+__device__ void first_non_finite(const T* x, long long n, long long* block_mins) {
+  DN_SHARED(long long, s, DN_BLOCK);
+  long long best = n;
+  DN_GRID_STRIDE(i, n) {
+    if (non_finite(x[i]) && i < best) best = i;
+  }
+  const long long m = block_min(best, s);
+  if (threadIdx.x == 0) block_mins[blockIdx.x] = m;
+}
+
+// A piece of one tensor in a multi-tensor finite check: x offset to the piece, its length and
+// where it starts in its tensor (three 64-bit words, FINITE_CHUNK_WORDS on the Rust side).
+template <class T>
+struct FiniteChunk {
+  const T* x;
+  long long n;
+  long long base;
+};
+
+// Every tensor's check in one launch: chunk_min[c] = the index in its tensor of chunk c's first
+// NaN/±Inf, the chunk's end (base + n) when it has none. Block b takes chunks b, b + gridDim.x, ... (the loop's trip
+// count is the same for every thread of a block, so its barriers are reached by all).
+template <class T>
+__device__ void first_non_finite_chunks(const FiniteChunk<T>* chunks, long long count, long long* chunk_min) {
+  DN_SHARED(long long, s, DN_BLOCK);
+  for (long long c = blockIdx.x; c < count; c += gridDim.x) {
+    const FiniteChunk<T> e = chunks[c];
+    long long best = e.n;
+    for (long long i = threadIdx.x; i < e.n; i += blockDim.x) {
+      if (non_finite(e.x[i]) && i < best) best = i;
+    }
+    const long long m = block_min(best, s);
+    if (threadIdx.x == 0) chunk_min[c] = e.base + m;
+  }
 }
 
 }  // namespace dn

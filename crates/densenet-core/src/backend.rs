@@ -351,6 +351,13 @@ pub trait Backend<T: Float>: Send + Sync {
     /// buf = g on the first step, else m·buf + g; d = g + m·buf (Nesterov) or buf; p −= lr·d.
     /// `momentum` is None when the momentum factor is 0.
     fn sgd_step(&self, param: Self::Dst<'_>, grad: Self::Src<'_>, momentum: Option<(Self::Dst<'_>, bool)>, cfg: &SgdConfig);
+    /// Every tensor's SGD step of one optimizer step, each exactly as [`Backend::sgd_step`]. A
+    /// backend whose launches cost (a GPU) updates them all in one pass instead of one per tensor.
+    fn sgd_steps<'a>(&self, updates: Vec<SgdUpdate<Self::Dst<'a>, Self::Src<'a>>>) {
+        for u in updates {
+            self.sgd_step(u.param, u.grad, u.momentum, &u.cfg);
+        }
+    }
     /// The first element that is NaN or ±Inf, with its value.
     fn first_non_finite(&self, x: Self::Src<'_>) -> Option<(usize, f64)>;
     /// The first NaN/±Inf over several views in order: (view, element, value). A backend whose
@@ -358,6 +365,16 @@ pub trait Backend<T: Float>: Send + Sync {
     fn first_non_finite_of(&self, xs: &[Self::Src<'_>]) -> Option<(usize, usize, f64)> {
         xs.iter().enumerate().find_map(|(t, x)| self.first_non_finite(*x).map(|(i, v)| (t, i, v)))
     }
+}
+
+/// One tensor's part of an optimizer step (see [`Backend::sgd_steps`]): its view, its gradient,
+/// its momentum buffer with whether it holds a previous step (None when the momentum factor is
+/// 0), and its group's hyper-parameters.
+pub struct SgdUpdate<D, S> {
+    pub param: D,
+    pub grad: S,
+    pub momentum: Option<(D, bool)>,
+    pub cfg: SgdConfig,
 }
 
 /// Names a weight tensor and the version of the model's parameters it belongs to: the same key

@@ -24,7 +24,7 @@ pub mod plan;
 pub mod summary;
 mod tape;
 
-pub use backend::{Backend, BatchStats, BnArgs, GradOut, LossOut, MaskSource, WeightKey};
+pub use backend::{Backend, BatchStats, BnArgs, GradOut, LossOut, MaskSource, SgdUpdate, WeightKey};
 pub use collective::{broadcast_bytes_from_rank0, Collective, DataParallel, DeviceCollective, ViaHost};
 pub use config::{DenseNetConfig, PRESET_NAMES};
 pub use dyn_model::Model;

@@ -1,7 +1,7 @@
 //! A DenseNet on a backend: parameters, gradients and optimizer state in device buffers;
 //! inference, the training step, and weights and checkpoints as bytes (no file I/O here).
 
-use crate::backend::{splitmix64, Backend, WeightKey};
+use crate::backend::{splitmix64, Backend, SgdUpdate, WeightKey};
 use crate::collective::DataParallel;
 use crate::config::DenseNetConfig;
 use crate::distributed;
@@ -388,10 +388,11 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         result
     }
 
-    /// Commits a step: running statistics once, then the SGD update of every trainable tensor.
-    /// Everything that can fail for want of memory (the momentum buffers of a tensor's first
-    /// step) is allocated before anything changes, so such a failure leaves the model as it was.
-    /// A device failure during the update kernels themselves is reported, the step not counted.
+    /// Commits a step: the SGD update of every trainable tensor (one call, see
+    /// [`Backend::sgd_steps`]), then the running statistics. Everything that can fail for want of
+    /// memory (the momentum buffers of a tensor's first step) is allocated before anything
+    /// changes and kept only when the step succeeds, so such a failure leaves the model as it
+    /// was. A device failure during the update kernels themselves is reported, the step not counted.
     fn apply(&mut self, pending: PendingStep<B::Buf>) -> Result<StepOutput> {
         let mut fresh_momentum = Vec::with_capacity(self.plan.specs.len());
         for (i, spec) in self.plan.specs.iter().enumerate() {
@@ -400,30 +401,39 @@ impl<T: Float, B: Backend<T>> DenseNet<T, B> {
         }
         self.backend.take_error()?;
         self.params_version = WeightKey::next_version();
+        // Each updated tensor's hyper-parameters and whether its momentum buffer holds a step; a
+        // frozen parameter gets no weight decay and no momentum: its bits stay unchanged.
+        let configs: Vec<Option<(SgdConfig, bool)>> =
+            (0..self.plan.specs.len()).map(|i| self.updates(i).then(|| (self.optimizer.for_param(self.group_of[i], self.lr_factor), self.momentum[i].is_some()))).collect();
         let be = &self.backend;
+        let grads = self.grads.as_ref().expect("a pending step has gradients");
+        let updates = self
+            .params
+            .iter_mut()
+            .zip(self.momentum.iter_mut().zip(fresh_momentum.iter_mut()))
+            .zip(grads)
+            .zip(configs)
+            .filter_map(|(((param, (kept, fresh)), grad), cfg)| {
+                let (cfg, initialized) = cfg?;
+                let buffer = if initialized { kept.as_mut() } else { fresh.as_mut() };
+                let momentum = if cfg.momentum != 0.0 { buffer.map(|m| (B::dst(m), initialized)) } else { None };
+                Some(SgdUpdate { param: B::dst(param), grad: B::src(grad), momentum, cfg })
+            })
+            .collect();
+        // The parameters first, then the running statistics (disjoint tensors, so the order
+        // changes no bits): a device that fails to take the update skips the rest, and the
+        // model is as before.
+        be.sgd_steps(updates);
         for (bn, mean, var) in &pending.updates {
             let (rm, rv) = crate::layers::context::two_mut(&mut self.params, bn.mean, bn.var);
             be.bn_update_running(B::src(mean), B::src(var), B::dst(rm), B::dst(rv));
         }
-        let grads = self.grads.as_ref().expect("a pending step has gradients");
-        for (i, fresh) in fresh_momentum.into_iter().enumerate() {
-            // A frozen parameter: no weight decay, no momentum, its bits unchanged.
-            if !self.updates(i) {
-                continue;
-            }
-            let cfg = self.optimizer.for_param(self.group_of[i], self.lr_factor);
-            let momentum = if cfg.momentum != 0.0 {
-                let initialized = self.momentum[i].is_some();
-                if !initialized {
-                    self.momentum[i] = fresh;
-                }
-                self.momentum[i].as_mut().map(|m| (B::dst(m), initialized))
-            } else {
-                None
-            };
-            be.sgd_step(B::dst(&mut self.params[i]), B::src(&grads[i]), momentum, &cfg);
-        }
         self.backend.take_error()?;
+        for (kept, fresh) in self.momentum.iter_mut().zip(fresh_momentum) {
+            if fresh.is_some() {
+                *kept = fresh;
+            }
+        }
         self.step += 1;
         Ok(pending.output)
     }

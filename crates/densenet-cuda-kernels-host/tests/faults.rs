@@ -64,7 +64,9 @@ impl Device for Faulty {
         }
         Emu.alloc::<E>(len)
     }
+    /// An upload allocates (and may fail like any allocation: the SGD table is the last one of a step).
     fn upload<E: Elem>(&self, data: &[E]) -> Result<Self::Mem<E>> {
+        drop(self.alloc::<E>(data.len())?);
         Emu.upload(data)
     }
     fn addr<E: Elem>(mem: &Self::Mem<E>) -> Addr {
@@ -136,8 +138,8 @@ fn step(m: &mut Net, seed: u64) -> Result<()> {
     m.train_step(&x, &shape, &y).map(|_| ())
 }
 
-/// The calls of one training step before its commit (the SGD and running-statistics kernels):
-/// every place a failure must leave the model unchanged.
+/// The calls of one training step up to its commit's first launch (the one multi-tensor SGD
+/// kernel, before the running statistics): every place a failure must leave the model unchanged.
 fn calls_of_a_step(first_step: bool) -> (Vec<String>, usize, usize) {
     let mut m = net();
     if !first_step {
@@ -147,7 +149,8 @@ fn calls_of_a_step(first_step: bool) -> (Vec<String>, usize, usize) {
     step(&mut m, 2).unwrap();
     let seen = m.backend().device().seen.lock().unwrap();
     let commit = seen.launches.iter().position(|k| k.starts_with("bn_update_running") || k.starts_with("sgd_step")).expect("a step commits");
-    (seen.launches[..commit].to_vec(), seen.gemms, seen.allocs)
+    assert!(seen.launches[commit].starts_with("sgd_step_chunks"), "the update starts with the parameters: {}", seen.launches[commit]);
+    (seen.launches[..=commit].to_vec(), seen.gemms, seen.allocs)
 }
 
 /// For every `fault`: the step fails with an error naming the op (`names`), the model is as

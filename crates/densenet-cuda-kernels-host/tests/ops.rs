@@ -304,6 +304,43 @@ fn pools_head_optim<T: Float + densenet_cuda::Elem>() {
         }
     }
 
+    // Several tensors' steps in one launch (sgd_steps: chunked, a tensor over two chunks, an
+    // empty one, mixed groups, with and without momentum), bit for bit as one call per tensor.
+    let cfgs = [
+        (SgdConfig { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 1e-4 }, true),
+        (SgdConfig { lr: 0.02, momentum: 0.8, nesterov: false, weight_decay: 0.0 }, false),
+        (SgdConfig { lr: 0.3, momentum: 0.0, nesterov: false, weight_decay: 5e-4 }, false),
+        (SgdConfig { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 1e-4 }, false),
+    ];
+    let lens = [(1 << 16) + 5, 0, 300, 17];
+    let ps: Vec<Vec<T>> = lens.iter().enumerate().map(|(i, &n)| data::<T>(100 + i as u64, n)).collect();
+    let gs: Vec<Vec<T>> = lens.iter().enumerate().map(|(i, &n)| data::<T>(110 + i as u64, n)).collect();
+    let bs: Vec<Vec<T>> = lens.iter().enumerate().map(|(i, &n)| data::<T>(120 + i as u64, n)).collect();
+    let (mut cp, mut cb) = (ps.clone(), bs.clone());
+    for (i, (cfg, initialized)) in cfgs.iter().enumerate() {
+        let m = (cfg.momentum != 0.0).then_some((&mut cb[i][..], *initialized));
+        pr.cpu.sgd_step(&mut cp[i], &gs[i], m, cfg);
+    }
+    let (mut gp, mut gb): (Vec<_>, Vec<_>) = ps.iter().zip(&bs).map(|(p, b)| (pr.up(p), pr.up(b))).unzip();
+    let gg: Vec<_> = gs.iter().map(|g| pr.up(g)).collect();
+    let updates = gp
+        .iter_mut()
+        .zip(gb.iter_mut())
+        .zip(&gg)
+        .zip(cfgs)
+        .map(|(((p, b), g), (cfg, initialized))| densenet_core::SgdUpdate {
+            param: G::<T>::dst(p),
+            grad: G::<T>::src(g),
+            momentum: (cfg.momentum != 0.0).then(|| (G::<T>::dst(b), initialized)),
+            cfg,
+        })
+        .collect();
+    pr.gpu.sgd_steps(updates);
+    for i in 0..lens.len() {
+        exact("sgd_steps param", &pr.down(&gp[i]), &cp[i]);
+        exact("sgd_steps momentum", &pr.down(&gb[i]), &cb[i]);
+    }
+
     // The numerics guard, one view and several at once.
     let views: Vec<Vec<T>> = (0..4).map(|i| data::<T>(91 + i, 300 * i as usize)).collect();
     let gv: Vec<_> = views.iter().map(|v| pr.up(v)).collect();
@@ -318,6 +355,14 @@ fn pools_head_optim<T: Float + densenet_cuda::Elem>() {
     let (want, got) = (pr.cpu.first_non_finite_of(&cpu_srcs).unwrap(), pr.gpu.first_non_finite_of(&srcs).unwrap());
     assert_eq!((got.0, got.1), (want.0, want.1), "first_non_finite_of");
     assert_eq!((got.0, got.1), (2, 77));
+    // A hit in a view's second chunk, after clean views (one empty), is found at its own index.
+    let mut long = [data::<T>(95, 10), Vec::new(), data::<T>(96, (1 << 16) + 40)];
+    long[2][(1 << 16) + 3] = T::from_f64(f64::NAN);
+    long[2][(1 << 16) + 30] = T::from_f64(f64::INFINITY);
+    let gl: Vec<_> = long.iter().map(|v| pr.up(v)).collect();
+    let got = pr.gpu.first_non_finite_of(&gl.iter().map(|b| G::<T>::src(b)).collect::<Vec<_>>()).unwrap();
+    assert_eq!((got.0, got.1), (2, (1 << 16) + 3), "first_non_finite_of over chunks");
+    assert!(got.2.is_nan(), "first_non_finite_of over chunks: the value");
     let mut x = data::<T>(90, 5000);
     let gx = pr.up(&x);
     assert_eq!(pr.gpu.first_non_finite(G::<T>::src(&gx)), None);
@@ -365,7 +410,7 @@ fn every_kernel_is_exercised() {
     // Runs in the same process as the op tests above or alone: it runs the groups itself when
     // they have not (yet) recorded every kernel.
     let names = kernel_names();
-    assert_eq!(names.len(), 2 * 22, "{names:?}");
+    assert_eq!(names.len(), 2 * 24, "{names:?}");
     if !names.iter().all(|n| densenet_cuda_kernels_host::launched().contains(n)) {
         memory_and_bn::<f64>();
         memory_and_bn::<f32>();

@@ -32,6 +32,8 @@ impl Drop for Span {
 struct Recorder {
     next: AtomicU64,
     live: Live,
+    /// What was uploaded as i64 (the multi-tensor kernels' tables, labels), by address.
+    words: Mutex<BTreeMap<u64, Vec<i64>>>,
     kernels: Mutex<BTreeSet<String>>,
     launches: AtomicU64,
     gemms: AtomicU64,
@@ -58,7 +60,7 @@ fn fits_i64(what: &str, v: u128) -> u128 {
 
 /// The views (name, address, bytes) a launch of kernel `stem` touches, from its parameters
 /// (kernels/densenet.cu's signatures), `t` the element size; null optional pointers are skipped.
-fn views(stem: &str, p: &[Word], t: u128, grid: u32) -> Vec<(&'static str, u64, u128)> {
+fn views(stem: &str, p: &[Word], t: u128, grid: u32, rows: &[i64]) -> Vec<(&'static str, u64, u128)> {
     let n = |i: usize| fits_i64(stem, p[i] as i64 as u128);
     let ix = |what: &str, v: u128| fits_i64(&format!("{stem} {what}"), v);
     let pool_out = |side: u128| (side + 2 - 3) / 2 + 1;
@@ -117,6 +119,21 @@ fn views(stem: &str, p: &[Word], t: u128, grid: u32) -> Vec<(&'static str, u64, 
         "dropout_mask" => vec![("y", p[0], n(2) * t), ("mask", p[1], n(2) * t)],
         "sgd_step" => vec![("param", p[0], n(3) * t), ("grad", p[1], n(3) * t), ("momentum", p[2], n(3) * t)],
         "first_non_finite" => vec![("x", p[0], n(1) * t), ("block_min", p[2], grid as u128 * 8)],
+        // Rows of SgdChunk: param, grad, buf, n, lr, weight_decay, momentum, initialized, nesterov.
+        "sgd_step_chunks" => rows
+            .chunks(9)
+            .flat_map(|r| {
+                let len = fits_i64("chunk", r[3] as u128) * t;
+                [("param", r[0] as u64, len), ("grad", r[1] as u64, len), ("momentum", r[2] as u64, len)]
+            })
+            .filter(|&(name, addr, _)| addr != 0 || name != "momentum")
+            .collect(),
+        // Rows of FiniteChunk: x, n, base; one index out per row.
+        "first_non_finite_chunks" => {
+            let mut v: Vec<_> = rows.chunks(3).map(|r| ("x", r[0] as u64, r[1] as u128 * t)).collect();
+            v.push(("chunk_min", p[2], n(1) * 8));
+            v
+        }
         other => panic!("kernel {other} has no entry in this test's table of views: add one"),
     }
     .into_iter()
@@ -145,7 +162,13 @@ impl Device for Recorder {
         Ok(Span { start, live: self.live.clone() })
     }
     fn upload<E: Elem>(&self, data: &[E]) -> Result<Span> {
-        self.alloc::<E>(data.len())
+        let span = self.alloc::<E>(data.len())?;
+        if std::any::TypeId::of::<E>() == std::any::TypeId::of::<i64>() {
+            // SAFETY: E is i64.
+            let words = unsafe { std::slice::from_raw_parts(data.as_ptr() as *const i64, data.len()) };
+            self.words.lock().unwrap().insert(span.start, words.to_vec());
+        }
+        Ok(span)
     }
     fn addr<E: Elem>(mem: &Span) -> Addr {
         mem.start
@@ -176,7 +199,19 @@ impl Device for Recorder {
             Some((stem, "f64")) => (stem, 8),
             _ => panic!("kernel {name} has no element-type suffix"),
         };
-        for (what, addr, bytes) in views(stem, params, t, grid) {
+        let table = |at: Word, rows: Word, row_words: usize| -> Vec<i64> {
+            self.inside(&format!("{name} table"), at, rows as u128 * row_words as u128 * 8);
+            let words = self.words.lock().unwrap();
+            let w = words.get(&at).unwrap_or_else(|| panic!("{name}: its table at {at:#x} was not uploaded"));
+            assert_eq!(w.len(), rows as usize * row_words, "{name}: {rows} rows of {row_words} words");
+            w.clone()
+        };
+        let rows = match stem {
+            "sgd_step_chunks" => table(params[0], params[1], 9),
+            "first_non_finite_chunks" => table(params[0], params[1], 3),
+            _ => Vec::new(),
+        };
+        for (what, addr, bytes) in views(stem, params, t, grid, &rows) {
             self.inside(&format!("{name} {what}"), addr, bytes);
         }
         self.kernels.lock().unwrap().insert(stem.to_string());
@@ -212,7 +247,7 @@ fn plan_step<T: Float + Elem>(preset: &str, n: usize, side: usize) -> (u64, u64)
     let what = format!("{preset} {} {n}×3×{side}²", T::NAME);
     assert!(dev.launches.load(Ordering::Relaxed) > 100 && dev.gemms.load(Ordering::Relaxed) > 50, "{what}: the step launched too little");
     let kernels = dev.kernels.lock().unwrap();
-    for k in ["im2col", "col2im", "bn_stats", "bn_backward_dx", "softmax_xent", "sgd_step", "first_non_finite"] {
+    for k in ["im2col", "col2im", "bn_stats", "bn_backward_dx", "softmax_xent", "sgd_step_chunks", "first_non_finite_chunks"] {
         assert!(kernels.contains(k), "{what}: no {k} launched");
     }
     // The estimate counts the column buffer the step grew (and this device has no workspace).

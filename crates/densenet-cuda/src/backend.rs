@@ -10,10 +10,12 @@
 use crate::device::{Addr, Device, Elem, Gemm, Word};
 use densenet_core::backend::{splitmix64, BN_EPS, BN_MOMENTUM};
 use densenet_core::geometry::ConvGeom;
-use densenet_core::{Backend, BatchStats, BnArgs, Error, Float, GradOut, LossOut, MaskSource, Result, SgdConfig};
+use densenet_core::{Backend, BatchStats, BnArgs, Error, Float, GradOut, LossOut, MaskSource, Result, SgdConfig, SgdUpdate};
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::Mutex;
+
+mod multi_tensor;
 
 /// Threads per block of every kernel (DN_BLOCK in densenet.cuh).
 pub const BLOCK: u32 = 256;
@@ -510,35 +512,11 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
         let params = [param.addr, grad.addr, buf, w_i(param.len), w_f(cfg.lr), w_f(cfg.weight_decay), w_f(cfg.momentum), initialized as u64, cfg.nesterov as u64];
         self.elementwise("sgd_step", param.len, &params);
     }
+    fn sgd_steps<'a>(&self, updates: Vec<SgdUpdate<Dst<'a, T>, Src<'a, T>>>) {
+        self.sgd_steps_chunked(&updates);
+    }
     fn first_non_finite_of(&self, xs: &[Src<'_, T>]) -> Option<(usize, usize, f64)> {
-        // One launch per view into one buffer of per-block minima, one download for all.
-        let grids: Vec<usize> = xs.iter().map(|x| if x.len == 0 { 0 } else { grid_for(x.len).min(1024) as usize }).collect();
-        let total: usize = grids.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        let mins = self.scratch::<i64>(total, "finite check")?;
-        let mut at = 0;
-        for (x, &g) in xs.iter().zip(&grids) {
-            if g > 0 {
-                let out = mins.addr() + (at * std::mem::size_of::<i64>()) as u64;
-                self.queue(|| self.dev.launch(&self.kernel("first_non_finite"), g as u32, BLOCK, &[x.addr, w_i(x.len), out]));
-            }
-            at += g;
-        }
-        let all = self.download_or_keep::<i64>(mins.addr(), total);
-        if self.failed() {
-            return None;
-        }
-        let mut at = 0;
-        for (t, (x, &g)) in xs.iter().zip(&grids).enumerate() {
-            let first = all[at..at + g].iter().copied().min().unwrap_or(x.len as i64) as usize;
-            if first < x.len {
-                return Some((t, first, self.download_or_keep::<T>(x.addr + (first * self.size()) as u64, 1)[0].to_f64()));
-            }
-            at += g;
-        }
-        None
+        self.first_non_finite_chunked(xs)
     }
     fn first_non_finite(&self, x: Src<'_, T>) -> Option<(usize, f64)> {
         if x.len == 0 {
