@@ -10,6 +10,9 @@
 #define DN_KERNELS_OF(T, S, X)                                                                                                                                                   \
   X(add_assign, S, (const T* src, T* dst, long long n), (src, dst, n))                                                                                                          \
   X(bn_stats, S, (const T* x, long long c, long long p, double eps, T* mean, T* invstd, T* var), (x, c, p, eps, mean, invstd, var))                                               \
+  X(bn_stats_partial, S, (const T* x, long long c, long long p, long long segs, const double* center, double* partial), (x, c, p, segs, center, partial))                    \
+  X(bn_stats_mean, S, (const double* partial, long long c, long long p, long long segs, double* mean_f64, T* mean), (partial, c, p, segs, mean_f64, mean))                       \
+  X(bn_stats_var, S, (const double* partial, long long c, long long p, long long segs, double eps, T* invstd, T* var), (partial, c, p, segs, eps, invstd, var))                  \
   X(bn_running_invstd, S, (const T* var, long long n, double eps, T* invstd), (var, n, eps, invstd))                                                                            \
   X(bn_update_running, S, (const T* mean, const T* var, T* rmean, T* rvar, long long n, double momentum), (mean, var, rmean, rvar, n, momentum))                                  \
   X(bn_forward, S, (const T* x, long long c, long long p, const T* gamma, const T* beta, const T* mean, const T* invstd, long long relu, T* y),                                   \
@@ -68,7 +71,7 @@ const Entry kEntries[] = {DN_KERNELS(DN_ENTRY)};
 
 // The kernels that use shared memory and __syncthreads() (their threads run as fibers); the
 // others run thread after thread. A kernel missing here that calls __syncthreads() aborts loudly.
-const char* const kBarrierKernels[] = {"bn_stats_", "bn_backward_sums_", "global_avg_forward_", "first_non_finite_"};  // first_non_finite_chunks_ by prefix
+const char* const kBarrierKernels[] = {"bn_stats_", "bn_backward_sums_", "global_avg_forward_", "first_non_finite_"};  // by prefix: bn_stats_partial_ and first_non_finite_chunks_ too
 
 bool uses_barriers(const char* name) {
   for (const char* stem : kBarrierKernels) {

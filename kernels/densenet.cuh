@@ -74,6 +74,56 @@ __device__ void bn_stats(const T* x, long long channels, long long p, double eps
   }
 }
 
+// The same statistics for a channel split into `segs` segments of ceil(p / segs) values (few
+// channels over many values: norm0 has 64 channels for 132 SMs). Each stage is fixed-order, so
+// the result is the same bits on every run (not the one-block kernel's bits: another order).
+// Stage 1 (twice): partial[c·segs + s] = Σ over segment s of channel c of x (center null), or of
+// (x − center[c])² in f64.
+template <class T>
+__device__ void bn_stats_partial(const T* x, long long channels, long long p, long long segs, const double* center, double* partial) {
+  DN_SHARED(double, s, DN_BLOCK);
+  const long long len = (p + segs - 1) / segs;
+  for (long long b = blockIdx.x; b < channels * segs; b += gridDim.x) {
+    const long long c = b / segs, lo = (b % segs) * len, hi = lo + len < p ? lo + len : p;
+    const T* xc = x + c * p;
+    double acc = 0;
+    if (center) {
+      const double m = center[c];
+      for (long long i = lo + threadIdx.x; i < hi; i += DN_BLOCK) {
+        const double d = (double)xc[i] - m;
+        acc += d * d;
+      }
+    } else {
+      for (long long i = lo + threadIdx.x; i < hi; i += DN_BLOCK) acc += (double)xc[i];
+    }
+    const double total = block_sum(acc, s);
+    if (threadIdx.x == 0) partial[b] = total;
+  }
+}
+
+// Stage 2 of the mean: one thread per channel sums its segments in order.
+template <class T>
+__device__ void bn_stats_mean(const double* partial, long long channels, long long p, long long segs, double* mean_f64, T* mean) {
+  DN_GRID_STRIDE(c, channels) {
+    double acc = 0;
+    for (long long k = 0; k < segs; k++) acc += partial[c * segs + k];
+    const double m = acc / (double)p;
+    mean_f64[c] = m;
+    mean[c] = (T)m;
+  }
+}
+
+// Stage 2 of the variance: 1/sqrt(var + eps) and the unbiased variance, as bn_stats.
+template <class T>
+__device__ void bn_stats_var(const double* partial, long long channels, long long p, long long segs, double eps, T* invstd, T* var_unbiased) {
+  DN_GRID_STRIDE(c, channels) {
+    double ss = 0;
+    for (long long k = 0; k < segs; k++) ss += partial[c * segs + k];
+    invstd[c] = (T)(1.0 / sqrt(ss / (double)p + eps));
+    var_unbiased[c] = p > 1 ? (T)(ss / (double)(p - 1)) : (T)NAN;
+  }
+}
+
 template <class T>
 __device__ void bn_running_invstd(const T* running_var, long long n, double eps, T* invstd) {
   DN_GRID_STRIDE(i, n) { invstd[i] = (T)(1.0 / sqrt((double)running_var[i] + eps)); }

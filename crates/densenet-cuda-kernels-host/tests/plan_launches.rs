@@ -70,6 +70,12 @@ fn views(stem: &str, p: &[Word], t: u128, grid: u32, rows: &[i64]) -> Vec<(&'sta
             let (c, cp) = (n(1), ix("c·p", n(1) * n(2)));
             vec![("x", p[0], cp * t), ("mean", p[4], c * t), ("invstd", p[5], c * t), ("var", p[6], c * t)]
         }
+        "bn_stats_partial" => {
+            let (c, cp, parts) = (n(1), ix("c·p", n(1) * n(2)), ix("c·segs", n(1) * n(3)));
+            vec![("x", p[0], cp * t), ("center", p[4], c * 8), ("partial", p[5], parts * 8)]
+        }
+        "bn_stats_mean" => vec![("partial", p[0], ix("c·segs", n(1) * n(3)) * 8), ("mean_f64", p[4], n(1) * 8), ("mean", p[5], n(1) * t)],
+        "bn_stats_var" => vec![("partial", p[0], ix("c·segs", n(1) * n(3)) * 8), ("invstd", p[5], n(1) * t), ("var", p[6], n(1) * t)],
         "bn_running_invstd" => vec![("var", p[0], n(1) * t), ("invstd", p[3], n(1) * t)],
         "bn_update_running" => (0..4).map(|i| (["mean", "var", "running_mean", "running_var"][i], p[i], n(4) * t)).collect(),
         "bn_forward" => {
@@ -138,7 +144,9 @@ fn views(stem: &str, p: &[Word], t: u128, grid: u32, rows: &[i64]) -> Vec<(&'sta
     }
     .into_iter()
     // The optional pointers (null when unused); any other null is an error of `inside`.
-    .filter(|&(name, addr, _)| addr != 0 || !matches!((stem, name), ("bn_backward_dx", "dx") | ("max_pool3s2_forward", "argmax") | ("sgd_step", "momentum")))
+    .filter(|&(name, addr, _)| {
+        addr != 0 || !matches!((stem, name), ("bn_backward_dx", "dx") | ("max_pool3s2_forward", "argmax") | ("sgd_step", "momentum") | ("bn_stats_partial", "center"))
+    })
     .collect()
 }
 
@@ -247,7 +255,7 @@ fn plan_step<T: Float + Elem>(preset: &str, n: usize, side: usize) -> (u64, u64)
     let what = format!("{preset} {} {n}×3×{side}²", T::NAME);
     assert!(dev.launches.load(Ordering::Relaxed) > 100 && dev.gemms.load(Ordering::Relaxed) > 50, "{what}: the step launched too little");
     let kernels = dev.kernels.lock().unwrap();
-    for k in ["im2col", "col2im", "bn_stats", "bn_backward_dx", "softmax_xent", "sgd_step_chunks", "first_non_finite_chunks"] {
+    for k in ["im2col", "col2im", "bn_backward_dx", "softmax_xent", "sgd_step_chunks", "first_non_finite_chunks", "bn_stats_partial", "bn_stats_mean", "bn_stats_var"] {
         assert!(kernels.contains(k), "{what}: no {k} launched");
     }
     // The estimate counts the column buffer the step grew (and this device has no workspace).

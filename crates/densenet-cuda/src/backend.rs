@@ -101,6 +101,22 @@ pub fn cols_elements(convs: &[ConvGeom], cols_budget: usize) -> usize {
     convs.iter().filter(|g| !g.is_pointwise()).map(|g| g.k() * chunk(g, cols_budget) * g.ho * g.wo).max().unwrap_or(0)
 }
 
+/// Blocks the BN statistics aim for (several per SM on the largest GPUs: 132 SMs on an H100).
+const BN_TARGET_BLOCKS: usize = 1024;
+/// Fewest values one block of the split BN statistics sums (below it, launches cost more than
+/// they spread).
+const BN_MIN_SEGMENT: usize = 16_384;
+
+/// Segments per channel for the BN statistics: 1 (one block per channel, `bn_stats`) when there
+/// are channels enough to fill the GPU or too few values to split, else enough to reach
+/// [`BN_TARGET_BLOCKS`] blocks with segments of at least [`BN_MIN_SEGMENT`] values.
+pub(crate) fn bn_segments(channels: usize, p: usize) -> usize {
+    if channels == 0 {
+        return 1;
+    }
+    BN_TARGET_BLOCKS.div_ceil(channels).min(p / BN_MIN_SEGMENT).max(1)
+}
+
 fn grid_for(n: usize) -> u32 {
     n.div_ceil(BLOCK as usize).clamp(1, MAX_GRID) as u32
 }
@@ -347,7 +363,20 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
 
     fn bn_stats(&self, x: Src<'_, T>, channels: usize, p: usize) -> Result<BatchStats<Self::Buf>> {
         let (mean, invstd, var) = (self.alloc_buf(channels)?, self.alloc_buf(channels)?, self.alloc_buf(channels)?);
-        self.per_row("bn_stats", channels, &[x.addr, w_i(channels), w_i(p), w_f(BN_EPS), mean.addr(), invstd.addr(), var.addr()]);
+        let segs = bn_segments(channels, p);
+        if segs == 1 {
+            self.per_row("bn_stats", channels, &[x.addr, w_i(channels), w_i(p), w_f(BN_EPS), mean.addr(), invstd.addr(), var.addr()]);
+        } else {
+            // Few channels over many values: each channel's sums in `segs` blocks, then one
+            // fixed-order sum per channel (two passes, as the one-block kernel).
+            let (partial, mean64) = (self.alloc_buf::<f64>(channels * segs)?, self.alloc_buf::<f64>(channels)?);
+            let blocks = (channels * segs).min(MAX_GRID) as u32;
+            let (c, p_, s) = (w_i(channels), w_i(p), w_i(segs));
+            self.queue(|| self.dev.launch(&self.kernel("bn_stats_partial"), blocks, BLOCK, &[x.addr, c, p_, s, 0, partial.addr()]));
+            self.elementwise("bn_stats_mean", channels, &[partial.addr(), c, p_, s, mean64.addr(), mean.addr()]);
+            self.queue(|| self.dev.launch(&self.kernel("bn_stats_partial"), blocks, BLOCK, &[x.addr, c, p_, s, mean64.addr(), partial.addr()]));
+            self.elementwise("bn_stats_var", channels, &[partial.addr(), c, p_, s, w_f(BN_EPS), invstd.addr(), var.addr()]);
+        }
         self.take_kept()?;
         Ok(BatchStats { mean, invstd, var_unbiased: Some(var) })
     }

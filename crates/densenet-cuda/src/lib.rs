@@ -71,6 +71,19 @@ mod tests {
             assert_eq!(DeviceSpec::parse(bad).unwrap_err().code(), "ERR_INVALID_ARG", "{bad}");
         }
     }
+
+    #[test]
+    fn bn_statistics_split_few_channels_over_many_values() {
+        use crate::backend::bn_segments;
+        // norm0 of densenet121 at 224², batch 64: 64 channels of 64·112² values → 1,024 blocks.
+        assert_eq!(bn_segments(64, 64 * 112 * 112), 16);
+        // A CIFAR block at batch 64 (32²): segments of at least 16 Ki values.
+        assert_eq!(bn_segments(24, 64 * 32 * 32), 4);
+        // Channels enough to fill the GPU, or too few values: one block per channel.
+        assert_eq!(bn_segments(1024, 1 << 24), 1);
+        assert_eq!(bn_segments(5, 37), 1);
+        assert_eq!(bn_segments(0, 100), 1);
+    }
 }
 
 #[cfg(all(test, feature = "cuda"))]
