@@ -199,18 +199,29 @@ __device__ void bn_backward_dx(const T* x, T* dy, long long channels, long long 
 
 // ---- convolution lowering --------------------------------------------------------------------
 
+// im2col and col2im work in tiles of DN_TILE consecutive columns (pixels) of one row (plane):
+// the 64-bit row/plane decomposition once per tile, the in-row one in 32 bits per element (the
+// host keeps (n1−n0)·Ho·Wo and H·W under 2³¹: the column budget chunks the samples).
+#define DN_TILE 1024
+
 // cols [Cin·k·k, (n1−n0)·Ho·Wo] from samples [n0, n1) of x [Cin, N, H, W] (zero outside the image).
 template <class T>
 __device__ void im2col(const T* x, long long cin, long long n, long long h, long long w, long long k, long long stride, long long pad, long long ho, long long wo, long long n0,
                        long long n1, T* cols) {
-  const long long howo = ho * wo;
-  const long long pc = (n1 - n0) * howo;
-  DN_GRID_STRIDE(i, cin * k * k * pc) {
-    const long long row = i / pc, col = i % pc;
-    const long long ci = row / (k * k), ky = (row % (k * k)) / k, kx = row % k;
-    const long long s = col / howo, oy = (col % howo) / wo, ox = col % wo;
-    const long long iy = oy * stride + ky - pad, ix = ox * stride + kx - pad;
-    cols[i] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? x[((ci * n + n0 + s) * h + iy) * w + ix] : (T)0;
+  const unsigned howo = (unsigned)(ho * wo), wo32 = (unsigned)wo;
+  const unsigned pc = (unsigned)((n1 - n0) * ho * wo);
+  const long long kk = k * k, tiles = ((long long)pc + DN_TILE - 1) / DN_TILE;
+  for (long long b = blockIdx.x; b < cin * kk * tiles; b += gridDim.x) {
+    const long long row = b / tiles, ci = row / kk;
+    const long long ky = (row % kk) / k, kx = row % k;
+    const unsigned c0 = (unsigned)(b % tiles) * DN_TILE;
+    const T* xc = x + (ci * n + n0) * h * w;
+    T* out = cols + row * (long long)pc;
+    for (unsigned j = threadIdx.x; j < DN_TILE && c0 + j < pc; j += blockDim.x) {
+      const unsigned col = c0 + j, s = col / howo, r = col - s * howo, oy = r / wo32, ox = r - oy * wo32;
+      const long long iy = (long long)oy * stride + ky - pad, ix = (long long)ox * stride + kx - pad;
+      out[col] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? xc[((long long)s * h + iy) * w + ix] : (T)0;
+    }
   }
 }
 
@@ -219,27 +230,32 @@ __device__ void im2col(const T* x, long long cin, long long n, long long h, long
 template <class T>
 __device__ void col2im(const T* cols, long long cin, long long n, long long h, long long w, long long k, long long stride, long long pad, long long ho, long long wo, long long n0,
                        long long n1, T* dx) {
-  const long long howo = ho * wo;
-  const long long pc = (n1 - n0) * howo;
-  const long long hw = h * w;
-  DN_GRID_STRIDE(i, cin * (n1 - n0) * hw) {
-    const long long ci = i / ((n1 - n0) * hw);
-    const long long s = (i / hw) % (n1 - n0);
-    const long long iy = (i % hw) / w, ix = i % w;
-    T* d = dx + (ci * n + n0 + s) * hw + iy * w + ix;
-    T acc = *d;
-    for (long long ky = 0; ky < k; ++ky) {
-      const long long ty = iy + pad - ky;
-      if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
-      const long long oy = ty / stride;
-      for (long long kx = 0; kx < k; ++kx) {
-        const long long tx = ix + pad - kx;
-        if (tx < 0 || tx % stride != 0 || tx / stride >= wo) continue;
-        const long long ox = tx / stride;
-        acc += cols[((ci * k + ky) * k + kx) * pc + s * howo + oy * wo + ox];
+  const long long ns = n1 - n0, pc = ns * ho * wo;
+  const unsigned hw = (unsigned)(h * w), w32 = (unsigned)w;
+  const int k32 = (int)k, st = (int)stride, pd = (int)pad, ho32 = (int)ho, wo32 = (int)wo;
+  const long long tiles = ((long long)hw + DN_TILE - 1) / DN_TILE;
+  for (long long b = blockIdx.x; b < cin * ns * tiles; b += gridDim.x) {
+    const long long plane = b / tiles, ci = plane / ns, s = plane % ns;
+    const unsigned q0 = (unsigned)(b % tiles) * DN_TILE;
+    T* d = dx + (ci * n + n0 + s) * (long long)hw;
+    const T* c = cols + ci * k * k * pc + s * ho * wo;
+    for (unsigned j = threadIdx.x; j < DN_TILE && q0 + j < hw; j += blockDim.x) {
+      const unsigned q = q0 + j;
+      const int iy = (int)(q / w32), ix = (int)(q - (unsigned)iy * w32);
+      T acc = d[q];
+      for (int ky = 0; ky < k32; ++ky) {
+        const int ty = iy + pd - ky;
+        if (ty < 0 || ty % st != 0 || ty / st >= ho32) continue;
+        const int oy = ty / st;
+        for (int kx = 0; kx < k32; ++kx) {
+          const int tx = ix + pd - kx;
+          if (tx < 0 || tx % st != 0 || tx / st >= wo32) continue;
+          const int ox = tx / st;
+          acc += c[(long long)(ky * k32 + kx) * pc + (long long)oy * wo32 + ox];
+        }
       }
+      d[q] = acc;
     }
-    *d = acc;
   }
 }
 

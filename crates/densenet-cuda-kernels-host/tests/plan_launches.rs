@@ -96,6 +96,9 @@ fn views(stem: &str, p: &[Word], t: u128, grid: u32, rows: &[i64]) -> Vec<(&'sta
             let image = ix("cin·n·h·w", n(1) * n(2) * n(3) * n(4));
             assert!(n(10) < n(11) && n(11) <= n(2), "{stem}: samples [{}, {}) of {}", n(10), n(11), n(2));
             let cols = ix("cols", n(1) * n(5) * n(5) * (n(11) - n(10)) * n(8) * n(9));
+            // The kernels' in-row index math is 32-bit.
+            let (per_row, plane) = ((n(11) - n(10)) * n(8) * n(9), n(3) * n(4));
+            assert!(per_row <= i32::MAX as u128 && plane <= i32::MAX as u128, "{stem}: {per_row} columns per row, {plane} pixels per plane");
             let (image_ptr, cols_ptr) = if stem == "im2col" { (p[0], p[12]) } else { (p[12], p[0]) };
             vec![("image", image_ptr, image * t), ("cols", cols_ptr, cols * t)]
         }

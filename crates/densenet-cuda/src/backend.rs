@@ -254,16 +254,29 @@ impl<T: Float + Elem, D: Device> Gpu<T, D> {
         }
     }
 
+    /// A launch of im2col or col2im: blocks of `TILE` consecutive columns of `rows` rows of
+    /// `per_row` columns, whose in-row index math is 32-bit (see kernels/densenet.cuh).
+    fn tiled(&self, stem: &str, rows: usize, per_row: usize, params: &[Word]) {
+        const TILE: usize = 1024;
+        if rows == 0 || per_row == 0 {
+            return;
+        }
+        if per_row > i32::MAX as usize {
+            // Cannot happen with the column budget (it chunks the samples): refused, not wrapped.
+            return self.fail(Error::InvalidArg(format!("{stem}: {per_row} columns per row do not fit the kernel's 32-bit index")));
+        }
+        let blocks = (rows * per_row.div_ceil(TILE)).min(MAX_GRID) as u32;
+        self.queue(|| self.dev.launch(&self.kernel(stem), blocks, BLOCK, params));
+    }
+
     fn im2col(&self, x: Addr, g: &ConvGeom, n0: usize, n1: usize, cols: Addr) {
-        let n = g.k() * (n1 - n0) * g.ho * g.wo;
         let p = [x, w_i(g.cin), w_i(g.n), w_i(g.h), w_i(g.w), w_i(g.kernel), w_i(g.stride), w_i(g.pad), w_i(g.ho), w_i(g.wo), w_i(n0), w_i(n1), cols];
-        self.elementwise("im2col", n, &p);
+        self.tiled("im2col", g.k(), (n1 - n0) * g.ho * g.wo, &p);
     }
 
     fn col2im(&self, cols: Addr, g: &ConvGeom, n0: usize, n1: usize, dx: Addr) {
-        let n = g.cin * (n1 - n0) * g.h * g.w;
         let p = [cols, w_i(g.cin), w_i(g.n), w_i(g.h), w_i(g.w), w_i(g.kernel), w_i(g.stride), w_i(g.pad), w_i(g.ho), w_i(g.wo), w_i(n0), w_i(n1), dx];
-        self.elementwise("col2im", n, &p);
+        self.tiled("col2im", g.cin * (n1 - n0), g.h * g.w, &p);
     }
 
     fn bn_params(x: Addr, channels: usize, p: usize, a: &BnArgs<Src<'_, T>>) -> [Word; 8] {
