@@ -101,6 +101,14 @@ pub fn cols_elements(convs: &[ConvGeom], cols_budget: usize) -> usize {
     convs.iter().filter(|g| !g.is_pointwise()).map(|g| g.k() * chunk(g, cols_budget) * g.ho * g.wo).max().unwrap_or(0)
 }
 
+/// An allocation failure names what it was for.
+fn named(e: Error, what: &str) -> Error {
+    match e {
+        Error::Memory(m) => Error::Memory(format!("{what}: {m}")),
+        other => other,
+    }
+}
+
 /// Blocks the BN statistics aim for (several per SM on the largest GPUs: 132 SMs on an H100).
 const BN_TARGET_BLOCKS: usize = 1024;
 /// Fewest values one block of the split BN statistics sums (below it, launches cost more than
@@ -172,13 +180,7 @@ impl<T: Float + Elem, D: Device> Gpu<T, D> {
         if self.failed() {
             return None;
         }
-        self.alloc_buf(len)
-            .map_err(|e| match e {
-                Error::Memory(m) => Error::Memory(format!("{what}: {m}")),
-                other => other,
-            })
-            .map_err(|e| self.fail(e))
-            .ok()
+        self.alloc_buf(len).map_err(|e| self.fail(named(e, what))).ok()
     }
 
     pub fn device(&self) -> &D {

@@ -4,9 +4,9 @@
 //! elements; a table with one row per chunk (the layout of `SgdChunk` / `FiniteChunk` in
 //! kernels/densenet.cuh, 64-bit words) is uploaded and one block walks each row.
 
-use super::{w_f, w_i, Dst, Gpu, Src, BLOCK, MAX_GRID};
+use super::{named, w_f, w_i, Dst, Gpu, Src, BLOCK, MAX_GRID};
 use crate::device::{Addr, Device, Elem, Word};
-use densenet_core::{Error, Float, SgdUpdate};
+use densenet_core::{Float, SgdUpdate};
 
 /// Elements of one chunk: one block of 256 threads, 256 elements per thread.
 pub(super) const CHUNK: usize = 1 << 16;
@@ -55,14 +55,6 @@ pub(super) fn finite_table<T>(xs: &[Src<'_, T>], size: usize) -> (Vec<Word>, Vec
     }
     debug_assert_eq!(table.len(), owner.len() * FINITE_CHUNK_WORDS);
     (table, owner)
-}
-
-/// An allocation failure names what it was for.
-fn named(e: Error, what: &str) -> Error {
-    match e {
-        Error::Memory(m) => Error::Memory(format!("{what}: {m}")),
-        other => other,
-    }
 }
 
 fn grid_of(rows: usize) -> u32 {
