@@ -112,14 +112,14 @@ fn bench_conv(c: &mut Criterion, group_name: &str, g: ConvGeom) {
     let mut y = vec![0f32; g.cout * g.out_plane()];
     let mut dx = vec![0f32; g.cin * g.in_plane()];
     let mut dw = vec![0f32; w.len()];
-    let mut scratch = Vec::new();
+    let scratch = conv::ColsPool::default();
     let ws = conv::WgradScratch::default();
     let flops = conv_flops(&g);
     let mut group = c.benchmark_group(group_name);
     group.sample_size(SAMPLES).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
     group.throughput(Throughput::Elements(flops as u64));
     let rate = Rate::new();
-    group.bench_function("forward", |b| b.iter_custom(|it| rate.run(it, || conv::forward(black_box(&x), &w, &g, &mut y, &mut scratch))));
+    group.bench_function("forward", |b| b.iter_custom(|it| rate.run(it, || conv::forward(black_box(&x), &w, &g, &mut y, &scratch))));
     rate.report(&format!("{group_name}/forward"), flops);
     // The implicit GEMM (no im2col buffer) and, below, BN-ReLU fused into its operand packing
     // beside normalizing into a buffer first.
@@ -135,14 +135,14 @@ fn bench_conv(c: &mut Criterion, group_name: &str, g: ConvGeom) {
         b.iter_custom(|it| {
             rate.run(it, || {
                 batchnorm::forward(black_box(&x), g.cin, g.in_plane(), &args, &mut z);
-                conv::forward(&z, &w, &g, &mut y, &mut scratch)
+                conv::forward(&z, &w, &g, &mut y, &scratch)
             })
         })
     });
     rate.report(&format!("{group_name}/bn_relu_then_forward"), flops);
     group.bench_function("packed_bn_relu_forward", |b| b.iter_custom(|it| rate.run(it, || packed_conv::forward(black_box(&x), wv, &g, Some(&args), &mut y, false, &packs))));
     rate.report(&format!("{group_name}/packed_bn_relu_forward"), flops);
-    group.bench_function("backward_input", |b| b.iter_custom(|it| rate.run(it, || conv::backward_input(black_box(&dy), &w, &g, &mut dx, false, &mut scratch))));
+    group.bench_function("backward_input", |b| b.iter_custom(|it| rate.run(it, || conv::backward_input(black_box(&dy), &w, &g, &mut dx, false, &scratch))));
     rate.report(&format!("{group_name}/backward_input"), flops);
     group.bench_function("backward_weight", |b| b.iter_custom(|it| rate.run(it, || conv::backward_weight(black_box(&x), &dy, &g, &mut dw, &ws))));
     rate.report(&format!("{group_name}/backward_weight"), flops);
@@ -160,7 +160,7 @@ fn bench_conv(c: &mut Criterion, group_name: &str, g: ConvGeom) {
             b.iter_custom(|it| {
                 rate.run(it, || {
                     packed_wgrad::backward_weight(black_box(&x), &dy, &g, Some(&args), &mut dw, &packs, &wws);
-                    conv::backward_input(&dy, &w, &g, &mut dx, false, &mut scratch);
+                    conv::backward_input(&dy, &w, &g, &mut dx, false, &scratch);
                     black_box(batchnorm::backward_sums(&x, &dx, g.cin, g.in_plane(), &args));
                 })
             })

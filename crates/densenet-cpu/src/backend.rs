@@ -9,15 +9,15 @@ use densenet_core::backend::{normalized, unfused_bn_conv_backward, BN_EPS};
 use densenet_core::geometry::ConvGeom;
 use densenet_core::{Backend, BatchStats, BnArgs, Error, Float, GradOut, LossOut, MaskSource, Result, SgdConfig, WeightKey};
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The CPU backend for element type `T` (f32 or f64).
 ///
 /// Buffers come from and go back to a pool (see [`crate::pool`]): a step of the same shape as
 /// an earlier one allocates no large buffer.
 pub struct Cpu<T: Copy + Default> {
-    /// im2col columns, reused across calls.
-    cols: Mutex<Vec<T>>,
+    /// im2col columns (one buffer per worker lowering its own chunk of samples), reused across calls.
+    cols: conv::ColsPool<T>,
     /// Per-worker im2col columns and partial sums of the weight gradients, reused across calls.
     wgrad: conv::WgradScratch<T>,
     /// Packed weights and per-worker panels of the implicit-GEMM convolution.
@@ -33,7 +33,7 @@ pub struct Cpu<T: Copy + Default> {
 impl<T: Copy + Default> Default for Cpu<T> {
     fn default() -> Self {
         Cpu {
-            cols: Mutex::new(Vec::new()),
+            cols: Default::default(),
             wgrad: Default::default(),
             packed: Default::default(),
             packed_wgrad: Default::default(),
@@ -49,15 +49,15 @@ impl<T: Float> Cpu<T> {
         Self::default()
     }
 
-    fn with_cols<R>(&self, f: impl FnOnce(&mut Vec<T>) -> R) -> R {
-        let mut cols = self.cols.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut cols)
-    }
-
     /// Bytes held for reuse: free pooled buffers and the kernels' scratch.
     pub fn cached_bytes(&self) -> usize {
-        let cols = self.cols.lock().unwrap_or_else(|p| p.into_inner()).capacity() * std::mem::size_of::<T>();
-        self.pool.held_bytes() + self.idx_pool.held_bytes() + cols + self.wgrad.held_bytes() + self.packed.held_bytes() + self.packed_wgrad.held_bytes() + self.weights.held_bytes()
+        self.pool.held_bytes()
+            + self.idx_pool.held_bytes()
+            + self.cols.held_bytes()
+            + self.wgrad.held_bytes()
+            + self.packed.held_bytes()
+            + self.packed_wgrad.held_bytes()
+            + self.weights.held_bytes()
     }
 }
 
@@ -87,12 +87,14 @@ impl<T: Float> Backend<T> for Cpu<T> {
     }
 
     fn alloc(&self, len: usize) -> Result<PoolBuf<T>> {
+        let _p = crate::ops::profile::scope("mem.alloc");
         PoolBuf::zeroed(&self.pool, len, fresh).ok_or_else(|| oom::<T>(len))
     }
     fn alloc_idx(&self, len: usize) -> Result<PoolBuf<u32>> {
         PoolBuf::zeroed(&self.idx_pool, len, fresh).ok_or_else(|| oom::<u32>(len))
     }
     fn upload(&self, data: &[T]) -> Result<PoolBuf<T>> {
+        let _p = crate::ops::profile::scope("mem.upload");
         PoolBuf::copied(&self.pool, data, fresh).ok_or_else(|| oom::<T>(data.len()))
     }
     fn upload_with(&self, len: usize, fill: &mut dyn FnMut(&mut [T])) -> Result<PoolBuf<T>> {
@@ -140,12 +142,15 @@ impl<T: Float> Backend<T> for Cpu<T> {
     }
 
     fn fill_zero(&self, dst: &mut [T]) {
+        let _p = crate::ops::profile::scope("mem.fill_zero");
         dst.fill(T::ZERO);
     }
     fn copy(&self, src: &[T], dst: &mut [T]) {
+        let _p = crate::ops::profile::scope("mem.copy");
         dst.copy_from_slice(src);
     }
     fn add_assign(&self, src: &[T], dst: &mut [T]) {
+        let _p = crate::ops::profile::scope("mem.add_assign");
         dst.iter_mut().zip(src).for_each(|(d, s)| *d += *s);
     }
 
@@ -153,10 +158,12 @@ impl<T: Float> Backend<T> for Cpu<T> {
         Ok(host_stats(batchnorm::batch_stats(x, channels, p)))
     }
     fn bn_running_stats(&self, running_mean: &[T], running_var: &[T]) -> Result<BatchStats<PoolBuf<T>>> {
+        let _p = crate::ops::profile::scope("bn.running_stats");
         let invstd = running_var.iter().map(|v| T::from_f64(1.0 / (v.to_f64() + BN_EPS).sqrt())).collect();
         Ok(BatchStats { mean: PoolBuf::detached(running_mean.to_vec()), invstd: PoolBuf::detached(invstd), var_unbiased: None })
     }
     fn bn_update_running(&self, batch_mean: &[T], batch_var_unbiased: &[T], running_mean: &mut [T], running_var: &mut [T]) {
+        let _p = crate::ops::profile::scope("bn.update_running");
         batchnorm::update_running(batch_mean, batch_var_unbiased, running_mean, running_var);
     }
     fn bn_forward(&self, x: &[T], channels: usize, p: usize, args: &BnArgs<&[T]>, y: &mut [T]) {
@@ -170,7 +177,7 @@ impl<T: Float> Backend<T> for Cpu<T> {
         if packed_conv::preferred::<T>(g) {
             packed_conv::forward(x, MatRef::rows(weight, g.k()), g, None, y, accumulate, &self.packed);
         } else {
-            self.with_cols(|cols| conv::forward_into(x, weight, g, y, accumulate, cols));
+            conv::forward_into(x, weight, g, y, accumulate, &self.cols);
         }
     }
     fn fuses_bn_conv(&self, _g: &ConvGeom) -> bool {
@@ -286,10 +293,11 @@ impl<T: Float> Backend<T> for Cpu<T> {
             packed_conv::forward(dy, MatRef::rows(&flipped, gt.k()), &gt, None, dx, accumulate, &self.packed);
             return;
         }
-        self.with_cols(|cols| conv::backward_input(dy, weight, g, dx, accumulate, cols));
+        conv::backward_input(dy, weight, g, dx, accumulate, &self.cols);
     }
 
     fn avg_pool2_forward(&self, x: &[T], planes: usize, h: usize, w: usize, y: &mut [T]) {
+        let _p = crate::ops::profile::scope("pool.avg2_forward");
         pool::avg2_forward(x, planes, h, w, y);
     }
     fn bn_avg_pool2_forward(&self, x: &[T], channels: usize, n: usize, h: usize, w: usize, args: &BnArgs<&[T]>, y: &mut [T]) -> bool {
@@ -297,27 +305,35 @@ impl<T: Float> Backend<T> for Cpu<T> {
         true
     }
     fn avg_pool2_backward(&self, dy: &[T], planes: usize, h: usize, w: usize, dx: &mut [T]) {
+        let _p = crate::ops::profile::scope("pool.avg2_backward");
         pool::avg2_backward(dy, planes, h, w, dx);
     }
     fn max_pool3s2_forward(&self, x: &[T], planes: usize, h: usize, w: usize, y: &mut [T], argmax: Option<&mut PoolBuf<u32>>) {
+        let _p = crate::ops::profile::scope("pool.max3s2_forward");
         pool::max3s2_forward(x, planes, h, w, y, argmax.map(|a| &mut a[..]));
     }
     fn max_pool3s2_backward(&self, dy: &[T], argmax: &PoolBuf<u32>, planes: usize, h: usize, w: usize, dx: &mut [T]) {
+        let _p = crate::ops::profile::scope("pool.max3s2_backward");
         pool::max3s2_backward(dy, argmax, planes, h, w, dx);
     }
     fn global_avg_forward(&self, x: &[T], planes: usize, hw: usize, out: &mut [T]) {
+        let _p = crate::ops::profile::scope("pool.global_avg_forward");
         pool::global_avg_forward(x, planes, hw, out);
     }
     fn global_avg_backward(&self, dpooled: &[T], planes: usize, hw: usize, dx: &mut [T]) {
+        let _p = crate::ops::profile::scope("pool.global_avg_backward");
         pool::global_avg_backward(dpooled, planes, hw, dx);
     }
     fn linear_forward(&self, pooled: &[T], weight: &[T], bias: &[T], n: usize, c: usize, k: usize, logits: &mut [T]) {
+        let _p = crate::ops::profile::scope("linear.forward");
         linear::forward(pooled, weight, bias, n, c, k, logits);
     }
     fn linear_backward(&self, pooled: &[T], weight: &[T], dlogits: &[T], n: usize, c: usize, k: usize, dweight: &mut [T], dbias: &mut [T], dpooled: &mut [T]) {
+        let _p = crate::ops::profile::scope("linear.backward");
         linear::backward(pooled, weight, dlogits, n, c, k, dweight, dbias, dpooled);
     }
     fn softmax_cross_entropy(&self, logits: &[T], labels: &[usize], k: usize) -> Result<LossOut<PoolBuf<T>>> {
+        let _p = crate::ops::profile::scope("loss.softmax_cross_entropy");
         let l = loss::softmax_cross_entropy(logits, labels, k);
         Ok(LossOut { loss: l.loss, correct: l.correct, dlogits: PoolBuf::detached(l.dlogits) })
     }
@@ -327,6 +343,7 @@ impl<T: Float> Backend<T> for Cpu<T> {
     }
 
     fn sgd_step(&self, param: &mut [T], grad: &[T], momentum: Option<(&mut [T], bool)>, c: &SgdConfig) {
+        let _p = crate::ops::profile::scope("optim.sgd");
         // One pass per element, no temporary: the same operations in the same order as
         // PyTorch's (g = grad + wd·p; buf = m·buf + g; d = g + m·buf or buf; p −= lr·d).
         let (lr, wd, m) = (T::from_f64(c.lr), T::from_f64(c.weight_decay), T::from_f64(c.momentum));
@@ -346,6 +363,7 @@ impl<T: Float> Backend<T> for Cpu<T> {
     }
 
     fn first_non_finite(&self, x: &[T]) -> Option<(usize, f64)> {
+        let _p = crate::ops::profile::scope("guard.first_non_finite");
         x.iter().position(|v| !v.is_finite()).map(|i| (i, x[i].to_f64()))
     }
 }

@@ -48,7 +48,7 @@ fn check<T: Float>(g: ConvGeom, relu: bool, tol: f64) {
     let mut want_dw = init.clone();
     conv::backward_weight(&z, &dy, &g, &mut want_dw, &conv::WgradScratch::default());
     let mut dz = vec![T::ZERO; x.len()];
-    conv::backward_input(&dy, &w, &g, &mut dz, false, &mut Vec::new());
+    conv::backward_input(&dy, &w, &g, &mut dz, false, &conv::ColsPool::default());
     let want_sums = batchnorm::backward_sums(&x, &dz, g.cin, p, &args);
     let want_g: Vec<f64> = (0..x.len())
         .map(|i| {

@@ -31,7 +31,7 @@ fn check<T: Float>(g: ConvGeom, with_norm: bool, relu: bool, accumulate: bool, t
         batchnorm::forward(&x, g.cin, g.in_plane(), &args, &mut z);
     }
     let mut want = init.clone();
-    conv::forward_into(&z, &w, &g, &mut want, accumulate, &mut Vec::new());
+    conv::forward_into(&z, &w, &g, &mut want, accumulate, &conv::ColsPool::default());
 
     let mut got = init.clone();
     let scratch = packed_conv::PackScratch::default();
@@ -134,7 +134,7 @@ fn packed_conv_at_batch_one_is_independent_of_the_thread_count_and_the_weight_vi
         };
         let one = run(1, false);
         let mut want = vec![0f32; one.len()];
-        conv::forward_into(&x, &w, &g, &mut want, false, &mut Vec::new());
+        conv::forward_into(&x, &w, &g, &mut want, false, &conv::ColsPool::default());
         assert!(rel_diff(&one, &want) <= 2e-5, "{g:?}: packed vs im2col + gemm");
         for (threads, transposed) in [(2, false), (3, false), (2, true)] {
             let y = run(threads, transposed);

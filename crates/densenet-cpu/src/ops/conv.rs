@@ -4,7 +4,7 @@
 //! a chunk of samples to columns (im2col) and multiplies. Forward, weight gradient and input
 //! gradient sit side by side.
 
-use super::gemm::{matmul, matmul_serial, MatRef};
+use super::gemm::{matmul, matmul_serial, matmul_serial_raw, MatRef};
 
 use densenet_core::geometry::ConvGeom;
 use densenet_core::Float;
@@ -14,10 +14,18 @@ use std::sync::Mutex;
 /// Largest im2col scratch (elements) a chunk of samples may use.
 const COLS_BUDGET: usize = 1 << 18;
 
-/// Samples per im2col chunk.
+/// Fewest chunks a batch is cut into (when it has that many samples), so that the workers
+/// that take whole chunks stay busy to the end.
+const MIN_CHUNKS: usize = 8;
+
+/// Samples per im2col chunk: within the scratch budget, at least [`MIN_CHUNKS`] chunks, and
+/// the batch cut evenly (64 samples at 9 per chunk would leave a last chunk of 1 and one
+/// worker idle; 8 × 8 does not). A function of the shape only, never of the thread count.
 fn chunk(g: &ConvGeom) -> usize {
     let per_sample = g.k() * g.ho * g.wo;
-    (COLS_BUDGET / per_sample.max(1)).clamp(1, g.n)
+    let widest = (COLS_BUDGET / per_sample.max(1)).clamp(1, g.n.max(1));
+    let count = g.n.div_ceil(widest).max(MIN_CHUNKS.min(g.n)).max(1);
+    g.n.div_ceil(count).max(1)
 }
 
 /// Scratch elements the non-pointwise paths need.
@@ -29,13 +37,26 @@ pub fn scratch_len(g: &ConvGeom) -> usize {
     }
 }
 
-/// Lowers samples [n0, n1) of x to cols [Cin*kh*kw, (n1-n0)*Ho*Wo].
+/// Lowers samples [n0, n1) of x to cols [Cin*kh*kw, (n1-n0)*Ho*Wo], its rows spread over the
+/// pool.
 fn im2col<T: Float>(x: &[T], g: &ConvGeom, n0: usize, n1: usize, cols: &mut [T]) {
     let _p = super::profile::scope("conv.im2col");
+    let pc = (n1 - n0) * g.ho * g.wo;
+    cols[..g.k() * pc].par_chunks_mut(pc).enumerate().for_each(|(row, out)| im2col_row(x, g, n0, n1, row, out));
+}
+
+/// [`im2col`] on the calling thread (for callers that spread whole chunks over the pool).
+fn im2col_serial<T: Float>(x: &[T], g: &ConvGeom, n0: usize, n1: usize, cols: &mut [T]) {
+    let _p = super::profile::scope("conv.im2col");
+    let pc = (n1 - n0) * g.ho * g.wo;
+    cols[..g.k() * pc].chunks_mut(pc).enumerate().for_each(|(row, out)| im2col_row(x, g, n0, n1, row, out));
+}
+
+/// Row `row` (= (ci, ky, kx)) of the columns of samples [n0, n1).
+fn im2col_row<T: Float>(x: &[T], g: &ConvGeom, n0: usize, n1: usize, row: usize, out: &mut [T]) {
     let kk = g.kernel * g.kernel;
     let howo = g.ho * g.wo;
-    let pc = (n1 - n0) * howo;
-    cols[..g.k() * pc].par_chunks_mut(pc).enumerate().for_each(|(row, out)| {
+    {
         let ci = row / kk;
         let ky = (row % kk) / g.kernel;
         let kx = row % g.kernel;
@@ -65,7 +86,7 @@ fn im2col<T: Float>(x: &[T], g: &ConvGeom, n0: usize, n1: usize, cols: &mut [T])
                 }
             }
         }
-    });
+    }
 }
 
 /// Adds cols [Cin*kh*kw, (n1-n0)*Ho*Wo] back into dx at the positions im2col read them from.
@@ -107,24 +128,61 @@ fn chunks(g: &ConvGeom) -> impl Iterator<Item = (usize, usize)> {
 }
 
 /// y[Cout, N*Ho*Wo] = conv(x, weight). `weight` is [Cout, Cin, kh, kw].
-pub fn forward<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], scratch: &mut Vec<T>) {
-    forward_into(x, weight, g, y, false, scratch)
+pub fn forward<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], cols: &ColsPool<T>) {
+    forward_into(x, weight, g, y, false, cols)
 }
 
 /// y (+)= conv(x, weight).
-pub fn forward_into<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], accumulate: bool, scratch: &mut Vec<T>) {
+///
+/// One chunk of samples: its lowering and its GEMM are each spread over the pool. Several
+/// chunks: each worker lowers and multiplies whole chunks into their own output columns (the
+/// small GEMMs of a dense layer's 3×3 conv, Cout = the growth rate, do not split well, and the
+/// columns a worker wrote stay in its cache). Every output element is the same serial sum
+/// either way, so the bits do not depend on the thread count.
+pub fn forward_into<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], accumulate: bool, cols: &ColsPool<T>) {
     let _p = super::profile::scope(if g.is_pointwise() { "conv1x1.forward" } else { "convkxk.forward" });
     let pout = g.out_plane();
     if g.is_pointwise() {
         matmul(g.cout, pout, g.cin, y, pout, accumulate, MatRef::rows(weight, g.cin), MatRef::rows(x, pout));
         return;
     }
-    ensure_len(scratch, scratch_len(g));
     let howo = g.ho * g.wo;
-    for (n0, n1) in chunks(g) {
+    let spans: Vec<(usize, usize)> = chunks(g).collect();
+    if let [(n0, n1)] = spans[..] {
+        let mut c = cols.take();
+        ensure_len(&mut c.0, scratch_len(g));
+        im2col(x, g, n0, n1, &mut c.0);
         let pc = (n1 - n0) * howo;
-        im2col(x, g, n0, n1, scratch);
-        matmul(g.cout, pc, g.k(), &mut y[n0 * howo..], pout, accumulate, MatRef::rows(weight, g.k()), MatRef::rows(&scratch[..], pc));
+        matmul(g.cout, pc, g.k(), &mut y[n0 * howo..], pout, accumulate, MatRef::rows(weight, g.k()), MatRef::rows(&c.0[..], pc));
+        return;
+    }
+    assert!(y.len() >= g.cout * pout, "conv output too small");
+    let out = SharedOut(y.as_mut_ptr());
+    spans.par_iter().for_each_init(
+        || cols.take(),
+        |c, &(n0, n1)| {
+            ensure_len(&mut c.0, scratch_len(g));
+            im2col_serial(x, g, n0, n1, &mut c.0);
+            let pc = (n1 - n0) * howo;
+            // SAFETY: y holds Cout rows of `pout`; this chunk writes only its columns
+            // [n0·HoWo, n1·HoWo) of each row, which no other chunk touches.
+            unsafe { matmul_serial_raw(g.cout, pc, g.k(), out.at(n0 * howo), pout, accumulate, MatRef::rows(weight, g.k()), MatRef::rows(&c.0[..], pc)) };
+        },
+    );
+}
+
+/// The output pointer the chunks of [`forward_into`] share (each writes its own columns).
+#[derive(Clone, Copy)]
+struct SharedOut<T>(*mut T);
+// SAFETY: only used for the disjoint writes described at its use.
+unsafe impl<T> Send for SharedOut<T> {}
+unsafe impl<T> Sync for SharedOut<T> {}
+
+impl<T> SharedOut<T> {
+    /// The pointer `offset` elements in (a method, so closures capture the Sync wrapper).
+    fn at(self, offset: usize) -> *mut T {
+        // SAFETY: callers pass offsets inside the allocation the pointer came from.
+        unsafe { self.0.add(offset) }
     }
 }
 
@@ -152,7 +210,7 @@ pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut 
     ensure_len(&mut parts, segments.len() * out_len);
     let parts = &mut parts[..segments.len() * out_len];
     parts.par_chunks_mut(out_len).zip(segments.par_iter()).for_each_init(
-        || ColsGuard::take(&ws.cols),
+        || ws.cols.take(),
         |cols, (part, &(a, b))| {
             if g.is_pointwise() {
                 let len = b - a;
@@ -160,7 +218,7 @@ pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut 
             } else {
                 ensure_len(&mut cols.0, scratch_len(g));
                 let pc = (b - a) * howo;
-                im2col(x, g, a, b, &mut cols.0);
+                im2col_serial(x, g, a, b, &mut cols.0);
                 matmul_serial(kdim, g.cout, pc, part, g.cout, false, MatRef::rows(&cols.0[..], pc), MatRef::strided_t(&dy[a * howo..], pout));
             }
         },
@@ -176,33 +234,41 @@ pub fn backward_weight<T: Float>(x: &[T], dy: &[T], g: &ConvGeom, dweight: &mut 
 
 /// What [`backward_weight`] reuses across calls: each worker's im2col columns and the
 /// segments' partial sums.
+#[derive(Default)]
 pub struct WgradScratch<T> {
-    cols: Mutex<Vec<Vec<T>>>,
+    cols: ColsPool<T>,
     parts: Mutex<Vec<T>>,
-}
-
-impl<T> Default for WgradScratch<T> {
-    fn default() -> Self {
-        WgradScratch { cols: Mutex::new(Vec::new()), parts: Mutex::new(Vec::new()) }
-    }
 }
 
 impl<T> WgradScratch<T> {
     pub fn held_bytes(&self) -> usize {
-        let cols: usize = self.cols.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|c| c.capacity()).sum();
-        (cols + self.parts.lock().unwrap_or_else(|p| p.into_inner()).capacity()) * std::mem::size_of::<T>()
+        self.cols.held_bytes() + self.parts.lock().unwrap_or_else(|p| p.into_inner()).capacity() * std::mem::size_of::<T>()
+    }
+}
+
+/// im2col column buffers reused across calls: a free list, one buffer per worker in use.
+pub struct ColsPool<T>(Mutex<Vec<Vec<T>>>);
+
+impl<T> Default for ColsPool<T> {
+    fn default() -> Self {
+        ColsPool(Mutex::new(Vec::new()))
+    }
+}
+
+impl<T> ColsPool<T> {
+    /// A buffer for one worker, back on the list when the guard drops.
+    fn take(&self) -> ColsGuard<'_, T> {
+        let v = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
+        ColsGuard(v, &self.0)
+    }
+
+    pub fn held_bytes(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|c| c.capacity()).sum::<usize>() * std::mem::size_of::<T>()
     }
 }
 
 /// A worker's columns, back to the free list when the worker is done.
 struct ColsGuard<'a, T>(Vec<T>, &'a Mutex<Vec<Vec<T>>>);
-
-impl<'a, T> ColsGuard<'a, T> {
-    fn take(home: &'a Mutex<Vec<Vec<T>>>) -> Self {
-        let v = home.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
-        ColsGuard(v, home)
-    }
-}
 
 impl<T> Drop for ColsGuard<'_, T> {
     fn drop(&mut self) {
@@ -218,7 +284,7 @@ const WGRAD_SEGMENT: usize = 8192;
 /// Stride 1: a convolution of dy with the flipped, transposed kernel (padding k−1−pad), which
 /// lowers dy's Cout channels instead of expanding Cin·k² gradient columns. Otherwise:
 /// weightᵀ × dy folded back to image positions (col2im).
-pub fn backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeom, dx: &mut [T], accumulate: bool, scratch: &mut Vec<T>) {
+pub fn backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeom, dx: &mut [T], accumulate: bool, cols: &ColsPool<T>) {
     let pout = g.out_plane();
     let _p = super::profile::scope(if g.is_pointwise() { "conv1x1.backward_input" } else { "convkxk.backward_input" });
     if g.is_pointwise() {
@@ -229,18 +295,19 @@ pub fn backward_input<T: Float>(dy: &[T], weight: &[T], g: &ConvGeom, dx: &mut [
         let flipped = flip_transpose(weight, g);
         let gt = ConvGeom::new(g.cout, g.cin, g.kernel, 1, g.kernel - 1 - g.pad, g.n, g.ho, g.wo);
         debug_assert_eq!((gt.ho, gt.wo), (g.h, g.w));
-        forward_into(dy, &flipped, &gt, dx, accumulate, scratch);
+        forward_into(dy, &flipped, &gt, dx, accumulate, cols);
         return;
     }
     if !accumulate {
         dx[..g.cin * g.in_plane()].fill(T::ZERO);
     }
-    ensure_len(scratch, scratch_len(g));
+    let mut scratch = cols.take();
+    ensure_len(&mut scratch.0, scratch_len(g));
     let howo = g.ho * g.wo;
     for (n0, n1) in chunks(g) {
         let pc = (n1 - n0) * howo;
-        matmul(g.k(), pc, g.cout, &mut scratch[..], pc, false, MatRef::rows_t(weight, g.k()), MatRef::strided(&dy[n0 * howo..], pout));
-        col2im_add(&scratch[..], g, n0, n1, dx);
+        matmul(g.k(), pc, g.cout, &mut scratch.0[..], pc, false, MatRef::rows_t(weight, g.k()), MatRef::strided(&dy[n0 * howo..], pout));
+        col2im_add(&scratch.0[..], g, n0, n1, dx);
     }
 }
 

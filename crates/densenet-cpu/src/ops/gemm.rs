@@ -51,6 +51,30 @@ pub fn matmul_serial<T: Float>(m: usize, n: usize, k: usize, dst: &mut [T], dst_
     matmul_with(m, n, k, dst, dst_rs, accumulate, lhs, rhs, Parallelism::None)
 }
 
+/// [`matmul_serial`] into a destination given by pointer, for callers whose threads write
+/// disjoint column windows of one matrix (slices of it would overlap).
+///
+/// # Safety
+/// `dst` must be valid for writes of (m-1)*dst_rs + n elements, and no other thread may touch
+/// the m×n window it names while this runs.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn matmul_serial_raw<T: Float>(m: usize, n: usize, k: usize, dst: *mut T, dst_rs: usize, accumulate: bool, lhs: MatRef<T>, rhs: MatRef<T>) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                // SAFETY: row r of the window lies inside what the caller vouched for.
+                unsafe { std::slice::from_raw_parts_mut(dst.add(r * dst_rs), n) }.fill(T::ZERO);
+            }
+        }
+        return;
+    }
+    // SAFETY: the caller vouches for the destination window; operand views as in matmul_with.
+    unsafe { gemm::gemm(m, n, k, dst, 1, dst_rs as isize, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs, rhs.rs, T::ONE, T::ONE, false, false, false, Parallelism::None) }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn matmul_with<T: Float>(m: usize, n: usize, k: usize, dst: &mut [T], dst_rs: usize, accumulate: bool, lhs: MatRef<T>, rhs: MatRef<T>, par: Parallelism) {
     if m == 0 || n == 0 {
