@@ -20,6 +20,10 @@
   X(bn_backward_sums, S,                                                                                                                                                        \
     (const T* x, const T* dy, long long c, long long p, const T* gamma, const T* beta, const T* mean, const T* invstd, long long relu, T* dgamma, T* dbeta, double* sums),      \
     (x, dy, c, p, gamma, beta, mean, invstd, relu, dgamma, dbeta, sums))                                                                                                         \
+  X(bn_backward_sums_partial, S,                                                                                                                                                \
+    (const T* x, const T* dy, long long c, long long p, long long segs, const T* gamma, const T* beta, const T* mean, const T* invstd, long long relu, double* partial),       \
+    (x, dy, c, p, segs, gamma, beta, mean, invstd, relu, partial))                                                                                                               \
+  X(bn_backward_sums_total, S, (const double* partial, long long c, long long segs, T* dgamma, T* dbeta, double* sums), (partial, c, segs, dgamma, dbeta, sums))                 \
   X(bn_backward_dx, S,                                                                                                                                                          \
     (const T* x, T* dy, long long c, long long p, const T* gamma, const T* beta, const T* mean, const T* invstd, long long relu, const double* sums, T* dx),                    \
     (x, dy, c, p, gamma, beta, mean, invstd, relu, sums, dx))                                                                                                                    \
@@ -71,7 +75,7 @@ const Entry kEntries[] = {DN_KERNELS(DN_ENTRY)};
 
 // The kernels that use shared memory and __syncthreads() (their threads run as fibers); the
 // others run thread after thread. A kernel missing here that calls __syncthreads() aborts loudly.
-const char* const kBarrierKernels[] = {"bn_stats_", "bn_backward_sums_", "global_avg_forward_", "first_non_finite_"};  // by prefix: bn_stats_partial_ and first_non_finite_chunks_ too
+const char* const kBarrierKernels[] = {"bn_stats_", "bn_backward_sums_", "global_avg_forward_", "first_non_finite_"};  // by prefix: bn_stats_partial_, bn_backward_sums_partial_ and first_non_finite_chunks_ too
 
 bool uses_barriers(const char* name) {
   for (const char* stem : kBarrierKernels) {

@@ -176,6 +176,53 @@ __device__ void bn_backward_sums(const T* x, const T* dy, long long channels, lo
   }
 }
 
+// The same sums for a channel split into `segs` segments of ceil(p / segs) values (as
+// bn_stats_partial): block b = c·segs + s writes its segment's Σg and Σg·x̂ into partial[2b],
+// partial[2b + 1]. Fixed-order, so the same bits on every run (another order than the one-block
+// kernel's).
+template <class T>
+__device__ void bn_backward_sums_partial(const T* x, const T* dy, long long channels, long long p, long long segs, const T* gamma, const T* beta, const T* mean, const T* invstd,
+                                         long long relu, double* partial) {
+  DN_SHARED(double, s, DN_BLOCK);
+  const long long len = (p + segs - 1) / segs;
+  for (long long b = blockIdx.x; b < channels * segs; b += gridDim.x) {
+    const long long c = b / segs, lo = (b % segs) * len, hi = lo + len < p ? lo + len : p;
+    const T* xc = x + c * p;
+    const T* dyc = dy + c * p;
+    const T m = mean[c], is = invstd[c], g = gamma[c], bt = beta[c];
+    double ag = 0, agx = 0;
+    for (long long i = lo + threadIdx.x; i < hi; i += DN_BLOCK) {
+      const T xhat = (xc[i] - m) * is;
+      const T gv = (!relu || xhat * g + bt > (T)0) ? dyc[i] : (T)0;
+      ag += (double)gv;
+      agx += (double)(gv * xhat);
+    }
+    const double sg = block_sum(ag, s);
+    const double sgx = block_sum(agx, s);
+    if (threadIdx.x == 0) {
+      partial[2 * b] = sg;
+      partial[2 * b + 1] = sgx;
+    }
+  }
+}
+
+// Stage 2: one thread per channel adds its segments in order into sums[2c], sums[2c + 1];
+// dgamma[c] += Σg·x̂, dbeta[c] += Σg (as bn_backward_sums).
+template <class T>
+__device__ void bn_backward_sums_total(const double* partial, long long channels, long long segs, T* dgamma, T* dbeta, double* sums) {
+  DN_GRID_STRIDE(c, channels) {
+    double sg = 0, sgx = 0;
+    for (long long k = 0; k < segs; k++) {
+      sg += partial[2 * (c * segs + k)];
+      sgx += partial[2 * (c * segs + k) + 1];
+    }
+    sums[2 * c] = sg;
+    sums[2 * c + 1] = sgx;
+    dgamma[c] += (T)sgx;
+    dbeta[c] += (T)sg;
+  }
+}
+
 // dx = gamma·invstd·(g − Σg/P − x̂·Σg·x̂/P): added into dx, or written over dy when dx is null.
 template <class T>
 __device__ void bn_backward_dx(const T* x, T* dy, long long channels, long long p, const T* gamma, const T* beta, const T* mean, const T* invstd, long long relu, const double* sums,

@@ -92,6 +92,22 @@ fn views(stem: &str, p: &[Word], t: u128, grid: u32, rows: &[i64]) -> Vec<(&'sta
             }
             v
         }
+        "bn_backward_sums_partial" => {
+            let (c, cp, parts) = (n(2), ix("c·p", n(2) * n(3)), ix("c·segs", n(2) * n(4)));
+            vec![
+                ("x", p[0], cp * t),
+                ("dy", p[1], cp * t),
+                ("gamma", p[5], c * t),
+                ("beta", p[6], c * t),
+                ("mean", p[7], c * t),
+                ("invstd", p[8], c * t),
+                ("partial", p[10], 2 * parts * 8),
+            ]
+        }
+        "bn_backward_sums_total" => {
+            let c = n(1);
+            vec![("partial", p[0], 2 * ix("c·segs", c * n(2)) * 8), ("dgamma", p[3], c * t), ("dbeta", p[4], c * t), ("sums", p[5], 2 * c * 8)]
+        }
         "im2col" | "col2im" => {
             let image = ix("cin·n·h·w", n(1) * n(2) * n(3) * n(4));
             assert!(n(10) < n(11) && n(11) <= n(2), "{stem}: samples [{}, {}) of {}", n(10), n(11), n(2));
@@ -258,7 +274,19 @@ fn plan_step<T: Float + Elem>(preset: &str, n: usize, side: usize) -> (u64, u64)
     let what = format!("{preset} {} {n}×3×{side}²", T::NAME);
     assert!(dev.launches.load(Ordering::Relaxed) > 100 && dev.gemms.load(Ordering::Relaxed) > 50, "{what}: the step launched too little");
     let kernels = dev.kernels.lock().unwrap();
-    for k in ["im2col", "col2im", "bn_backward_dx", "softmax_xent", "sgd_step_chunks", "first_non_finite_chunks", "bn_stats_partial", "bn_stats_mean", "bn_stats_var"] {
+    for k in [
+        "im2col",
+        "col2im",
+        "bn_backward_dx",
+        "softmax_xent",
+        "sgd_step_chunks",
+        "first_non_finite_chunks",
+        "bn_stats_partial",
+        "bn_stats_mean",
+        "bn_stats_var",
+        "bn_backward_sums_partial",
+        "bn_backward_sums_total",
+    ] {
         assert!(kernels.contains(k), "{what}: no {k} launched");
     }
     // The estimate counts the column buffer the step grew (and this device has no workspace).

@@ -415,10 +415,23 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
     fn bn_backward(&self, x: Src<'_, T>, dy: Dst<'_, T>, channels: usize, p: usize, args: &BnArgs<Src<'_, T>>, dgamma: Dst<'_, T>, dbeta: Dst<'_, T>, out: GradOut<Dst<'_, T>>) {
         let Some(sums) = self.scratch::<f64>(2 * channels, "bn_backward sums") else { return };
         let bn = Self::bn_params(x.addr, channels, p, args);
-        let mut params = vec![bn[0], dy.addr];
-        params.extend_from_slice(&bn[1..]);
-        params.extend_from_slice(&[dgamma.addr, dbeta.addr, sums.addr()]);
-        self.per_row("bn_backward_sums", channels, &params);
+        let segs = bn_segments(channels, p);
+        if segs == 1 {
+            let mut params = vec![bn[0], dy.addr];
+            params.extend_from_slice(&bn[1..]);
+            params.extend_from_slice(&[dgamma.addr, dbeta.addr, sums.addr()]);
+            self.per_row("bn_backward_sums", channels, &params);
+        } else {
+            // Few channels over many values (as bn_stats): each channel's sums in `segs` blocks,
+            // then one fixed-order sum per channel.
+            let Some(partial) = self.scratch::<f64>(2 * channels * segs, "bn_backward partial sums") else { return };
+            // bn = [x, channels, p, gamma, beta, mean, invstd, relu]; the split kernel takes segs after p.
+            let mut params = vec![bn[0], dy.addr, bn[1], bn[2], w_i(segs)];
+            params.extend_from_slice(&bn[3..]);
+            params.push(partial.addr());
+            self.queue(|| self.dev.launch(&self.kernel("bn_backward_sums_partial"), (channels * segs).min(MAX_GRID) as u32, BLOCK, &params));
+            self.elementwise("bn_backward_sums_total", channels, &[partial.addr(), w_i(channels), w_i(segs), dgamma.addr, dbeta.addr, sums.addr()]);
+        }
         let dx = match out {
             GradOut::Accumulate(dx) => dx.addr,
             GradOut::InPlace => 0,
