@@ -56,33 +56,31 @@ fn im2col_serial<T: Float>(x: &[T], g: &ConvGeom, n0: usize, n1: usize, cols: &m
 fn im2col_row<T: Float>(x: &[T], g: &ConvGeom, n0: usize, n1: usize, row: usize, out: &mut [T]) {
     let kk = g.kernel * g.kernel;
     let howo = g.ho * g.wo;
-    {
-        let ci = row / kk;
-        let ky = (row % kk) / g.kernel;
-        let kx = row % g.kernel;
-        // Output columns whose input column ix = ox·stride + kx − pad lies inside the image.
-        let ox_lo = ((g.pad as isize - kx as isize).max(0) as usize).div_ceil(g.stride).min(g.wo);
-        let ox_hi = if g.w + g.pad > kx { ((g.w + g.pad - kx - 1) / g.stride + 1).min(g.wo) } else { 0 }.max(ox_lo);
-        for (s, sample) in (n0..n1).enumerate() {
-            let plane = &x[(ci * g.n + sample) * g.h * g.w..][..g.h * g.w];
-            let dst = &mut out[s * howo..(s + 1) * howo];
-            for oy in 0..g.ho {
-                let iy = (oy * g.stride + ky) as isize - g.pad as isize;
-                let drow = &mut dst[oy * g.wo..(oy + 1) * g.wo];
-                if iy < 0 || iy >= g.h as isize {
-                    drow.fill(T::ZERO);
-                    continue;
-                }
-                let srow = &plane[iy as usize * g.w..][..g.w];
-                drow[..ox_lo].fill(T::ZERO);
-                drow[ox_hi..].fill(T::ZERO);
-                let ix0 = ox_lo * g.stride + kx - g.pad;
-                if g.stride == 1 {
-                    drow[ox_lo..ox_hi].copy_from_slice(&srow[ix0..ix0 + (ox_hi - ox_lo)]);
-                } else {
-                    for (i, d) in drow[ox_lo..ox_hi].iter_mut().enumerate() {
-                        *d = srow[ix0 + i * g.stride];
-                    }
+    let ci = row / kk;
+    let ky = (row % kk) / g.kernel;
+    let kx = row % g.kernel;
+    // Output columns whose input column ix = ox·stride + kx − pad lies inside the image.
+    let ox_lo = ((g.pad as isize - kx as isize).max(0) as usize).div_ceil(g.stride).min(g.wo);
+    let ox_hi = if g.w + g.pad > kx { ((g.w + g.pad - kx - 1) / g.stride + 1).min(g.wo) } else { 0 }.max(ox_lo);
+    for (s, sample) in (n0..n1).enumerate() {
+        let plane = &x[(ci * g.n + sample) * g.h * g.w..][..g.h * g.w];
+        let dst = &mut out[s * howo..(s + 1) * howo];
+        for oy in 0..g.ho {
+            let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+            let drow = &mut dst[oy * g.wo..(oy + 1) * g.wo];
+            if iy < 0 || iy >= g.h as isize {
+                drow.fill(T::ZERO);
+                continue;
+            }
+            let srow = &plane[iy as usize * g.w..][..g.w];
+            drow[..ox_lo].fill(T::ZERO);
+            drow[ox_hi..].fill(T::ZERO);
+            let ix0 = ox_lo * g.stride + kx - g.pad;
+            if g.stride == 1 {
+                drow[ox_lo..ox_hi].copy_from_slice(&srow[ix0..ix0 + (ox_hi - ox_lo)]);
+            } else {
+                for (i, d) in drow[ox_lo..ox_hi].iter_mut().enumerate() {
+                    *d = srow[ix0 + i * g.stride];
                 }
             }
         }
