@@ -148,6 +148,25 @@ __device__ void bn_forward(const T* x, long long channels, long long p, const T*
   }
 }
 
+// One block's Σg and Σg·x̂ over values [lo, hi) of channel c (g = dy masked by the recomputed
+// ReLU), in f64, the same on every thread of the block after the two block sums.
+template <class T>
+__device__ void bn_grad_block_sums(const T* x, const T* dy, long long c, long long p, long long lo, long long hi, const T* gamma, const T* beta, const T* mean, const T* invstd,
+                                   long long relu, double* s, double& sg, double& sgx) {
+  const T* xc = x + c * p;
+  const T* dyc = dy + c * p;
+  const T m = mean[c], is = invstd[c], g = gamma[c], b = beta[c];
+  double ag = 0, agx = 0;
+  for (long long i = lo + threadIdx.x; i < hi; i += DN_BLOCK) {
+    const T xhat = (xc[i] - m) * is;
+    const T gv = (!relu || xhat * g + b > (T)0) ? dyc[i] : (T)0;
+    ag += (double)gv;
+    agx += (double)(gv * xhat);
+  }
+  sg = block_sum(ag, s);
+  sgx = block_sum(agx, s);
+}
+
 // One block per channel: Σg and Σg·x̂ (g = dy masked by the recomputed ReLU) in f64 into
 // sums[2c], sums[2c+1]; dgamma[c] += Σg·x̂, dbeta[c] += Σg.
 template <class T>
@@ -155,18 +174,8 @@ __device__ void bn_backward_sums(const T* x, const T* dy, long long channels, lo
                                  T* dbeta, double* sums) {
   DN_SHARED(double, s, DN_BLOCK);
   for (long long c = blockIdx.x; c < channels; c += gridDim.x) {
-    const T* xc = x + c * p;
-    const T* dyc = dy + c * p;
-    const T m = mean[c], is = invstd[c], g = gamma[c], b = beta[c];
-    double ag = 0, agx = 0;
-    for (long long i = threadIdx.x; i < p; i += DN_BLOCK) {
-      const T xhat = (xc[i] - m) * is;
-      const T gv = (!relu || xhat * g + b > (T)0) ? dyc[i] : (T)0;
-      ag += (double)gv;
-      agx += (double)(gv * xhat);
-    }
-    const double sg = block_sum(ag, s);
-    const double sgx = block_sum(agx, s);
+    double sg, sgx;
+    bn_grad_block_sums(x, dy, c, p, 0, p, gamma, beta, mean, invstd, relu, s, sg, sgx);
     if (threadIdx.x == 0) {
       sums[2 * c] = sg;
       sums[2 * c + 1] = sgx;
@@ -187,18 +196,8 @@ __device__ void bn_backward_sums_partial(const T* x, const T* dy, long long chan
   const long long len = (p + segs - 1) / segs;
   for (long long b = blockIdx.x; b < channels * segs; b += gridDim.x) {
     const long long c = b / segs, lo = (b % segs) * len, hi = lo + len < p ? lo + len : p;
-    const T* xc = x + c * p;
-    const T* dyc = dy + c * p;
-    const T m = mean[c], is = invstd[c], g = gamma[c], bt = beta[c];
-    double ag = 0, agx = 0;
-    for (long long i = lo + threadIdx.x; i < hi; i += DN_BLOCK) {
-      const T xhat = (xc[i] - m) * is;
-      const T gv = (!relu || xhat * g + bt > (T)0) ? dyc[i] : (T)0;
-      ag += (double)gv;
-      agx += (double)(gv * xhat);
-    }
-    const double sg = block_sum(ag, s);
-    const double sgx = block_sum(agx, s);
+    double sg, sgx;
+    bn_grad_block_sums(x, dy, c, p, lo, hi, gamma, beta, mean, invstd, relu, s, sg, sgx);
     if (threadIdx.x == 0) {
       partial[2 * b] = sg;
       partial[2 * b + 1] = sgx;
