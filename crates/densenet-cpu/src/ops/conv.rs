@@ -145,20 +145,23 @@ pub fn forward_into<T: Float>(x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], 
         return;
     }
     let howo = g.ho * g.wo;
-    let spans: Vec<(usize, usize)> = chunks(g).collect();
-    if let [(n0, n1)] = spans[..] {
+    let per = chunk(g);
+    if g.n == 0 {
+        return;
+    }
+    if per >= g.n {
         let mut c = cols.take();
         ensure_len(&mut c.0, scratch_len(g));
-        im2col(x, g, n0, n1, &mut c.0);
-        let pc = (n1 - n0) * howo;
-        matmul(g.cout, pc, g.k(), &mut y[n0 * howo..], pout, accumulate, MatRef::rows(weight, g.k()), MatRef::rows(&c.0[..], pc));
+        im2col(x, g, 0, g.n, &mut c.0);
+        matmul(g.cout, pout, g.k(), y, pout, accumulate, MatRef::rows(weight, g.k()), MatRef::rows(&c.0[..], pout));
         return;
     }
     assert!(y.len() >= g.cout * pout, "conv output too small");
     let out = SharedOut(y.as_mut_ptr());
-    spans.par_iter().for_each_init(
+    (0..g.n.div_ceil(per)).into_par_iter().for_each_init(
         || cols.take(),
-        |c, &(n0, n1)| {
+        |c, i| {
+            let (n0, n1) = (i * per, ((i + 1) * per).min(g.n));
             ensure_len(&mut c.0, scratch_len(g));
             im2col_serial(x, g, n0, n1, &mut c.0);
             let pc = (n1 - n0) * howo;
