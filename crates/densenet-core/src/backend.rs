@@ -87,6 +87,12 @@ pub trait Backend<T: Float>: Send + Sync {
 
     /// A zero-filled buffer of `len` elements (an error, never an abort, when it cannot be had).
     fn alloc(&self, len: usize) -> Result<Self::Buf>;
+    /// A buffer of `len` elements with unspecified (but initialized) contents, for a caller
+    /// that writes every element before it reads it: a backend may hand back a reused buffer
+    /// without clearing it. The default is `alloc`.
+    fn alloc_for_overwrite(&self, len: usize) -> Result<Self::Buf> {
+        self.alloc(len)
+    }
     fn alloc_idx(&self, len: usize) -> Result<Self::Idx>;
     fn upload(&self, data: &[T]) -> Result<Self::Buf>;
     fn download(&self, src: Self::Src<'_>) -> Vec<T>;
@@ -312,6 +318,13 @@ pub trait Backend<T: Float>: Send + Sync {
     /// normalizes into its scratch and pools).
     #[allow(clippy::too_many_arguments)]
     fn bn_avg_pool2_forward(&self, _x: Self::Src<'_>, _channels: usize, _n: usize, _h: usize, _w: usize, _args: &BnArgs<Self::Src<'_>>, _y: Self::Dst<'_>) -> bool {
+        false
+    }
+    /// y = 3×3 max pool (stride 2, padding 1) of BN(x)[ReLU] in one pass, x [C, N, h, w] with
+    /// the statistics of `args`, y [C, N, ⌊(h−1)/2⌋+1, ⌊(w−1)/2⌋+1], no argmax (a stem that
+    /// does not train). Returns false, writing nothing, where the backend has no such pass.
+    #[allow(clippy::too_many_arguments)]
+    fn bn_max_pool3s2_forward(&self, _x: Self::Src<'_>, _channels: usize, _n: usize, _h: usize, _w: usize, _args: &BnArgs<Self::Src<'_>>, _y: Self::Dst<'_>) -> bool {
         false
     }
     /// 3×3 max pool, stride 2, padding 1; `argmax` (training only) receives each maximum's

@@ -18,6 +18,12 @@ fn block_buffer<T: Float, B: Backend<T>>(cx: &Ctx<T, B>, plan: &Plan, geo: &Geom
     cx.be.alloc(plan.blocks[b].width() * geo.plane(b))
 }
 
+/// A block's feature buffer: the stem or transition writes its first channels and each layer
+/// its own, every channel before any is read, so it need not be cleared.
+fn feature_buffer<T: Float, B: Backend<T>>(cx: &Ctx<T, B>, plan: &Plan, geo: &Geometry, b: usize) -> Result<B::Buf> {
+    cx.be.alloc_for_overwrite(plan.blocks[b].width() * geo.plane(b))
+}
+
 /// Training forward: logits in `tape.head.logits`. Stages before `frontier` (the first that
 /// trains, see `freeze::StageOrder`) keep no tape, and a block buffer is dropped once the next
 /// one is written when backward will not come back to it, as in inference.
@@ -31,7 +37,7 @@ pub fn forward_train<T: Float, B: Backend<T>>(
     cx: &mut Ctx<T, B>,
 ) -> Result<Tape<B::Buf, B::Idx>> {
     let n = geo.n;
-    let mut buf = block_buffer(cx, plan, geo, 0)?;
+    let mut buf = feature_buffer(cx, plan, geo, 0)?;
     let c0 = plan.blocks[0].c0;
     let keep_stem = frontier == StageOrder::STEM;
     let stem_tape = stem::forward(&plan.stem, B::src(&input), geo, head_mut::<T, B>(&mut buf, c0 * geo.plane(0)), keep_stem, cx)?;
@@ -59,7 +65,7 @@ pub fn forward_train<T: Float, B: Backend<T>>(
         }
         layers.push(tapes);
         if let Some(t) = plan.transitions.get(bi) {
-            let mut next = block_buffer(cx, plan, geo, bi + 1)?;
+            let mut next = feature_buffer(cx, plan, geo, bi + 1)?;
             let out = head_mut::<T, B>(&mut next, t.conv.cout * geo.plane(bi + 1));
             let stats = transition::forward(t, B::src(&buf), out, n, h, w, cx)?;
             // Backward reads this block's buffer only from the transition down.
@@ -152,7 +158,7 @@ pub fn backward<T: Float, B: Backend<T>>(
 /// transition writes it), the stem's intermediates dropped as soon as it is done.
 pub fn infer<T: Float, B: Backend<T>>(plan: &Plan, input: B::Buf, geo: &Geometry, cx: &mut Ctx<T, B>) -> Result<B::Buf> {
     let n = geo.n;
-    let mut buf = block_buffer(cx, plan, geo, 0)?;
+    let mut buf = feature_buffer(cx, plan, geo, 0)?;
     let c0 = plan.blocks[0].c0;
     stem::forward(&plan.stem, B::src(&input), geo, head_mut::<T, B>(&mut buf, c0 * geo.plane(0)), false, cx)?;
     drop(input);
@@ -162,7 +168,7 @@ pub fn infer<T: Float, B: Backend<T>>(plan: &Plan, input: B::Buf, geo: &Geometry
             dense_layer::forward(l, &mut buf, n, h, w, cx)?;
         }
         if let Some(t) = plan.transitions.get(bi) {
-            let mut next = block_buffer(cx, plan, geo, bi + 1)?;
+            let mut next = feature_buffer(cx, plan, geo, bi + 1)?;
             let out = head_mut::<T, B>(&mut next, t.conv.cout * geo.plane(bi + 1));
             transition::infer(t, B::src(&buf), out, n, h, w, cx)?;
             buf = next;

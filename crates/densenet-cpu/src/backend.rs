@@ -90,6 +90,10 @@ impl<T: Float> Backend<T> for Cpu<T> {
         let _p = crate::ops::profile::scope("mem.alloc");
         PoolBuf::zeroed(&self.pool, len, fresh).ok_or_else(|| oom::<T>(len))
     }
+    fn alloc_for_overwrite(&self, len: usize) -> Result<PoolBuf<T>> {
+        let _p = crate::ops::profile::scope("mem.alloc_for_overwrite");
+        PoolBuf::for_overwrite(&self.pool, len, fresh).ok_or_else(|| oom::<T>(len))
+    }
     fn alloc_idx(&self, len: usize) -> Result<PoolBuf<u32>> {
         PoolBuf::zeroed(&self.idx_pool, len, fresh).ok_or_else(|| oom::<u32>(len))
     }
@@ -302,6 +306,10 @@ impl<T: Float> Backend<T> for Cpu<T> {
     }
     fn bn_avg_pool2_forward(&self, x: &[T], channels: usize, n: usize, h: usize, w: usize, args: &BnArgs<&[T]>, y: &mut [T]) -> bool {
         pool::bn_avg2_forward(x, channels, n, h, w, args, y);
+        true
+    }
+    fn bn_max_pool3s2_forward(&self, x: &[T], channels: usize, n: usize, h: usize, w: usize, args: &BnArgs<&[T]>, y: &mut [T]) -> bool {
+        pool::bn_max3s2_forward(x, channels, n, h, w, args, y);
         true
     }
     fn avg_pool2_backward(&self, dy: &[T], planes: usize, h: usize, w: usize, dx: &mut [T]) {

@@ -37,7 +37,8 @@ impl<X: Copy + Default> Pool<X> {
         len.saturating_mul(std::mem::size_of::<X>()) >= MIN_POOLED_BYTES
     }
 
-    /// A free vector with room for `len` elements (at most 2×), emptied; None when none fits.
+    /// A free vector with room for `len` elements (at most 2×), holding whatever it held when
+    /// it was given back; None when none fits.
     fn take(&self, len: usize) -> Option<Vec<X>> {
         if !Self::pooled(len) {
             return None;
@@ -45,11 +46,10 @@ impl<X: Copy + Default> Pool<X> {
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
         let cap = *free.range(len..=len.saturating_mul(2)).next()?.0;
         let list = free.get_mut(&cap).expect("a listed capacity");
-        let mut v = list.pop().expect("non-empty lists only");
+        let v = list.pop().expect("non-empty lists only");
         if list.is_empty() {
             free.remove(&cap);
         }
-        v.clear();
         Some(v)
     }
 
@@ -86,36 +86,43 @@ impl<X: Copy + Default> PoolBuf<X> {
         PoolBuf { vec, pool: None }
     }
 
-    /// `len` zeros, from the pool when it has a fit, else from `fresh(len)` (an empty vector
-    /// with room for `len`, or None when the allocator says no: then the pool is trimmed and
-    /// `fresh` tried once more).
+    /// `len` zeros, from the pool when it has a fit, else from `fresh`.
     pub fn zeroed(pool: &Arc<Pool<X>>, len: usize, fresh: impl Fn(usize) -> Option<Vec<X>>) -> Option<Self> {
-        let mut vec = match pool.take(len) {
-            Some(v) => v,
-            None => match fresh(len) {
-                Some(v) => v,
-                None => {
-                    pool.trim();
-                    fresh(len)?
-                }
-            },
-        };
+        let mut vec = Self::vec_for(pool, len, fresh)?;
+        vec.clear();
         vec.resize(len, X::default());
         Some(PoolBuf { vec, pool: Some(Arc::clone(pool)) })
     }
 
-    /// A copy of `data`, in a pooled buffer when one fits.
-    pub fn copied(pool: &Arc<Pool<X>>, data: &[X], fresh: impl Fn(usize) -> Option<Vec<X>>) -> Option<Self> {
-        let mut vec = match pool.take(data.len()) {
-            Some(v) => v,
-            None => match fresh(data.len()) {
-                Some(v) => v,
+    /// `len` elements for a caller that writes every one before reading it: a pooled buffer
+    /// keeps the values its last user left (only a part it never had is zeroed), so no pass
+    /// over memory is spent on zeros that would be overwritten.
+    pub fn for_overwrite(pool: &Arc<Pool<X>>, len: usize, fresh: impl Fn(usize) -> Option<Vec<X>>) -> Option<Self> {
+        let mut vec = Self::vec_for(pool, len, fresh)?;
+        vec.resize(len, X::default());
+        Some(PoolBuf { vec, pool: Some(Arc::clone(pool)) })
+    }
+
+    /// A pooled vector with room for `len` when one fits, else `fresh(len)` (an empty vector
+    /// with room for `len`, or None when the allocator says no: then the pool is trimmed and
+    /// `fresh` tried once more).
+    fn vec_for(pool: &Arc<Pool<X>>, len: usize, fresh: impl Fn(usize) -> Option<Vec<X>>) -> Option<Vec<X>> {
+        match pool.take(len) {
+            Some(v) => Some(v),
+            None => match fresh(len) {
+                Some(v) => Some(v),
                 None => {
                     pool.trim();
-                    fresh(data.len())?
+                    fresh(len)
                 }
             },
-        };
+        }
+    }
+
+    /// A copy of `data`, in a pooled buffer when one fits.
+    pub fn copied(pool: &Arc<Pool<X>>, data: &[X], fresh: impl Fn(usize) -> Option<Vec<X>>) -> Option<Self> {
+        let mut vec = Self::vec_for(pool, data.len(), fresh)?;
+        vec.clear();
         vec.extend_from_slice(data);
         Some(PoolBuf { vec, pool: Some(Arc::clone(pool)) })
     }
@@ -178,6 +185,21 @@ mod tests {
         drop(c);
         pool.trim();
         assert_eq!(pool.held_bytes(), 0);
+        // For overwrite: the values the last user left, what it did not use zero-extended.
+        let mut d = PoolBuf::zeroed(&pool, n, fresh).unwrap();
+        d.fill(5.0);
+        let ptr = d.as_ptr();
+        drop(d);
+        let e = PoolBuf::for_overwrite(&pool, n - 10, fresh).unwrap();
+        assert_eq!((e.as_ptr(), e.len()), (ptr, n - 10));
+        assert!(e.iter().all(|&v| v == 5.0));
+        drop(e);
+        let f = PoolBuf::for_overwrite(&pool, n, fresh).unwrap();
+        assert_eq!(f.as_ptr(), ptr);
+        assert!(f[..n - 10].iter().all(|&v| v == 5.0) && f[n - 10..].iter().all(|&v| v == 0.0));
+        drop(f);
+        assert!(PoolBuf::zeroed(&pool, n, fresh).unwrap().iter().all(|&v| v == 0.0), "zeroed clears what for_overwrite kept");
+        pool.trim();
         // Small buffers are not pooled.
         drop(PoolBuf::zeroed(&pool, 16, fresh).unwrap());
         assert_eq!(pool.held_bytes(), 0);

@@ -20,7 +20,7 @@ fn conv_geom(s: &StemPlan, geo: &Geometry) -> ConvGeom {
 
 /// `input` is the CNHW batch; `out` the first block buffer's prefix [c0, N, h1, w1]. `keep`:
 /// keep what backward needs (a training pass that trains the stem).
-pub fn forward<T: Float, B: Backend<T>>(s: &StemPlan, input: B::Src<'_>, geo: &Geometry, out: B::Dst<'_>, keep: bool, cx: &mut Ctx<T, B>) -> Result<Tape<B::Buf, B::Idx>> {
+pub fn forward<T: Float, B: Backend<T>>(s: &StemPlan, input: B::Src<'_>, geo: &Geometry, mut out: B::Dst<'_>, keep: bool, cx: &mut Ctx<T, B>) -> Result<Tape<B::Buf, B::Idx>> {
     let (be, params) = (cx.be, cx.params);
     let g = conv_geom(s, geo);
     let Some(norm0) = &s.norm0 else {
@@ -29,13 +29,19 @@ pub fn forward<T: Float, B: Backend<T>>(s: &StemPlan, input: B::Src<'_>, geo: &G
     };
     let c0 = s.conv0.cout;
     let p = g.out_plane();
-    let mut conv_out = be.alloc(c0 * p)?;
+    let mut conv_out = be.alloc_for_overwrite(c0 * p)?;
     be.conv_forward(input, B::src(&params[s.conv0.weight]), &g, B::dst(&mut conv_out), false);
     let stats = cx.stats(norm0, B::src(&conv_out), p)?;
-    let mut y = be.alloc(c0 * p)?;
-    be.bn_forward(B::src(&conv_out), c0, p, &bn_args::<T, B>(params, norm0, &stats, true), B::dst(&mut y));
+    let args = bn_args::<T, B>(params, norm0, &stats, true);
+    let keep = cx.train && keep;
+    // Without an argmax to keep, BN-ReLU and the pool are one pass where the backend has it.
+    if !keep && be.bn_max_pool3s2_forward(B::src(&conv_out), c0, geo.n, g.ho, g.wo, &args, B::reborrow(&mut out)) {
+        return Ok(Tape { imagenet: None });
+    }
+    let mut y = be.alloc_for_overwrite(c0 * p)?;
+    be.bn_forward(B::src(&conv_out), c0, p, &args, B::dst(&mut y));
     let (h1, w1) = geo.blocks[0];
-    if cx.train && keep {
+    if keep {
         let mut argmax = be.alloc_idx(c0 * geo.n * h1 * w1)?;
         be.max_pool3s2_forward(B::src(&y), c0 * geo.n, g.ho, g.wo, out, Some(&mut argmax));
         Ok(Tape { imagenet: Some((conv_out, stats, argmax)) })

@@ -26,25 +26,39 @@ pub fn avg2_forward<T: Float>(x: &[T], planes: usize, h: usize, w: usize, y: &mu
 pub fn bn_avg2_forward<T: Float>(x: &[T], channels: usize, n: usize, h: usize, w: usize, a: &BnArgs<T>, y: &mut [T]) {
     let _p = super::profile::scope("pool.bn_avg2");
     let (ho, wo) = (h / 2, w / 2);
-    let quarter = T::from_f64(0.25);
-    x[..channels * n * h * w].par_chunks(n * h * w).zip(y[..channels * n * ho * wo].par_chunks_mut(n * ho * wo)).enumerate().for_each(|(c, (xc, yc))| {
-        let (mean, invstd, gamma, beta) = (a.mean[c], a.invstd[c], a.gamma[c], a.beta[c]);
-        let norm = |v: T| {
-            let v = (v - mean) * invstd * gamma + beta;
-            // As batchnorm::forward: a NaN compares false and is kept.
-            let non_positive = v <= T::ZERO;
-            v.zero_unless(!a.relu | !non_positive)
-        };
-        for (xp, yp) in xc.chunks(h * w).zip(yc.chunks_mut(ho * wo)) {
-            for oy in 0..ho {
-                let r0 = &xp[2 * oy * w..];
-                let r1 = &xp[(2 * oy + 1) * w..];
-                for ox in 0..wo {
-                    yp[oy * wo + ox] = (norm(r0[2 * ox]) + norm(r0[2 * ox + 1]) + norm(r1[2 * ox]) + norm(r1[2 * ox + 1])) * quarter;
+    x[..channels * n * h * w].par_chunks(n * h * w).zip(y[..channels * n * ho * wo].par_chunks_mut(n * ho * wo)).enumerate().for_each_init(
+        || vec![T::ZERO; 2 * w],
+        |rows, (c, (xc, yc))| {
+            let norm = Norm { mean: a.mean[c], invstd: a.invstd[c], gamma: a.gamma[c], beta: a.beta[c], relu: a.relu };
+            super::simd::vectorized(|| {
+                for (xp, yp) in xc.chunks(h * w).zip(yc.chunks_mut(ho * wo)) {
+                    bn_avg2_plane(xp, w, norm, rows, yp);
                 }
+            });
+        },
+    );
+}
+
+/// One plane: each pair of input rows normalized whole (vector loops), then each output the
+/// sum of its four in the order of [`avg2_forward`].
+#[inline(always)]
+fn bn_avg2_plane<T: Float>(xp: &[T], w: usize, norm: Norm<T>, rows: &mut [T], yp: &mut [T]) {
+    let quarter = T::from_f64(0.25);
+    let wo = w / 2;
+    if wo == 0 {
+        return;
+    }
+    let (r0, r1) = rows.split_at_mut(w);
+    for (oy, yrow) in yp.chunks_mut(wo).enumerate() {
+        for (r, src) in [(&mut *r0, &xp[2 * oy * w..(2 * oy + 1) * w]), (&mut *r1, &xp[(2 * oy + 1) * w..(2 * oy + 2) * w])] {
+            for (d, &v) in r.iter_mut().zip(src) {
+                *d = norm.apply(v);
             }
         }
-    });
+        for ((out, a), b) in yrow.iter_mut().zip(r0.chunks_exact(2)).zip(r1.chunks_exact(2)) {
+            *out = (a[0] + a[1] + b[0] + b[1]) * quarter;
+        }
+    }
 }
 
 /// dx = avg2 backward of dy (dx is overwritten; dropped rows/columns get zero).
@@ -102,6 +116,74 @@ pub fn max3s2_forward<T: Float>(x: &[T], planes: usize, h: usize, w: usize, y: &
     });
 }
 
+/// y = 3×3 max pool (stride 2, padding 1) of BN(x)[ReLU], x [C, N·h·w] per channel: the
+/// inference stem's normalization and pool in one pass, with no normalized copy of x. Each
+/// normalized value is `batchnorm::forward`'s and each maximum [`max3s2_forward`]'s (NaN
+/// propagates); a window's column maxima come first, then the maximum of three of them, so
+/// the loops run over whole rows.
+pub fn bn_max3s2_forward<T: Float>(x: &[T], channels: usize, n: usize, h: usize, w: usize, a: &BnArgs<T>, y: &mut [T]) {
+    let _p = super::profile::scope("pool.bn_max3s2");
+    let (ho, wo) = (max3s2_out(h), max3s2_out(w));
+    let planes = channels * n;
+    x[..planes * h * w].par_chunks(h * w).zip(y[..planes * ho * wo].par_chunks_mut(ho * wo)).enumerate().for_each_init(
+        || vec![T::ZERO; w],
+        |cols, (plane, (xp, yp))| {
+            let c = plane / n;
+            let norm = Norm { mean: a.mean[c], invstd: a.invstd[c], gamma: a.gamma[c], beta: a.beta[c], relu: a.relu };
+            super::simd::vectorized(|| bn_max3s2_plane(xp, h, w, norm, cols, yp));
+        },
+    );
+}
+
+#[derive(Clone, Copy)]
+struct Norm<T> {
+    mean: T,
+    invstd: T,
+    gamma: T,
+    beta: T,
+    relu: bool,
+}
+
+impl<T: Float> Norm<T> {
+    /// As `batchnorm::forward`: a NaN compares false with 0 and is kept.
+    #[inline(always)]
+    fn apply(self, x: T) -> T {
+        let v = (x - self.mean) * self.invstd * self.gamma + self.beta;
+        let non_positive = v <= T::ZERO;
+        v.zero_unless(!self.relu | !non_positive)
+    }
+}
+
+/// max(a, b), NaN when either is (as the scalar scan of [`max3s2_forward`]).
+#[inline(always)]
+fn nan_max<T: Float>(a: T, b: T) -> T {
+    if b > a || b.is_nan() {
+        b
+    } else {
+        a
+    }
+}
+
+#[inline(always)]
+fn bn_max3s2_plane<T: Float>(xp: &[T], h: usize, w: usize, norm: Norm<T>, cols: &mut [T], yp: &mut [T]) {
+    let wo = max3s2_out(w);
+    for (oy, yrow) in yp.chunks_mut(wo).enumerate() {
+        let (r0, r1) = ((2 * oy).saturating_sub(1), (2 * oy + 2).min(h));
+        for (m, &v) in cols.iter_mut().zip(&xp[r0 * w..(r0 + 1) * w]) {
+            *m = norm.apply(v);
+        }
+        for r in r0 + 1..r1 {
+            for (m, &v) in cols.iter_mut().zip(&xp[r * w..(r + 1) * w]) {
+                *m = nan_max(*m, norm.apply(v));
+            }
+        }
+        for (ox, out) in yrow.iter_mut().enumerate() {
+            let (c0, c1) = ((2 * ox).saturating_sub(1), (2 * ox + 2).min(w));
+            *out = cols[c0 + 1..c1].iter().fold(cols[c0], |m, &v| nan_max(m, v));
+        }
+    }
+}
+
 /// dx = scatter of dy onto the saved maxima (dx is overwritten).
 pub fn max3s2_backward<T: Float>(dy: &[T], argmax: &[u32], planes: usize, h: usize, w: usize, dx: &mut [T]) {
     let (ho, wo) = (max3s2_out(h), max3s2_out(w));
@@ -147,6 +229,33 @@ mod tests {
             bn_avg2_forward(&x, c, n, h, w, &a, &mut got);
             assert_eq!(got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "relu {relu}");
             assert!(got.iter().any(|v| v.is_nan()), "the NaN input reaches its pooled output");
+        }
+    }
+
+    /// The fused BN-ReLU-max-pool pass gives BN-ReLU into a buffer, then the max pool: the
+    /// same values (bits with ReLU; without it a ±0 tie may keep the other zero), NaN
+    /// propagating, odd and even sides, a negative scale.
+    #[test]
+    fn bn_max3s2_is_bn_then_max_pool() {
+        for (c, n, h, w) in [(3, 2, 7, 9), (2, 1, 8, 6), (1, 3, 1, 1), (2, 2, 2, 3)] {
+            let mut x: Vec<f64> = (0..c * n * h * w).map(|i| ((i * 37 % 101) as f64 - 50.0) / 17.0).collect();
+            x[c * n * h * w / 2] = f64::NAN;
+            let (mean, invstd, gamma, beta) = (vec![0.1, -0.3, 0.7], vec![1.5, 0.8, 2.0], vec![1.0, -0.5, 0.25], vec![0.0, 0.2, -0.1]);
+            for relu in [true, false] {
+                let a = BnArgs { mean: &mean[..c], invstd: &invstd[..c], gamma: &gamma[..c], beta: &beta[..c], relu };
+                let mut z = vec![0f64; x.len()];
+                batchnorm::forward(&x, c, n * h * w, &a, &mut z);
+                let (ho, wo) = (max3s2_out(h), max3s2_out(w));
+                let mut want = vec![0f64; c * n * ho * wo];
+                max3s2_forward(&z, c * n, h, w, &mut want, None);
+                let mut got = vec![1f64; want.len()];
+                bn_max3s2_forward(&x, c, n, h, w, &a, &mut got);
+                for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                    let same = if relu { g.to_bits() == e.to_bits() } else { g == e || (g.is_nan() && e.is_nan()) };
+                    assert!(same, "{c}x{n}x{h}x{w} relu {relu}: output {i} is {g}, BN then pool gives {e}");
+                }
+                assert!(got.iter().any(|v| v.is_nan()), "the NaN input reaches its pooled output");
+            }
         }
     }
 }
