@@ -287,11 +287,11 @@ pub(crate) fn tile_product<T: Float>(wstrip: &[T], buf: &[T], offs: &[usize], st
         // has AVX-512F and FMA.
         unsafe {
             let acc = &mut *(acc as *mut [[T; NR]; MR] as *mut [[f32; NR]; MR]);
-            avx512::micro(wstrip.as_ptr() as *const f32, (buf.as_ptr() as *const f32).add(start), offs, acc, None);
+            avx512::micro(wstrip.as_ptr() as *const f32, (buf.as_ptr() as *const f32).add(start), offs, acc, None, MR);
         }
         return;
     }
-    super::simd::vectorized(|| micro_portable(wstrip, buf, offs, start, acc, None));
+    super::simd::vectorized(|| micro_portable(wstrip, buf, offs, start, acc, None, MR));
 }
 
 /// One item with the given micro-kernel (inlined into the caller's target features).
@@ -302,7 +302,7 @@ fn item_with<T: Float>(
     buf: &mut [T],
     offs: &mut Vec<usize>,
     segs: &mut Vec<Seg>,
-    micro: impl Fn(&[T], &[T], &[usize], usize, &mut [[T; NR]; MR], Option<Direct<T>>) -> bool,
+    micro: impl Fn(&[T], &[T], &[usize], usize, &mut [[T; NR]; MR], Option<Direct<T>>, usize) -> bool,
 ) {
     let Job { x, wp, g, norm, layout, out, accumulate } = *job;
     let kdim = g.k();
@@ -314,10 +314,11 @@ fn item_with<T: Float>(
         // A tile that is one whole run of output positions can be stored by the micro-kernel.
         let whole = segs.len() == 1 && segs[0].j0 == 0 && segs[0].len == NR;
         for s in 0..strips {
+            let rows = (g.cout - s * MR).min(MR);
             // SAFETY (of the offset): strip s starts at output row s·MR < Cout, and the segment
             // lies inside [0, pout).
-            let direct = whole.then(|| Direct { ptr: unsafe { out.0.add(s * MR * pout + segs[0].pos) }, stride: pout, rows: (g.cout - s * MR).min(MR), accumulate });
-            if !micro(&wp[s * kdim * MR..][..kdim * MR], buf, offs, start, &mut acc, direct) {
+            let direct = whole.then(|| Direct { ptr: unsafe { out.0.add(s * MR * pout + segs[0].pos) }, stride: pout, rows, accumulate });
+            if !micro(&wp[s * kdim * MR..][..kdim * MR], buf, offs, start, &mut acc, direct, rows) {
                 write_strip(&acc, s, g.cout, pout, segs, out, accumulate);
             }
         }
@@ -640,10 +641,11 @@ fn pack_gather<T: Float, const NORM: bool>(x: &[T], g: &ConvGeom, norm: Option<&
 /// acc[m][j] = Σ_r wstrip[r·MR + m] · buf[offs[r] + start + j], in blocks of 4 × 8 that stay in
 /// registers.
 #[inline(always)]
-fn micro_portable<T: Float>(wstrip: &[T], buf: &[T], offs: &[usize], start: usize, acc: &mut [[T; NR]; MR], _direct: Option<Direct<T>>) -> bool {
+fn micro_portable<T: Float>(wstrip: &[T], buf: &[T], offs: &[usize], start: usize, acc: &mut [[T; NR]; MR], _direct: Option<Direct<T>>, rows: usize) -> bool {
     const MB: usize = 4;
     const NB: usize = 8;
-    for m0 in (0..MR).step_by(MB) {
+    const _: () = assert!(MR % MB == 0);
+    for m0 in (0..rows.min(MR)).step_by(MB) {
         for j0 in (0..NR).step_by(NB) {
             let mut c = [[T::ZERO; NB]; MB];
             for (r, &off) in offs.iter().enumerate() {
@@ -691,11 +693,11 @@ pub(crate) mod avx512 {
     /// [`super::run_item`] for f32, compiled for AVX-512 (the packing loops vectorize at 16 lanes).
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) unsafe fn run_item(job: &Job<f32>, item: usize, buf: &mut [f32], offs: &mut Vec<usize>, segs: &mut Vec<Seg>) {
-        item_with(job, item, buf, offs, segs, |w, b, o, st, acc, direct| {
+        item_with(job, item, buf, offs, segs, |w, b, o, st, acc, direct, rows| {
             debug_assert!(o.iter().all(|&off| off + st + NR <= b.len()) && w.len() >= o.len() * MR);
             // SAFETY: every row's NR values lie inside `buf` (the layouts size it with slack), the
             // strip holds offs.len() rows of MR weights, and `direct` names output this worker owns.
-            unsafe { micro(w.as_ptr(), b.as_ptr().add(st), o, acc, direct) }
+            unsafe { micro(w.as_ptr(), b.as_ptr().add(st), o, acc, direct, rows) }
         })
     }
 
@@ -708,14 +710,23 @@ pub(crate) mod avx512 {
     #[target_feature(enable = "avx512f,fma")]
     #[inline]
     pub(crate) unsafe fn micro_regs(wstrip: *const f32, base: *const f32, offs: &[usize]) -> ([__m512; MR], [__m512; MR]) {
+        unsafe { micro_rows::<MR>(wstrip, base, offs) }
+    }
+
+    /// [`micro_regs`] for the first `R` rows of the strip only: a strip past the last output
+    /// channel (cout = 32: 12 + 12 + 8) runs no FMAs on its zero rows. Each row's sum is the
+    /// same chain as in the full kernel.
+    #[target_feature(enable = "avx512f,fma")]
+    #[inline]
+    unsafe fn micro_rows<const R: usize>(wstrip: *const f32, base: *const f32, offs: &[usize]) -> ([__m512; R], [__m512; R]) {
         unsafe {
-            let mut lo = [_mm512_setzero_ps(); MR];
-            let mut hi = [_mm512_setzero_ps(); MR];
+            let mut lo = [_mm512_setzero_ps(); R];
+            let mut hi = [_mm512_setzero_ps(); R];
             for (r, &off) in offs.iter().enumerate() {
                 let b0 = _mm512_loadu_ps(base.add(off));
                 let b1 = _mm512_loadu_ps(base.add(off + 16));
                 let a = wstrip.add(r * MR);
-                for m in 0..MR {
+                for m in 0..R {
                     let av = _mm512_set1_ps(*a.add(m));
                     lo[m] = _mm512_fmadd_ps(av, b0, lo[m]);
                     hi[m] = _mm512_fmadd_ps(av, b1, hi[m]);
@@ -725,16 +736,29 @@ pub(crate) mod avx512 {
         }
     }
 
-    /// acc = wstripᵀ × rows (see [`micro_regs`]).
+    /// acc = wstripᵀ × rows (see [`micro_regs`]) for the strip's first `rows` output rows (the
+    /// rest of `acc` is left as it was).
     /// With `direct`, the result goes (or is added) straight to the output instead; returns
     /// whether it did.
     #[target_feature(enable = "avx512f,fma")]
     #[inline]
-    pub(super) unsafe fn micro(wstrip: *const f32, base: *const f32, offs: &[usize], acc: &mut [[f32; NR]; MR], direct: Option<Direct<f32>>) -> bool {
+    pub(super) unsafe fn micro(wstrip: *const f32, base: *const f32, offs: &[usize], acc: &mut [[f32; NR]; MR], direct: Option<Direct<f32>>, rows: usize) -> bool {
         unsafe {
-            let (lo, hi) = micro_regs(wstrip, base, offs);
+            match rows {
+                0..=4 => micro_store::<4>(wstrip, base, offs, acc, direct),
+                5..=8 => micro_store::<8>(wstrip, base, offs, acc, direct),
+                _ => micro_store::<MR>(wstrip, base, offs, acc, direct),
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,fma")]
+    #[inline]
+    unsafe fn micro_store<const R: usize>(wstrip: *const f32, base: *const f32, offs: &[usize], acc: &mut [[f32; NR]; MR], direct: Option<Direct<f32>>) -> bool {
+        unsafe {
+            let (lo, hi) = micro_rows::<R>(wstrip, base, offs);
             if let Some(d) = direct {
-                for m in 0..MR {
+                for m in 0..R {
                     if m < d.rows {
                         let p = d.ptr.add(m * d.stride);
                         let (mut l, mut h) = (lo[m], hi[m]);
@@ -749,7 +773,7 @@ pub(crate) mod avx512 {
                 }
                 return true;
             }
-            for m in 0..MR {
+            for m in 0..R {
                 _mm512_storeu_ps(acc[m].as_mut_ptr(), lo[m]);
                 _mm512_storeu_ps(acc[m].as_mut_ptr().add(16), hi[m]);
             }
