@@ -644,7 +644,7 @@ fn pack_gather<T: Float, const NORM: bool>(x: &[T], g: &ConvGeom, norm: Option<&
 fn micro_portable<T: Float>(wstrip: &[T], buf: &[T], offs: &[usize], start: usize, acc: &mut [[T; NR]; MR], _direct: Option<Direct<T>>, rows: usize) -> bool {
     const MB: usize = 4;
     const NB: usize = 8;
-    const _: () = assert!(MR % MB == 0);
+    const _: () = assert!(MR.is_multiple_of(MB));
     for m0 in (0..rows.min(MR)).step_by(MB) {
         for j0 in (0..NR).step_by(NB) {
             let mut c = [[T::ZERO; NB]; MB];
