@@ -64,6 +64,9 @@ fn geometries() -> Vec<ConvGeom> {
         ConvGeom::new(12, 1, 3, 1, 1, 1, 1, 1),
         // Gathered: strided stems and convs.
         ConvGeom::new(3, 16, 7, 2, 3, 2, 23, 19),
+        // Output rows of 35 and 36 columns: the stem's vector stride-2 packing and its tail.
+        ConvGeom::new(3, 13, 7, 2, 3, 1, 9, 70),
+        ConvGeom::new(2, 5, 7, 2, 3, 2, 5, 71),
         ConvGeom::new(6, 14, 3, 2, 1, 2, 9, 10),
         ConvGeom::new(5, 9, 2, 2, 0, 1, 8, 8),
     ]

@@ -36,10 +36,16 @@ pub fn available<T: Float>() -> bool {
     TypeId::of::<T>() == TypeId::of::<f32>() && has_avx512()
 }
 
-/// Whether [`forward`] beats im2col + gemm here: a fast kernel for `T`, and a 1×1 or stride-1
-/// conv (strided stems gather their panels element by element, which im2col does faster).
+/// Whether the packed kernels (this forward, the packed input and weight gradients) take this
+/// conv: a fast kernel for `T`, and a 1×1 or stride-1 conv.
 pub fn preferred<T: Float>(g: &ConvGeom) -> bool {
-    available::<T>() && !matches!(Layout::of(g), Layout::Gather)
+    available::<T>() && !matches!(Layout::of(g), Layout::Gather { .. })
+}
+
+/// Whether [`forward`] beats im2col + gemm for this conv: wherever it has a fast kernel for `T`
+/// (strided stems included: their panels are packed a run of output columns at a time).
+pub fn preferred_forward<T: Float>(_g: &ConvGeom) -> bool {
+    available::<T>()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -164,8 +170,9 @@ pub(crate) enum Layout {
     /// width W + 2·pad, so that tap (ky, kx) of output (oy, ox) is the packed value at a constant
     /// offset ky·Wp + kx from it: every tap of a tile is one contiguous run.
     Padded { band: usize, bands: usize },
-    /// Anything else (strided stems): each tile of NR positions packs its own im2col panel.
-    Gather,
+    /// Anything else (strided stems): item i packs the im2col panel of positions
+    /// [i·span, (i+1)·span), rows of `span`.
+    Gather { span: usize },
 }
 
 /// Elements an item's packed buffer aims at (fits the L2 cache beside the weights).
@@ -182,7 +189,7 @@ impl Layout {
             let band = (rows_in + 1 - g.kernel).clamp(1, g.ho);
             Layout::Padded { band, bands: g.ho.div_ceil(band) }
         } else {
-            Layout::Gather
+            Layout::Gather { span: (ITEM_BUDGET / g.k().max(1) / NR * NR).clamp(NR, 64 * NR) }
         }
     }
 
@@ -198,11 +205,14 @@ impl Layout {
         // Quarter tiles on the busiest worker for `items` items of `tiles_per_item` tiles.
         let cost = |items: usize, tiles_per_item: usize| items.div_ceil(threads) * (4 * tiles_per_item + 1);
         match self {
-            Layout::Pointwise { span } => {
+            Layout::Pointwise { span } | Layout::Gather { span } => {
                 let tiles = g.out_plane().div_ceil(NR);
                 let most = (span / NR).max(1);
-                let best = (1..=most.min(tiles.max(1))).rev().min_by_key(|&per| cost(tiles.div_ceil(per), per)).unwrap_or(most);
-                Layout::Pointwise { span: best * NR }
+                let best = (1..=most.min(tiles.max(1))).rev().min_by_key(|&per| cost(tiles.div_ceil(per), per)).unwrap_or(most) * NR;
+                match self {
+                    Layout::Pointwise { .. } => Layout::Pointwise { span: best },
+                    _ => Layout::Gather { span: best },
+                }
             }
             Layout::Padded { band, .. } => {
                 let wp = g.w + 2 * g.pad;
@@ -210,7 +220,6 @@ impl Layout {
                 let best = (1..=band).rev().min_by_key(|&rows| cost(g.n * g.ho.div_ceil(rows), band_tiles(rows))).unwrap_or(band);
                 Layout::Padded { band: best, bands: g.ho.div_ceil(best) }
             }
-            Layout::Gather => self,
         }
     }
 
@@ -218,7 +227,7 @@ impl Layout {
         match *self {
             Layout::Pointwise { span } => g.out_plane().div_ceil(span),
             Layout::Padded { bands, .. } => g.n * bands,
-            Layout::Gather => g.out_plane().div_ceil(NR),
+            Layout::Gather { span } => g.out_plane().div_ceil(span),
         }
     }
 
@@ -230,7 +239,7 @@ impl Layout {
                 let wp = g.w + 2 * g.pad;
                 g.cin * (band + g.kernel - 1) * wp + g.kernel * wp + NR
             }
-            Layout::Gather => g.k() * NR,
+            Layout::Gather { span } => g.k() * span,
         }
     }
 }
@@ -361,18 +370,21 @@ fn item_with<T: Float>(
                 tile(buf, offs, q0, segs);
             }
         }
-        Layout::Gather => {
-            let p0 = item * NR;
-            let p1 = (p0 + NR).min(pout);
+        Layout::Gather { span } => {
+            let p0 = item * span;
+            let p1 = (p0 + span).min(pout);
             match norm {
-                Some(a) => pack_gather::<T, true>(x, g, Some(a), p0, p1, buf),
-                None => pack_gather::<T, false>(x, g, None, p0, p1, buf),
+                Some(a) => pack_gather::<T, true>(x, g, Some(a), p0, p1, span, buf),
+                None => pack_gather::<T, false>(x, g, None, p0, p1, span, buf),
             }
             offs.clear();
-            offs.extend((0..kdim).map(|r| r * NR));
-            segs.clear();
-            segs.push(Seg { j0: 0, pos: p0, len: p1 - p0 });
-            tile(buf, offs, 0, segs);
+            offs.extend((0..kdim).map(|r| r * span));
+            for j0 in (0..p1 - p0).step_by(NR) {
+                let len = NR.min(p1 - p0 - j0);
+                segs.clear();
+                segs.push(Seg { j0: 0, pos: p0 + j0, len });
+                tile(buf, offs, j0, segs);
+            }
         }
     }
 }
@@ -607,34 +619,80 @@ fn pack_padded<T: Float, const NORM: bool>(x: &[T], g: &ConvGeom, norm: Option<&
     buf[tail..end].fill(T::ZERO);
 }
 
-/// buf[r·NR + j] = norm(x at the input position weight row r (= ci·k² + ky·k + kx) meets for
-/// output position p0 + j), zero for padding.
+/// Packs the im2col panel of output positions [p0, p1) (at most `span`): row (ci, ky, kx) of
+/// `span` columns, column j = the input value that tap reads for position p0 + j (zero in the
+/// padding and up to the next multiple of NR past p1). The item is cut into runs within one
+/// output row first, so each panel row is a few strided copies (stride 2 for the ImageNet stem:
+/// a constant-stride loop the compiler vectorizes).
 #[inline(always)]
-fn pack_gather<T: Float, const NORM: bool>(x: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, p0: usize, p1: usize, buf: &mut [T]) {
+fn pack_gather<T: Float, const NORM: bool>(x: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, p0: usize, p1: usize, span: usize, buf: &mut [T]) {
     let (k, kk) = (g.kernel, g.kernel * g.kernel);
     let plane = g.n * g.h * g.w;
     let howo = g.ho * g.wo;
+    // (first column, sample, output row, first output column, length) of each run.
+    let mut runs = Vec::with_capacity((p1 - p0).div_ceil(g.wo.max(1)) + 1);
+    let mut p = p0;
+    while p < p1 {
+        let (n, rem) = (p / howo, p % howo);
+        let (oy, ox) = (rem / g.wo, rem % g.wo);
+        let len = (g.wo - ox).min(p1 - p);
+        runs.push((p - p0, n, oy, ox, len));
+        p += len;
+    }
+    let (used, width) = (p1 - p0, (p1 - p0).div_ceil(NR) * NR);
     for ci in 0..g.cin {
         let cn = ChannelNorm::of(norm, ci);
         let xc = &x[ci * plane..(ci + 1) * plane];
         for ky in 0..k {
             for kx in 0..k {
-                let row = &mut buf[(ci * kk + ky * k + kx) * NR..][..NR];
-                for (j, d) in row.iter_mut().enumerate() {
-                    let p = p0 + j;
-                    *d = T::ZERO;
-                    if p >= p1 {
+                let row = &mut buf[(ci * kk + ky * k + kx) * span..][..width];
+                row[used..].fill(T::ZERO);
+                for &(j0, n, oy, ox0, len) in &runs {
+                    let dst = &mut row[j0..j0 + len];
+                    let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        dst.fill(T::ZERO);
                         continue;
                     }
-                    let (n, rem) = (p / howo, p % howo);
-                    let iy = ((rem / g.wo) * g.stride + ky) as isize - g.pad as isize;
-                    let ix = ((rem % g.wo) * g.stride + kx) as isize - g.pad as isize;
-                    if iy >= 0 && iy < g.h as isize && ix >= 0 && ix < g.w as isize {
-                        *d = cn.apply::<NORM>(xc[n * g.h * g.w + iy as usize * g.w + ix as usize]);
+                    let src = &xc[(n * g.h + iy as usize) * g.w..][..g.w];
+                    // Output columns whose input column ox·stride + kx − pad lies in the image.
+                    let lo = (g.pad.saturating_sub(kx)).div_ceil(g.stride).clamp(ox0, ox0 + len);
+                    let hi = if g.w + g.pad > kx { ((g.w + g.pad - kx - 1) / g.stride + 1).clamp(lo, ox0 + len) } else { lo };
+                    dst[..lo - ox0].fill(T::ZERO);
+                    dst[hi - ox0..].fill(T::ZERO);
+                    let ix0 = lo * g.stride + kx - g.pad;
+                    let out = &mut dst[lo - ox0..hi - ox0];
+                    match g.stride {
+                        1 => copy_strided::<T, NORM, 1>(src, ix0, cn, out),
+                        2 => copy_strided::<T, NORM, 2>(src, ix0, cn, out),
+                        s => {
+                            for (i, d) in out.iter_mut().enumerate() {
+                                *d = cn.apply::<NORM>(src[ix0 + i * s]);
+                            }
+                        }
                     }
                 }
             }
         }
+    }
+}
+
+/// out[i] = norm(src[ix0 + S·i]).
+#[inline(always)]
+fn copy_strided<T: Float, const NORM: bool, const S: usize>(src: &[T], ix0: usize, cn: ChannelNorm<T>, out: &mut [T]) {
+    if out.is_empty() {
+        return;
+    }
+    let rest = &src[ix0..];
+    let src = &rest[..S * (out.len() - 1) + 1];
+    #[cfg(target_arch = "x86_64")]
+    if S == 2 && !NORM && TypeId::of::<T>() == TypeId::of::<f32>() && has_avx512() {
+        // SAFETY: T is f32 (checked), the CPU has AVX-512F; `rest` holds at least 2·len − 1 values.
+        unsafe { avx512::evens(rest.as_ptr() as *const f32, rest.len(), out.as_mut_ptr() as *mut f32, out.len()) };
+        return;
+    }
+    for (i, d) in out.iter_mut().enumerate() {
+        *d = cn.apply::<NORM>(src[S * i]);
     }
 }
 
@@ -699,6 +757,32 @@ pub(crate) mod avx512 {
             // strip holds offs.len() rows of MR weights, and `direct` names output this worker owns.
             unsafe { micro(w.as_ptr(), b.as_ptr().add(st), o, acc, direct, rows) }
         })
+    }
+
+    /// dst[i] = src[2i] for i < len (`src` holds at least 2·len − 1 values): two loads and one
+    /// permute per 16 values.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `src` and `dst` are valid for `src_len` ≥ 2·len − 1 and `len` values.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn evens(src: *const f32, src_len: usize, dst: *mut f32, len: usize) {
+        debug_assert!(len == 0 || src_len + 1 >= 2 * len);
+        unsafe {
+            let idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let mut i = 0;
+            // A vector reads src[2i .. 2i + 32): one past the values needed, so it runs only
+            // where `src` has that one more.
+            while i + 16 <= len && 2 * i + 32 <= src_len {
+                let lo = _mm512_loadu_ps(src.add(2 * i));
+                let hi = _mm512_loadu_ps(src.add(2 * i + 16));
+                _mm512_storeu_ps(dst.add(i), _mm512_permutex2var_ps(lo, idx, hi));
+                i += 16;
+            }
+            while i < len {
+                *dst.add(i) = *src.add(2 * i);
+                i += 1;
+            }
+        }
     }
 
     /// The tile's product in registers: (positions 0..16, positions 16..32) of each of the MR

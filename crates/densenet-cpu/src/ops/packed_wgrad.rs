@@ -95,7 +95,7 @@ impl Items {
                 Items::Pointwise { span, chunk }
             }
             Layout::Padded { band, bands } => Items::Padded { band, bands },
-            Layout::Gather => panic!("packed weight gradient of a strided conv"),
+            Layout::Gather { .. } => panic!("packed weight gradient of a strided conv"),
         }
     }
 
