@@ -3,7 +3,7 @@
 //! fraction of the machine's FMA peak (24 independent AVX-512 FMA chains per thread, all
 //! threads; the bound of any f32 kernel here).
 //!
-//!   cargo run --release -p densenet-cpu --example conv_shapes -- [--batch 16] [--reps 5]
+//!   cargo run --release -p densenet-cpu --example conv_shapes -- [--batch 16] [--reps 5] [--threads N]
 
 #[path = "common/bench_util.rs"]
 mod bench_util;
@@ -15,6 +15,12 @@ use densenet_cpu::ops::gemm::MatRef;
 use densenet_cpu::ops::packed_conv::{self, PackScratch};
 
 fn main() {
+    // Inside the pool, as `predict` runs (the calling thread is one of the workers).
+    let threads: usize = arg_or("threads", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool").install(run);
+}
+
+fn run() {
     let batch: usize = arg_or("batch", 16);
     let reps: usize = arg_or("reps", 5);
     let mut shapes = vec![("7x7/2", ConvGeom::new(3, 64, 7, 2, 3, batch, 224, 224))];
