@@ -36,6 +36,12 @@
      T* dx),                                                                                                                                                                     \
     (cols, cin, n, h, w, k, stride, pad, ho, wo, n0, n1, dx))                                                                                                                    \
   X(avg_pool2_forward, S, (const T* x, long long planes, long long h, long long w, T* y), (x, planes, h, w, y))                                                                 \
+  X(bn_avg_pool2_forward, S,                                                                                                                                                    \
+    (const T* x, long long c, long long n, long long h, long long w, const T* gamma, const T* beta, const T* mean, const T* invstd, long long relu, T* y),                      \
+    (x, c, n, h, w, gamma, beta, mean, invstd, relu, y))                                                                                                                         \
+  X(bn_max_pool3s2_forward, S,                                                                                                                                                  \
+    (const T* x, long long c, long long n, long long h, long long w, const T* gamma, const T* beta, const T* mean, const T* invstd, long long relu, T* y),                      \
+    (x, c, n, h, w, gamma, beta, mean, invstd, relu, y))                                                                                                                         \
   X(avg_pool2_backward, S, (const T* dy, long long planes, long long h, long long w, T* dx), (dy, planes, h, w, dx))                                                            \
   X(max_pool3s2_forward, S, (const T* x, long long planes, long long h, long long w, T* y, unsigned* argmax), (x, planes, h, w, y, argmax))                                     \
   X(max_pool3s2_backward, S, (const T* dy, const unsigned* argmax, long long planes, long long h, long long w, T* dx), (dy, argmax, planes, h, w, dx))                          \

@@ -318,6 +318,30 @@ __device__ void avg_pool2_forward(const T* x, long long planes, long long h, lon
   }
 }
 
+// bn_forward's value of x in channel c: [relu](gamma·(x − mean)·invstd + beta), NaN kept.
+template <class T>
+__device__ __forceinline__ T bn_value(T v, T mean, T invstd, T gamma, T beta, long long relu) {
+  const T t = (v - mean) * invstd * gamma + beta;
+  return (relu && t <= (T)0) ? (T)0 : t;
+}
+
+// y = avg_pool2_forward of bn_forward(x) without the normalized copy (a pool-first transition at
+// inference); x [C, N, h, w], y [C, N, h/2, w/2]; the same values and sums in the same order.
+template <class T>
+__device__ void bn_avg_pool2_forward(const T* x, long long channels, long long n, long long h, long long w, const T* gamma, const T* beta, const T* mean, const T* invstd,
+                                     long long relu, T* y) {
+  const long long ho = h / 2, wo = w / 2;
+  DN_GRID_STRIDE(i, channels * n * ho * wo) {
+    const long long pl = i / (ho * wo), c = pl / n, oy = (i % (ho * wo)) / wo, ox = i % wo;
+    const T* r0 = x + pl * h * w + 2 * oy * w;
+    const T* r1 = r0 + w;
+    const T m = mean[c], is = invstd[c], g = gamma[c], b = beta[c];
+    y[i] = (bn_value(r0[2 * ox], m, is, g, b, relu) + bn_value(r0[2 * ox + 1], m, is, g, b, relu) + bn_value(r1[2 * ox], m, is, g, b, relu) +
+            bn_value(r1[2 * ox + 1], m, is, g, b, relu)) *
+           (T)0.25;
+  }
+}
+
 template <class T>
 __device__ void avg_pool2_backward(const T* dy, long long planes, long long h, long long w, T* dx) {
   const long long ho = h / 2, wo = w / 2;
@@ -352,6 +376,28 @@ __device__ void max_pool3s2_forward(const T* x, long long planes, long long h, l
       }
     y[i] = bv;
     if (argmax) argmax[i] = (unsigned)best;
+  }
+}
+
+// y = max_pool3s2_forward of bn_forward(x) without the normalized copy or an argmax (the stem
+// at inference); x [C, N, h, w]. The maxima of the normalized values, NaN winning.
+template <class T>
+__device__ void bn_max_pool3s2_forward(const T* x, long long channels, long long n, long long h, long long w, const T* gamma, const T* beta, const T* mean, const T* invstd,
+                                       long long relu, T* y) {
+  const long long ho = max3s2_out(h), wo = max3s2_out(w);
+  DN_GRID_STRIDE(i, channels * n * ho * wo) {
+    const long long pl = i / (ho * wo), c = pl / n, oy = (i % (ho * wo)) / wo, ox = i % wo;
+    const T* xp = x + pl * h * w;
+    const T m = mean[c], is = invstd[c], g = gamma[c], b = beta[c];
+    const long long y0 = oy > 0 ? 2 * oy - 1 : 0, y1 = 2 * oy + 2 < h ? 2 * oy + 2 : h;
+    const long long x0 = ox > 0 ? 2 * ox - 1 : 0, x1 = 2 * ox + 2 < w ? 2 * ox + 2 : w;
+    T bv = bn_value(xp[y0 * w + x0], m, is, g, b, relu);
+    for (long long iy = y0; iy < y1; ++iy)
+      for (long long ix = x0; ix < x1; ++ix) {
+        const T v = bn_value(xp[iy * w + ix], m, is, g, b, relu);
+        if (v > bv || v != v) bv = v;
+      }
+    y[i] = bv;
   }
 }
 

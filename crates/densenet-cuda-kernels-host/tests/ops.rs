@@ -188,6 +188,38 @@ fn conv<T: Float + densenet_cuda::Elem>() {
     }
 }
 
+/// The fused BN-ReLU + pool kernels of inference against the CPU backend's BN then pool (the
+/// unfused path, same scan order): bits equal, with a NaN, a negative scale, ReLU on and off.
+fn fused_bn_pools<T: Float + densenet_cuda::Elem>(pr: &Pair<T>, planes: usize, h: usize, w: usize) {
+    let (channels, n) = if planes.is_multiple_of(2) { (planes / 2, 2) } else { (planes, 1) };
+    let mut x = data::<T>(60, planes * h * w);
+    let mid = x.len() / 2;
+    x[mid] = T::from_f64(f64::NAN);
+    let gx = pr.up(&x);
+    let gamma: Vec<T> = (0..channels).map(|c| T::from_f64(if c % 2 == 0 { 1.3 } else { -0.7 })).collect();
+    let (beta, mean) = (data::<T>(61, channels), data::<T>(62, channels));
+    let invstd: Vec<T> = data::<T>(63, channels).iter().map(|&v| v + T::from_f64(2.0)).collect();
+    let (gg, gb, gm, gi) = (pr.up(&gamma), pr.up(&beta), pr.up(&mean), pr.up(&invstd));
+    for relu in [true, false] {
+        let ca = BnArgs { gamma: &gamma[..], beta: &beta[..], mean: &mean[..], invstd: &invstd[..], relu };
+        let ga = BnArgs { gamma: G::<T>::src(&gg), beta: G::<T>::src(&gb), mean: G::<T>::src(&gm), invstd: G::<T>::src(&gi), relu };
+        let mut z = vec![T::ZERO; x.len()];
+        pr.cpu.bn_forward(&x, channels, n * h * w, &ca, &mut z);
+        if h >= 2 && w >= 2 {
+            let mut want = vec![T::ZERO; planes * (h / 2) * (w / 2)];
+            pr.cpu.avg_pool2_forward(&z, planes, h, w, &mut want);
+            let mut gy = pr.gpu.alloc(want.len()).unwrap();
+            assert!(pr.gpu.bn_avg_pool2_forward(G::<T>::src(&gx), channels, n, h, w, &ga, G::<T>::dst(&mut gy)));
+            exact("bn_avg_pool2_forward", &pr.down(&gy), &want);
+        }
+        let mut want = vec![T::ZERO; planes * max3s2_out(h) * max3s2_out(w)];
+        pr.cpu.max_pool3s2_forward(&z, planes, h, w, &mut want, None);
+        let mut gy = pr.gpu.alloc(want.len()).unwrap();
+        assert!(pr.gpu.bn_max_pool3s2_forward(G::<T>::src(&gx), channels, n, h, w, &ga, G::<T>::dst(&mut gy)));
+        exact("bn_max_pool3s2_forward", &pr.down(&gy), &want);
+    }
+}
+
 fn pools_head_optim<T: Float + densenet_cuda::Elem>() {
     let pr = Pair::<T>::new(1 << 16);
     for (planes, h, w) in [(3usize, 6usize, 6usize), (2, 7, 5), (1, 1, 1), (2, 2, 3)] {
@@ -210,6 +242,7 @@ fn pools_head_optim<T: Float + densenet_cuda::Elem>() {
             pr.gpu.avg_pool2_backward(G::<T>::src(&pr.up(&dy)), planes, h, w, G::<T>::dst(&mut gdx));
             exact("avg_pool2_backward", &pr.down(&gdx), &dx);
         }
+        fused_bn_pools(&pr, planes, h, w);
         let (ho, wo) = (max3s2_out(h), max3s2_out(w));
         let mut y = vec![T::ZERO; planes * ho * wo];
         let mut arg = densenet_cpu::pool::PoolBuf::detached(vec![0u32; y.len()]);

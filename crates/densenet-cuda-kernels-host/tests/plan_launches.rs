@@ -128,6 +128,18 @@ fn views(stem: &str, p: &[Word], t: u128, grid: u32, rows: &[i64]) -> Vec<(&'sta
             let out = n(1) * pool_out(n(2)) * pool_out(n(3));
             vec![("x", p[0], ix("planes·h·w", n(1) * n(2) * n(3)) * t), ("y", p[4], out * t), ("argmax", p[5], out * 4)]
         }
+        "bn_avg_pool2_forward" | "bn_max_pool3s2_forward" => {
+            let (c, planes) = (n(1), ix("c·n", n(1) * n(2)));
+            let out = if stem == "bn_avg_pool2_forward" { planes * (n(3) / 2) * (n(4) / 2) } else { planes * pool_out(n(3)) * pool_out(n(4)) };
+            vec![
+                ("x", p[0], ix("c·n·h·w", planes * n(3) * n(4)) * t),
+                ("gamma", p[5], c * t),
+                ("beta", p[6], c * t),
+                ("mean", p[7], c * t),
+                ("invstd", p[8], c * t),
+                ("y", p[10], out * t),
+            ]
+        }
         "max_pool3s2_backward" => {
             let out = n(2) * pool_out(n(3)) * pool_out(n(4));
             vec![("dy", p[0], out * t), ("argmax", p[1], out * 4), ("dx", p[5], ix("planes·h·w", n(2) * n(3) * n(4)) * t)]

@@ -285,6 +285,11 @@ impl<T: Float + Elem, D: Device> Gpu<T, D> {
         [x, w_i(channels), w_i(p), a.gamma.addr, a.beta.addr, a.mean.addr, a.invstd.addr, a.relu as u64]
     }
 
+    /// The parameters of the fused BN-pool kernels: x, channels, n, h, w, the BN arguments, y.
+    fn pool_bn_params(x: Addr, channels: usize, n: usize, h: usize, w: usize, a: &BnArgs<Src<'_, T>>, y: Addr) -> [Word; 11] {
+        [x, w_i(channels), w_i(n), w_i(h), w_i(w), a.gamma.addr, a.beta.addr, a.mean.addr, a.invstd.addr, a.relu as u64, y]
+    }
+
     fn off(&self, addr: Addr, elems: usize) -> Addr {
         addr + (elems * self.size()) as u64
     }
@@ -499,6 +504,15 @@ impl<T: Float + Elem, D: Device> Backend<T> for Gpu<T, D> {
 
     fn avg_pool2_forward(&self, x: Src<'_, T>, planes: usize, h: usize, w: usize, y: Dst<'_, T>) {
         self.elementwise("avg_pool2_forward", planes * (h / 2) * (w / 2), &[x.addr, w_i(planes), w_i(h), w_i(w), y.addr]);
+    }
+    fn bn_avg_pool2_forward(&self, x: Src<'_, T>, channels: usize, n: usize, h: usize, w: usize, args: &BnArgs<Src<'_, T>>, y: Dst<'_, T>) -> bool {
+        self.elementwise("bn_avg_pool2_forward", channels * n * (h / 2) * (w / 2), &Self::pool_bn_params(x.addr, channels, n, h, w, args, y.addr));
+        true
+    }
+    fn bn_max_pool3s2_forward(&self, x: Src<'_, T>, channels: usize, n: usize, h: usize, w: usize, args: &BnArgs<Src<'_, T>>, y: Dst<'_, T>) -> bool {
+        let (ho, wo) = (densenet_core::geometry::max3s2_out(h), densenet_core::geometry::max3s2_out(w));
+        self.elementwise("bn_max_pool3s2_forward", channels * n * ho * wo, &Self::pool_bn_params(x.addr, channels, n, h, w, args, y.addr));
+        true
     }
     fn avg_pool2_backward(&self, dy: Src<'_, T>, planes: usize, h: usize, w: usize, dx: Dst<'_, T>) {
         self.elementwise("avg_pool2_backward", planes * h * w, &[dy.addr, w_i(planes), w_i(h), w_i(w), dx.addr]);
