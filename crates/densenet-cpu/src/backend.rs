@@ -178,7 +178,7 @@ impl<T: Float> Backend<T> for Cpu<T> {
     }
 
     fn conv_forward(&self, x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T], accumulate: bool) {
-        if packed_conv::preferred_forward::<T>(g) {
+        if packed_conv::available::<T>() {
             packed_conv::forward(x, MatRef::rows(weight, g.k()), g, None, y, accumulate, &self.packed);
         } else {
             conv::forward_into(x, weight, g, y, accumulate, &self.cols);
@@ -206,7 +206,7 @@ impl<T: Float> Backend<T> for Cpu<T> {
         Ok(())
     }
     fn conv_forward_keyed(&self, key: WeightKey, x: &[T], weight: &[T], g: &ConvGeom, y: &mut [T]) -> Result<()> {
-        if !packed_conv::preferred_forward::<T>(g) {
+        if !packed_conv::available::<T>() {
             self.conv_forward(x, weight, g, y, false);
             return Ok(());
         }

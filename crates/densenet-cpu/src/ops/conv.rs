@@ -52,6 +52,14 @@ fn im2col_serial<T: Float>(x: &[T], g: &ConvGeom, n0: usize, n1: usize, cols: &m
     cols[..g.k() * pc].chunks_mut(pc).enumerate().for_each(|(row, out)| im2col_row(x, g, n0, n1, row, out));
 }
 
+/// The output columns ox whose input column ox·stride + kx − pad lies inside the image (the
+/// others read padding) for kernel column `kx`.
+pub(crate) fn tap_columns(g: &ConvGeom, kx: usize) -> std::ops::Range<usize> {
+    let lo = g.pad.saturating_sub(kx).div_ceil(g.stride).min(g.wo);
+    let hi = if g.w + g.pad > kx { ((g.w + g.pad - kx - 1) / g.stride + 1).min(g.wo) } else { 0 }.max(lo);
+    lo..hi
+}
+
 /// Row `row` (= (ci, ky, kx)) of the columns of samples [n0, n1).
 fn im2col_row<T: Float>(x: &[T], g: &ConvGeom, n0: usize, n1: usize, row: usize, out: &mut [T]) {
     let kk = g.kernel * g.kernel;
@@ -59,9 +67,7 @@ fn im2col_row<T: Float>(x: &[T], g: &ConvGeom, n0: usize, n1: usize, row: usize,
     let ci = row / kk;
     let ky = (row % kk) / g.kernel;
     let kx = row % g.kernel;
-    // Output columns whose input column ix = ox·stride + kx − pad lies inside the image.
-    let ox_lo = ((g.pad as isize - kx as isize).max(0) as usize).div_ceil(g.stride).min(g.wo);
-    let ox_hi = if g.w + g.pad > kx { ((g.w + g.pad - kx - 1) / g.stride + 1).min(g.wo) } else { 0 }.max(ox_lo);
+    let std::ops::Range { start: ox_lo, end: ox_hi } = tap_columns(g, kx);
     for (s, sample) in (n0..n1).enumerate() {
         let plane = &x[(ci * g.n + sample) * g.h * g.w..][..g.h * g.w];
         let dst = &mut out[s * howo..(s + 1) * howo];

@@ -42,12 +42,6 @@ pub fn preferred<T: Float>(g: &ConvGeom) -> bool {
     available::<T>() && !matches!(Layout::of(g), Layout::Gather { .. })
 }
 
-/// Whether [`forward`] beats im2col + gemm for this conv: wherever it has a fast kernel for `T`
-/// (strided stems included: their panels are packed a run of output columns at a time).
-pub fn preferred_forward<T: Float>(_g: &ConvGeom) -> bool {
-    available::<T>()
-}
-
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn has_avx512() -> bool {
     use std::sync::OnceLock;
@@ -491,7 +485,7 @@ unsafe impl<T: Sync> Sync for SharedWeights<T> {}
 
 /// One input channel's BN(+ReLU), the formula and order of `batchnorm::forward`.
 #[derive(Clone, Copy)]
-struct ChannelNorm<T> {
+pub(crate) struct ChannelNorm<T> {
     mean: T,
     invstd: T,
     gamma: T,
@@ -501,7 +495,7 @@ struct ChannelNorm<T> {
 
 impl<T: Float> ChannelNorm<T> {
     #[inline(always)]
-    fn of(norm: Option<&BnArgs<&[T]>>, ci: usize) -> Self {
+    pub(crate) fn of(norm: Option<&BnArgs<&[T]>>, ci: usize) -> Self {
         match norm {
             Some(a) => ChannelNorm { mean: a.mean[ci], invstd: a.invstd[ci], gamma: a.gamma[ci], beta: a.beta[ci], relu: a.relu },
             None => ChannelNorm { mean: T::ZERO, invstd: T::ONE, gamma: T::ONE, beta: T::ZERO, relu: false },
@@ -509,7 +503,7 @@ impl<T: Float> ChannelNorm<T> {
     }
 
     #[inline(always)]
-    fn apply<const NORM: bool>(&self, v: T) -> T {
+    pub(crate) fn apply<const NORM: bool>(&self, v: T) -> T {
         if !NORM {
             return v;
         }
@@ -655,9 +649,9 @@ fn pack_gather<T: Float, const NORM: bool>(x: &[T], g: &ConvGeom, norm: Option<&
                         continue;
                     }
                     let src = &xc[(n * g.h + iy as usize) * g.w..][..g.w];
-                    // Output columns whose input column ox·stride + kx − pad lies in the image.
-                    let lo = (g.pad.saturating_sub(kx)).div_ceil(g.stride).clamp(ox0, ox0 + len);
-                    let hi = if g.w + g.pad > kx { ((g.w + g.pad - kx - 1) / g.stride + 1).clamp(lo, ox0 + len) } else { lo };
+                    let inside = super::conv::tap_columns(g, kx);
+                    let lo = inside.start.clamp(ox0, ox0 + len);
+                    let hi = inside.end.clamp(lo, ox0 + len);
                     dst[..lo - ox0].fill(T::ZERO);
                     dst[hi - ox0..].fill(T::ZERO);
                     let ix0 = lo * g.stride + kx - g.pad;

@@ -1,6 +1,7 @@
 //! Pooling on planes of H×W (channel-major tensors are C*N consecutive planes).
 
 use super::batchnorm::BnArgs;
+use super::packed_conv::ChannelNorm;
 use densenet_core::geometry::max3s2_out;
 use densenet_core::Float;
 use rayon::prelude::*;
@@ -29,7 +30,7 @@ pub fn bn_avg2_forward<T: Float>(x: &[T], channels: usize, n: usize, h: usize, w
     x[..channels * n * h * w].par_chunks(n * h * w).zip(y[..channels * n * ho * wo].par_chunks_mut(n * ho * wo)).enumerate().for_each_init(
         || vec![T::ZERO; 2 * w],
         |rows, (c, (xc, yc))| {
-            let norm = Norm { mean: a.mean[c], invstd: a.invstd[c], gamma: a.gamma[c], beta: a.beta[c], relu: a.relu };
+            let norm = ChannelNorm::of(Some(a), c);
             super::simd::vectorized(|| {
                 for (xp, yp) in xc.chunks(h * w).zip(yc.chunks_mut(ho * wo)) {
                     bn_avg2_plane(xp, w, norm, rows, yp);
@@ -42,7 +43,7 @@ pub fn bn_avg2_forward<T: Float>(x: &[T], channels: usize, n: usize, h: usize, w
 /// One plane: each pair of input rows normalized whole (vector loops), then each output the
 /// sum of its four in the order of [`avg2_forward`].
 #[inline(always)]
-fn bn_avg2_plane<T: Float>(xp: &[T], w: usize, norm: Norm<T>, rows: &mut [T], yp: &mut [T]) {
+fn bn_avg2_plane<T: Float>(xp: &[T], w: usize, norm: ChannelNorm<T>, rows: &mut [T], yp: &mut [T]) {
     let quarter = T::from_f64(0.25);
     let wo = w / 2;
     if wo == 0 {
@@ -52,7 +53,7 @@ fn bn_avg2_plane<T: Float>(xp: &[T], w: usize, norm: Norm<T>, rows: &mut [T], yp
     for (oy, yrow) in yp.chunks_mut(wo).enumerate() {
         for (r, src) in [(&mut *r0, &xp[2 * oy * w..(2 * oy + 1) * w]), (&mut *r1, &xp[(2 * oy + 1) * w..(2 * oy + 2) * w])] {
             for (d, &v) in r.iter_mut().zip(src) {
-                *d = norm.apply(v);
+                *d = norm.apply::<true>(v);
             }
         }
         for ((out, a), b) in yrow.iter_mut().zip(r0.chunks_exact(2)).zip(r1.chunks_exact(2)) {
@@ -129,29 +130,10 @@ pub fn bn_max3s2_forward<T: Float>(x: &[T], channels: usize, n: usize, h: usize,
         || vec![T::ZERO; w],
         |cols, (plane, (xp, yp))| {
             let c = plane / n;
-            let norm = Norm { mean: a.mean[c], invstd: a.invstd[c], gamma: a.gamma[c], beta: a.beta[c], relu: a.relu };
+            let norm = ChannelNorm::of(Some(a), c);
             super::simd::vectorized(|| bn_max3s2_plane(xp, h, w, norm, cols, yp));
         },
     );
-}
-
-#[derive(Clone, Copy)]
-struct Norm<T> {
-    mean: T,
-    invstd: T,
-    gamma: T,
-    beta: T,
-    relu: bool,
-}
-
-impl<T: Float> Norm<T> {
-    /// As `batchnorm::forward`: a NaN compares false with 0 and is kept.
-    #[inline(always)]
-    fn apply(self, x: T) -> T {
-        let v = (x - self.mean) * self.invstd * self.gamma + self.beta;
-        let non_positive = v <= T::ZERO;
-        v.zero_unless(!self.relu | !non_positive)
-    }
 }
 
 /// max(a, b), NaN when either is (as the scalar scan of [`max3s2_forward`]).
@@ -165,16 +147,16 @@ fn nan_max<T: Float>(a: T, b: T) -> T {
 }
 
 #[inline(always)]
-fn bn_max3s2_plane<T: Float>(xp: &[T], h: usize, w: usize, norm: Norm<T>, cols: &mut [T], yp: &mut [T]) {
+fn bn_max3s2_plane<T: Float>(xp: &[T], h: usize, w: usize, norm: ChannelNorm<T>, cols: &mut [T], yp: &mut [T]) {
     let wo = max3s2_out(w);
     for (oy, yrow) in yp.chunks_mut(wo).enumerate() {
         let (r0, r1) = ((2 * oy).saturating_sub(1), (2 * oy + 2).min(h));
         for (m, &v) in cols.iter_mut().zip(&xp[r0 * w..(r0 + 1) * w]) {
-            *m = norm.apply(v);
+            *m = norm.apply::<true>(v);
         }
         for r in r0 + 1..r1 {
             for (m, &v) in cols.iter_mut().zip(&xp[r * w..(r + 1) * w]) {
-                *m = nan_max(*m, norm.apply(v));
+                *m = nan_max(*m, norm.apply::<true>(v));
             }
         }
         for (ox, out) in yrow.iter_mut().enumerate() {
