@@ -1,7 +1,7 @@
 //! Inference benchmark: eval-mode forward (predict) of a preset on random data, f32.
 //!
 //!   cargo run --release -p densenet-core --example infer_bench -- \
-//!       [--preset densenet121] [--batch 1] [--size 224] [--runs 10] [--warmup 2] [--threads N]
+//!       [--preset densenet121] [--batch 1] [--size 224] [--runs 10] [--warmup 2] [--threads N] [--awake 0|1]
 //!
 //! Prints one JSON line: images_per_s (batch / median latency), latency_ms (median), every run,
 //! peak RSS (VmHWM) and the RSS before the first timed run.
@@ -26,13 +26,16 @@ fn main() {
 
     let shape = [batch, config.in_channels, size, size];
     let x = random_f32(shape.iter().product(), 1);
+    // As the binding runs it, the other workers kept awake (--awake 0: rayon's own sleep).
+    let awake = arg_or("awake", 1usize) != 0;
+    let predict = || if awake { densenet_cpu::keep_workers_awake(|| model.predict(&x, &shape)) } else { model.predict(&x, &shape) };
     for _ in 0..warmup {
-        std::hint::black_box(pool.install(|| model.predict(&x, &shape)).expect("predict"));
+        std::hint::black_box(pool.install(predict).expect("predict"));
     }
     let rss_before_kb = proc_status_kb("VmRSS:");
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
-        let (ms, y) = time_ms(|| pool.install(|| model.predict(&x, &shape)).expect("predict"));
+        let (ms, y) = time_ms(|| pool.install(predict).expect("predict"));
         std::hint::black_box(y);
         times.push(ms);
     }

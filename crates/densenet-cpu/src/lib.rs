@@ -2,10 +2,12 @@
 //! kernels, rayon-parallel BN and pooling loops, and a per-op profiler (`DENSENET_PROFILE=1`).
 //! Work runs on the caller's rayon pool: wrap calls in `ThreadPool::install` to choose threads.
 
+pub mod awake;
 mod backend;
 pub mod ops;
 pub mod pool;
 
+pub use awake::keep_workers_awake;
 pub use backend::Cpu;
 
 use densenet_core::{DenseNet, DenseNetConfig, Error, Model, Result};

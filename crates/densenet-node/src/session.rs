@@ -58,7 +58,9 @@ impl Session {
         });
         self.model.set_memory_budget(budget);
         let model = &mut *self.model;
-        self.pool.install(|| f(model))
+        // The pool's other workers spin through the call instead of falling asleep between its
+        // many short parallel ops (see densenet_cpu::awake: at batch 1 they missed most ops).
+        self.pool.install(|| densenet_cpu::keep_workers_awake(|| f(model)))
     }
 
     pub fn set_budget(&mut self, bytes: Option<u64>) {
