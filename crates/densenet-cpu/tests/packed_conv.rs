@@ -107,7 +107,7 @@ fn fused_bn_relu_propagates_nan() {
 }
 
 /// Batch-1 shapes, where the items are cut by the number of workers and the weights are packed
-/// on several: the same bits for 1, 2 and 3 threads, and through a transposed weight view (the
+/// on several: the same bits for 1, 2, 3 and 4 threads, and through a transposed weight view (the
 /// input gradient's Wᵀ) the same bits as through the stored transpose.
 #[test]
 fn packed_conv_at_batch_one_is_independent_of_the_thread_count_and_the_weight_view() {
@@ -116,6 +116,9 @@ fn packed_conv_at_batch_one_is_independent_of_the_thread_count_and_the_weight_vi
         ConvGeom::new(512, 128, 1, 1, 0, 1, 14, 14),
         ConvGeom::new(128, 32, 3, 1, 1, 1, 14, 14),
         ConvGeom::new(64, 30, 3, 1, 1, 1, 56, 56),
+        // One band of several tiles (fewer bands than workers): its tiles are cut into parts.
+        ConvGeom::new(128, 32, 3, 1, 1, 1, 7, 7),
+        ConvGeom::new(16, 20, 3, 1, 1, 1, 9, 13),
     ] {
         let x = values::<f32>(g.cin * g.in_plane(), 11);
         let w = values::<f32>(g.cout * g.k(), 12);
@@ -139,7 +142,7 @@ fn packed_conv_at_batch_one_is_independent_of_the_thread_count_and_the_weight_vi
         let mut want = vec![0f32; one.len()];
         conv::forward_into(&x, &w, &g, &mut want, false, &conv::ColsPool::default());
         assert!(rel_diff(&one, &want) <= 2e-5, "{g:?}: packed vs im2col + gemm");
-        for (threads, transposed) in [(2, false), (3, false), (2, true)] {
+        for (threads, transposed) in [(2, false), (3, false), (4, false), (2, true)] {
             let y = run(threads, transposed);
             assert!(one.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()), "{g:?}: {threads} threads (transposed view: {transposed}) differ from 1");
         }

@@ -145,10 +145,12 @@ pub fn forward_packed<T: Float>(x: &[T], wp: &[T], g: &ConvGeom, norm: Option<&B
         assert!(a.mean.len() >= g.cin && a.invstd.len() >= g.cin && a.gamma.len() >= g.cin && a.beta.len() >= g.cin, "BN arguments shorter than the input channels");
     }
     assert_eq!(wp.len(), packed_len(g), "packed weights of another shape");
-    let layout = Layout::of(g).balanced(g, rayon::current_num_threads());
-    let job = Job { x, wp, g, norm, layout, out: SharedOut(y.as_mut_ptr()), accumulate };
-    (0..layout.items(g)).into_par_iter().for_each_init(
-        || Work { buf: PanelGuard::take(scratch.per_worker(), layout.buffer_len(g)), offs: Vec::new(), segs: Vec::new() },
+    let threads = rayon::current_num_threads();
+    let layout = Layout::of(g).balanced(g, threads);
+    let parts = layout.band_parts(g, threads);
+    let job = Job { x, wp, g, norm, layout, parts, out: SharedOut(y.as_mut_ptr()), accumulate };
+    (0..layout.items(g) * parts).into_par_iter().for_each_init(
+        || Work { buf: PanelGuard::take(scratch.per_worker(), layout.buffer_len(g)), offs: Vec::new(), segs: Vec::new(), packed: None },
         // SAFETY: items write disjoint output positions of every row, and `y` holds Cout rows of
         // `pout` (asserted above).
         |work, item| unsafe { run_item(&job, item, work) },
@@ -217,6 +219,21 @@ impl Layout {
         }
     }
 
+    /// Into how many parts each band's tiles are cut: more than one only where there are fewer
+    /// bands than workers (a batch-1 7² 3×3 conv is one band of 2 tiles, which one worker would
+    /// run alone). Each part packs the whole band (a worker running two parts packs it once) and
+    /// runs its share of the tiles; the output's bits do not depend on the cut.
+    pub(crate) fn band_parts(&self, g: &ConvGeom, threads: usize) -> usize {
+        match *self {
+            Layout::Padded { band, bands } if g.n * bands < threads => {
+                let wp = g.w + 2 * g.pad;
+                let tiles = ((band.min(g.ho) - 1) * wp + g.wo).div_ceil(NR);
+                threads.div_ceil(g.n * bands).min(tiles).max(1)
+            }
+            _ => 1,
+        }
+    }
+
     pub(crate) fn items(&self, g: &ConvGeom) -> usize {
         match *self {
             Layout::Pointwise { span } => g.out_plane().div_ceil(span),
@@ -247,6 +264,8 @@ struct Job<'a, T> {
     g: &'a ConvGeom,
     norm: Option<&'a BnArgs<&'a [T]>>,
     layout: Layout,
+    /// Item i runs part i % parts of the layout's item i / parts (see [`Layout::band_parts`]).
+    parts: usize,
     out: SharedOut<T>,
     accumulate: bool,
 }
@@ -256,6 +275,8 @@ struct Work<'s, T> {
     buf: PanelGuard<'s, T>,
     offs: Vec<usize>,
     segs: Vec<Seg>,
+    /// The layout item whose packing `buf` and `offs` hold.
+    packed: Option<usize>,
 }
 
 /// Packs one item and runs its tiles.
@@ -270,13 +291,21 @@ unsafe fn run_item<T: Float>(job: &Job<T>, item: usize, work: &mut Work<T>) {
         unsafe {
             let cast = |s: &[T]| std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len());
             let normf = job.norm.map(|a| BnArgs { gamma: cast(a.gamma), beta: cast(a.beta), mean: cast(a.mean), invstd: cast(a.invstd), relu: a.relu });
-            let jobf =
-                Job { x: cast(job.x), wp: cast(job.wp), g: job.g, norm: normf.as_ref(), layout: job.layout, out: SharedOut(job.out.0 as *mut f32), accumulate: job.accumulate };
+            let jobf = Job {
+                x: cast(job.x),
+                wp: cast(job.wp),
+                g: job.g,
+                norm: normf.as_ref(),
+                layout: job.layout,
+                parts: job.parts,
+                out: SharedOut(job.out.0 as *mut f32),
+                accumulate: job.accumulate,
+            };
             let buf = std::slice::from_raw_parts_mut(work.buf.0.as_mut_ptr() as *mut f32, work.buf.0.len());
-            return avx512::run_item(&jobf, item, buf, &mut work.offs, &mut work.segs);
+            return avx512::run_item(&jobf, item, buf, &mut work.offs, &mut work.segs, &mut work.packed);
         }
     }
-    super::simd::vectorized(|| item_with(job, item, &mut work.buf.0, &mut work.offs, &mut work.segs, micro_portable::<T>))
+    super::simd::vectorized(|| item_with(job, item, &mut work.buf.0, &mut work.offs, &mut work.segs, &mut work.packed, micro_portable::<T>))
 }
 
 /// acc[m][j] = Σ_r wstrip[r·MR + m] · buf[offs[r] + start + j]: one tile of the micro-kernel,
@@ -305,9 +334,13 @@ fn item_with<T: Float>(
     buf: &mut [T],
     offs: &mut Vec<usize>,
     segs: &mut Vec<Seg>,
+    packed: &mut Option<usize>,
     micro: impl Fn(&[T], &[T], &[usize], usize, &mut [[T; NR]; MR], Option<Direct<T>>, usize) -> bool,
 ) {
-    let Job { x, wp, g, norm, layout, out, accumulate } = *job;
+    let Job { x, wp, g, norm, layout, parts, out, accumulate } = *job;
+    let (item, part) = (item / parts, item % parts);
+    let repack = *packed != Some(item);
+    *packed = Some(item);
     let kdim = g.k();
     let strips = g.cout.div_ceil(MR);
     let mut acc = [[T::ZERO; NR]; MR];
@@ -344,11 +377,15 @@ fn item_with<T: Float>(
             }
         }
         Layout::Padded { band, bands } => {
-            let Band { n, oy0, oy1, wp, .. } = pack_band(x, g, norm, Band::of(g, band, bands, item), buf, offs);
+            let this = Band::of(g, band, bands, item);
+            let Band { n, oy0, oy1, wp, .. } = if repack { pack_band(x, g, norm, this, buf, offs) } else { this };
             // Output (oy0 + q / wp, q % wp) for q < (rows − 1)·wp + Wo; columns ≥ Wo are discarded.
             let qn = (oy1 - oy0 - 1) * wp + g.wo;
             let plane0 = n * g.ho * g.wo;
-            for q0 in (0..qn).step_by(NR) {
+            // This part's tiles.
+            let tiles = qn.div_ceil(NR);
+            let (t0, t1) = (tiles * part / parts, tiles * (part + 1) / parts);
+            for q0 in (t0 * NR..t1 * NR).step_by(NR) {
                 let q1 = (q0 + NR).min(qn);
                 segs.clear();
                 let mut q = q0;
@@ -744,8 +781,8 @@ pub(crate) mod avx512 {
 
     /// [`super::run_item`] for f32, compiled for AVX-512 (the packing loops vectorize at 16 lanes).
     #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) unsafe fn run_item(job: &Job<f32>, item: usize, buf: &mut [f32], offs: &mut Vec<usize>, segs: &mut Vec<Seg>) {
-        item_with(job, item, buf, offs, segs, |w, b, o, st, acc, direct, rows| {
+    pub(super) unsafe fn run_item(job: &Job<f32>, item: usize, buf: &mut [f32], offs: &mut Vec<usize>, segs: &mut Vec<Seg>, packed: &mut Option<usize>) {
+        item_with(job, item, buf, offs, segs, packed, |w, b, o, st, acc, direct, rows| {
             debug_assert!(o.iter().all(|&off| off + st + NR <= b.len()) && w.len() >= o.len() * MR);
             // SAFETY: every row's NR values lie inside `buf` (the layouts size it with slack), the
             // strip holds offs.len() rows of MR weights, and `direct` names output this worker owns.
