@@ -4,7 +4,7 @@
 //! takes far longer on a virtual machine (a sleeping vCPU is a halted host thread). A forward
 //! pass is hundreds of short parallel ops with serial moments between them, so at batch 1 the
 //! other workers were asleep at the start of almost every op, and a 14² convolution was over
-//! before they joined: densenet121 ran as if on one thread. While `f` runs, every other worker
+//! before they joined (per-call times of one conv were bimodal: one thread's or two threads'). While `f` runs, every other worker
 //! runs a spinner that takes pending work as soon as it is pushed (`rayon::yield_now`) and
 //! otherwise yields its CPU (`std::thread::yield_now`, which returns at once when nothing else
 //! wants that CPU). A spinner that finds no work for [`IDLE_LIMIT`] goes back to rayon's sleep,

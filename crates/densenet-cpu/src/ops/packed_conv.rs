@@ -211,9 +211,7 @@ impl Layout {
                 }
             }
             Layout::Padded { band, .. } => {
-                let wp = g.w + 2 * g.pad;
-                let band_tiles = |rows: usize| ((rows - 1) * wp + g.wo).div_ceil(NR);
-                let best = (1..=band).rev().min_by_key(|&rows| cost(g.n * g.ho.div_ceil(rows), band_tiles(rows))).unwrap_or(band);
+                let best = (1..=band).rev().min_by_key(|&rows| cost(g.n * g.ho.div_ceil(rows), band_positions(g, rows).div_ceil(NR))).unwrap_or(band);
                 Layout::Padded { band: best, bands: g.ho.div_ceil(best) }
             }
         }
@@ -225,11 +223,7 @@ impl Layout {
     /// runs its share of the tiles; the output's bits do not depend on the cut.
     pub(crate) fn band_parts(&self, g: &ConvGeom, threads: usize) -> usize {
         match *self {
-            Layout::Padded { band, bands } if g.n * bands < threads => {
-                let wp = g.w + 2 * g.pad;
-                let tiles = ((band.min(g.ho) - 1) * wp + g.wo).div_ceil(NR);
-                threads.div_ceil(g.n * bands).min(tiles).max(1)
-            }
+            Layout::Padded { band, bands } if g.n * bands < threads => threads.div_ceil(g.n * bands).min(band_positions(g, band).div_ceil(NR)).max(1),
             _ => 1,
         }
     }
@@ -253,6 +247,12 @@ impl Layout {
             Layout::Gather { span } => g.k() * span,
         }
     }
+}
+
+/// Packed positions a band of `rows` output rows computes: (rows − 1)·Wp + Wo (the padding
+/// columns between its rows are computed and discarded).
+fn band_positions(g: &ConvGeom, rows: usize) -> usize {
+    (rows - 1) * (g.w + 2 * g.pad) + g.wo
 }
 
 /// One call's operands, shared by its workers.
@@ -380,7 +380,7 @@ fn item_with<T: Float>(
             let this = Band::of(g, band, bands, item);
             let Band { n, oy0, oy1, wp, .. } = if repack { pack_band(x, g, norm, this, buf, offs) } else { this };
             // Output (oy0 + q / wp, q % wp) for q < (rows − 1)·wp + Wo; columns ≥ Wo are discarded.
-            let qn = (oy1 - oy0 - 1) * wp + g.wo;
+            let qn = band_positions(g, oy1 - oy0);
             let plane0 = n * g.ho * g.wo;
             // This part's tiles.
             let tiles = qn.div_ceil(NR);
