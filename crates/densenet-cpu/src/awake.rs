@@ -10,14 +10,21 @@
 //! wants that CPU). A spinner that finds no work for [`IDLE_LIMIT`] goes back to rayon's sleep,
 //! so a long serial stretch (or a GPU model's pass) costs at most that much spinning.
 //! Results cannot change: which worker runs an item never changes its bits.
+//!
+//! wasm32 has no clock in `std` (`Instant::now` panics there), so on wasm32 the idle limit is a
+//! count of empty rounds ([`IDLE_ROUNDS`]) instead of a time.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a spinner waits for work before it lets its worker sleep.
 pub const IDLE_LIMIT: Duration = Duration::from_millis(2);
+
+/// On wasm32: how many rounds in a row without work a spinner makes before it lets its worker
+/// sleep (a round there is one look for work, well under a microsecond: a few ms at most).
+pub const IDLE_ROUNDS: u32 = 4096;
 
 thread_local! {
     /// This thread runs a pass (the caller) or a spinner: a spinner arriving now returns at once.
@@ -52,15 +59,41 @@ fn spin(done: &AtomicBool) {
         return;
     }
     BUSY.set(true);
-    let mut last_work = Instant::now();
+    let mut idle = IdleClock::start();
     while !done.load(Ordering::Acquire) {
         if rayon::yield_now() == Some(rayon::Yield::Executed) {
-            last_work = Instant::now();
-        } else if last_work.elapsed() > IDLE_LIMIT {
+            idle = IdleClock::start();
+        } else if idle.expired() {
             break;
         } else {
             std::thread::yield_now();
         }
     }
     BUSY.set(false);
+}
+
+/// Time since a spinner last ran work: a clock where `std` has one, a round count on wasm32.
+#[cfg(not(target_arch = "wasm32"))]
+struct IdleClock(std::time::Instant);
+#[cfg(not(target_arch = "wasm32"))]
+impl IdleClock {
+    fn start() -> Self {
+        IdleClock(std::time::Instant::now())
+    }
+    fn expired(&mut self) -> bool {
+        self.0.elapsed() > IDLE_LIMIT
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+struct IdleClock(u32);
+#[cfg(target_arch = "wasm32")]
+impl IdleClock {
+    fn start() -> Self {
+        IdleClock(0)
+    }
+    fn expired(&mut self) -> bool {
+        self.0 += 1;
+        self.0 > IDLE_ROUNDS
+    }
 }
