@@ -108,7 +108,9 @@ fn fused_bn_relu_propagates_nan() {
 
 /// Batch-1 shapes, where the items are cut by the number of workers and the weights are packed
 /// on several: the same bits for 1, 2, 3 and 4 threads, and through a transposed weight view (the
-/// input gradient's Wᵀ) the same bits as through the stored transpose.
+/// input gradient's Wᵀ) the same bits as through the stored transpose. The 1×1 shapes of few
+/// tiles take the shared-pack path on 2+ threads (one packed input, (strip, tile) units) and the
+/// item path on one, with and without the fused BN-ReLU and accumulating: the same bits.
 #[test]
 fn packed_conv_at_batch_one_is_independent_of_the_thread_count_and_the_weight_view() {
     for g in [
@@ -119,9 +121,26 @@ fn packed_conv_at_batch_one_is_independent_of_the_thread_count_and_the_weight_vi
         // One band of several tiles (fewer bands than workers): its tiles are cut into parts.
         ConvGeom::new(128, 32, 3, 1, 1, 1, 7, 7),
         ConvGeom::new(16, 20, 3, 1, 1, 1, 9, 13),
+        // 1×1 with a ragged last tile (P = 45) and a last strip of 5 rows.
+        ConvGeom::new(70, 29, 1, 1, 0, 1, 5, 9),
     ] {
         let x = values::<f32>(g.cin * g.in_plane(), 11);
         let w = values::<f32>(g.cout * g.k(), 12);
+        let (gamma, beta, mean) = (values::<f32>(g.cin, 3), values::<f32>(g.cin, 4), values::<f32>(g.cin, 5));
+        let invstd: Vec<f32> = values::<f32>(g.cin, 6).iter().map(|v| 1.0 + v.abs()).collect();
+        let args = BnArgs { gamma: &gamma[..], beta: &beta[..], mean: &mean[..], invstd: &invstd[..], relu: true };
+        let init = values::<f32>(g.cout * g.out_plane(), 7);
+        let fused = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut y = init.clone();
+            pool.install(|| packed_conv::forward(&x, MatRef::rows(&w, g.k()), &g, Some(&args), &mut y, true, &packed_conv::PackScratch::default()));
+            y
+        };
+        let one = fused(1);
+        for threads in [2, 3, 4] {
+            let y = fused(threads);
+            assert!(one.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()), "{g:?}: BN-ReLU fused, accumulating, {threads} threads differ from 1");
+        }
         // wt = Wᵀ stored row-major [K, Cout]; rows_t(wt, Cout) views it as W again.
         let mut wt = vec![0f32; w.len()];
         for co in 0..g.cout {

@@ -146,6 +146,9 @@ pub fn forward_packed<T: Float>(x: &[T], wp: &[T], g: &ConvGeom, norm: Option<&B
     }
     assert_eq!(wp.len(), packed_len(g), "packed weights of another shape");
     let threads = rayon::current_num_threads();
+    if let Some(span) = shared_span(g, threads) {
+        return forward_shared(x, wp, g, norm, y, accumulate, scratch, span);
+    }
     let layout = Layout::of(g).balanced(g, threads);
     let parts = layout.band_parts(g, threads);
     let job = Job { x, wp, g, norm, layout, parts, out: SharedOut(y.as_mut_ptr()), accumulate };
@@ -155,6 +158,106 @@ pub fn forward_packed<T: Float>(x: &[T], wp: &[T], g: &ConvGeom, norm: Option<&B
         // `pout` (asserted above).
         |work, item| unsafe { run_item(&job, item, work) },
     );
+}
+
+/// Most elements of the one packed input that [`forward_shared`] builds (1.5 MiB in f32).
+const SHARED_PACK_BUDGET: usize = 4 * ITEM_BUDGET;
+
+/// The row length of [`forward_shared`]'s packed input where it takes the conv: a 1×1 conv whose
+/// positions make fewer than 4 tiles per worker (a batch-1 14² conv is 7 tiles, which items of
+/// whole tiles cut 4 + 3 for 2 workers; a 7² conv is 2, each item then running every strip and
+/// reading all the weights), with the packed input within [`SHARED_PACK_BUDGET`]. (The same
+/// two passes for the padded 3×3 convs of batch-1 14² and 7² planes were no faster and slower
+/// whenever one of two vCPUs was held up: each pass waits for the slower worker.)
+fn shared_span(g: &ConvGeom, threads: usize) -> Option<usize> {
+    let tiles = g.out_plane().div_ceil(NR);
+    let span = tiles * NR;
+    (g.is_pointwise() && threads >= 2 && tiles < 4 * threads && g.cin * span <= SHARED_PACK_BUDGET).then_some(span)
+}
+
+/// A 1×1 conv of few tiles (see [`shared_span`]) in two passes over the workers: the
+/// (normalized) input is packed once, its channels shared out, then the (strip, tile) pairs are
+/// shared out, so the work splits finer than whole tiles and each worker reads the weights of
+/// its own strips only. Each output is the same micro-kernel chain over the channels in order as
+/// in the item path: the same bits.
+#[allow(clippy::too_many_arguments)]
+fn forward_shared<T: Float>(x: &[T], wp: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, y: &mut [T], accumulate: bool, scratch: &PackScratch<T>, span: usize) {
+    let pout = g.out_plane();
+    let (tiles, strips, kdim) = (span / NR, g.cout.div_ceil(MR), g.k());
+    let mut packed = PanelGuard::take(scratch.per_worker(), g.cin * span);
+    // Pass 1: row ci = norm(x[ci, ..pout]), in runs of `rows` channels; the columns from pout to
+    // span keep what the buffer held (they feed only output columns that are never stored).
+    let rows = g.cin.div_ceil(4 * rayon::current_num_threads()).max(1);
+    packed.0[..g.cin * span].par_chunks_mut(rows * span).enumerate().for_each(|(i, chunk)| {
+        pack_rows(x, g, norm, i * rows..(i * rows + rows).min(g.cin), span, chunk);
+    });
+    // Pass 2: unit u is tile u % tiles of strip u / tiles (a worker's run of units keeps to few
+    // strips).
+    let buf = &packed.0[..g.cin * span];
+    let offs: Vec<usize> = (0..kdim).map(|r| r * span).collect();
+    let out = SharedOut(y.as_mut_ptr());
+    (0..strips * tiles).into_par_iter().for_each(|u| {
+        let (s, t) = (u / tiles, u % tiles);
+        // SAFETY: strip s and tile t name output rows [s·MR, s·MR + rows) < Cout and positions
+        // [t·NR, t·NR + len) < pout, written by this unit only; `y` holds Cout rows of pout
+        // (asserted by the caller); every row read (offs[r] + t·NR + NR ≤ Cin·span) is in `buf`.
+        unsafe { run_unit(&wp[s * kdim * MR..][..kdim * MR], buf, &offs, g, s, t * NR, NR.min(pout - t * NR), out, accumulate) };
+    });
+}
+
+/// [`pack_channels`] of all of `channels`' positions into rows of `span`, with the AVX-512
+/// features where the CPU has them (the same values either way: the normalization is
+/// elementwise).
+fn pack_rows<T: Float>(x: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, channels: std::ops::Range<usize>, span: usize, chunk: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    if TypeId::of::<T>() == TypeId::of::<f32>() && has_avx512() {
+        // SAFETY: T is f32 (checked), so the casts are identities; the CPU has AVX-512F.
+        unsafe {
+            let cast = |s: &[T]| std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len());
+            let normf = norm.map(|a| BnArgs { gamma: cast(a.gamma), beta: cast(a.beta), mean: cast(a.mean), invstd: cast(a.invstd), relu: a.relu });
+            let chunk = std::slice::from_raw_parts_mut(chunk.as_mut_ptr() as *mut f32, chunk.len());
+            return avx512::pack_rows(cast(x), g, normf.as_ref(), channels, span, chunk);
+        }
+    }
+    super::simd::vectorized(|| pack_rows_with(x, g, norm, channels, span, chunk))
+}
+
+#[inline(always)]
+fn pack_rows_with<T: Float>(x: &[T], g: &ConvGeom, norm: Option<&BnArgs<&[T]>>, channels: std::ops::Range<usize>, span: usize, chunk: &mut [T]) {
+    match norm {
+        Some(a) => pack_channels::<T, true>(x, g, Some(a), channels, 0, g.out_plane(), span, chunk),
+        None => pack_channels::<T, false>(x, g, None, channels, 0, g.out_plane(), span, chunk),
+    }
+}
+
+/// One (strip, tile) unit of [`forward_shared`]: output rows of strip `s`, positions
+/// [start, start + len).
+///
+/// # Safety
+/// As the caller's: the unit's output is in `out` and written by no one else, and every row
+/// offs[r] + start + NR lies inside `buf`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_unit<T: Float>(wstrip: &[T], buf: &[T], offs: &[usize], g: &ConvGeom, s: usize, start: usize, len: usize, out: SharedOut<T>, accumulate: bool) {
+    let pout = g.out_plane();
+    let rows = (g.cout - s * MR).min(MR);
+    let seg = [Seg { j0: 0, pos: start, len }];
+    let mut acc = [[T::ZERO; NR]; MR];
+    #[cfg(target_arch = "x86_64")]
+    if TypeId::of::<T>() == TypeId::of::<f32>() && has_avx512() {
+        // SAFETY: T is f32 (checked); the reads are in `buf` and the strip, the direct store (a
+        // whole tile) in this unit's output (the caller's contract); the CPU has AVX-512F and FMA.
+        unsafe {
+            let direct = (len == NR).then(|| Direct { ptr: (out.0 as *mut f32).add(s * MR * pout + start), stride: pout, rows, accumulate });
+            let accf = &mut *(&mut acc as *mut [[T; NR]; MR] as *mut [[f32; NR]; MR]);
+            if avx512::micro(wstrip.as_ptr() as *const f32, (buf.as_ptr() as *const f32).add(start), offs, accf, direct, rows) {
+                return;
+            }
+        }
+        write_strip(&acc, s, g.cout, pout, &seg, out, accumulate);
+        return;
+    }
+    super::simd::vectorized(|| micro_portable(wstrip, buf, offs, start, &mut acc, None, rows));
+    write_strip(&acc, s, g.cout, pout, &seg, out, accumulate);
 }
 
 /// How a convolution's work is cut into items, each packing one buffer that its tiles read.
@@ -788,6 +891,12 @@ pub(crate) mod avx512 {
             // strip holds offs.len() rows of MR weights, and `direct` names output this worker owns.
             unsafe { micro(w.as_ptr(), b.as_ptr().add(st), o, acc, direct, rows) }
         })
+    }
+
+    /// [`super::pack_rows`] for f32, compiled for AVX-512 (the packing loop vectorizes at 16 lanes).
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn pack_rows(x: &[f32], g: &ConvGeom, norm: Option<&BnArgs<&[f32]>>, channels: std::ops::Range<usize>, span: usize, chunk: &mut [f32]) {
+        pack_rows_with(x, g, norm, channels, span, chunk)
     }
 
     /// dst[i] = src[2i] for i < len (`src` holds at least 2·len − 1 values): two loads and one
