@@ -127,13 +127,27 @@ pub fn bn_max3s2_forward<T: Float>(x: &[T], channels: usize, n: usize, h: usize,
     let (ho, wo) = (max3s2_out(h), max3s2_out(w));
     let planes = channels * n;
     x[..planes * h * w].par_chunks(h * w).zip(y[..planes * ho * wo].par_chunks_mut(ho * wo)).enumerate().for_each_init(
-        || vec![T::ZERO; w],
-        |cols, (plane, (xp, yp))| {
+        || PoolRows::new(w),
+        |rows, (plane, (xp, yp))| {
             let c = plane / n;
             let norm = ChannelNorm::of(Some(a), c);
-            super::simd::vectorized(|| bn_max3s2_plane(xp, h, w, norm, cols, yp));
+            super::simd::vectorized(|| bn_max3s2_plane(xp, h, w, norm, rows, yp));
         },
     );
+}
+
+/// A worker's rows for [`bn_max3s2_plane`]: the normalized row shared by two windows, one
+/// other normalized row, and a window's column maxima.
+struct PoolRows<T> {
+    shared: Vec<T>,
+    row: Vec<T>,
+    cols: Vec<T>,
+}
+
+impl<T: Float> PoolRows<T> {
+    fn new(w: usize) -> Self {
+        PoolRows { shared: vec![T::ZERO; w], row: vec![T::ZERO; w], cols: vec![T::ZERO; w] }
+    }
 }
 
 /// max(a, b), NaN when either is (as the scalar scan of [`max3s2_forward`]).
@@ -146,22 +160,43 @@ fn nan_max<T: Float>(a: T, b: T) -> T {
     }
 }
 
+/// One plane. Output row oy's window is input rows 2·oy − 1, 2·oy, 2·oy + 1 (clipped), so row
+/// 2·oy + 1 is also the first row of the next window: each row is normalized once. Every
+/// maximum is taken in the order of [`max3s2_forward`]'s scan (rows, then columns, each from the
+/// first), so the bits are the same.
 #[inline(always)]
-fn bn_max3s2_plane<T: Float>(xp: &[T], h: usize, w: usize, norm: ChannelNorm<T>, cols: &mut [T], yp: &mut [T]) {
+fn bn_max3s2_plane<T: Float>(xp: &[T], h: usize, w: usize, norm: ChannelNorm<T>, rows: &mut PoolRows<T>, yp: &mut [T]) {
     let wo = max3s2_out(w);
+    let PoolRows { shared, row, cols } = rows;
+    let normalize = |dst: &mut [T], r: usize| {
+        for (d, &v) in dst.iter_mut().zip(&xp[r * w..(r + 1) * w]) {
+            *d = norm.apply::<true>(v);
+        }
+    };
     for (oy, yrow) in yp.chunks_mut(wo).enumerate() {
         let (r0, r1) = ((2 * oy).saturating_sub(1), (2 * oy + 2).min(h));
-        for (m, &v) in cols.iter_mut().zip(&xp[r0 * w..(r0 + 1) * w]) {
-            *m = norm.apply::<true>(v);
+        // The window's first row: row 0, or the previous window's last row (kept in `shared`).
+        if oy == 0 {
+            normalize(shared, 0);
         }
+        cols.copy_from_slice(shared);
         for r in r0 + 1..r1 {
-            for (m, &v) in cols.iter_mut().zip(&xp[r * w..(r + 1) * w]) {
-                *m = nan_max(*m, norm.apply::<true>(v));
+            // Row 2·oy + 1 starts the next window: it goes to `shared`.
+            let dst: &mut [T] = if r == 2 * oy + 1 { shared } else { row };
+            normalize(dst, r);
+            for (m, &v) in cols.iter_mut().zip(dst.iter()) {
+                *m = nan_max(*m, v);
             }
         }
-        for (ox, out) in yrow.iter_mut().enumerate() {
-            let (c0, c1) = ((2 * ox).saturating_sub(1), (2 * ox + 2).min(w));
-            *out = cols[c0 + 1..c1].iter().fold(cols[c0], |m, &v| nan_max(m, v));
+        // Column 0's window is columns 0 and 1; column ox ≥ 1's is 2·ox − 1, 2·ox and, inside
+        // the image, 2·ox + 1.
+        yrow[0] = if w > 1 { nan_max(cols[0], cols[1]) } else { cols[0] };
+        let full = (w / 2).min(wo);
+        for ox in 1..full {
+            yrow[ox] = nan_max(nan_max(cols[2 * ox - 1], cols[2 * ox]), cols[2 * ox + 1]);
+        }
+        for ox in full.max(1)..wo {
+            yrow[ox] = nan_max(cols[2 * ox - 1], cols[2 * ox]);
         }
     }
 }
