@@ -192,12 +192,70 @@ fn bn_max3s2_plane<T: Float>(xp: &[T], h: usize, w: usize, norm: ChannelNorm<T>,
         // the image, 2·ox + 1.
         yrow[0] = if w > 1 { nan_max(cols[0], cols[1]) } else { cols[0] };
         let full = (w / 2).min(wo);
-        for ox in 1..full {
+        for ox in windows3_vectorized(cols, yrow, full)..full {
             yrow[ox] = nan_max(nan_max(cols[2 * ox - 1], cols[2 * ox]), cols[2 * ox + 1]);
         }
         for ox in full.max(1)..wo {
             yrow[ox] = nan_max(cols[2 * ox - 1], cols[2 * ox]);
         }
+    }
+}
+
+/// The three-column windows of output columns [1, end) for f32 where the CPU has AVX-512 (16 at
+/// a time while the loads stay inside `cols`; the same maxima as the scalar loop); returns the
+/// first column left to the caller.
+#[inline(always)]
+fn windows3_vectorized<T: Float>(cols: &[T], yrow: &mut [T], end: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && super::packed_conv::has_avx512() {
+        assert!(end <= yrow.len());
+        // SAFETY: T is f32 (checked), so the casts are identities; the CPU has AVX-512F.
+        unsafe {
+            let cols = std::slice::from_raw_parts(cols.as_ptr() as *const f32, cols.len());
+            return avx512::windows3(cols, yrow.as_mut_ptr() as *mut f32, end);
+        }
+    }
+    1
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// [`super::nan_max`] on 16 lanes: b where b > a or b is NaN, else a.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn nan_max16(a: __m512, b: __m512) -> __m512 {
+        let take_b = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(b, a) | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(b, b);
+        _mm512_mask_blend_ps(take_b, a, b)
+    }
+
+    /// y[ox] = max(max(cols[2·ox − 1], cols[2·ox]), cols[2·ox + 1]) for ox from 1, 16 at a time,
+    /// while ox + 16 ≤ end and the loads (up to cols[2·ox + 33)) lie in `cols`; returns the
+    /// first ox not done.
+    ///
+    /// # Safety
+    /// `y` is valid for `end` values; the CPU has AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn windows3(cols: &[f32], y: *mut f32, end: usize) -> usize {
+        let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        let mut ox = 1;
+        while ox + 16 <= end && 2 * ox + 33 <= cols.len() {
+            // SAFETY: the loads read cols[2·ox − 1 .. 2·ox + 33) (checked above), the store
+            // y[ox .. ox + 16) with ox + 16 ≤ end.
+            unsafe {
+                let p = cols.as_ptr().add(2 * ox - 1);
+                let (lo, hi) = (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)));
+                let (lo2, hi2) = (_mm512_loadu_ps(p.add(2)), _mm512_loadu_ps(p.add(18)));
+                let left = _mm512_permutex2var_ps(lo, evens, hi);
+                let mid = _mm512_permutex2var_ps(lo, odds, hi);
+                let right = _mm512_permutex2var_ps(lo2, evens, hi2);
+                _mm512_storeu_ps(y.add(ox), nan_max16(nan_max16(left, mid), right));
+            }
+            ox += 16;
+        }
+        ox
     }
 }
 
@@ -252,6 +310,34 @@ mod tests {
     /// The fused BN-ReLU-max-pool pass gives BN-ReLU into a buffer, then the max pool: the
     /// same values (bits with ReLU; without it a ±0 tie may keep the other zero), NaN
     /// propagating, odd and even sides, a negative scale.
+    /// f32 rows wide enough for the AVX-512 windows (16 outputs at a time) and their tails, NaN
+    /// at a vector's first, middle and last lanes: the same bits as BN then the scalar pool.
+    #[test]
+    fn bn_max3s2_f32_wide_rows_are_bn_then_max_pool() {
+        for (c, n, h, w) in [(2, 1, 9, 112), (1, 2, 5, 71), (1, 1, 3, 66), (2, 1, 4, 35)] {
+            let mut x: Vec<f32> = (0..c * n * h * w).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect();
+            for k in [1, 32, 47, w + 2, 3 * w - 1] {
+                if k < x.len() {
+                    x[k] = f32::NAN;
+                }
+            }
+            let (mean, invstd, gamma, beta) = (vec![0.1f32, -0.3], vec![1.5f32, 0.8], vec![1.0f32, -0.5], vec![0.0f32, 0.2]);
+            for relu in [true, false] {
+                let a = BnArgs { mean: &mean[..c], invstd: &invstd[..c], gamma: &gamma[..c], beta: &beta[..c], relu };
+                let mut z = vec![0f32; x.len()];
+                batchnorm::forward(&x, c, n * h * w, &a, &mut z);
+                let (ho, wo) = (max3s2_out(h), max3s2_out(w));
+                let mut want = vec![0f32; c * n * ho * wo];
+                max3s2_forward(&z, c * n, h, w, &mut want, None);
+                let mut got = vec![1f32; want.len()];
+                bn_max3s2_forward(&x, c, n, h, w, &a, &mut got);
+                for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(g.to_bits(), e.to_bits(), "{c}x{n}x{h}x{w} relu {relu}: output {i} is {g}, BN then pool gives {e}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn bn_max3s2_is_bn_then_max_pool() {
         for (c, n, h, w) in [(3, 2, 7, 9), (2, 1, 8, 6), (1, 3, 1, 1), (2, 2, 2, 3)] {
