@@ -96,8 +96,9 @@ pub trait Backend<T: Float>: Send + Sync {
     fn alloc_idx(&self, len: usize) -> Result<Self::Idx>;
     fn upload(&self, data: &[T]) -> Result<Self::Buf>;
     fn download(&self, src: Self::Src<'_>) -> Vec<T>;
-    /// A buffer of `len` elements filled on the host by `fill` (a backend on host memory
-    /// writes straight into its buffer; the default stages it in a host vector).
+    /// A buffer of `len` elements filled on the host by `fill`, which writes every element (a
+    /// backend on host memory writes straight into its buffer, not cleared first; the default
+    /// stages it in a host vector).
     fn upload_with(&self, len: usize, fill: &mut dyn FnMut(&mut [T])) -> Result<Self::Buf> {
         let mut host = vec![T::ZERO; len];
         fill(&mut host);

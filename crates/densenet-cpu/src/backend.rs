@@ -102,7 +102,7 @@ impl<T: Float> Backend<T> for Cpu<T> {
         PoolBuf::copied(&self.pool, data, fresh).ok_or_else(|| oom::<T>(data.len()))
     }
     fn upload_with(&self, len: usize, fill: &mut dyn FnMut(&mut [T])) -> Result<PoolBuf<T>> {
-        let mut buf = self.alloc(len)?;
+        let mut buf = self.alloc_for_overwrite(len)?;
         fill(&mut buf);
         Ok(buf)
     }

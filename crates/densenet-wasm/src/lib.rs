@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use wasm_bindgen::prelude::*;
 
+mod on_pool;
 mod threads;
 
 /// wasm32 linear memory is at most 4 GiB: with no user budget, a pass that would need more is
@@ -203,7 +204,7 @@ impl WasmModel {
     /// Eval-mode logits [N, classes] of an NCHW float32 batch.
     pub fn predict(&mut self, input: &[f32], shape: &[u32]) -> JsResult<Vec<f32>> {
         let shape = to_shape(shape);
-        sync(self.model_mut().and_then(|m| threads::on_pool(|| m.predict(input, &shape))))
+        sync(self.model_mut().and_then(|m| on_pool::on_pool(|| m.predict(input, &shape))))
     }
 
     /// One SGD step in train mode: `{loss, correct}`.
@@ -211,7 +212,7 @@ impl WasmModel {
     pub fn train_step(&mut self, input: &[f32], shape: &[u32], labels: &[i32]) -> JsResult<JsValue> {
         let shape = to_shape(shape);
         let labels: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
-        sync(self.model_mut().and_then(|m| threads::on_pool(|| m.train_step(input, &shape, &labels))).map(|o| step_result(&o)))
+        sync(self.model_mut().and_then(|m| on_pool::on_pool(|| m.train_step(input, &shape, &labels))).map(|o| step_result(&o)))
     }
 
     /// Eval-mode `{loss, correct, logits}`.
@@ -219,7 +220,7 @@ impl WasmModel {
     pub fn eval_step(&mut self, input: &[f32], shape: &[u32], labels: &[i32]) -> JsResult<JsValue> {
         let shape = to_shape(shape);
         let labels: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
-        sync(self.model_mut().and_then(|m| threads::on_pool(|| m.eval_step(input, &shape, &labels))).map(|o| eval_result(&o)))
+        sync(self.model_mut().and_then(|m| on_pool::on_pool(|| m.eval_step(input, &shape, &labels))).map(|o| eval_result(&o)))
     }
 
     /// The weights as safetensors bytes (torchvision names), with the config and the caller's

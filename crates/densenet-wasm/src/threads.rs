@@ -15,15 +15,12 @@
 
 #[cfg(target_feature = "atomics")]
 mod pool {
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Condvar, Mutex};
     use wasm_bindgen::prelude::*;
 
     /// rayon's thread builders not yet taken by a worker.
     static WAITING: Mutex<Vec<rayon::ThreadBuilder>> = Mutex::new(Vec::new());
     static HANDED_OUT: Condvar = Condvar::new();
-    /// rayon's global pool runs on the JS workers.
-    pub(super) static STARTED: AtomicBool = AtomicBool::new(false);
 
     /// Starts rayon's global pool with `threads` workers, run by the `threads` JS workers that
     /// are already waiting in `runThread()`. Returns when all of them run rayon's loop.
@@ -41,7 +38,7 @@ mod pool {
             })
             .build_global()
             .map_err(|e| crate::js_error(&crate::invalid_arg(format!("cannot start the WASM thread pool: {e}"))))?;
-        STARTED.store(true, Ordering::Release);
+        crate::on_pool::pool_started();
         Ok(())
     }
 
@@ -60,19 +57,6 @@ mod pool {
         };
         thread.run();
     }
-}
-
-/// Runs one computation (a forward or training pass) on the pool with its other workers kept
-/// awake (`densenet_cpu::keep_workers_awake`): the caller blocks while one worker runs `f` and the
-/// others take each op's work as soon as it is pushed, instead of falling asleep in the serial
-/// moments between ops. Without a pool (one thread, or the build without threads) just `f()`.
-/// Bits cannot change: which worker runs an item never changes it.
-pub(crate) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    #[cfg(target_feature = "atomics")]
-    if pool::STARTED.load(std::sync::atomic::Ordering::Acquire) {
-        return rayon::scope(|_| densenet_cpu::keep_workers_awake(f));
-    }
-    f()
 }
 
 /// Whether this module was built with threads (shared memory, a pool on JS workers).

@@ -31,13 +31,15 @@ impl<Buf> Slot<Buf> {
         Slot { buf: None, planned }
     }
 
-    /// The buffer, at least `len` elements long.
+    /// The buffer, at least `len` elements long. Its values are whatever it last held (the
+    /// previous layer's, or a pooled buffer's when it is new: `alloc_for_overwrite`): every user
+    /// writes what it then reads.
     pub fn take<T: Float, B: Backend<T, Buf = Buf>>(&mut self, be: &B, len: usize) -> Result<Buf> {
         match self.buf.take() {
             Some(buf) if B::len(&buf) >= len => Ok(buf),
             other => {
                 drop(other);
-                be.alloc(len.max(self.planned))
+                be.alloc_for_overwrite(len.max(self.planned))
             }
         }
     }

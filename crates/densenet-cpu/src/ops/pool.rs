@@ -205,6 +205,7 @@ fn bn_max3s2_plane<T: Float>(xp: &[T], h: usize, w: usize, norm: ChannelNorm<T>,
 /// a time while the loads stay inside `cols`; the same maxima as the scalar loop); returns the
 /// first column left to the caller.
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 fn windows3_vectorized<T: Float>(cols: &[T], yrow: &mut [T], end: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
     if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && super::packed_conv::has_avx512() {
